@@ -1,0 +1,41 @@
+/*
+ * What an API handler sees and returns. Handlers never touch libmicrohttpd:
+ * the HTTP layer (server/http.c) has already run the guard, parsed the JSON
+ * body, and writes the response or the error envelope from what they return.
+ */
+#ifndef UKEY_API_API_H
+#define UKEY_API_API_H
+
+#include "util/config.h"
+#include "util/error.h"
+
+#include <jansson.h>
+#include <time.h>
+
+/* Process-wide facts handlers may read (set up by serve, read-only after). */
+struct agent_ctx {
+    const struct agent_config *cfg;
+    unsigned port;          /* the port actually bound */
+    time_t started;
+};
+
+struct api_request {
+    const struct agent_ctx *agent;
+    const char *method;
+    const char *path;
+    const char *origin;     /* the request's allowed Origin, NULL if none */
+    const char *param;      /* the {id} path segment, if the route has one */
+    json_t *body;           /* the JSON object of a POST, else NULL (borrowed) */
+};
+
+struct api_reply {
+    json_t *json;           /* response body on success (owned by the reply) */
+    unsigned status;        /* 0 = 200 */
+    json_t *error_extra;    /* extra members for the error envelope, e.g. retries_left */
+};
+
+typedef ukey_err (*api_handler)(const struct api_request *req, struct api_reply *reply);
+
+ukey_err api_status(const struct api_request *req, struct api_reply *reply);
+
+#endif

@@ -1,0 +1,203 @@
+/*
+ * ukey-agent: argument parsing only. Each command lives in its module:
+ * serve in server/serve.c, trust in localca/trust.c.
+ */
+#include "localca/localca.h"
+#include "localca/trust.h"
+#include "server/serve.h"
+#include "util/config.h"
+#include "util/log.h"
+#include "util/rng.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "ukey-agent %s - USB token (UKey) login for web portals, no plug-in\n"
+            "\n"
+            "Usage:\n"
+            "  ukey-agent serve [--port N] [--state-dir DIR] [--config FILE]\n"
+            "                   [--allow-origin ORIGIN]... [--ca-file PEM] [--webroot DIR]\n"
+            "                   [--log-level error|warn|info|debug]\n"
+            "  ukey-agent trust install|uninstall|status [--json] [--no-system]\n"
+            "                   [--state-dir DIR] [--config FILE]\n"
+            "  ukey-agent --version\n"
+            "\n"
+            "ORIGIN is an exact origin (https://portal.example.gov.cn) or a pattern\n"
+            "(https://*.example.gov.cn). The config file defaults to\n"
+            "$XDG_CONFIG_HOME/ukey-agent/agent.json. See docs/ for the API.\n",
+            UKEY_VERSION);
+}
+
+enum { OPT_PORT = 1000, OPT_STATE_DIR, OPT_CONFIG, OPT_ALLOW_ORIGIN, OPT_CA_FILE, OPT_WEBROOT,
+       OPT_LOG_LEVEL, OPT_JSON, OPT_NO_SYSTEM };
+
+struct cli {
+    const char *config_path;
+    int json, no_system;
+};
+
+/* Parses the options shared by every command into cfg (flags win over the
+ * config file, which is loaded first). Returns 0, or 2 for a usage error. */
+static int parse_options(int argc, char **argv, struct agent_config *cfg, struct cli *cli)
+{
+    static const struct option longopts[] = {
+        {"port", required_argument, NULL, OPT_PORT},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
+        {"ca-file", required_argument, NULL, OPT_CA_FILE},
+        {"webroot", required_argument, NULL, OPT_WEBROOT},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"no-system", no_argument, NULL, OPT_NO_SYSTEM},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    char err[512];
+    int c;
+
+    /* Pass 1: find --config, so that the file loads before the other flags. */
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
+        if (c == OPT_CONFIG)
+            cli->config_path = optarg;
+    if (config_load(cfg, cli->config_path, err, sizeof err) != 0) {
+        fprintf(stderr, "ukey-agent: %s\n", err);
+        return 2;
+    }
+    opterr = 1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        char *end;
+        unsigned long v;
+        switch (c) {
+        case OPT_PORT:
+            v = strtoul(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v > 65535) {
+                fprintf(stderr, "ukey-agent: --port: \"%s\" is not a port number (0-65535)\n", optarg);
+                return 2;
+            }
+            cfg->port = (unsigned)v;
+            break;
+        case OPT_STATE_DIR:
+            if (config_set_string(&cfg->state_dir, optarg))
+                return 2;
+            break;
+        case OPT_CONFIG:
+            break;
+        case OPT_ALLOW_ORIGIN:
+            if (config_add_origin(cfg, optarg, err, sizeof err) != 0) {
+                fprintf(stderr, "ukey-agent: --allow-origin: %s\n", err);
+                return 2;
+            }
+            break;
+        case OPT_CA_FILE:
+            if (config_set_string(&cfg->ca_file, optarg))
+                return 2;
+            break;
+        case OPT_WEBROOT:
+            if (config_set_string(&cfg->webroot, optarg))
+                return 2;
+            break;
+        case OPT_LOG_LEVEL:
+            if ((cfg->log_level = log_level_parse(optarg)) < 0) {
+                fprintf(stderr, "ukey-agent: --log-level: use error, warn, info or debug\n");
+                return 2;
+            }
+            break;
+        case OPT_JSON:
+            cli->json = 1;
+            break;
+        case OPT_NO_SYSTEM:
+            cli->no_system = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ukey-agent: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
+    log_set_level((enum log_level)cfg->log_level);
+    return 0;
+}
+
+static int trust_main(const char *action, struct agent_config *cfg, const struct cli *cli)
+{
+    enum localca_result res;
+    char err[512];
+    int with_system = !cli->no_system && geteuid() == 0;
+
+    if (rng_init() != 0 || config_resolve_state_dir(cfg, err, sizeof err) != 0 ||
+        localca_ensure(cfg->state_dir, time(NULL), &res, err, sizeof err) != 0) {
+        fprintf(stderr, "ukey-agent: %s\n", err);
+        return 1;
+    }
+    if (strcmp(action, "install") == 0)
+        return trust_install(cfg->state_dir, with_system, stdout) == 0 ? 0 : 1;
+    if (strcmp(action, "uninstall") == 0)
+        return trust_uninstall(cfg->state_dir, with_system, stdout) == 0 ? 0 : 1;
+    if (strcmp(action, "status") == 0) {
+        int rc = trust_status(cfg->state_dir, cli->json, stdout);
+        return rc < 0 ? 2 : rc;
+    }
+    fprintf(stderr, "ukey-agent: trust: unknown action \"%s\" (install, uninstall, status)\n", action);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    struct agent_config cfg;
+    struct cli cli = {0};
+    const char *command, *action = NULL;
+    int rc;
+
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    command = argv[1];
+    if (strcmp(command, "--version") == 0 || strcmp(command, "version") == 0) {
+        printf("ukey-agent %s\n", UKEY_VERSION);
+        return 0;
+    }
+    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    config_defaults(&cfg);
+    if (strcmp(command, "serve") == 0) {
+        rc = parse_options(argc - 1, argv + 1, &cfg, &cli);
+        if (rc == 0)
+            rc = serve_main(&cfg);
+    } else if (strcmp(command, "trust") == 0) {
+        if (argc < 3) {
+            fprintf(stderr, "ukey-agent: trust: say install, uninstall or status\n");
+            rc = 2;
+        } else {
+            action = argv[2];
+            rc = parse_options(argc - 2, argv + 2, &cfg, &cli);
+            if (rc == 0)
+                rc = trust_main(action, &cfg, &cli);
+        }
+    } else {
+        fprintf(stderr, "ukey-agent: unknown command \"%s\"\n\n", command);
+        usage(stderr);
+        rc = 2;
+    }
+    config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,425 @@
+/* libmicrohttpd glue: guard, routing, responses; see http.h. */
+#include "server/http.h"
+
+#include "server/router.h"
+#include "server/static.h"
+#include "util/log.h"
+#include "util/secret.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    const struct agent_ctx *agent;
+    const struct guard_policy *policy;
+};
+
+/* Per-request state, from the first access-handler call to completion. */
+struct req_ctx {
+    const char *cors_origin;    /* allowed Origin to echo, owned by MHD */
+    const struct route *route;
+    enum router_match match;
+    int is_api;
+    int preflight;
+    int body_error;             /* body over the cap: 413 already queued */
+    char allow[64];
+    char param[128];
+    char *body;                 /* may hold a PIN: wiped before free */
+    size_t body_len;
+};
+
+/* Headers on every response (security.md 8.4). */
+static void add_common_headers(struct MHD_Response *resp, const struct req_ctx *rc)
+{
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (rc && rc->cors_origin) {
+        /* Exact echo of an allowed origin, never "*", never credentials. */
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", rc->cors_origin);
+    }
+    MHD_add_response_header(resp, "Vary", "Origin");
+}
+
+static enum MHD_Result queue_json(struct MHD_Connection *c, const struct req_ctx *rc,
+                                  unsigned status, json_t *body, const char *allow)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (!text)
+        return MHD_NO; /* out of memory: let MHD drop the connection */
+    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; frame-ancestors 'none'; sandbox");
+    MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
+    if (allow)
+        MHD_add_response_header(resp, "Allow", allow);
+    add_common_headers(resp, rc);
+    ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* The error envelope: {"error": {"code", "message", "i18n": {...}, extra...}}. */
+static enum MHD_Result queue_error(struct MHD_Connection *c, const struct req_ctx *rc,
+                                   ukey_err e, json_t *extra)
+{
+    char message[1024];
+    json_t *err, *body;
+    enum MHD_Result ret;
+
+    snprintf(message, sizeof message, "%s / %s", err_message_zh(e), err_message_en(e));
+    err = json_pack("{s:s, s:s, s:{s:s, s:s}}", "code", err_code(e), "message", message, "i18n",
+                    "zh-CN", err_message_zh(e), "en", err_message_en(e));
+    if (err && extra)
+        json_object_update(err, extra);
+    body = err ? json_pack("{s:o}", "error", err) : NULL;
+    if (!body)
+        return MHD_NO;
+    ret = queue_json(c, rc, err_http_status(e),
+                     body, e == UKEY_ERR_METHOD_NOT_ALLOWED && rc ? rc->allow : NULL);
+    json_decref(body);
+    return ret;
+}
+
+static enum MHD_Result queue_preflight(struct MHD_Connection *c, const struct req_ctx *rc)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    const char *pna = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Private-Network");
+    enum MHD_Result ret;
+
+    if (!resp)
+        return MHD_NO;
+    add_common_headers(resp, rc);
+    if (rc->cors_origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", rc->allow);
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Content-Type");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+        /* Private Network Access: only for allowed origins that asked for it. */
+        if (pna && strcmp(pna, "true") == 0)
+            MHD_add_response_header(resp, "Access-Control-Allow-Private-Network", "true");
+        MHD_add_response_header(resp, "Vary", "Access-Control-Request-Method, "
+                                              "Access-Control-Request-Headers, "
+                                              "Access-Control-Request-Private-Network");
+    } else {
+        MHD_add_response_header(resp, "Allow", rc->allow);
+    }
+    ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result queue_static(struct MHD_Connection *c, const struct req_ctx *rc,
+                                    const struct agent_ctx *agent, const char *url)
+{
+    struct static_file f;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (static_lookup(agent->cfg->webroot, url, &f) != 0)
+        return queue_error(c, rc, UKEY_ERR_NOT_FOUND, NULL);
+    if (f.owned)
+        resp = MHD_create_response_from_buffer(f.len, f.owned, MHD_RESPMEM_MUST_FREE);
+    else
+        resp = MHD_create_response_from_buffer(f.len, (void *)f.data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(f.owned);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", f.content_type);
+    if (f.is_html) {
+        /* Strict CSP: no inline script or style, nothing from other origins. */
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'none'; script-src 'self'; style-src 'self'; "
+                                "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                                "form-action 'self'; frame-ancestors 'none'");
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    }
+    /* The SDK is loaded by portal pages on other origins (<script src>). */
+    MHD_add_response_header(resp, "Cross-Origin-Resource-Policy",
+                            strncmp(url, "/sdk/", 5) == 0 ? "cross-origin" : "same-origin");
+    add_common_headers(resp, rc);
+    ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+struct header_count {
+    unsigned host, origin;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    struct header_count *hc = cls;
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, "Host") == 0)
+        hc->host++;
+    else if (strcasecmp(key, "Origin") == 0)
+        hc->origin++;
+    return MHD_YES;
+}
+
+/* First call for a request: headers are complete, the body is not read yet.
+ * Returns UKEY_OK to go on (answer later), or the error to answer now. */
+static ukey_err check_headers(struct http_server *srv, struct MHD_Connection *c,
+                              struct req_ctx *rc, const char *url, const char *method)
+{
+    struct header_count hc = {0, 0};
+    struct guard_request greq;
+    const char *length;
+    ukey_err e;
+
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &hc);
+    rc->is_api = strncmp(url, "/api/", 5) == 0 || strcmp(url, "/api") == 0;
+    greq.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    greq.host_count = hc.host;
+    greq.origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    greq.origin_count = hc.origin;
+    greq.sec_fetch_site = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
+    greq.is_api = rc->is_api;
+    e = guard_check(srv->policy, &greq, &rc->cors_origin);
+    if (e != UKEY_OK)
+        return e;
+
+    if (!rc->is_api) {
+        snprintf(rc->allow, sizeof rc->allow, "GET, HEAD, OPTIONS");
+        if (strcmp(method, "OPTIONS") == 0) {
+            rc->preflight = 1;
+            return UKEY_OK;
+        }
+        return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0
+                   ? UKEY_OK : UKEY_ERR_METHOD_NOT_ALLOWED;
+    }
+    /* Invariant 4: a state-changing request carries JSON, which a browser
+     * cannot send cross-site without a CORS preflight (no simple-request CSRF). */
+    if ((strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+         strcmp(method, "PATCH") == 0 || strcmp(method, "DELETE") == 0) &&
+        !guard_content_type_json(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type")))
+        return UKEY_ERR_UNSUPPORTED_MEDIA_TYPE;
+    length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (length && strtoull(length, NULL, 10) > srv->agent->cfg->max_body_bytes)
+        return UKEY_ERR_BODY_TOO_LARGE;
+    rc->route = router_find(strcmp(method, "HEAD") == 0 ? "GET" : method, url, rc->param,
+                            sizeof rc->param, rc->allow, sizeof rc->allow, &rc->match);
+    if (rc->match == ROUTER_NO_PATH)
+        return UKEY_ERR_NOT_FOUND;
+    strncat(rc->allow, ", OPTIONS", sizeof rc->allow - strlen(rc->allow) - 1);
+    if (strcmp(method, "OPTIONS") == 0) {
+        rc->preflight = 1;
+        return UKEY_OK;
+    }
+    if (rc->match == ROUTER_NO_METHOD)
+        return UKEY_ERR_METHOD_NOT_ALLOWED;
+    return UKEY_OK;
+}
+
+static enum MHD_Result dispatch(struct http_server *srv, struct MHD_Connection *c,
+                                struct req_ctx *rc, const char *url, const char *method)
+{
+    struct api_request req = {0};
+    struct api_reply reply = {0};
+    json_t *body = NULL;
+    enum MHD_Result ret;
+    ukey_err e;
+
+    if (rc->preflight)
+        return queue_preflight(c, rc);
+    if (!rc->is_api)
+        return queue_static(c, rc, srv->agent, url);
+    if (rc->route->flags & ROUTE_JSON_BODY) {
+        json_error_t jerr;
+        body = rc->body ? json_loadb(rc->body, rc->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+        if (!json_is_object(body)) {
+            json_decref(body);
+            return queue_error(c, rc, UKEY_ERR_INVALID_JSON, NULL);
+        }
+    }
+    req.agent = srv->agent;
+    req.method = method;
+    req.path = url;
+    req.origin = rc->cors_origin;
+    req.param = rc->param[0] ? rc->param : NULL;
+    req.body = body;
+    e = rc->route->handler(&req, &reply);
+    if (e == UKEY_OK && reply.json)
+        ret = queue_json(c, rc, reply.status ? reply.status : MHD_HTTP_OK, reply.json, NULL);
+    else
+        ret = queue_error(c, rc, e == UKEY_OK ? UKEY_ERR_INTERNAL : e, reply.error_extra);
+    json_decref(reply.json);
+    json_decref(reply.error_extra);
+    json_decref(body);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    struct http_server *srv = cls;
+    struct req_ctx *rc = *con_cls;
+    (void)version;
+
+    if (!rc) {
+        ukey_err e;
+        if (!(rc = calloc(1, sizeof *rc)))
+            return MHD_NO;
+        *con_cls = rc;
+        e = check_headers(srv, c, rc, url, method);
+        if (e != UKEY_OK) {
+            char shown[96];
+            log_sanitize(url, shown, sizeof shown);
+            log_info("%s %s refused: %s", method, shown, err_code(e));
+            rc->body_error = 1;
+            /* Queued before the body is read: MHD closes the connection after. */
+            return queue_error(c, rc, e, NULL);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (rc->body_error)
+            return MHD_YES;
+        if (rc->body_len + n > srv->agent->cfg->max_body_bytes) {
+            rc->body_error = 1;
+            return queue_error(c, rc, UKEY_ERR_BODY_TOO_LARGE, NULL);
+        }
+        if (rc->route && (rc->route->flags & ROUTE_JSON_BODY)) {
+            char *grown = malloc(rc->body_len + n);
+            if (!grown)
+                return MHD_NO;
+            /* Copy, then wipe the old buffer: realloc could leave a PIN behind. */
+            if (rc->body) {
+                memcpy(grown, rc->body, rc->body_len);
+                secret_wipe(rc->body, rc->body_len);
+                free(rc->body);
+            }
+            memcpy(grown + rc->body_len, upload_data, n);
+            rc->body = grown;
+        }
+        rc->body_len += n;
+        return MHD_YES;
+    }
+    if (rc->body_error)
+        return MHD_YES;
+    return dispatch(srv, c, rc, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct req_ctx *rc = *con_cls;
+    (void)cls;
+    (void)c;
+    (void)toe;
+    if (!rc)
+        return;
+    if (rc->body) {
+        secret_wipe(rc->body, rc->body_len);
+        free(rc->body);
+    }
+    free(rc);
+    *con_cls = NULL;
+}
+
+/* Percent-decodes the request path in place. MHD's default would turn %00
+ * into a NUL that silently cuts the path ("/%00/../x" becomes "/"); we turn
+ * it into 0x01 instead, which no route or file name accepts. */
+static size_t unescape_path(void *cls, struct MHD_Connection *c, char *uri)
+{
+    char *in = uri, *out = uri;
+    (void)cls;
+    (void)c;
+    while (*in) {
+        int hi, lo;
+        if (in[0] == '%' && (hi = hexval(in[1])) >= 0 && (lo = hexval(in[2])) >= 0) {
+            char v = (char)(hi * 16 + lo);
+            *out++ = v ? v : '\x01';
+            in += 3;
+        } else {
+            *out++ = *in++;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - uri);
+}
+
+__attribute__((format(printf, 2, 0)))
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    (void)cls;
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\r\n")] = '\0';
+    log_debug("http: %s", line);
+}
+
+struct http_server *http_create(const struct agent_ctx *agent, const struct guard_policy *policy,
+                                char *err, size_t errlen)
+{
+    struct http_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    srv->agent = agent;
+    srv->policy = policy;
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_NO_LISTEN_SOCKET | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+            MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, so it sees everything */
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2,
+        MHD_OPTION_CONNECTION_LIMIT, agent->cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, agent->cfg->idle_timeout_s,
+        /* Caps request line + headers per connection (invariant 7). */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_path, NULL,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, errlen, "cannot start the HTTP engine (libmicrohttpd)");
+        free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+int http_add_connection(struct http_server *srv, int fd, const struct sockaddr *peer,
+                        socklen_t peerlen)
+{
+    return MHD_add_connection(srv->daemon, fd, peer, peerlen) == MHD_YES ? 0 : -1;
+}
+
+void http_destroy(struct http_server *srv)
+{
+    if (!srv)
+        return;
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

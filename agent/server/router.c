@@ -1,0 +1,65 @@
+/* The route table and its matcher; see router.h. */
+#include "server/router.h"
+
+#include <string.h>
+
+static const struct route routes[] = {
+    {"GET", "/api/v1/status", api_status, 0},
+};
+
+const struct route *router_table(size_t *count)
+{
+    *count = sizeof routes / sizeof routes[0];
+    return routes;
+}
+
+/* 1 if `path` matches `pattern`; the "{id}" segment is copied to `param`. */
+static int path_matches(const char *pattern, const char *path, char *param, size_t paramlen)
+{
+    while (*pattern && *path) {
+        if (strncmp(pattern, "{id}", 4) == 0) {
+            size_t n = strcspn(path, "/");
+            if (n == 0 || n >= paramlen)
+                return 0;
+            memcpy(param, path, n);
+            param[n] = '\0';
+            pattern += 4;
+            path += n;
+            continue;
+        }
+        if (*pattern++ != *path++)
+            return 0;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+const struct route *router_find(const char *method, const char *path, char *param,
+                                size_t paramlen, char *allow, size_t allowlen,
+                                enum router_match *match)
+{
+    const struct route *found = NULL;
+    int path_seen = 0;
+    char scratch[128];
+
+    if (allowlen)
+        allow[0] = '\0';
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (!path_matches(routes[i].pattern, path, scratch, sizeof scratch))
+            continue;
+        path_seen = 1;
+        if (allowlen && strlen(allow) + strlen(routes[i].method) + 3 < allowlen) {
+            if (allow[0])
+                strcat(allow, ", ");
+            strcat(allow, routes[i].method);
+        }
+        if (!found && strcmp(routes[i].method, method) == 0) {
+            found = &routes[i];
+            if (paramlen) {
+                strncpy(param, scratch, paramlen - 1);
+                param[paramlen - 1] = '\0';
+            }
+        }
+    }
+    *match = found ? ROUTER_FOUND : path_seen ? ROUTER_NO_METHOD : ROUTER_NO_PATH;
+    return found;
+}

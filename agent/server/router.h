@@ -1,0 +1,37 @@
+/*
+ * The route table (like Redis's command table): one row per method + path,
+ * with the handler and what the HTTP layer must do before calling it.
+ * A path segment written "{id}" matches one non-empty segment, which the
+ * handler receives as api_request.param.
+ */
+#ifndef UKEY_SERVER_ROUTER_H
+#define UKEY_SERVER_ROUTER_H
+
+#include "api/api.h"
+
+#include <stddef.h>
+
+#define ROUTE_JSON_BODY 0x1u /* POST with a JSON object body (Content-Type enforced) */
+
+struct route {
+    const char *method;
+    const char *pattern;
+    api_handler handler;
+    unsigned flags;
+};
+
+enum router_match { ROUTER_FOUND, ROUTER_NO_PATH, ROUTER_NO_METHOD };
+
+/*
+ * Finds the route for method + path. On ROUTER_FOUND returns it and copies the
+ * {id} segment (if any) into `param`. On ROUTER_NO_METHOD, `allow` receives
+ * the methods the path does support ("GET, POST"), for the Allow header.
+ */
+const struct route *router_find(const char *method, const char *path, char *param,
+                                size_t paramlen, char *allow, size_t allowlen,
+                                enum router_match *match);
+
+/* Every row, for tests that walk the whole API (the route inventory). */
+const struct route *router_table(size_t *count);
+
+#endif

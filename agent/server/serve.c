@@ -1,0 +1,145 @@
+/*
+ * `ukey-agent serve`: sets up the identity, the HTTP engine and the TLS
+ * front, then runs the event loop until SIGINT/SIGTERM. Once an hour it
+ * checks whether the TLS certificate is due for renewal.
+ */
+#include "server/serve.h"
+
+#include "api/api.h"
+#include "localca/localca.h"
+#include "localca/trust.h"
+#include "server/guard.h"
+#include "server/http.h"
+#include "server/tls.h"
+#include "util/log.h"
+#include "util/rng.h"
+#include "util/secret.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RENEWAL_CHECK_S 3600
+
+static volatile int stop_requested;
+static int wake_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    (void)sig;
+    stop_requested = 1;
+    if (write(wake_pipe[1], "x", 1) < 0) {
+        /* the flag alone stops the loop within a second */
+    }
+    errno = saved;
+}
+
+struct serve_state {
+    struct agent_config *cfg;
+    struct tls_front *front;
+    char cert_path[4096], key_path[4096];
+};
+
+/* Makes a new CA + leaf when the leaf is near its end, switches new
+ * connections to it, and re-installs trust where it was installed before. */
+static void renewal_tick(void *arg)
+{
+    struct serve_state *st = arg;
+    enum localca_result res;
+    char err[512];
+    if (localca_ensure(st->cfg->state_dir, time(NULL), &res, err, sizeof err) != 0) {
+        log_error("TLS certificate renewal failed: %s", err);
+        return;
+    }
+    if (res == LOCALCA_REUSED)
+        return;
+    if (tls_front_reload(st->front, st->cert_path, st->key_path, err, sizeof err) != 0) {
+        log_error("cannot load the renewed TLS certificate: %s", err);
+        return;
+    }
+    log_info("TLS certificate renewed");
+    if (trust_refresh(st->cfg->state_dir) != 0)
+        log_warn("the renewed CA could not be installed in every trust store; run \"ukey-agent trust install\"");
+}
+
+int serve_main(struct agent_config *cfg)
+{
+    struct serve_state st = {.cfg = cfg};
+    struct agent_ctx agent = {.cfg = cfg, .started = time(NULL)};
+    struct guard_policy policy;
+    struct http_server *http = NULL;
+    struct tls_front_options opt;
+    struct sigaction sa;
+    enum localca_result res;
+    char err[512];
+    int rc = 1;
+
+    secret_harden_process();
+    signal(SIGPIPE, SIG_IGN);
+    if (rng_init() != 0) {
+        log_error("cannot seed the random generator");
+        return 1;
+    }
+    if (config_resolve_state_dir(cfg, err, sizeof err) != 0 ||
+        localca_ensure(cfg->state_dir, time(NULL), &res, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    if (res == LOCALCA_CREATED)
+        log_info("created a new local CA and TLS certificate in %s; run \"ukey-agent trust install\" "
+                 "so browsers trust it", cfg->state_dir);
+    else if (res == LOCALCA_RENEWED && trust_refresh(cfg->state_dir) != 0)
+        log_warn("the renewed CA could not be installed in every trust store; run \"ukey-agent trust install\"");
+    snprintf(st.cert_path, sizeof st.cert_path, "%s/%s", cfg->state_dir, LOCALCA_CERT_FILE);
+    snprintf(st.key_path, sizeof st.key_path, "%s/%s", cfg->state_dir, LOCALCA_KEY_FILE);
+
+    if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        log_error("pipe: %s", strerror(errno));
+        return 1;
+    }
+    memset(&policy, 0, sizeof policy);
+    if (!(http = http_create(&agent, &policy, err, sizeof err))) {
+        log_error("%s", err);
+        goto out;
+    }
+    opt = (struct tls_front_options){
+        .port = cfg->port,
+        .cert_file = st.cert_path,
+        .key_file = st.key_path,
+        .max_connections = cfg->max_connections,
+        .handshake_timeout_s = cfg->handshake_timeout_s,
+        .idle_timeout_s = cfg->idle_timeout_s,
+    };
+    if (!(st.front = tls_front_create(&opt, http, err, sizeof err))) {
+        log_error("cannot listen: %s", err);
+        goto out;
+    }
+    agent.port = tls_front_port(st.front);
+    /* No connection is accepted before tls_front_run, so filling the policy
+     * now (it needs the bound port) is safe. */
+    guard_policy_init(&policy, agent.port, cfg->allow_origins, cfg->n_allow_origins);
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    log_info("ukey-agent %s listening on https://127.0.0.1:%u (state %s, %zu allowed origin(s))",
+             UKEY_VERSION, agent.port, cfg->state_dir, cfg->n_allow_origins);
+    rc = tls_front_run(st.front, &stop_requested, wake_pipe[0], RENEWAL_CHECK_S, renewal_tick, &st)
+             ? 1 : 0;
+    log_info("shutting down");
+out:
+    tls_front_destroy(st.front);
+    http_destroy(http);
+    close(wake_pipe[0]);
+    close(wake_pipe[1]);
+    rng_free();
+    return rc;
+}

@@ -1,0 +1,120 @@
+/* Static file lookup for the built-in pages; see static.h. */
+#include "server/static.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STATIC_MAX_FILE (8u * 1024 * 1024)
+
+const char *static_content_type(const char *name)
+{
+    static const struct {
+        const char *ext;
+        const char *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json; charset=utf-8"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".txt", "text/plain; charset=utf-8"},
+        {".ts", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+/* 1 if every segment of `path` is a plain name: no "", ".", "..", no
+ * leading dot (hidden files), no backslash or control characters. */
+static int path_acceptable(const char *path)
+{
+    if (path[0] != '/')
+        return 0;
+    for (const char *seg = path + 1;; ) {
+        size_t n = strcspn(seg, "/");
+        if (n == 0 || seg[0] == '.')
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)seg[i] < 0x20 || seg[i] == '\\' || seg[i] == 0x7f)
+                return 0;
+        if (seg[n] == '\0')
+            return 1;
+        seg += n + 1;
+    }
+}
+
+static int read_from_dir(const char *dir, const char *path, struct static_file *out)
+{
+    char root[PATH_MAX], full[PATH_MAX], real[PATH_MAX];
+    struct stat st;
+    size_t rootlen, off = 0;
+    int fd = -1;
+    int n;
+
+    if (!realpath(dir, root))
+        return -1;
+    n = snprintf(full, sizeof full, "%s%s", root, path);
+    if (n < 0 || (size_t)n >= sizeof full || !realpath(full, real))
+        return -1;
+    rootlen = strlen(root);
+    /* A symlink inside the root must not lead outside it. */
+    if (strncmp(real, root, rootlen) != 0 || real[rootlen] != '/')
+        return -1;
+    fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > STATIC_MAX_FILE)
+        goto fail;
+    out->owned = malloc((size_t)st.st_size + 1);
+    if (!out->owned)
+        goto fail;
+    while (off < (size_t)st.st_size) {
+        ssize_t r = read(fd, out->owned + off, (size_t)st.st_size - off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            goto fail;
+        off += (size_t)r;
+    }
+    close(fd);
+    out->data = out->owned;
+    out->len = off;
+    return 0;
+fail:
+    if (fd >= 0)
+        close(fd);
+    free(out->owned);
+    out->owned = NULL;
+    return -1;
+}
+
+int static_lookup(const char *webroot_dir, const char *path, struct static_file *out)
+{
+    memset(out, 0, sizeof *out);
+    if (strcmp(path, "/") == 0)
+        path = "/index.html";
+    if (!path_acceptable(path))
+        return -1;
+    out->content_type = static_content_type(path);
+    out->is_html = strncmp(out->content_type, "text/html", 9) == 0;
+    if (webroot_dir)
+        return read_from_dir(webroot_dir, path, out);
+    for (const struct webroot_asset *a = webroot_assets; a->path; a++) {
+        if (strcmp(a->path, path) == 0) {
+            out->data = a->data;
+            out->len = a->len;
+            return 0;
+        }
+    }
+    return -1;
+}

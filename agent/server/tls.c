@@ -1,0 +1,524 @@
+/* The mbedTLS front and plaintext relay to libmicrohttpd; see tls.h.
+ *
+ *   browser --TLS--> tcp fd [conn: ssl, up/down buffers] pair fd <--socketpair--> MHD
+ *
+ * Each connection is a small state machine: HANDSHAKE, then RELAY, where
+ * bytes move client->MHD (ssl_read into `up`, write to the pair) and
+ * MHD->client (read the pair into `down`, ssl_write). A direction only reads
+ * when its buffer is empty, so a slow side applies back-pressure instead of
+ * growing memory.
+ */
+#include "server/tls.h"
+
+#include "util/log.h"
+#include "util/mbedtls_compat.h"
+#include "util/rng.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/ssl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RELAY_BUF 8192
+#define MAX_LISTENERS 2
+#define ACCEPTS_PER_ROUND 64
+
+/* A loaded certificate + key + config; connections hold a reference. */
+struct tls_identity {
+    mbedtls_ssl_config conf;
+    mbedtls_x509_crt cert;
+    mbedtls_pk_context key;
+    unsigned refs;
+};
+
+/* DRAIN: MHD has finished with the connection; we sent close_notify and a
+ * FIN and discard what the client still sends for a moment, so that closing
+ * with unread input (e.g. a refused large body) does not make the kernel
+ * send an RST that destroys the response before the client reads it. */
+enum conn_state { CONN_HANDSHAKE, CONN_RELAY, CONN_DRAIN };
+
+#define DRAIN_MS 2000
+
+struct conn {
+    int tcp;
+    int pair;                   /* our end of the socketpair, -1 before RELAY */
+    enum conn_state state;
+    mbedtls_ssl_context ssl;
+    struct tls_identity *id;
+    int ssl_wants_write;        /* last TLS call needs the socket writable */
+    struct sockaddr_storage peer;
+    socklen_t peerlen;
+    long long deadline_ms;
+    int poll_tcp, poll_pair;    /* index in the pollfd array, -1 if none */
+    unsigned char up[RELAY_BUF];
+    size_t up_len, up_off;
+    unsigned char down[RELAY_BUF];
+    size_t down_len, down_off;
+};
+
+struct tls_front {
+    int listeners[MAX_LISTENERS];
+    size_t n_listeners;
+    unsigned port;
+    struct tls_identity *id;
+    struct http_server *http;
+    struct conn **conns;
+    size_t n_conns;
+    struct tls_front_options opt;
+    long long refused_log_ms;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* I/O callbacks: non-blocking socket calls mapped to mbedTLS's WANT codes. */
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    ssize_t n = send(*(int *)ctx, buf, len, MSG_NOSIGNAL);
+    if (n >= 0)
+        return (int)n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return MBEDTLS_ERR_SSL_WANT_WRITE;
+    return MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+    ssize_t n = recv(*(int *)ctx, buf, len, 0);
+    if (n >= 0)
+        return (int)n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return MBEDTLS_ERR_SSL_WANT_READ;
+    return MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+/* SNI: browsers send none for IP literals. A name other than our own is a
+ * rebinding attempt or a mistake, and fails the handshake (security.md
+ * WEB-05). Some clients (wrk, old libraries) wrongly send the IP literal
+ * itself; it names us, so it is accepted. */
+static int check_sni(void *arg, mbedtls_ssl_context *ssl, const unsigned char *name, size_t len)
+{
+    static const char *const ours[] = {"localhost", "127.0.0.1", "::1"};
+    (void)arg;
+    (void)ssl;
+    for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++)
+        if (len == strlen(ours[i]) && strncasecmp((const char *)name, ours[i], len) == 0)
+            return 0;
+    return -1;
+}
+
+static void identity_unref(struct tls_identity *id)
+{
+    if (!id || --id->refs > 0)
+        return;
+    mbedtls_ssl_config_free(&id->conf);
+    mbedtls_x509_crt_free(&id->cert);
+    mbedtls_pk_free(&id->key);
+    free(id);
+}
+
+static struct tls_identity *identity_load(const char *cert_file, const char *key_file, char *err,
+                                          size_t errlen)
+{
+    static const char *alpn[] = {"http/1.1", NULL};
+    struct tls_identity *id = calloc(1, sizeof *id);
+    int rc;
+    if (!id) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    id->refs = 1;
+    mbedtls_ssl_config_init(&id->conf);
+    mbedtls_x509_crt_init(&id->cert);
+    mbedtls_pk_init(&id->key);
+    if ((rc = mbedtls_x509_crt_parse_file(&id->cert, cert_file)) != 0) {
+        compat_strerror(rc, err, errlen);
+        goto fail;
+    }
+    if ((rc = compat_pk_parse_keyfile(&id->key, key_file, rng_random, NULL)) != 0 ||
+        (rc = mbedtls_ssl_config_defaults(&id->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                          MBEDTLS_SSL_PRESET_DEFAULT)) != 0 ||
+        (rc = mbedtls_ssl_conf_own_cert(&id->conf, &id->cert, &id->key)) != 0 ||
+        (rc = mbedtls_ssl_conf_alpn_protocols(&id->conf, alpn)) != 0) {
+        compat_strerror(rc, err, errlen);
+        goto fail;
+    }
+    mbedtls_ssl_conf_rng(&id->conf, rng_random, NULL);
+    compat_ssl_conf_versions_and_suites(&id->conf);
+    mbedtls_ssl_conf_sni(&id->conf, check_sni, NULL);
+    /* No renegotiation (the default, said out loud); no session tickets set up. */
+    mbedtls_ssl_conf_renegotiation(&id->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+    return id;
+fail:
+    identity_unref(id);
+    return NULL;
+}
+
+int tls_front_reload(struct tls_front *front, const char *cert_file, const char *key_file,
+                     char *err, size_t errlen)
+{
+    struct tls_identity *id = identity_load(cert_file, key_file, err, errlen);
+    if (!id)
+        return -1;
+    identity_unref(front->id);
+    front->id = id;
+    return 0;
+}
+
+static int listen_on(int family, unsigned port, int *out, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int one = 1, fd;
+
+    memset(&ss, 0, sizeof ss);
+    if (family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* invariant 1: never INADDR_ANY */
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        a->sin6_addr = in6addr_loopback;
+        len = sizeof *a;
+    }
+    fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    /* SO_REUSEADDR only skips TIME_WAIT; it never lets two listeners share a
+     * port on Linux. No SO_REUSEPORT: a squatter must not share ours. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0)
+        goto fail;
+    *out = fd;
+    return 0;
+fail:
+    snprintf(err, errlen, "%s:%u: %s%s", family == AF_INET ? "127.0.0.1" : "[::1]", port,
+             strerror(errno),
+             errno == EADDRINUSE ? " (PORT_IN_USE: is another ukey-agent already running? "
+                                   "The agent never moves to another port.)" : "");
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+struct tls_front *tls_front_create(const struct tls_front_options *opt, struct http_server *http,
+                                   char *err, size_t errlen)
+{
+    struct tls_front *front = calloc(1, sizeof *front);
+    struct sockaddr_in bound;
+    socklen_t blen = sizeof bound;
+    char v6err[256];
+    int fd;
+
+    if (!front || !(front->conns = calloc(opt->max_connections, sizeof *front->conns))) {
+        free(front);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    front->opt = *opt;
+    front->http = http;
+    if (!(front->id = identity_load(opt->cert_file, opt->key_file, err, errlen)))
+        goto fail;
+    if (listen_on(AF_INET, opt->port, &fd, err, errlen) != 0)
+        goto fail;
+    front->listeners[front->n_listeners++] = fd;
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    front->port = ntohs(bound.sin_port);
+    if (listen_on(AF_INET6, front->port, &fd, v6err, sizeof v6err) == 0) {
+        front->listeners[front->n_listeners++] = fd;
+    } else if (errno == EADDRINUSE && opt->port != 0) {
+        snprintf(err, errlen, "%s", v6err);
+        goto fail;
+    } else {
+        log_info("not listening on [::1]: %s", v6err);
+    }
+    return front;
+fail:
+    tls_front_destroy(front);
+    return NULL;
+}
+
+unsigned tls_front_port(const struct tls_front *front) { return front->port; }
+
+static void conn_close(struct tls_front *front, size_t i)
+{
+    struct conn *c = front->conns[i];
+    if (c->state == CONN_RELAY)
+        mbedtls_ssl_close_notify(&c->ssl); /* best effort, non-blocking */
+    close(c->tcp);
+    if (c->pair >= 0)
+        close(c->pair);
+    mbedtls_ssl_free(&c->ssl);
+    identity_unref(c->id);
+    free(c);
+    front->conns[i] = front->conns[--front->n_conns];
+}
+
+static void accept_new(struct tls_front *front, int lfd)
+{
+    for (int k = 0; k < ACCEPTS_PER_ROUND; k++) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        struct conn *c;
+        int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        if (front->n_conns >= front->opt.max_connections || !(c = calloc(1, sizeof *c))) {
+            /* Over the cap: refuse at once rather than let the backlog fill. */
+            long long t = now_ms();
+            if (t - front->refused_log_ms > 10000) {
+                log_warn("connection limit (%u) reached; refusing new connections",
+                         front->opt.max_connections);
+                front->refused_log_ms = t;
+            }
+            close(fd);
+            continue;
+        }
+        c->tcp = fd;
+        c->pair = -1;
+        c->peer = peer;
+        c->peerlen = plen;
+        c->id = front->id;
+        c->id->refs++;
+        c->deadline_ms = now_ms() + (long long)front->opt.handshake_timeout_s * 1000;
+        mbedtls_ssl_init(&c->ssl);
+        if (mbedtls_ssl_setup(&c->ssl, &c->id->conf) != 0) {
+            front->conns[front->n_conns++] = c;
+            conn_close(front, front->n_conns - 1);
+            continue;
+        }
+        mbedtls_ssl_set_bio(&c->ssl, &c->tcp, bio_send, bio_recv, NULL);
+        front->conns[front->n_conns++] = c;
+    }
+}
+
+/* Handshake done: make the socketpair and give one end to libmicrohttpd. */
+static int start_relay(struct tls_front *front, struct conn *c)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+        log_warn("socketpair: %s", strerror(errno));
+        return -1;
+    }
+    if (http_add_connection(front->http, sv[1], (struct sockaddr *)&c->peer, c->peerlen) != 0) {
+        close(sv[0]);
+        return -1;
+    }
+    c->pair = sv[0];
+    c->state = CONN_RELAY;
+    c->deadline_ms = now_ms() + (long long)front->opt.idle_timeout_s * 1000;
+    return 0;
+}
+
+/* Moves as many bytes as possible in both directions. Returns 0 to keep the
+ * connection, 1 when MHD has closed its side (everything it sent is passed
+ * on), -1 to close it now. */
+static int relay(struct tls_front *front, struct conn *c)
+{
+    int progress = 1, moved = 0;
+    c->ssl_wants_write = 0;
+    while (progress) {
+        int r;
+        progress = 0;
+        /* client -> MHD */
+        if (c->up_len == 0) {
+            r = mbedtls_ssl_read(&c->ssl, c->up, sizeof c->up);
+            if (r > 0) {
+                c->up_len = (size_t)r;
+                c->up_off = 0;
+                progress = 1;
+            } else if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+                c->ssl_wants_write = 1;
+            } else if (r != MBEDTLS_ERR_SSL_WANT_READ) {
+                return -1; /* close_notify, EOF or a TLS error: the client is gone */
+            }
+        }
+        if (c->up_len > 0) {
+            ssize_t w = send(c->pair, c->up + c->up_off, c->up_len - c->up_off, MSG_NOSIGNAL);
+            if (w > 0) {
+                c->up_off += (size_t)w;
+                if (c->up_off == c->up_len)
+                    c->up_len = 0;
+                progress = 1;
+            } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                return -1;
+            }
+        }
+        /* MHD -> client */
+        if (c->down_len == 0) {
+            ssize_t n = recv(c->pair, c->down, sizeof c->down, 0);
+            if (n > 0) {
+                c->down_len = (size_t)n;
+                c->down_off = 0;
+                progress = 1;
+            } else if (n == 0) {
+                return 1; /* MHD closed the connection after its response */
+            } else if (errno != EAGAIN && errno != EINTR) {
+                return -1;
+            }
+        }
+        if (c->down_len > 0) {
+            r = mbedtls_ssl_write(&c->ssl, c->down + c->down_off, c->down_len - c->down_off);
+            if (r > 0) {
+                c->down_off += (size_t)r;
+                if (c->down_off == c->down_len)
+                    c->down_len = 0;
+                progress = 1;
+            } else if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+                c->ssl_wants_write = 1;
+            } else if (r != MBEDTLS_ERR_SSL_WANT_READ) {
+                return -1;
+            }
+        }
+        moved |= progress;
+    }
+    if (moved)
+        c->deadline_ms = now_ms() + (long long)front->opt.idle_timeout_s * 1000;
+    return 0;
+}
+
+/* Switches to DRAIN: close_notify, FIN, and a short wait for the client's EOF. */
+static void start_drain(struct conn *c)
+{
+    mbedtls_ssl_close_notify(&c->ssl);
+    shutdown(c->tcp, SHUT_WR);
+    close(c->pair);
+    c->pair = -1;
+    c->state = CONN_DRAIN;
+    c->ssl_wants_write = 0;
+    c->deadline_ms = now_ms() + DRAIN_MS;
+}
+
+/* Reads and drops what the client still sends; -1 at its EOF or an error. */
+static int drain(struct conn *c)
+{
+    unsigned char scratch[4096];
+    for (;;) {
+        ssize_t n = recv(c->tcp, scratch, sizeof scratch, 0);
+        if (n > 0)
+            continue;
+        return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+    }
+}
+
+/* Advances one connection after poll() saw activity on it. Returns 0 to
+ * keep it, -1 to close it. */
+static int conn_step(struct tls_front *front, struct conn *c)
+{
+    int r;
+    if (c->state == CONN_DRAIN)
+        return drain(c);
+    if (c->state == CONN_HANDSHAKE) {
+        r = mbedtls_ssl_handshake(&c->ssl);
+        c->ssl_wants_write = r == MBEDTLS_ERR_SSL_WANT_WRITE;
+        if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
+            return 0;
+        if (r != 0) {
+            char why[200];
+            compat_strerror(r, why, sizeof why);
+            log_debug("TLS handshake failed: %s", why);
+            return -1;
+        }
+        if (start_relay(front, c) != 0)
+            return -1;
+    }
+    r = relay(front, c);
+    if (r == 1) {
+        start_drain(c);
+        return drain(c);
+    }
+    return r;
+}
+
+int tls_front_run(struct tls_front *front, volatile int *stop, int wake_fd, unsigned tick_s,
+                  void (*tick)(void *arg), void *arg)
+{
+    size_t cap = MAX_LISTENERS + 1 + 2 * (size_t)front->opt.max_connections;
+    struct pollfd *pfd = calloc(cap, sizeof *pfd);
+    long long next_tick = now_ms() + (long long)tick_s * 1000;
+
+    if (!pfd)
+        return -1;
+    while (!*stop) {
+        size_t n = 0;
+        long long t = now_ms(), wait = next_tick - t;
+        for (size_t i = 0; i < front->n_listeners; i++)
+            pfd[n++] = (struct pollfd){front->listeners[i], POLLIN, 0};
+        pfd[n++] = (struct pollfd){wake_fd, POLLIN, 0};
+        for (size_t i = 0; i < front->n_conns; i++) {
+            struct conn *c = front->conns[i];
+            short ev = (short)(c->ssl_wants_write ? POLLOUT : 0);
+            if (c->state != CONN_RELAY || c->up_len == 0)
+                ev |= POLLIN;
+            c->poll_tcp = (int)n;
+            pfd[n++] = (struct pollfd){c->tcp, ev, 0};
+            c->poll_pair = -1;
+            if (c->pair >= 0) {
+                short pev = (short)((c->down_len == 0 ? POLLIN : 0) | (c->up_len > 0 ? POLLOUT : 0));
+                c->poll_pair = (int)n;
+                pfd[n++] = (struct pollfd){c->pair, pev, 0};
+            }
+            if (c->deadline_ms - t < wait)
+                wait = c->deadline_ms - t;
+        }
+        if (wait < 0)
+            wait = 0;
+        if (poll(pfd, n, (int)(wait > 1000 ? 1000 : wait)) < 0 && errno != EINTR)
+            break;
+        if (pfd[front->n_listeners].revents)
+            break;
+        t = now_ms();
+        /* Existing connections first: the indices are only valid until one closes. */
+        for (size_t i = front->n_conns; i-- > 0;) {
+            struct conn *c = front->conns[i];
+            int active = pfd[c->poll_tcp].revents || (c->poll_pair >= 0 && pfd[c->poll_pair].revents);
+            if ((active && conn_step(front, c) != 0) || (!active && t >= c->deadline_ms)) {
+                if (!active && c->state == CONN_HANDSHAKE)
+                    log_debug("TLS handshake timed out");
+                conn_close(front, i);
+            }
+        }
+        for (size_t i = 0; i < front->n_listeners; i++)
+            if (pfd[i].revents & POLLIN)
+                accept_new(front, front->listeners[i]);
+        if (tick && t >= next_tick) {
+            tick(arg);
+            next_tick = t + (long long)tick_s * 1000;
+        }
+    }
+    free(pfd);
+    return 0;
+}
+
+void tls_front_destroy(struct tls_front *front)
+{
+    if (!front)
+        return;
+    while (front->n_conns > 0)
+        conn_close(front, front->n_conns - 1);
+    for (size_t i = 0; i < front->n_listeners; i++)
+        close(front->listeners[i]);
+    identity_unref(front->id);
+    free(front->conns);
+    free(front);
+}

@@ -1,0 +1,277 @@
+/* agent.json loading and validation; see config.h. */
+#include "util/config.h"
+
+#include "util/file.h"
+#include "util/log.h"
+#include "util/origin.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void config_defaults(struct agent_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->port = CONFIG_DEFAULT_PORT;
+    cfg->log_level = LOG_INFO;
+    cfg->max_connections = 256;
+    cfg->handshake_timeout_s = 10;
+    cfg->idle_timeout_s = 60;
+    cfg->max_body_bytes = 64 * 1024;
+}
+
+int config_set_string(char **member, const char *value)
+{
+    char *copy = strdup(value);
+    if (!copy)
+        return -1;
+    free(*member);
+    *member = copy;
+    return 0;
+}
+
+int config_add_origin(struct agent_config *cfg, const char *origin, char *err, size_t errlen)
+{
+    char **grown;
+    if (!origin_pattern_valid(origin)) {
+        char shown[128];
+        log_sanitize(origin, shown, sizeof shown);
+        snprintf(err, errlen,
+                 "allowed origin \"%s\" is not valid: use scheme://host[:port] with no path "
+                 "or trailing slash (e.g. https://portal.example.gov.cn), or https://*.domain",
+                 shown);
+        return -1;
+    }
+    grown = realloc(cfg->allow_origins, (cfg->n_allow_origins + 1) * sizeof *grown);
+    if (!grown || !(grown[cfg->n_allow_origins] = strdup(origin))) {
+        if (grown)
+            cfg->allow_origins = grown;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->allow_origins = grown;
+    cfg->n_allow_origins++;
+    return 0;
+}
+
+/* Line (1-based) of the first `"key"` followed by ':' in `text`, 0 if unknown.
+ * Jansson does not keep positions of members, so we look them up in the text. */
+static int key_line(const char *text, const char *key)
+{
+    size_t klen = strlen(key);
+    for (const char *p = text; (p = strchr(p, '"')) != NULL; p++) {
+        if (strncmp(p + 1, key, klen) == 0 && p[1 + klen] == '"') {
+            const char *q = p + 2 + klen;
+            while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
+                q++;
+            if (*q == ':') {
+                int line = 1;
+                for (const char *c = text; c < p; c++)
+                    line += *c == '\n';
+                return line;
+            }
+        }
+    }
+    return 0;
+}
+
+struct loader {
+    const char *path;
+    const char *text;
+    char *err;
+    size_t errlen;
+};
+
+static int fail_key(struct loader *ld, const char *key, const char *what)
+{
+    snprintf(ld->err, ld->errlen, "%s:%d: key \"%s\": %s", ld->path, key_line(ld->text, key),
+             key, what);
+    return -1;
+}
+
+static int get_uint(struct loader *ld, const char *key, json_t *v, unsigned long min,
+                    unsigned long max, unsigned long *out)
+{
+    char what[96];
+    if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)min ||
+        json_integer_value(v) > (json_int_t)max) {
+        snprintf(what, sizeof what, "must be an integer from %lu to %lu", min, max);
+        return fail_key(ld, key, what);
+    }
+    *out = (unsigned long)json_integer_value(v);
+    return 0;
+}
+
+static int get_path(struct loader *ld, const char *key, json_t *v, char **member)
+{
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return fail_key(ld, key, "must be a non-empty string (a path)");
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return fail_key(ld, key, "must not contain NUL characters");
+    return config_set_string(member, json_string_value(v)) ? fail_key(ld, key, "out of memory") : 0;
+}
+
+static int load_limits(struct loader *ld, struct agent_config *cfg, json_t *limits)
+{
+    const char *key;
+    json_t *v;
+    unsigned long n;
+    if (!json_is_object(limits))
+        return fail_key(ld, "limits", "must be an object");
+    json_object_foreach(limits, key, v) {
+        if (strcmp(key, "max_connections") == 0) {
+            if (get_uint(ld, key, v, 1, 4096, &n))
+                return -1;
+            cfg->max_connections = (unsigned)n;
+        } else if (strcmp(key, "handshake_timeout_s") == 0) {
+            if (get_uint(ld, key, v, 1, 600, &n))
+                return -1;
+            cfg->handshake_timeout_s = (unsigned)n;
+        } else if (strcmp(key, "idle_timeout_s") == 0) {
+            if (get_uint(ld, key, v, 1, 3600, &n))
+                return -1;
+            cfg->idle_timeout_s = (unsigned)n;
+        } else if (strcmp(key, "max_body_bytes") == 0) {
+            if (get_uint(ld, key, v, 1024, 16 * 1024 * 1024, &n))
+                return -1;
+            cfg->max_body_bytes = n;
+        } else {
+            return fail_key(ld, key, "unknown key in \"limits\" (known: max_connections, "
+                                     "handshake_timeout_s, idle_timeout_s, max_body_bytes)");
+        }
+    }
+    return 0;
+}
+
+static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root)
+{
+    const char *key;
+    json_t *v;
+    unsigned long n;
+    json_object_foreach(root, key, v) {
+        if (strcmp(key, "port") == 0) {
+            if (get_uint(ld, key, v, 1, 65535, &n))
+                return -1;
+            cfg->port = (unsigned)n;
+        } else if (strcmp(key, "state_dir") == 0) {
+            if (get_path(ld, key, v, &cfg->state_dir))
+                return -1;
+        } else if (strcmp(key, "webroot") == 0) {
+            if (get_path(ld, key, v, &cfg->webroot))
+                return -1;
+        } else if (strcmp(key, "ca_file") == 0) {
+            if (get_path(ld, key, v, &cfg->ca_file))
+                return -1;
+        } else if (strcmp(key, "log_level") == 0) {
+            int level = json_is_string(v) ? log_level_parse(json_string_value(v)) : -1;
+            if (level < 0)
+                return fail_key(ld, key, "must be one of \"error\", \"warn\", \"info\", \"debug\"");
+            cfg->log_level = level;
+        } else if (strcmp(key, "allow_origins") == 0) {
+            size_t i;
+            json_t *o;
+            char why[256];
+            if (!json_is_array(v))
+                return fail_key(ld, key, "must be an array of origins");
+            json_array_foreach(v, i, o) {
+                if (!json_is_string(o))
+                    return fail_key(ld, key, "every entry must be a string");
+                if (config_add_origin(cfg, json_string_value(o), why, sizeof why))
+                    return fail_key(ld, key, why);
+            }
+        } else if (strcmp(key, "limits") == 0) {
+            if (load_limits(ld, cfg, v))
+                return -1;
+        } else {
+            return fail_key(ld, key, "unknown key (known: port, state_dir, webroot, ca_file, "
+                                     "allow_origins, log_level, limits)");
+        }
+    }
+    return 0;
+}
+
+static char *default_config_path(void)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    char *path = NULL;
+    int n;
+    if (xdg && *xdg)
+        n = asprintf(&path, "%s/ukey-agent/agent.json", xdg);
+    else if (home && *home)
+        n = asprintf(&path, "%s/.config/ukey-agent/agent.json", home);
+    else
+        return NULL;
+    return n < 0 ? NULL : path;
+}
+
+int config_load(struct agent_config *cfg, const char *path, char *err, size_t errlen)
+{
+    char *owned = NULL, *text;
+    json_t *root;
+    json_error_t jerr;
+    int rc = -1;
+
+    if (!path) {
+        owned = default_config_path();
+        if (!owned || access(owned, F_OK) != 0) {
+            free(owned);
+            return 0; /* no config file: defaults */
+        }
+        path = owned;
+    }
+    text = file_read_all(path, 1024 * 1024, NULL);
+    if (!text) {
+        snprintf(err, errlen, "%s: cannot read config file: %s", path, strerror(errno));
+        free(owned);
+        return -1;
+    }
+    root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column, jerr.text);
+    } else if (!json_is_object(root)) {
+        snprintf(err, errlen, "%s:1: the config file must hold one JSON object", path);
+    } else {
+        struct loader ld = {path, text, err, errlen};
+        rc = load_object(&ld, cfg, root);
+    }
+    json_decref(root);
+    free(text);
+    free(owned);
+    return rc;
+}
+
+int config_resolve_state_dir(struct agent_config *cfg, char *err, size_t errlen)
+{
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    int n;
+    if (cfg->state_dir)
+        return 0;
+    if (xdg && *xdg)
+        n = asprintf(&cfg->state_dir, "%s/ukey-agent", xdg);
+    else if (home && *home)
+        n = asprintf(&cfg->state_dir, "%s/.local/share/ukey-agent", home);
+    else {
+        snprintf(err, errlen, "cannot find a state directory: set HOME or XDG_DATA_HOME, or pass --state-dir");
+        return -1;
+    }
+    if (n < 0) {
+        cfg->state_dir = NULL;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+void config_free(struct agent_config *cfg)
+{
+    free(cfg->state_dir);
+    free(cfg->webroot);
+    free(cfg->ca_file);
+    for (size_t i = 0; i < cfg->n_allow_origins; i++)
+        free(cfg->allow_origins[i]);
+    free(cfg->allow_origins);
+    memset(cfg, 0, sizeof *cfg);
+}

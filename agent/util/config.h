@@ -1,0 +1,61 @@
+/*
+ * The agent's configuration: defaults, agent.json, then command-line flags
+ * (flags win). agent.json is strict: unknown keys and wrong types are errors
+ * that name the file, line and key.
+ *
+ * agent.json (all keys optional):
+ *   {
+ *     "port": 27443,
+ *     "state_dir": "/path",            // default $XDG_DATA_HOME/ukey-agent
+ *     "webroot": "/path",               // default: the pages built into the binary
+ *     "ca_file": "/path/anchors.pem",   // extra trust anchors for diagnostics
+ *     "allow_origins": ["https://portal.example.gov.cn"],  // or wildcard patterns, see origin.h
+ *     "log_level": "info",
+ *     "limits": {"max_connections": 256, "handshake_timeout_s": 10,
+ *                "idle_timeout_s": 60, "max_body_bytes": 65536}
+ *   }
+ */
+#ifndef UKEY_UTIL_CONFIG_H
+#define UKEY_UTIL_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_DEFAULT_PORT 27443
+
+struct agent_config {
+    unsigned port;
+    char *state_dir;
+    char *webroot;
+    char *ca_file;
+    char **allow_origins;
+    size_t n_allow_origins;
+    int log_level;
+    unsigned max_connections;
+    unsigned handshake_timeout_s;
+    unsigned idle_timeout_s;
+    size_t max_body_bytes;
+};
+
+/* Fills `cfg` with the built-in defaults (no allocation). */
+void config_defaults(struct agent_config *cfg);
+
+/*
+ * Loads `path` into `cfg`, on top of what is there. When `path` is NULL the
+ * default file ($XDG_CONFIG_HOME/ukey-agent/agent.json, else
+ * ~/.config/ukey-agent/agent.json) is read if it exists. Returns 0 on success,
+ * -1 with a message in `err` (naming file, line and key) otherwise.
+ */
+int config_load(struct agent_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Adds an allow-list entry after checking its syntax; -1 with `err` if bad. */
+int config_add_origin(struct agent_config *cfg, const char *origin, char *err, size_t errlen);
+
+/* Replaces a string member (state_dir, webroot, ca_file) with a copy of `value`. */
+int config_set_string(char **member, const char *value);
+
+/* Resolves cfg->state_dir to the default when unset; -1 if HOME is unknown. */
+int config_resolve_state_dir(struct agent_config *cfg, char *err, size_t errlen);
+
+void config_free(struct agent_config *cfg);
+
+#endif

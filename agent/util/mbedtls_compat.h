@@ -1,0 +1,95 @@
+/*
+ * The one place that knows the difference between mbedTLS 2.28 (Debian 12)
+ * and 3.6 LTS (what releases should use). Everything else calls these.
+ */
+#ifndef UKEY_UTIL_MBEDTLS_COMPAT_H
+#define UKEY_UTIL_MBEDTLS_COMPAT_H
+
+#include <mbedtls/version.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
+#include <stddef.h>
+
+#if MBEDTLS_VERSION_MAJOR >= 3
+#include <psa/crypto.h>
+#define COMPAT_MBEDTLS3 1
+#else
+#define COMPAT_MBEDTLS3 0
+#endif
+
+/* Library-wide initialisation (PSA on 3.x); 0 on success. */
+static inline int compat_crypto_init(void)
+{
+#if COMPAT_MBEDTLS3
+    return psa_crypto_init() == PSA_SUCCESS ? 0 : -1;
+#else
+    return 0;
+#endif
+}
+
+static inline int compat_pk_parse_key(mbedtls_pk_context *pk, const unsigned char *key, size_t len,
+                                      int (*f_rng)(void *, unsigned char *, size_t), void *p_rng)
+{
+#if COMPAT_MBEDTLS3
+    return mbedtls_pk_parse_key(pk, key, len, NULL, 0, f_rng, p_rng);
+#else
+    (void)f_rng;
+    (void)p_rng;
+    return mbedtls_pk_parse_key(pk, key, len, NULL, 0);
+#endif
+}
+
+/* mbedtls_pk_check_pair, which takes an RNG from 3.0 on. */
+static inline int compat_pk_check_pair(const mbedtls_pk_context *pub, const mbedtls_pk_context *prv,
+                                       int (*f_rng)(void *, unsigned char *, size_t), void *p_rng)
+{
+#if COMPAT_MBEDTLS3
+    return mbedtls_pk_check_pair(pub, prv, f_rng, p_rng);
+#else
+    (void)f_rng;
+    (void)p_rng;
+    return mbedtls_pk_check_pair(pub, prv);
+#endif
+}
+
+static inline int compat_pk_parse_keyfile(mbedtls_pk_context *pk, const char *path,
+                                          int (*f_rng)(void *, unsigned char *, size_t), void *p_rng)
+{
+#if COMPAT_MBEDTLS3
+    return mbedtls_pk_parse_keyfile(pk, path, NULL, f_rng, p_rng);
+#else
+    (void)f_rng;
+    (void)p_rng;
+    return mbedtls_pk_parse_keyfile(pk, path, NULL);
+#endif
+}
+
+/* One-shot SHA-256 (the _ret variant on 2.28). */
+int compat_sha256(const unsigned char *in, size_t len, unsigned char out[32]);
+
+#include <mbedtls/pem.h>
+
+/* The DER bytes a successful mbedtls_pem_read_buffer() decoded. */
+static inline const unsigned char *compat_pem_der(const mbedtls_pem_context *pem, size_t *len)
+{
+#if COMPAT_MBEDTLS3
+    return mbedtls_pem_get_buffer((mbedtls_pem_context *)pem, len);
+#else
+    *len = pem->buflen;
+    return pem->buf;
+#endif
+}
+
+struct mbedtls_ssl_config;
+/* TLS 1.2 as the minimum (and 1.3 as the maximum where the library has it),
+ * AEAD ECDHE-ECDSA suites only. */
+void compat_ssl_conf_versions_and_suites(struct mbedtls_ssl_config *conf);
+
+/* Sets a certificate serial from big-endian bytes (first byte < 0x80). */
+int compat_x509write_crt_set_serial(mbedtls_x509write_cert *crt, const unsigned char *serial,
+                                    size_t len);
+
+/* Human-readable text for any mbedTLS error code, "mbedTLS -0x2700: ..." */
+void compat_strerror(int code, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,26 @@
+# Runtime libraries, found through pkg-config. Debian 12's mbedTLS 2.28 ships
+# no .pc files (3.6 does), so for mbedTLS alone we fall back to the plain
+# library names when pkg-config does not know them.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd>=0.9.75)
+pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson>=2.13)
+pkg_check_modules(PCSC REQUIRED IMPORTED_TARGET libpcsclite)
+pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+pkg_check_modules(MBEDTLS QUIET IMPORTED_TARGET mbedtls mbedx509 mbedcrypto)
+
+add_library(ukey_deps INTERFACE)
+add_library(ukey::deps ALIAS ukey_deps)
+target_link_libraries(ukey_deps INTERFACE PkgConfig::MHD PkgConfig::JANSSON
+                      PkgConfig::PCSC PkgConfig::CURL)
+if(MBEDTLS_FOUND)
+  target_link_libraries(ukey_deps INTERFACE PkgConfig::MBEDTLS)
+else()
+  find_path(MBEDTLS_INCLUDE_DIR mbedtls/ssl.h REQUIRED)
+  find_library(MBEDTLS_LIB mbedtls REQUIRED)
+  find_library(MBEDX509_LIB mbedx509 REQUIRED)
+  find_library(MBEDCRYPTO_LIB mbedcrypto REQUIRED)
+  target_include_directories(ukey_deps INTERFACE ${MBEDTLS_INCLUDE_DIR})
+  target_link_libraries(ukey_deps INTERFACE ${MBEDTLS_LIB} ${MBEDX509_LIB} ${MBEDCRYPTO_LIB})
+endif()
+find_package(Threads REQUIRED)
+target_link_libraries(ukey_deps INTERFACE Threads::Threads)

@@ -1,0 +1,148 @@
+"""The TLS front under many, idle and hostile connections (issue 2
+"Robustness"; security.md MEM-03). Bounded in time; every socket is closed."""
+import concurrent.futures
+import os
+import socket
+import ssl
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import agent as harness  # noqa: E402
+
+HANDSHAKE_TIMEOUT = 2
+
+
+class Robustness(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.agent = harness.Agent(config={"limits": {"handshake_timeout_s": HANDSHAKE_TIMEOUT,
+                                                     "idle_timeout_s": 10}}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.cleanup()
+
+    def status_ok(self, timeout=10):
+        conn = self.agent.connect(timeout=timeout)
+        try:
+            status, _, body = self.agent.request("GET", "/api/v1/status", conn=conn)
+        finally:
+            conn.close()
+        return status == 200 and b"ukey-agent" in body
+
+    def test_200_concurrent_tls_connections(self):
+        """200 clients connect at once, each handshakes and asks; all get answers."""
+        ctx = self.agent.ssl_context()
+        port = self.agent.port
+
+        def one(_):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+                with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                    s.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                              b"Connection: close\r\n\r\n" % port)
+                    data = b""
+                    while True:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    return data.startswith(b"HTTP/1.1 200") and b"ukey-agent" in data
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=200) as pool:
+            results = list(pool.map(one, range(200)))
+        self.assertEqual(results.count(True), 200)
+        self.assertTrue(self.agent.alive())
+
+    def test_stalled_handshakes_do_not_block_and_are_closed(self):
+        idle = []
+        try:
+            for _ in range(50):
+                s = socket.create_connection(("127.0.0.1", self.agent.port), timeout=10)
+                idle.append(s)
+            # A half-sent ClientHello too: the record header promises more.
+            half = socket.create_connection(("127.0.0.1", self.agent.port), timeout=10)
+            half.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+            idle.append(half)
+            start = time.monotonic()
+            self.assertTrue(self.status_ok(timeout=5))
+            self.assertLess(time.monotonic() - start, HANDSHAKE_TIMEOUT,
+                            "a normal request waited for the stalled handshakes")
+            time.sleep(HANDSHAKE_TIMEOUT + 1.5)
+            closed = 0
+            for s in idle:
+                s.settimeout(5)
+                try:
+                    closed += s.recv(1) == b""
+                except ConnectionResetError:
+                    closed += 1
+            self.assertEqual(closed, len(idle))
+        finally:
+            for s in idle:
+                s.close()
+        self.assertTrue(self.status_ok())
+
+    def test_garbage_instead_of_client_hello(self):
+        for i in range(30):
+            with socket.create_connection(("127.0.0.1", self.agent.port), timeout=10) as s:
+                s.settimeout(5)
+                try:
+                    s.sendall(os.urandom(64 + i * 97))
+                    if i % 3 == 0:  # a plaintext request on the TLS port
+                        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                    while s.recv(4096):
+                        pass
+                except (ConnectionResetError, BrokenPipeError, socket.timeout):
+                    pass  # the agent may hang up mid-way: that is the right answer
+        self.assertTrue(self.agent.alive())
+        self.assertTrue(self.status_ok())
+
+    def test_garbage_after_handshake_and_slow_headers(self):
+        ctx = self.agent.ssl_context()
+        raw = socket.create_connection(("127.0.0.1", self.agent.port), timeout=10)
+        slow = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        slow.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0")  # and then nothing
+        try:
+            self.assertTrue(self.status_ok(timeout=5))
+            with socket.create_connection(("127.0.0.1", self.agent.port), timeout=10) as r2:
+                with ctx.wrap_socket(r2, server_hostname="127.0.0.1") as s:
+                    s.sendall(os.urandom(3000) + b"\r\n\r\n")
+                    s.settimeout(5)
+                    reply = s.recv(100)
+                    self.assertTrue(reply == b"" or reply.startswith(b"HTTP/1.1 400"), reply)
+        finally:
+            slow.close()
+        self.assertTrue(self.agent.alive())
+        self.assertTrue(self.status_ok())
+
+    def test_connection_cap(self):
+        """Past max_connections new connections are refused at once, and the
+        agent serves again when they go away."""
+        agent = harness.Agent(config={"limits": {"max_connections": 8, "handshake_timeout_s": 5}}).start()
+        held = []
+        try:
+            for _ in range(8):
+                held.append(socket.create_connection(("127.0.0.1", agent.port), timeout=5))
+            time.sleep(0.3)
+            extra = socket.create_connection(("127.0.0.1", agent.port), timeout=5)
+            extra.settimeout(5)
+            try:
+                self.assertEqual(extra.recv(1), b"")
+            except ConnectionResetError:
+                pass
+            extra.close()
+            for s in held:
+                s.close()
+            held = []
+            time.sleep(0.5)
+            status, _, _ = agent.request("GET", "/api/v1/status")
+            self.assertEqual(status, 200)
+        finally:
+            for s in held:
+                s.close()
+            agent.cleanup()
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,69 @@
+/* agent.json: defaults, valid files, and errors that name file, line and key. */
+#include "check.h"
+
+#include "util/config.h"
+#include "util/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static char path[] = "/tmp/ukey-test-config-XXXXXX";
+
+static int load_text(const char *text, struct agent_config *cfg, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    config_free(cfg);
+    config_defaults(cfg);
+    err[0] = '\0';
+    return config_load(cfg, path, err, errlen);
+}
+
+int main(void)
+{
+    struct agent_config cfg;
+    char err[512];
+    int fd = mkstemp(path);
+    close(fd);
+
+    config_defaults(&cfg);
+    CHECK(cfg.port == 27443 && cfg.max_body_bytes == 65536 && cfg.n_allow_origins == 0);
+
+    CHECK(load_text("{\n  \"port\": 28000,\n  \"allow_origins\": [\"https://portal.gov.example\", "
+                    "\"https://*.example.gov.cn\"],\n  \"log_level\": \"debug\",\n"
+                    "  \"limits\": {\"max_body_bytes\": 4096, \"handshake_timeout_s\": 3}\n}\n",
+                    &cfg, err, sizeof err) == 0);
+    CHECK(cfg.port == 28000 && cfg.n_allow_origins == 2 && cfg.log_level == LOG_DEBUG);
+    CHECK(cfg.max_body_bytes == 4096 && cfg.handshake_timeout_s == 3);
+    CHECK_STR(cfg.allow_origins[1], "https://*.example.gov.cn");
+
+    /* Unknown key: file, line and key named. */
+    CHECK(load_text("{\n  \"port\": 1,\n  \"colour\": \"red\"\n}\n", &cfg, err, sizeof err) == -1);
+    CHECK(strstr(err, path) && strstr(err, ":3:") && strstr(err, "\"colour\"") && strstr(err, "unknown key"));
+    /* Wrong type and range. */
+    CHECK(load_text("{\"port\": \"27443\"}", &cfg, err, sizeof err) == -1 && strstr(err, "\"port\""));
+    CHECK(load_text("{\"port\": 70000}", &cfg, err, sizeof err) == -1 && strstr(err, "1 to 65535"));
+    CHECK(load_text("{\"limits\": {\"max_body_bytes\": 1}}", &cfg, err, sizeof err) == -1);
+    CHECK(load_text("{\"limits\": {\"speed\": 1}}", &cfg, err, sizeof err) == -1 && strstr(err, "\"speed\""));
+    /* A bad origin names the origin. */
+    CHECK(load_text("{\n\"allow_origins\": [\"https://portal.gov.example/\"]}", &cfg, err, sizeof err) == -1);
+    CHECK(strstr(err, ":2:") && strstr(err, "https://portal.gov.example/"));
+    /* Syntax errors carry line and column; duplicates are refused. */
+    CHECK(load_text("{\n\"port\": 1,,\n}", &cfg, err, sizeof err) == -1 && strstr(err, ":2:") &&
+          strstr(err, "invalid JSON"));
+    CHECK(load_text("{\"port\": 1, \"port\": 2}", &cfg, err, sizeof err) == -1);
+    CHECK(load_text("[1,2]", &cfg, err, sizeof err) == -1 && strstr(err, "one JSON object"));
+    CHECK(load_text("", &cfg, err, sizeof err) == -1);
+    /* A missing explicit file is an error that names it. */
+    unlink(path);
+    config_free(&cfg);
+    config_defaults(&cfg);
+    CHECK(config_load(&cfg, path, err, sizeof err) == -1 && strstr(err, path));
+    /* A missing default file is fine. */
+    setenv("XDG_CONFIG_HOME", "/nonexistent-ukey-test", 1);
+    CHECK(config_load(&cfg, NULL, err, sizeof err) == 0);
+    config_free(&cfg);
+    return check_done();
+}
