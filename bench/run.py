@@ -115,7 +115,8 @@ def machine():
             mbed = re.search(r'MBEDTLS_VERSION_STRING\s+"([^"]+)"', f.read()).group(1)
     except OSError:
         pass
-    return "%s, %d cores, Linux %s, mbedTLS %s" % (cpu, os.cpu_count(), platform.release(), mbed)
+    pcscd = "pcscd running" if os.path.exists("/run/pcscd/pcscd.comm") else "no pcscd (status answers SCARD_E_NO_SERVICE)"
+    return "%s, %d cores, Linux %s, mbedTLS %s, %s" % (cpu, os.cpu_count(), platform.release(), mbed, pcscd)
 
 
 def main():
