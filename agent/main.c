@@ -5,6 +5,7 @@
 #include "localca/localca.h"
 #include "localca/trust.h"
 #include "server/serve.h"
+#include "token/tokens.h"
 #include "util/config.h"
 #include "util/log.h"
 #include "util/rng.h"
@@ -25,6 +26,7 @@ static void usage(FILE *to)
             "  ukey-agent serve [--port N] [--state-dir DIR] [--config FILE]\n"
             "                   [--allow-origin ORIGIN]... [--ca-file PEM] [--webroot DIR]\n"
             "                   [--log-level error|warn|info|debug]\n"
+            "  ukey-agent tokens [--json]\n"
             "  ukey-agent trust install|uninstall|status [--json] [--no-system]\n"
             "                   [--state-dir DIR] [--config FILE]\n"
             "  ukey-agent --version\n"
@@ -158,6 +160,50 @@ static int trust_main(const char *action, struct agent_config *cfg, const struct
     return 2;
 }
 
+/* `ukey-agent tokens`: what GET /api/v1/tokens says, for people or scripts. */
+static int tokens_main(const struct cli *cli)
+{
+    json_t *list = NULL, *r, *t, *c;
+    size_t i, j;
+    ukey_err e = tokens_list(&list);
+
+    if (cli->json) {
+        if (e != UKEY_OK) {
+            json_decref(list);
+            list = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", err_code(e), "zh-CN",
+                             err_message_zh(e), "en", err_message_en(e));
+        }
+        json_dumpf(list, stdout, JSON_INDENT(2));
+        putchar('\n');
+    } else if (e != UKEY_OK) {
+        fprintf(stderr, "ukey-agent: %s: %s\n%s\n", err_code(e), err_message_zh(e), err_message_en(e));
+    } else {
+        json_array_foreach(json_object_get(list, "readers"), i, r) {
+            json_t *err = json_object_get(r, "error");
+            printf("reader \"%s\": %s%s%s\n", json_string_value(json_object_get(r, "name")),
+                   json_string_value(json_object_get(r, "state")), err ? ", " : "",
+                   err ? json_string_value(json_object_get(err, "code")) : "");
+        }
+        if (json_array_size(json_object_get(list, "readers")) == 0)
+            printf("no card reader found\n");
+        json_array_foreach(json_object_get(list, "tokens"), i, t) {
+            json_t *pin = json_object_get(t, "pin");
+            printf("token %s (%s) in \"%s\": PIN %s, %lld tries left\n",
+                   json_string_value(json_object_get(t, "id")), json_string_value(json_object_get(t, "type")),
+                   json_string_value(json_object_get(t, "reader")),
+                   json_is_true(json_object_get(pin, "blocked")) ? "BLOCKED" : "ok",
+                   (long long)json_integer_value(json_object_get(pin, "retries_left")));
+            json_array_foreach(json_object_get(t, "certificates"), j, c)
+                printf("  %s %s: %s (valid until %s)\n", json_string_value(json_object_get(c, "id")),
+                       json_string_value(json_object_get(c, "slot")),
+                       json_string_value(json_object_get(c, "subject")),
+                       json_string_value(json_object_get(c, "not_after")));
+        }
+    }
+    json_decref(list);
+    return e == UKEY_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     struct agent_config cfg;
@@ -183,6 +229,10 @@ int main(int argc, char **argv)
         rc = parse_options(argc - 1, argv + 1, &cfg, &cli);
         if (rc == 0)
             rc = serve_main(&cfg);
+    } else if (strcmp(command, "tokens") == 0) {
+        rc = parse_options(argc - 1, argv + 1, &cfg, &cli);
+        if (rc == 0)
+            rc = tokens_main(&cli);
     } else if (strcmp(command, "trust") == 0) {
         if (argc < 3) {
             fprintf(stderr, "ukey-agent: trust: say install, uninstall or status\n");

@@ -37,5 +37,9 @@ struct api_reply {
 typedef ukey_err (*api_handler)(const struct api_request *req, struct api_reply *reply);
 
 ukey_err api_status(const struct api_request *req, struct api_reply *reply);
+ukey_err api_tokens(const struct api_request *req, struct api_reply *reply);
+ukey_err api_pin_verify(const struct api_request *req, struct api_reply *reply);
+ukey_err api_pin_change(const struct api_request *req, struct api_reply *reply);
+ukey_err api_pin_unblock(const struct api_request *req, struct api_reply *reply);
 
 #endif

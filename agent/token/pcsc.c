@@ -1,70 +1,449 @@
 /* PC/SC access (pcsc-lite / WinSCard); see pcsc.h. */
 #include "token/pcsc.h"
 
+#include "util/log.h"
+
 #include <PCSC/winscard.h>
 #include <PCSC/wintypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+struct card {
+    SCARDHANDLE handle;
+    DWORD protocol;
+    const char *reader;
+    unsigned exchanged;     /* APDUs that got an answer */
+    int reset_seen;         /* a transmit found the card reset by someone else */
+};
 
 struct scard_err {
     LONG code;
     const char *name;
+    ukey_err err;
     const char *detail;
 };
 
-/* The one table of PC/SC error codes this layer reports. */
+/* The one table of PC/SC codes this layer reports. */
 static const struct scard_err scard_errors[] = {
-    {(LONG)SCARD_E_NO_SERVICE, "SCARD_E_NO_SERVICE", "the smart-card service (pcscd) is not running"},
-    {(LONG)SCARD_E_SERVICE_STOPPED, "SCARD_E_SERVICE_STOPPED", "the smart-card service stopped"},
-    {(LONG)SCARD_E_NO_READERS_AVAILABLE, "SCARD_E_NO_READERS_AVAILABLE", "no card reader is connected"},
-    {(LONG)SCARD_E_NO_MEMORY, "SCARD_E_NO_MEMORY", "out of memory"},
-    {(LONG)SCARD_E_TIMEOUT, "SCARD_E_TIMEOUT", "the smart-card service did not answer in time"},
-    {(LONG)SCARD_E_SHARING_VIOLATION, "SCARD_E_SHARING_VIOLATION", "another program holds the card exclusively"},
-    {(LONG)SCARD_F_INTERNAL_ERROR, "SCARD_F_INTERNAL_ERROR", "internal error in the smart-card service"},
+    {(LONG)SCARD_E_NO_SERVICE, "SCARD_E_NO_SERVICE", UKEY_ERR_PCSC_UNAVAILABLE,
+     "the smart-card service (pcscd) is not running"},
+    {(LONG)SCARD_E_SERVICE_STOPPED, "SCARD_E_SERVICE_STOPPED", UKEY_ERR_PCSC_UNAVAILABLE,
+     "the smart-card service stopped"},
+    {(LONG)SCARD_E_NO_READERS_AVAILABLE, "SCARD_E_NO_READERS_AVAILABLE", UKEY_ERR_TOKEN_NOT_FOUND,
+     "no card reader is connected"},
+    {(LONG)SCARD_E_UNKNOWN_READER, "SCARD_E_UNKNOWN_READER", UKEY_ERR_TOKEN_NOT_FOUND,
+     "the reader is gone"},
+    {(LONG)SCARD_E_READER_UNAVAILABLE, "SCARD_E_READER_UNAVAILABLE", UKEY_ERR_TOKEN_NOT_FOUND,
+     "the reader is gone"},
+    {(LONG)SCARD_E_NO_SMARTCARD, "SCARD_E_NO_SMARTCARD", UKEY_ERR_TOKEN_REMOVED,
+     "no card in the reader"},
+    {(LONG)SCARD_W_REMOVED_CARD, "SCARD_W_REMOVED_CARD", UKEY_ERR_TOKEN_REMOVED,
+     "the card was removed"},
+    {(LONG)SCARD_W_RESET_CARD, "SCARD_W_RESET_CARD", UKEY_ERR_CARD_ERROR,
+     "the card was reset by another program during the operation"},
+    {(LONG)SCARD_W_UNRESPONSIVE_CARD, "SCARD_W_UNRESPONSIVE_CARD", UKEY_ERR_CARD_ERROR,
+     "the card does not answer (mute)"},
+    {(LONG)SCARD_W_UNPOWERED_CARD, "SCARD_W_UNPOWERED_CARD", UKEY_ERR_CARD_ERROR,
+     "the card is not powered"},
+    {(LONG)SCARD_E_SHARING_VIOLATION, "SCARD_E_SHARING_VIOLATION", UKEY_ERR_TOKEN_BUSY,
+     "another program holds the card exclusively"},
+    {(LONG)SCARD_E_NOT_TRANSACTED, "SCARD_E_NOT_TRANSACTED", UKEY_ERR_CARD_ERROR,
+     "the reader could not exchange data with the card"},
+    {(LONG)SCARD_E_TIMEOUT, "SCARD_E_TIMEOUT", UKEY_ERR_CARD_ERROR,
+     "the smart-card service did not answer in time"},
+    {(LONG)SCARD_E_NO_MEMORY, "SCARD_E_NO_MEMORY", UKEY_ERR_OUT_OF_MEMORY, "out of memory"},
 };
 
-static void set_error(struct pcsc_probe *out, LONG rv)
+static const struct scard_err *scard_lookup(LONG rv)
 {
-    for (size_t i = 0; i < sizeof scard_errors / sizeof scard_errors[0]; i++) {
-        if (scard_errors[i].code == rv) {
-            out->error_code = scard_errors[i].name;
-            out->detail = scard_errors[i].detail;
-            return;
-        }
+    static const struct scard_err unknown = {0, "SCARD_E_UNEXPECTED", UKEY_ERR_CARD_ERROR,
+                                             "unexpected PC/SC error"};
+    for (size_t i = 0; i < sizeof scard_errors / sizeof scard_errors[0]; i++)
+        if (scard_errors[i].code == rv)
+            return &scard_errors[i];
+    return &unknown;
+}
+
+/* Translates a failed SCard* call, logging it once at debug level. */
+static ukey_err scard_fail(const char *call, LONG rv)
+{
+    const struct scard_err *e = scard_lookup(rv);
+    log_debug("pcsc: %s: %s (0x%lx)", call, e->name, (unsigned long)rv);
+    return e->err;
+}
+
+/* Fills `names` (a multi-string) for the readers of ctx; 0 readers is fine. */
+static LONG list_names(SCARDCONTEXT ctx, char **names)
+{
+    DWORD len = 0;
+    LONG rv = SCardListReaders(ctx, NULL, NULL, &len);
+    *names = NULL;
+    if (rv == (LONG)SCARD_E_NO_READERS_AVAILABLE)
+        return SCARD_S_SUCCESS;
+    if (rv != SCARD_S_SUCCESS)
+        return rv;
+    if (!(*names = calloc(1, len + 1)))
+        return (LONG)SCARD_E_NO_MEMORY;
+    rv = SCardListReaders(ctx, NULL, *names, &len);
+    if (rv == (LONG)SCARD_E_NO_READERS_AVAILABLE) {
+        (*names)[0] = '\0';
+        return SCARD_S_SUCCESS;
     }
-    out->error_code = "SCARD_E_UNKNOWN";
-    out->detail = pcsc_stringify_error(rv);
+    return rv;
+}
+
+static enum reader_state state_of(DWORD ev)
+{
+    if (!(ev & SCARD_STATE_PRESENT))
+        return READER_EMPTY;
+    if (ev & SCARD_STATE_MUTE)
+        return READER_MUTE;
+    if (ev & SCARD_STATE_EXCLUSIVE)
+        return READER_IN_USE;
+    return READER_PRESENT;
+}
+
+ukey_err pcsc_list(struct reader_info *out, size_t *n, const char **why)
+{
+    SCARD_READERSTATE states[PCSC_MAX_READERS];
+    SCARDCONTEXT ctx;
+    char *names = NULL;
+    ukey_err e = UKEY_OK;
+    LONG rv;
+
+    *n = 0;
+    if (why)
+        *why = NULL;
+    rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
+    if (rv != SCARD_S_SUCCESS) {
+        if (why)
+            *why = scard_lookup(rv)->name;
+        return UKEY_ERR_PCSC_UNAVAILABLE;
+    }
+    rv = list_names(ctx, &names);
+    if (rv != SCARD_S_SUCCESS) {
+        if (why)
+            *why = scard_lookup(rv)->name;
+        e = scard_fail("SCardListReaders", rv);
+        goto out;
+    }
+    for (char *r = names; r && *r && *n < PCSC_MAX_READERS; r += strlen(r) + 1) {
+        memset(&states[*n], 0, sizeof states[*n]);
+        states[*n].szReader = r;
+        states[*n].dwCurrentState = SCARD_STATE_UNAWARE;
+        (*n)++;
+    }
+    if (*n > 0 && (rv = SCardGetStatusChange(ctx, 0, states, (DWORD)*n)) != SCARD_S_SUCCESS) {
+        e = scard_fail("SCardGetStatusChange", rv);
+        *n = 0;
+        goto out;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        snprintf(out[i].name, sizeof out[i].name, "%s", states[i].szReader);
+        out[i].state = state_of(states[i].dwEventState);
+        out[i].events = (unsigned)(states[i].dwEventState >> 16);
+        out[i].atr_len = states[i].cbAtr <= PCSC_MAX_ATR ? states[i].cbAtr : 0;
+        memcpy(out[i].atr, states[i].rgbAtr, out[i].atr_len);
+    }
+out:
+    free(names);
+    SCardReleaseContext(ctx);
+    return e;
 }
 
 void pcsc_probe(struct pcsc_probe *out)
 {
-    SCARDCONTEXT ctx;
-    DWORD len = 0;
-    char *names = NULL;
-    LONG rv;
+    struct reader_info readers[PCSC_MAX_READERS];
+    size_t n = 0;
+    const char *why = NULL;
+    ukey_err e = pcsc_list(readers, &n, &why);
 
     memset(out, 0, sizeof *out);
-    rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
-    if (rv != SCARD_S_SUCCESS) {
-        set_error(out, rv);
+    out->available = e != UKEY_ERR_PCSC_UNAVAILABLE;
+    if (!out->available) {
+        const struct scard_err *se = &scard_errors[0];
+        for (size_t i = 0; i < sizeof scard_errors / sizeof scard_errors[0]; i++)
+            if (why && strcmp(scard_errors[i].name, why) == 0)
+                se = &scard_errors[i];
+        out->error_code = se->name;
+        out->detail = se->detail;
         return;
     }
-    out->available = 1;
-    rv = SCardListReaders(ctx, NULL, NULL, &len);
-    if (rv == SCARD_S_SUCCESS && len > 1 && (names = malloc(len)) != NULL &&
-        SCardListReaders(ctx, NULL, names, &len) == SCARD_S_SUCCESS) {
-        SCARD_READERSTATE states[16];
-        DWORD n = 0;
-        for (char *r = names; *r && n < 16; r += strlen(r) + 1, n++) {
-            memset(&states[n], 0, sizeof states[n]);
-            states[n].szReader = r;
-            states[n].dwCurrentState = SCARD_STATE_UNAWARE;
+    out->readers = (int)n;
+    for (size_t i = 0; i < n; i++)
+        out->cards += readers[i].state != READER_EMPTY;
+}
+
+ukey_err pcsc_with_card(const char *reader, enum card_end end,
+                        ukey_err (*fn)(struct card *card, void *arg), void *arg)
+{
+    SCARDCONTEXT ctx;
+    struct card card = {.reader = reader};
+    ukey_err e;
+    LONG rv;
+
+    rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
+    if (rv != SCARD_S_SUCCESS)
+        return scard_fail("SCardEstablishContext", rv);
+    rv = SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
+                      &card.handle, &card.protocol);
+    if (rv != SCARD_S_SUCCESS) {
+        e = scard_fail("SCardConnect", rv);
+        goto out_ctx;
+    }
+    rv = SCardBeginTransaction(card.handle);
+    if (rv == (LONG)SCARD_W_RESET_CARD) {
+        /* Someone reset the card since we connected: take note and go on;
+         * every operation selects its application again anyway. */
+        rv = SCardReconnect(card.handle, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
+                            SCARD_LEAVE_CARD, &card.protocol);
+        if (rv == SCARD_S_SUCCESS)
+            rv = SCardBeginTransaction(card.handle);
+    }
+    if (rv != SCARD_S_SUCCESS) {
+        e = scard_fail("SCardBeginTransaction", rv);
+        goto out_card;
+    }
+    e = fn(&card, arg);
+    if (e != UKEY_OK && card.reset_seen && card.exchanged == 0) {
+        /* Another handle reset the card between our connect and our first
+         * command (a PIN operation that just ended does that): nothing was
+         * done yet, so reconnect and run the operation once more. */
+        rv = SCardReconnect(card.handle, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
+                            SCARD_LEAVE_CARD, &card.protocol);
+        card.reset_seen = 0;
+        if (rv == SCARD_S_SUCCESS)
+            e = fn(&card, arg);
+    }
+    /* Invariant 5: after a PIN operation the card is reset, whatever happened,
+     * so that no other program or origin finds it verified. */
+    rv = SCardEndTransaction(card.handle, end == CARD_RESET ? SCARD_RESET_CARD : SCARD_LEAVE_CARD);
+    if (rv != SCARD_S_SUCCESS && rv != (LONG)SCARD_W_REMOVED_CARD && rv != (LONG)SCARD_E_NO_SMARTCARD)
+        scard_fail("SCardEndTransaction", rv);
+out_card:
+    SCardDisconnect(card.handle, end == CARD_RESET ? SCARD_RESET_CARD : SCARD_LEAVE_CARD);
+out_ctx:
+    SCardReleaseContext(ctx);
+    return e;
+}
+
+ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_len,
+                       unsigned char *resp, size_t *resp_len)
+{
+    DWORD len = (DWORD)*resp_len;
+    const SCARD_IO_REQUEST *pci = card->protocol == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
+    LONG rv = SCardTransmit(card->handle, pci, cmd, (DWORD)cmd_len, NULL, resp, &len);
+    if (rv != SCARD_S_SUCCESS) {
+        card->reset_seen |= rv == (LONG)SCARD_W_RESET_CARD;
+        return scard_fail("SCardTransmit", rv);
+    }
+    if (len < 2)
+        return UKEY_ERR_CARD_ERROR;
+    card->exchanged++;
+    *resp_len = len;
+    return UKEY_OK;
+}
+
+const char *card_reader(const struct card *card) { return card->reader; }
+
+/* The hotplug monitor ----------------------------------------------------- */
+
+static pthread_t monitor_thread;
+static pthread_mutex_t monitor_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t monitor_cond = PTHREAD_COND_INITIALIZER;
+static int monitor_running, monitor_stopping;
+static SCARDCONTEXT monitor_ctx;
+static int monitor_has_ctx;
+static void (*monitor_cb)(enum pcsc_event, const char *, void *);
+static void *monitor_arg;
+
+/* What the monitor last saw, to report differences only. */
+struct seen {
+    char name[128];
+    int present;
+    unsigned events;
+};
+
+/* Sleeps up to `ms` or until stop is requested; returns 1 if stopping. */
+static int monitor_wait(long ms)
+{
+    struct timespec until;
+    int stopping;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&monitor_lock);
+    while (!monitor_stopping && pthread_cond_timedwait(&monitor_cond, &monitor_lock, &until) == 0)
+        ;
+    stopping = monitor_stopping;
+    pthread_mutex_unlock(&monitor_lock);
+    return stopping;
+}
+
+/* Compares the readers now in `states` with `seen` and reports each change. */
+static void report_changes(const SCARD_READERSTATE *states, size_t n, struct seen *seen,
+                           size_t *n_seen)
+{
+    struct seen now[PCSC_MAX_READERS];
+    size_t n_now = 0;
+
+    for (size_t i = 0; i < n && n_now < PCSC_MAX_READERS; i++, n_now++) {
+        snprintf(now[n_now].name, sizeof now[n_now].name, "%s", states[i].szReader);
+        now[n_now].present = (states[i].dwEventState & SCARD_STATE_PRESENT) != 0;
+        now[n_now].events = (unsigned)(states[i].dwEventState >> 16);
+    }
+    for (size_t j = 0; j < *n_seen; j++) {
+        int still = 0;
+        for (size_t i = 0; i < n_now; i++)
+            still |= strcmp(seen[j].name, now[i].name) == 0;
+        if (!still) {
+            if (seen[j].present)
+                monitor_cb(PCSC_CARD_REMOVED, seen[j].name, monitor_arg);
+            monitor_cb(PCSC_READER_REMOVED, seen[j].name, monitor_arg);
         }
-        out->readers = (int)n;
-        if (SCardGetStatusChange(ctx, 0, states, n) == SCARD_S_SUCCESS)
-            for (DWORD i = 0; i < n; i++)
-                out->cards += (states[i].dwEventState & SCARD_STATE_PRESENT) != 0;
+    }
+    for (size_t i = 0; i < n_now; i++) {
+        const struct seen *before = NULL;
+        for (size_t j = 0; j < *n_seen; j++)
+            if (strcmp(seen[j].name, now[i].name) == 0)
+                before = &seen[j];
+        if (!before)
+            monitor_cb(PCSC_READER_ADDED, now[i].name, monitor_arg);
+        /* A card swapped between two looks shows as the same presence with a
+         * new event count: report the removal and the insertion. */
+        if (before && before->present && (!now[i].present || before->events != now[i].events))
+            monitor_cb(PCSC_CARD_REMOVED, now[i].name, monitor_arg);
+        if (now[i].present && (!before || !before->present || before->events != now[i].events))
+            monitor_cb(PCSC_CARD_INSERTED, now[i].name, monitor_arg);
+    }
+    memcpy(seen, now, n_now * sizeof *now);
+    *n_seen = n_now;
+}
+
+/* One life of the monitor on one PC/SC context; returns when pcscd goes
+ * away (to reconnect) or when stopping. */
+static void monitor_session(SCARDCONTEXT ctx, struct seen *seen, size_t *n_seen)
+{
+    SCARD_READERSTATE states[PCSC_MAX_READERS + 1];
+    char *names = NULL;
+    size_t n = 0;
+    int rebuild = 1;
+
+    for (;;) {
+        LONG rv;
+        if (rebuild) {
+            free(names);
+            if (list_names(ctx, &names) != SCARD_S_SUCCESS)
+                return;
+            n = 0;
+            for (char *r = names; r && *r && n < PCSC_MAX_READERS; r += strlen(r) + 1) {
+                memset(&states[n], 0, sizeof states[n]);
+                states[n].szReader = r;
+                states[n].dwCurrentState = SCARD_STATE_UNAWARE;
+                n++;
+            }
+            /* The PnP pseudo-reader changes when a reader comes or goes. */
+            memset(&states[n], 0, sizeof states[n]);
+            states[n].szReader = "\\\\?PnP?\\Notification";
+            states[n].dwCurrentState = SCARD_STATE_UNAWARE;
+            rv = SCardGetStatusChange(ctx, 0, states, (DWORD)(n + 1));
+            if (rv != SCARD_S_SUCCESS && rv != (LONG)SCARD_E_TIMEOUT)
+                break;
+            report_changes(states, n, seen, n_seen);
+            for (size_t i = 0; i <= n; i++)
+                states[i].dwCurrentState = states[i].dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
+            rebuild = 0;
+        }
+        rv = SCardGetStatusChange(ctx, INFINITE, states, (DWORD)(n + 1));
+        if (rv == (LONG)SCARD_E_CANCELLED || rv == (LONG)SCARD_E_NO_SERVICE ||
+            rv == (LONG)SCARD_E_SERVICE_STOPPED || rv == (LONG)SCARD_E_INVALID_HANDLE)
+            break;
+        if (rv != SCARD_S_SUCCESS) {
+            if (monitor_wait(500))
+                break;
+            rebuild = 1;
+            continue;
+        }
+        if (states[n].dwEventState & SCARD_STATE_CHANGED) {
+            rebuild = 1;
+            continue;
+        }
+        report_changes(states, n, seen, n_seen);
+        for (size_t i = 0; i <= n; i++)
+            states[i].dwCurrentState = states[i].dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
     }
     free(names);
-    SCardReleaseContext(ctx);
+}
+
+static void *monitor_main(void *unused)
+{
+    struct seen seen[PCSC_MAX_READERS];
+    size_t n_seen = 0;
+    long backoff = 250;
+    (void)unused;
+
+    for (;;) {
+        SCARDCONTEXT ctx;
+        LONG rv;
+        pthread_mutex_lock(&monitor_lock);
+        if (monitor_stopping) {
+            pthread_mutex_unlock(&monitor_lock);
+            break;
+        }
+        rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
+        if (rv == SCARD_S_SUCCESS) {
+            monitor_ctx = ctx;
+            monitor_has_ctx = 1;
+        }
+        pthread_mutex_unlock(&monitor_lock);
+        if (rv == SCARD_S_SUCCESS) {
+            monitor_session(ctx, seen, &n_seen);
+            pthread_mutex_lock(&monitor_lock);
+            monitor_has_ctx = 0;
+            SCardReleaseContext(ctx);
+            pthread_mutex_unlock(&monitor_lock);
+            backoff = 250;
+        } else if (n_seen > 0) {
+            /* pcscd is gone: every reader and card with it. */
+            report_changes(NULL, 0, seen, &n_seen);
+        }
+        /* Back off while pcscd is away (up to 5 s), so a stopped service costs
+         * a few wake-ups, not a busy loop. */
+        if (monitor_wait(backoff))
+            break;
+        backoff = backoff < 5000 ? backoff * 2 : 5000;
+    }
+    return NULL;
+}
+
+int pcsc_monitor_start(void (*cb)(enum pcsc_event ev, const char *reader, void *arg), void *arg)
+{
+    monitor_cb = cb;
+    monitor_arg = arg;
+    monitor_stopping = 0;
+    if (pthread_create(&monitor_thread, NULL, monitor_main, NULL) != 0)
+        return -1;
+    monitor_running = 1;
+    return 0;
+}
+
+void pcsc_monitor_stop(void)
+{
+    if (!monitor_running)
+        return;
+    pthread_mutex_lock(&monitor_lock);
+    monitor_stopping = 1;
+    if (monitor_has_ctx)
+        SCardCancel(monitor_ctx);
+    pthread_cond_broadcast(&monitor_cond);
+    pthread_mutex_unlock(&monitor_lock);
+    pthread_join(monitor_thread, NULL);
+    monitor_running = 0;
 }

@@ -53,6 +53,58 @@ static struct err_info err_lookup(ukey_err e)
         return (struct err_info){400, "INVALID_JSON",
             "请求内容不是有效的 JSON 对象。",
             "The request body is not a valid JSON object."};
+    case UKEY_ERR_PCSC_UNAVAILABLE:
+        return (struct err_info){503, "PCSC_UNAVAILABLE",
+            "智能卡服务未运行，无法识别 UKey。Windows：启动“Smart Card”服务；Linux：安装并启动 pcscd（sudo systemctl start pcscd）。",
+            "The smart-card service is not running, so no token can be seen. Windows: start the \"Smart Card\" service; Linux: install and start pcscd (sudo systemctl start pcscd)."};
+    case UKEY_ERR_TOKEN_NOT_FOUND:
+        return (struct err_info){404, "TOKEN_NOT_FOUND",
+            "找不到该 UKey。请确认 UKey 已插好（指示灯亮），然后刷新。",
+            "No such token. Make sure the token is plugged in (its light is on), then refresh."};
+    case UKEY_ERR_TOKEN_REMOVED:
+        return (struct err_info){410, "TOKEN_REMOVED",
+            "操作过程中 UKey 被拔出。请重新插入 UKey 后再试。",
+            "The token was removed during the operation. Plug it in again and retry."};
+    case UKEY_ERR_TOKEN_BUSY:
+        return (struct err_info){409, "TOKEN_BUSY",
+            "UKey 正被其他程序独占使用（例如旧版证书助手或网银控件）。请关闭这些程序后重试。",
+            "Another program holds the token exclusively (for example an old certificate helper or banking plug-in). Close it and retry."};
+    case UKEY_ERR_TOKEN_NOT_SUPPORTED:
+        return (struct err_info){422, "TOKEN_NOT_SUPPORTED",
+            "无法识别此证书介质：读卡器中的卡片不是受支持的 UKey 类型。",
+            "The card in the reader is not a supported token type."};
+    case UKEY_ERR_CARD_DATA_INVALID:
+        return (struct err_info){502, "CARD_DATA_INVALID",
+            "UKey 返回的数据格式错误。请拔出后重新插入；如仍出现，UKey 可能已损坏，请联系发证机构。",
+            "The token returned malformed data. Unplug it and plug it in again; if it persists the token may be damaged: contact the issuer."};
+    case UKEY_ERR_CARD_ERROR:
+        return (struct err_info){502, "CARD_ERROR",
+            "UKey 没有正常响应。请拔出后重新插入，或换一个 USB 口再试。",
+            "The token did not answer as expected. Unplug it and plug it in again, or try another USB port."};
+    case UKEY_ERR_PIN_FORMAT:
+        return (struct err_info){400, "PIN_FORMAT",
+            "PIN 码格式不正确（PIV UKey 为 6 到 8 位数字）。本次未提交给 UKey，不会消耗重试次数。",
+            "The PIN has the wrong format (6 to 8 digits for PIV tokens). It was not sent to the token, so no attempt was used."};
+    case UKEY_ERR_PIN_INCORRECT:
+        return (struct err_info){403, "PIN_INCORRECT",
+            "PIN 码错误。请注意剩余重试次数，次数用完后 UKey 将被锁定。",
+            "Wrong PIN. Mind the attempts left: when none are left the token locks."};
+    case UKEY_ERR_PIN_LAST_ATTEMPT:
+        return (struct err_info){409, "PIN_LAST_ATTEMPT",
+            "只剩最后一次 PIN 重试机会，再错一次 UKey 将被锁定。请确认 PIN 码无误后再明确确认提交。",
+            "Only one PIN attempt is left; one more wrong PIN locks the token. Check the PIN, then confirm the last attempt explicitly."};
+    case UKEY_ERR_PIN_BLOCKED:
+        return (struct err_info){423, "PIN_BLOCKED",
+            "PIN 已被锁定。请使用 PUK 解锁，或携带 UKey 到发证机构办理解锁。",
+            "The PIN is blocked. Unblock it with the PUK, or take the token to its issuer."};
+    case UKEY_ERR_PUK_INCORRECT:
+        return (struct err_info){403, "PUK_INCORRECT",
+            "PUK 解锁码错误。PUK 次数用完后只能由发证机构处理。",
+            "Wrong PUK. When no PUK attempts are left, only the issuer can help."};
+    case UKEY_ERR_PUK_BLOCKED:
+        return (struct err_info){423, "PUK_BLOCKED",
+            "PUK 已被锁定，无法自行解锁。请携带 UKey 到发证机构办理。",
+            "The PUK is blocked; the token cannot be unblocked here. Take it to its issuer."};
     case UKEY_ERR__COUNT:
         break;
     }

@@ -85,6 +85,16 @@ struct mbedtls_ssl_config;
  * AEAD ECDHE-ECDSA suites only. */
 void compat_ssl_conf_versions_and_suites(struct mbedtls_ssl_config *conf);
 
+/* 1 if the certificate carries extension `type` (MBEDTLS_X509_EXT_*). */
+static inline int compat_crt_has_ext(const mbedtls_x509_crt *crt, int type)
+{
+#if COMPAT_MBEDTLS3
+    return mbedtls_x509_crt_has_ext_type(crt, type);
+#else
+    return (crt->ext_types & type) != 0;
+#endif
+}
+
 /* Sets a certificate serial from big-endian bytes (first byte < 0x80). */
 int compat_x509write_crt_set_serial(mbedtls_x509write_cert *crt, const unsigned char *serial,
                                     size_t len);

@@ -1,0 +1,112 @@
+/*
+ * GET  /api/v1/tokens                       readers, tokens, certificates, PIN state
+ * POST /api/v1/tokens/{id}/pin/verify       {"pin", "confirm_last_attempt"?}
+ * POST /api/v1/tokens/{id}/pin/change       {"old_pin", "new_pin", "confirm_last_attempt"?}
+ * POST /api/v1/tokens/{id}/pin/unblock      {"puk", "new_pin"}
+ * PINs are wiped from the parsed body as soon as the card has them.
+ */
+#include "api/api.h"
+
+#include "token/tokens.h"
+#include "util/secret.h"
+
+#include <string.h>
+
+ukey_err api_tokens(const struct api_request *req, struct api_reply *reply)
+{
+    ukey_err e = tokens_list(&reply->json);
+    (void)req;
+    if (e != UKEY_OK) {
+        /* No PC/SC service: the error envelope says what to do. */
+        json_decref(reply->json);
+        reply->json = NULL;
+        return e;
+    }
+    return reply->json ? UKEY_OK : UKEY_ERR_OUT_OF_MEMORY;
+}
+
+/* Checks that `body` has exactly the string members `need` (and optionally
+ * the boolean confirm_last_attempt); fills `out` in the same order. */
+static int take_members(json_t *body, const char *const *need, size_t n, const char **out,
+                        int allow_confirm, int *confirm)
+{
+    const char *key;
+    json_t *v;
+    size_t seen = 0;
+    *confirm = 0;
+    json_object_foreach(body, key, v) {
+        size_t i;
+        if (allow_confirm && strcmp(key, "confirm_last_attempt") == 0) {
+            if (!json_is_boolean(v))
+                return -1;
+            *confirm = json_is_true(v);
+            continue;
+        }
+        for (i = 0; i < n && strcmp(key, need[i]) != 0; i++)
+            ;
+        if (i == n || !json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+            return -1;
+        out[i] = json_string_value(v);
+        seen++;
+    }
+    return seen == n ? 0 : -1;
+}
+
+static void wipe_strings(json_t *body)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+        if (json_is_string(v))
+            secret_wipe((char *)json_string_value(v), json_string_length(v));
+}
+
+static ukey_err pin_endpoint(const struct api_request *req, struct api_reply *reply,
+                             enum token_pin_op op)
+{
+    static const char *const verify_keys[] = {"pin"};
+    static const char *const change_keys[] = {"old_pin", "new_pin"};
+    static const char *const unblock_keys[] = {"puk", "new_pin"};
+    const char *const *keys = op == TOKEN_PIN_VERIFY ? verify_keys : op == TOKEN_PIN_CHANGE ? change_keys : unblock_keys;
+    const char *values[2] = {NULL, NULL};
+    struct pin_request pr = {.op = op};
+    struct token_pin pin;
+    ukey_err e;
+
+    if (take_members(req->body, keys, op == TOKEN_PIN_VERIFY ? 1 : 2, values, op != TOKEN_PIN_UNBLOCK,
+                     &pr.confirm_last_attempt) != 0) {
+        wipe_strings(req->body);
+        return UKEY_ERR_BAD_REQUEST;
+    }
+    pr.a = values[0];
+    pr.b = values[1];
+    e = tokens_pin(req->param, &pr, &pin);
+    wipe_strings(req->body);
+    if (e != UKEY_OK) {
+        if (pin.retries_left >= 0)
+            reply->error_extra = json_pack("{s:i, s:b}", "retries_left", pin.retries_left, "blocked",
+                                           pin.blocked || e == UKEY_ERR_PIN_BLOCKED);
+        return e;
+    }
+    reply->json = json_pack("{s:b, s:{s:o, s:b}}", op == TOKEN_PIN_VERIFY ? "verified"
+                                                   : op == TOKEN_PIN_CHANGE ? "changed" : "unblocked", 1,
+                            "pin", "retries_left",
+                            pin.retries_left >= 0 ? json_integer(pin.retries_left) : json_null(),
+                            "blocked", pin.blocked);
+    return reply->json ? UKEY_OK : UKEY_ERR_OUT_OF_MEMORY;
+}
+
+ukey_err api_pin_verify(const struct api_request *req, struct api_reply *reply)
+{
+    return pin_endpoint(req, reply, TOKEN_PIN_VERIFY);
+}
+
+ukey_err api_pin_change(const struct api_request *req, struct api_reply *reply)
+{
+    return pin_endpoint(req, reply, TOKEN_PIN_CHANGE);
+}
+
+ukey_err api_pin_unblock(const struct api_request *req, struct api_reply *reply)
+{
+    return pin_endpoint(req, reply, TOKEN_PIN_UNBLOCK);
+}

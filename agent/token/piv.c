@@ -1,0 +1,244 @@
+/*
+ * The PIV card driver (NIST SP 800-73-4): application selection, the CHUID
+ * and certificate objects, the application PIN (key reference 80) and its
+ * PUK (81). Signing (GENERAL AUTHENTICATE) arrives with the login issue.
+ */
+#include "token/apdu.h"
+#include "token/tlv.h"
+#include "token/token.h"
+#include "util/log.h"
+#include "util/secret.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* SP 800-73-4 Part 1, 2.2: the PIV application identifier (with version). */
+static const unsigned char piv_aid[] = {0xa0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00};
+
+#define PIV_PIN_REF 0x80
+#define PIV_PUK_REF 0x81
+#define PIV_PIN_LEN 8
+
+/* SP 800-73-4 Part 1, Table 3: the certificate objects and their key references. */
+static const struct {
+    const char *id;
+    unsigned tag;
+    const char *slot;
+    int auth;
+} piv_slots[] = {
+    {"9a", 0x5fc105, "PIV Authentication", 1},
+    {"9c", 0x5fc10a, "Digital Signature", 0},
+    {"9d", 0x5fc10b, "Key Management", 0},
+    {"9e", 0x5fc101, "Card Authentication", 0},
+};
+
+static ukey_err piv_match(struct card *card)
+{
+    /* SP 800-73-4 Part 2, 3.1.1 SELECT */
+    struct apdu cmd = {0x00, 0xa4, 0x04, 0x00, piv_aid, sizeof piv_aid, 0};
+    unsigned char resp[512];
+    size_t len;
+    unsigned sw;
+    ukey_err e = apdu_run(card, &cmd, resp, sizeof resp, &len, &sw);
+    if (e != UKEY_OK)
+        return e;
+    return sw == SW_OK ? UKEY_OK : UKEY_ERR_TOKEN_NOT_SUPPORTED;
+}
+
+/*
+ * GET DATA of the object `tag` (SP 800-73-4 Part 2, 3.1.2). On success
+ * *value and *len point into `buf` at the content of the 53 wrapper. Returns
+ * UKEY_OK, TOKEN_NOT_FOUND for a missing object (6A82), CARD_DATA_INVALID
+ * for a malformed one.
+ */
+static ukey_err get_data(struct card *card, unsigned tag, unsigned char *buf, size_t cap,
+                         const unsigned char **value, size_t *len)
+{
+    unsigned char tagref[5] = {0x5c, 0x03, (unsigned char)(tag >> 16), (unsigned char)(tag >> 8),
+                               (unsigned char)tag};
+    struct apdu cmd = {0x00, 0xcb, 0x3f, 0xff, tagref, sizeof tagref, 0};
+    struct tlv outer;
+    size_t got;
+    unsigned sw;
+    ukey_err e = apdu_run(card, &cmd, buf, cap, &got, &sw);
+    if (e != UKEY_OK)
+        return e;
+    if (sw == 0x6a82)
+        return UKEY_ERR_TOKEN_NOT_FOUND;
+    if (sw != SW_OK)
+        return iso7816_error(sw);
+    if (tlv_find(buf, got, 0x53, &outer) != 0) {
+        log_warn("piv: object %06x is malformed", tag);
+        return UKEY_ERR_CARD_DATA_INVALID;
+    }
+    *value = outer.value;
+    *len = outer.len;
+    return UKEY_OK;
+}
+
+/* The token id: "piv-" and the CHUID's GUID (SP 800-73-4 Part 1, 3.1.2),
+ * the same in any reader; cards without a GUID fall back to the FASC-N. */
+static ukey_err read_identity(struct card *card, struct token *t)
+{
+    unsigned char buf[1024];
+    const unsigned char *chuid;
+    size_t len;
+    struct tlv guid;
+    ukey_err e = get_data(card, 0x5fc102, buf, sizeof buf, &chuid, &len);
+    if (e != UKEY_OK)
+        return e == UKEY_ERR_TOKEN_NOT_FOUND ? UKEY_ERR_TOKEN_NOT_SUPPORTED : e;
+    if ((tlv_find(chuid, len, 0x34, &guid) != 0 || guid.len != 16) &&
+        (tlv_find(chuid, len, 0x30, &guid) != 0 || guid.len == 0 || guid.len > 25))
+        return UKEY_ERR_CARD_DATA_INVALID;
+    strcpy(t->id, "piv-");
+    for (size_t i = 0; i < guid.len && i < 16; i++)
+        snprintf(t->id + 4 + 2 * i, 3, "%02x", guid.value[i]);
+    snprintf(t->serial, sizeof t->serial, "%s", t->id + 4);
+    return UKEY_OK;
+}
+
+static ukey_err piv_identify(struct card *card, char id[TOKEN_ID_LEN])
+{
+    struct token t;
+    ukey_err e;
+    memset(&t, 0, sizeof t);
+    if ((e = read_identity(card, &t)) == UKEY_OK)
+        memcpy(id, t.id, TOKEN_ID_LEN);
+    return e;
+}
+
+static ukey_err piv_read(struct card *card, struct token *t)
+{
+    ukey_err e;
+    if ((e = read_identity(card, t)) != UKEY_OK)
+        return e;
+    snprintf(t->label, sizeof t->label, "PIV");
+    for (size_t i = 0; i < sizeof piv_slots / sizeof piv_slots[0]; i++) {
+        unsigned char *buf = malloc(APDU_MAX_RESPONSE);
+        const unsigned char *obj;
+        size_t len;
+        struct tlv cert, info;
+        if (!buf)
+            return UKEY_ERR_OUT_OF_MEMORY;
+        e = get_data(card, piv_slots[i].tag, buf, APDU_MAX_RESPONSE, &obj, &len);
+        if (e == UKEY_ERR_TOKEN_NOT_FOUND) {
+            free(buf);
+            continue;
+        }
+        if (e == UKEY_OK && tlv_find(obj, len, 0x70, &cert) != 0)
+            e = UKEY_ERR_CARD_DATA_INVALID;
+        /* 71 CertInfo bit 0: gzip-compressed certificate, which we do not read. */
+        if (e == UKEY_OK && tlv_find(obj, len, 0x71, &info) == 0 && info.len == 1 && (info.value[0] & 1)) {
+            log_info("piv: slot %s holds a compressed certificate; skipped", piv_slots[i].id);
+            free(buf);
+            continue;
+        }
+        if (e == UKEY_OK) {
+            struct token_cert *tc = &t->certs[t->n_certs];
+            if (!(tc->der = malloc(cert.len)))
+                e = UKEY_ERR_OUT_OF_MEMORY;
+            else {
+                memcpy(tc->der, cert.value, cert.len);
+                tc->der_len = cert.len;
+                snprintf(tc->id, sizeof tc->id, "%s", piv_slots[i].id);
+                tc->slot = piv_slots[i].slot;
+                tc->auth = piv_slots[i].auth;
+                t->n_certs++;
+            }
+        }
+        free(buf);
+        if (e != UKEY_OK)
+            return e;
+    }
+    return UKEY_OK;
+}
+
+/* Reads the retry counter of `ref` with an empty VERIFY (SP 800-73-4 Part 2,
+ * 3.2.1: no data field = status only, no try spent). */
+static ukey_err piv_pin_status(struct card *card, struct token_pin *pin)
+{
+    struct apdu cmd = {0x00, 0x20, 0x00, PIV_PIN_REF, NULL, 0, -1};
+    unsigned char resp[64];
+    size_t len;
+    unsigned sw;
+    ukey_err e;
+
+    pin->retries_left = -1;
+    pin->blocked = 0;
+    pin->min_len = 6;
+    pin->max_len = 8;
+    if ((e = apdu_run(card, &cmd, resp, sizeof resp, &len, &sw)) != UKEY_OK)
+        return e;
+    if ((sw & 0xfff0) == 0x63c0)
+        pin->retries_left = (int)(sw & 0x0f);
+    else if (sw == 0x6983)
+        pin->blocked = 1, pin->retries_left = 0;
+    /* 9000: already verified by someone, count unknown; others: unknown */
+    return UKEY_OK;
+}
+
+/* PIV reference data: the value padded with FF to 8 bytes (SP 800-73-4 Part 2, 2.4.3). */
+static void pad_pin(unsigned char out[PIV_PIN_LEN], const char *value)
+{
+    size_t n = strlen(value);
+    memset(out, 0xff, PIV_PIN_LEN);
+    memcpy(out, value, n > PIV_PIN_LEN ? PIV_PIN_LEN : n);
+}
+
+static ukey_err piv_pin_op(struct card *card, enum token_pin_op op, const char *a, const char *b,
+                           struct token_pin *pin)
+{
+    /* VERIFY 20, CHANGE REFERENCE DATA 24, RESET RETRY COUNTER 2C (SP 800-73-4 Part 2, 3.2.1-3.2.3) */
+    static const unsigned char ins[] = {0x20, 0x24, 0x2c};
+    unsigned char data[2 * PIV_PIN_LEN], resp[64];
+    struct apdu cmd = {0x00, ins[op], 0x00, PIV_PIN_REF, data, op == TOKEN_PIN_VERIFY ? 8 : 16, -1};
+    int puk = op == TOKEN_PIN_UNBLOCK;
+    size_t len;
+    unsigned sw;
+    ukey_err e;
+
+    pad_pin(data, a);
+    if (b)
+        pad_pin(data + PIV_PIN_LEN, b);
+    e = apdu_run(card, &cmd, resp, sizeof resp, &len, &sw);
+    secret_wipe(data, sizeof data);
+    if (e != UKEY_OK)
+        return e;
+    if (sw == SW_OK)
+        return UKEY_OK;
+    if ((sw & 0xfff0) == 0x63c0) {
+        pin->retries_left = (int)(sw & 0x0f);
+        if (pin->retries_left == 0)
+            return puk ? UKEY_ERR_PUK_BLOCKED : UKEY_ERR_PIN_BLOCKED;
+        return puk ? UKEY_ERR_PUK_INCORRECT : UKEY_ERR_PIN_INCORRECT;
+    }
+    if (sw == 0x6983) {
+        pin->retries_left = 0;
+        return puk ? UKEY_ERR_PUK_BLOCKED : UKEY_ERR_PIN_BLOCKED;
+    }
+    if (sw == 0x6a80)
+        return UKEY_ERR_PIN_FORMAT;
+    log_warn("piv: PIN command answered %04x (%s)", sw, iso7816_sw_text(sw));
+    return iso7816_error(sw);
+}
+
+static void piv_logout(struct card *card)
+{
+    /* SP 800-73-4 Part 2, 3.2.1: VERIFY with P1=FF resets the security status. */
+    struct apdu cmd = {0x00, 0x20, 0xff, PIV_PIN_REF, NULL, 0, -1};
+    unsigned char resp[64];
+    size_t len;
+    unsigned sw;
+    apdu_run(card, &cmd, resp, sizeof resp, &len, &sw);
+}
+
+const struct token_driver piv_driver = {
+    .name = "PIV",
+    .match = piv_match,
+    .identify = piv_identify,
+    .read = piv_read,
+    .pin_status = piv_pin_status,
+    .pin_op = piv_pin_op,
+    .logout = piv_logout,
+};

@@ -1,0 +1,87 @@
+/*
+ * Tokens: the model every card driver fills, and the driver table (like
+ * OpenSC's sc_card_operations). PIV is the first driver; OpenPGP and
+ * PKCS#11 follow the same table.
+ *
+ * Every operation runs inside one PC/SC transaction (pcsc_with_card) and
+ * starts with match(), which selects the driver's application again (another
+ * program may have selected something else since); the other calls assume
+ * that and send no SELECT of their own.
+ */
+#ifndef UKEY_TOKEN_TOKEN_H
+#define UKEY_TOKEN_TOKEN_H
+
+#include "token/pcsc.h"
+#include "util/error.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define TOKEN_MAX_CERTS 4
+#define TOKEN_ID_LEN 40
+
+struct token_cert {
+    char id[8];                 /* driver's key reference, e.g. "9a" */
+    const char *slot;           /* e.g. "PIV Authentication" */
+    int auth;                   /* the key for logging in */
+    unsigned char *der;
+    size_t der_len;
+};
+
+struct token_pin {
+    int retries_left;           /* -1 when the card does not say */
+    int blocked;
+    int pin_pad;                /* the reader has a PIN pad */
+    unsigned min_len, max_len;  /* accepted PIN length */
+};
+
+struct token {
+    char id[TOKEN_ID_LEN];      /* stable for the same card in any reader */
+    char reader[128];
+    const struct token_driver *driver;
+    char label[64];
+    char serial[40];
+    struct token_cert certs[TOKEN_MAX_CERTS];
+    size_t n_certs;
+    struct token_pin pin;
+};
+
+enum token_pin_op { TOKEN_PIN_VERIFY, TOKEN_PIN_CHANGE, TOKEN_PIN_UNBLOCK };
+
+struct token_driver {
+    const char *name;           /* "PIV" */
+    /* Selects the application: UKEY_OK if this driver handles the card,
+     * TOKEN_NOT_SUPPORTED if not, or a transport error. Required. */
+    ukey_err (*match)(struct card *card);
+    /* Reads only the token id (the card's identity), to check that the card
+     * in the reader is still the one the caller means. Required. */
+    ukey_err (*identify)(struct card *card, char id[TOKEN_ID_LEN]);
+    /* Reads id, label, serial and certificates into `t` (certificates are
+     * malloc'd; token_clear frees them). Called once per insertion: the
+     * result is cached. Required. */
+    ukey_err (*read)(struct card *card, struct token *t);
+    /* Reads the PIN state without spending a try. Required. */
+    ukey_err (*pin_status)(struct card *card, struct token_pin *pin);
+    /* VERIFY / CHANGE / RESET RETRY COUNTER. `a` is the PIN (verify), the
+     * old PIN (change) or the PUK (unblock); `b` the new PIN or NULL. The
+     * format has been checked. On a wrong PIN/PUK returns PIN_INCORRECT /
+     * PUK_INCORRECT with pin->retries_left set. Required. */
+    ukey_err (*pin_op)(struct card *card, enum token_pin_op op, const char *a, const char *b,
+                       struct token_pin *pin);
+    /* Drops the card's verified state (e.g. VERIFY P1=FF). Required. */
+    void (*logout)(struct card *card);
+};
+
+/* Frees what a driver's read() allocated and zeroes `t`. */
+void token_clear(struct token *t);
+
+/* Checks a PIN's format against the token's rules, before any card command
+ * (a malformed PIN must never cost a try). UKEY_OK or PIN_FORMAT. */
+ukey_err token_pin_format(const struct token_pin *pin, const char *value);
+
+/* The token as JSON for GET /api/v1/tokens (certificates in detail). */
+json_t *token_json(const struct token *t);
+
+extern const struct token_driver piv_driver;
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * The token service: what GET /api/v1/tokens, the PIN endpoints and
+ * `ukey-agent tokens` call. It owns the per-insertion cache (certificates do
+ * not change while a card stays in its reader) and the PIN rules that hold
+ * for every driver: format checked before any card command, the last try
+ * spent only when the caller confirms it, the verified state dropped and
+ * the card reset at the end of every operation.
+ */
+#ifndef UKEY_TOKEN_TOKENS_H
+#define UKEY_TOKEN_TOKENS_H
+
+#include "token/token.h"
+#include "util/error.h"
+
+#include <jansson.h>
+
+/*
+ * {"pcsc": {...}, "readers": [{name, state, atr, token, error?}],
+ *  "tokens": [token_json...]}. Returns UKEY_OK (readers and tokens may be
+ * empty) or PCSC_UNAVAILABLE, with *out set either way when not NULL.
+ */
+ukey_err tokens_list(json_t **out);
+
+struct pin_request {
+    enum token_pin_op op;
+    const char *a;              /* PIN, old PIN or PUK */
+    const char *b;              /* new PIN, or NULL */
+    int confirm_last_attempt;
+};
+
+/*
+ * Runs a PIN operation on the token `id`. On return *pin holds the state
+ * after it (retries left, blocked), also on PIN_INCORRECT and the like.
+ */
+ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_pin *pin);
+
+/* Drops the cache (tests, shutdown). */
+void tokens_forget(void);
+
+#endif

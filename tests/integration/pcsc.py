@@ -1,0 +1,203 @@
+"""Test fixtures for everything that needs a card: a private pcscd with a
+vpcd reader, the virtual PIV card (build/ukey-vcard), and a test PKI made
+with the openssl CLI.
+
+pcscd always creates /run/pcscd/pcscd.comm, so tests run in their own mount
+namespace (see in_private_namespace) with a tmpfs over /run/pcscd: the
+machine's own pcscd, if any, is never touched. Every process is started in
+its own session with PDEATHSIG and stopped by PID.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import agent as harness
+from agent import run_tool, _die_with_parent
+
+VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
+READER = "Virtual PCD 00 00"
+
+
+def in_private_namespace():
+    """Re-executes this test under `unshare --mount` unless already there."""
+    if os.environ.get("UKEY_PRIVATE_MOUNT_NS") == "1":
+        return
+    env = dict(os.environ, UKEY_PRIVATE_MOUNT_NS="1")
+    os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private",
+                           sys.executable] + sys.argv, env)
+
+
+def free_port_pair():
+    """A port p with p and p+1 free (vpcd declares two readers)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            p = s.getsockname()[1]
+        if p >= 65535:
+            continue
+        try:
+            with socket.socket() as s2:
+                s2.bind(("0.0.0.0", p + 1))
+            return p
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair")
+
+
+class Pcscd:
+    """A private pcscd with the vpcd driver on `port` (readers 00 00 and 00 01)."""
+
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="ukey-pcscd-")
+        self.conf = os.path.join(self.tmp, "reader.conf.d")  # pcscd reads every file in it
+        os.mkdir(self.conf)
+        self.port = None
+        self.proc = None
+        os.makedirs("/run/pcscd", exist_ok=True)
+        run_tool("mount", "-t", "tmpfs", "tmpfs", "/run/pcscd")
+
+    def start(self):
+        """Starts pcscd; each start uses a fresh port pair for the vpcd
+        driver, since the old one may linger in TIME_WAIT after a kill."""
+        self.port = free_port_pair()
+        with open(os.path.join(self.conf, "vpcd"), "w") as f:
+            f.write('FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:0x%X\nLIBPATH %s\nCHANNELID 0x%X\n'
+                    % (self.port, VPCD_DRIVER, self.port))
+        self.log = open(os.path.join(self.tmp, "pcscd.log"), "a")
+        self.proc = subprocess.Popen(["pcscd", "-f", "-c", self.conf], stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # the vpcd driver listens once loaded
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                time.sleep(0.2)
+                return self
+            except OSError:
+                time.sleep(0.05)
+        with open(os.path.join(self.tmp, "pcscd.log")) as f:
+            raise RuntimeError("pcscd did not start:\n" + f.read()[-2000:])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        self.proc = None
+
+    def kill(self):
+        """Kills pcscd hard, as a crash would."""
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+        self.proc = None
+        for name in os.listdir("/run/pcscd"):
+            os.unlink(os.path.join("/run/pcscd", name))
+
+    def cleanup(self):
+        self.stop()
+        subprocess.run(["umount", "/run/pcscd"], capture_output=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def make_pki(d):
+    """A demo CA and two user certificates (EC P-256 for 9A, RSA-2048 for 9C).
+    Returns {"ca": pem, "9a": (cert, key), "9c": (cert, key)} and writes files in d."""
+    def p(name):
+        return os.path.join(d, name)
+    with open(p("ext.cnf"), "w") as f:
+        f.write("[auth]\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
+                "basicConstraints=CA:FALSE\n[sign]\nkeyUsage=critical,digitalSignature,nonRepudiation\n"
+                "basicConstraints=CA:FALSE\n")
+    run_tool("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", p("ca.key"), "-out", p("ca.pem"), "-days", "3650", "-subj", "/CN=ukey test CA/O=ukey-agent tests")
+    for slot, alg, cn, ext in (("9a", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "张三", "auth"),
+                               ("9c", ["-newkey", "rsa:2048"], "张三 signing", "sign")):
+        run_tool("openssl", "req", "-new", *alg, "-nodes", "-keyout", p(slot + ".key"), "-out", p(slot + ".csr"),
+                 "-subj", "/CN=%s/O=测试单位/C=CN" % cn, "-utf8")
+        run_tool("openssl", "x509", "-req", "-in", p(slot + ".csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
+                 "-CAcreateserial", "-days", "365", "-out", p(slot + ".pem"), "-extfile", p("ext.cnf"),
+                 "-extensions", ext)
+    pki = {"ca": open(p("ca.pem")).read()}
+    for slot in ("9a", "9c"):
+        pki[slot] = (open(p(slot + ".pem")).read(), open(p(slot + ".key")).read())
+    return pki
+
+
+def write_card_state(path, pki, pin="123456", puk="12345678", tries=3, guid="00112233445566778899aabbccddeeff"):
+    state = {"pin": pin, "puk": puk, "pin_tries_max": 3, "pin_tries": tries, "puk_tries_max": 3,
+             "puk_tries": 3, "guid": guid,
+             "slots": {slot: {"cert": pki[slot][0], "key": pki[slot][1]} for slot in ("9a", "9c")}}
+    with open(path, "w") as f:
+        json.dump(state, f)
+
+
+def read_card_state(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+class VirtualCard:
+    """build/ukey-vcard connected to a Pcscd's first reader."""
+
+    def __init__(self, pcscd, state, faults=()):
+        self.binary = os.path.join(os.path.dirname(harness.AGENT), "ukey-vcard")
+        self.pcscd = pcscd
+        self.state = state
+        self.faults = list(faults)
+        self.log_path = state + ".apdu.log"
+        self.proc = None
+
+    def insert(self, wait_reader=True):
+        cmd = [self.binary, "--state", self.state, "--host", "127.0.0.1", "--port", str(self.pcscd.port),
+               "--log", self.log_path]
+        for fault in self.faults:
+            cmd += ["--fault", fault]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
+        if wait_reader:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if "Yes" in run_tool("opensc-tool", "-l", check=False).stdout:
+                    return self
+                time.sleep(0.1)
+            raise RuntimeError("the virtual card did not appear in the reader")
+        return self
+
+    def remove(self):
+        """Pulls the card out and waits until pcscd has noticed (vpcd polls
+        for presence), so that the next insertion is a new card to it."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.proc.stderr.close()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.pcscd.proc:
+                if "Yes" not in run_tool("opensc-tool", "-l", check=False).stdout:
+                    break
+                time.sleep(0.1)
+        self.proc = None
+
+    def apdu_log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []

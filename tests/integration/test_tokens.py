@@ -1,0 +1,248 @@
+"""Tokens through the real pcscd and the virtual PIV card: listing, PIN
+rules, the verified state, parallel requests, removal, pcscd restarts and
+faulty cards (issue 3; security.md CARD-01..06)."""
+import concurrent.futures
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pcsc  # noqa: E402
+pcsc.in_private_namespace()
+import agent as harness  # noqa: E402
+from agent import run_tool  # noqa: E402
+
+TOKEN = "piv-00112233445566778899aabbccddeeff"
+JSON = {"Content-Type": "application/json"}
+
+
+def verify_apdus(lines):
+    """VERIFY commands that carried a PIN (lc > 0) in a card log."""
+    return [l for l in lines if re.match(r"APDU [0-9A-Fa-f]{2} 20 00 80 lc=[1-9]", l)]
+
+
+class CardTest(unittest.TestCase):
+    faults = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pcscd = pcsc.Pcscd().start()
+        cls.pki_dir = tempfile.mkdtemp(prefix="ukey-pki-")
+        cls.pki = pcsc.make_pki(cls.pki_dir)
+        cls.agent = harness.Agent().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.cleanup()
+        cls.pcscd.cleanup()
+
+    def setUp(self):
+        self.state = os.path.join(self.pki_dir, "card-%s.json" % self.id().rsplit(".", 1)[1])
+        pcsc.write_card_state(self.state, self.pki)
+        self.card = pcsc.VirtualCard(self.pcscd, self.state, self.faults).insert()
+
+    def tearDown(self):
+        self.card.remove()
+
+    def tokens(self):
+        status, _, body = self.agent.get_json("/api/v1/tokens")
+        self.assertEqual(status, 200, body)
+        return body
+
+    def pin(self, action, body):
+        status, _, raw = self.agent.request("POST", "/api/v1/tokens/%s/pin/%s" % (TOKEN, action), JSON,
+                                            body=json.dumps(body))
+        return status, json.loads(raw)
+
+
+class Tokens(CardTest):
+    def test_list_tokens_and_certificates(self):
+        body = self.tokens()
+        self.assertTrue(body["pcsc"]["available"])
+        present = [r for r in body["readers"] if r["state"] == "present"]
+        self.assertEqual(len(present), 1)
+        self.assertEqual(present[0]["token"], TOKEN)
+        [tok] = body["tokens"]
+        self.assertEqual((tok["id"], tok["type"]), (TOKEN, "PIV"))
+        self.assertEqual(tok["pin"]["retries_left"], 3)
+        self.assertFalse(tok["pin"]["blocked"])
+        certs = {c["id"]: c for c in tok["certificates"]}
+        self.assertEqual(set(certs), {"9a", "9c"})
+        self.assertEqual(certs["9a"]["subject_cn"], "张三")
+        self.assertIn("O=测试单位", certs["9a"]["subject"])
+        self.assertEqual((certs["9a"]["key_type"], certs["9a"]["key_size"]), ("EC", 256))
+        self.assertEqual((certs["9c"]["key_type"], certs["9c"]["key_size"]), ("RSA", 2048))
+        self.assertEqual(certs["9a"]["ext_key_usage"], ["clientAuth"])
+        self.assertTrue(certs["9a"]["authentication"])
+        self.assertIn("CN=ukey test CA", certs["9a"]["issuer"])
+        # The certificate served is the one on the card, byte for byte.
+        pem_body = "".join(self.pki["9a"][0].strip().splitlines()[1:-1])
+        self.assertEqual(certs["9a"]["der"], pem_body)
+        status, _, st = self.agent.get_json("/api/v1/status")
+        self.assertEqual((st["readers"], st["cards"]), (2, 1))
+
+    def test_cli_tokens(self):
+        out = run_tool(harness.AGENT, "tokens", "--json").stdout
+        self.assertEqual(json.loads(out)["tokens"][0]["id"], TOKEN)
+        text = run_tool(harness.AGENT, "tokens").stdout
+        self.assertIn(TOKEN, text)
+        self.assertIn("3 tries left", text)
+
+    def test_second_listing_is_cached(self):
+        self.tokens()
+        before = len(self.card.apdu_log())
+        self.tokens()
+        self.assertLessEqual(len(self.card.apdu_log()) - before, 3, self.card.apdu_log()[before:])
+
+    def test_wrong_pin_right_pin_and_the_reset(self):
+        status, body = self.pin("verify", {"pin": "000000"})
+        self.assertEqual((status, body["error"]["code"]), (403, "PIN_INCORRECT"))
+        self.assertEqual(body["error"]["retries_left"], 2)
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 2)
+        self.assertEqual(self.tokens()["tokens"][0]["pin"]["retries_left"], 2)
+        status, body = self.pin("verify", {"pin": "123456"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body, {"verified": True, "pin": {"retries_left": 3, "blocked": False}})
+        log = self.card.apdu_log()
+        self.assertTrue(any(re.match(r"APDU 00 20 FF 80", l) for l in log), log)
+        # Another PC/SC client finds the card not verified (no PIN riding, CARD-01).
+        out = run_tool("opensc-tool", "-r", pcsc.READER, "-s", "00A4040009A00000030800001000",
+                       "-s", "00200080").stdout
+        self.assertIn("SW1=0x63, SW2=0xC3", out)
+
+    def test_last_attempt_guard_block_and_unblock(self):
+        for left in (2, 1):
+            status, body = self.pin("verify", {"pin": "000000"})
+            self.assertEqual(body["error"]["retries_left"], left)
+        sent = len(verify_apdus(self.card.apdu_log()))
+        status, body = self.pin("verify", {"pin": "000000"})
+        self.assertEqual((status, body["error"]["code"]), (409, "PIN_LAST_ATTEMPT"))
+        self.assertEqual(len(verify_apdus(self.card.apdu_log())), sent, "no VERIFY may reach the card")
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 1)
+        status, body = self.pin("verify", {"pin": "000000", "confirm_last_attempt": True})
+        self.assertEqual((status, body["error"]["code"]), (423, "PIN_BLOCKED"))
+        status, body = self.pin("verify", {"pin": "123456", "confirm_last_attempt": True})
+        self.assertEqual((status, body["error"]["code"]), (423, "PIN_BLOCKED"))
+        self.assertTrue(self.tokens()["tokens"][0]["pin"]["blocked"])
+        status, body = self.pin("unblock", {"puk": "87654321", "new_pin": "112233"})
+        self.assertEqual((status, body["error"]["code"]), (403, "PUK_INCORRECT"))
+        status, body = self.pin("unblock", {"puk": "12345678", "new_pin": "112233"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.pin("verify", {"pin": "112233"})[0], 200)
+        self.assertEqual(self.tokens()["tokens"][0]["pin"], {"retries_left": 3, "blocked": False, "pin_pad": False,
+                                                            "min_length": 6, "max_length": 8})
+
+    def test_malformed_pin_costs_no_try(self):
+        for bad in ("12ab56", "123", "123456789", "", "１２３４５６"):
+            status, body = self.pin("verify", {"pin": bad})
+            self.assertEqual((status, body["error"]["code"]), (400, "PIN_FORMAT"), bad)
+        self.assertEqual(verify_apdus(self.card.apdu_log()), [])
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 3)
+
+    def test_change_pin(self):
+        self.assertEqual(self.pin("change", {"old_pin": "123456", "new_pin": "654321"})[0], 200)
+        self.assertEqual(self.pin("verify", {"pin": "654321"})[0], 200)
+        status, body = self.pin("change", {"old_pin": "123456", "new_pin": "111111"})
+        self.assertEqual(body["error"]["code"], "PIN_INCORRECT")
+
+    def test_bad_bodies(self):
+        for body in ({"pin": 123456}, {"pin": "123456", "extra": 1}, {}, {"pin": "123456", "confirm_last_attempt": "yes"},
+                     {"puk": "12345678"}):
+            status, out = self.pin("verify", body)
+            self.assertEqual((status, out["error"]["code"]), (400, "INVALID_REQUEST"), body)
+        status, _, raw = self.agent.request("POST", "/api/v1/tokens/%s/pin/verify" % TOKEN, JSON, body="[1]")
+        self.assertEqual(json.loads(raw)["error"]["code"], "INVALID_JSON")
+        status, _, raw = self.agent.request("POST", "/api/v1/tokens/piv-nope/pin/verify", JSON,
+                                            body='{"pin": "123456"}')
+        self.assertEqual((status, json.loads(raw)["error"]["code"]), (404, "TOKEN_NOT_FOUND"))
+        self.assertEqual(verify_apdus(self.card.apdu_log()), [])
+
+    def test_parallel_requests_are_serialised(self):
+        self.tokens()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(lambda _: self.pin("verify", {"pin": "123456"})[0], range(6)))
+            listings = list(pool.map(lambda _: self.agent.get_json("/api/v1/tokens")[0], range(6)))
+        self.assertEqual(results, [200] * 6)
+        self.assertEqual(listings, [200] * 6)
+
+    def test_pin_never_logged(self):
+        self.pin("verify", {"pin": "918273"})
+        self.pin("verify", {"pin": "123456"})
+        self.assertNotIn("918273", self.agent.log_text())
+        self.assertNotIn("123456", self.agent.log_text())
+
+
+class RemovedMidRequest(CardTest):
+    faults = ("remove-after=3",)
+
+    def test_removal_during_an_operation(self):
+        status, _, raw = self.agent.request("GET", "/api/v1/tokens")
+        body = json.loads(raw)
+        self.assertIn(status, (200, 410))
+        if status == 200:
+            errs = [r.get("error", {}).get("code") for r in body["readers"]]
+            self.assertTrue({"TOKEN_REMOVED", "CARD_ERROR"} & set(errs) or body["tokens"] == [], body)
+        self.assertTrue(self.agent.alive())
+        # A normal card again: the agent goes on.
+        self.card.remove()
+        pcsc.write_card_state(self.state, self.pki)
+        self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
+        self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
+
+
+class BadTlv(CardTest):
+    faults = ("bad-tlv",)
+
+    def test_malformed_certificate_object(self):
+        body = self.tokens()
+        [reader] = [r for r in body["readers"] if r["state"] == "present"]
+        self.assertEqual(reader["error"]["code"], "CARD_DATA_INVALID")
+        self.assertEqual(body["tokens"], [])
+        self.assertTrue(self.agent.alive())
+
+
+class Truncated(CardTest):
+    faults = ("truncate",)
+
+    def test_truncated_certificate_object(self):
+        body = self.tokens()
+        [reader] = [r for r in body["readers"] if r["state"] == "present"]
+        self.assertEqual(reader["error"]["code"], "CARD_DATA_INVALID")
+        self.assertTrue(self.agent.alive())
+
+
+class BadStatusWord(CardTest):
+    faults = ("sw=20:6F00",)
+
+    def test_unexpected_status_word(self):
+        self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
+        status, body = self.pin("verify", {"pin": "123456"})
+        self.assertEqual((status, body["error"]["code"]), (502, "CARD_ERROR"))
+        self.assertTrue(self.agent.alive())
+
+
+class PcscdRestart(CardTest):
+    def test_tokens_come_back_after_pcscd_restart(self):
+        self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
+        self.card.remove()
+        self.pcscd.kill()
+        status, _, raw = self.agent.request("GET", "/api/v1/tokens")
+        self.assertEqual((status, json.loads(raw)["error"]["code"]), (503, "PCSC_UNAVAILABLE"))
+        self.pcscd.start()
+        self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status, _, body = self.agent.get_json("/api/v1/tokens")
+            if status == 200 and body["tokens"]:
+                break
+            time.sleep(0.2)
+        self.assertEqual(body["tokens"][0]["id"], TOKEN)
+
+
+if __name__ == "__main__":
+    harness.main()
