@@ -129,9 +129,12 @@ def make_pki(d):
         run_tool("openssl", "x509", "-req", "-in", p(slot + ".csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
                  "-CAcreateserial", "-days", "365", "-out", p(slot + ".pem"), "-extfile", p("ext.cnf"),
                  "-extensions", ext)
-    pki = {"ca": open(p("ca.pem")).read()}
+    def read(name):
+        with open(p(name)) as f:
+            return f.read()
+    pki = {"ca": read("ca.pem")}
     for slot in ("9a", "9c"):
-        pki[slot] = (open(p(slot + ".pem")).read(), open(p(slot + ".key")).read())
+        pki[slot] = (read(slot + ".pem"), read(slot + ".key"))
     return pki
 
 

@@ -107,7 +107,7 @@ static void select_app(struct vcard *card, const unsigned char *data, size_t len
         0xac, 0x00,
     };
     if (len < 5 || len > sizeof piv_aid || memcmp(data, piv_aid, len) != 0) {
-        card->selected = 0;
+        /* ISO 7816-4: a failed SELECT leaves the current selection as it was. */
         reply_sw(0x6a82, out, out_len);
         return;
     }
@@ -304,7 +304,10 @@ static void general_authenticate(struct vcard *card, unsigned char alg, unsigned
         sig_len = 256;
     } else if ((alg == 0x11 || alg == 0x14) && mbedtls_pk_get_type(&s->key) == MBEDTLS_PK_ECKEY &&
                mbedtls_pk_get_bitlen(&s->key) == (alg == 0x11 ? 256u : 384u)) {
-        rc = mbedtls_pk_sign(&s->key, MBEDTLS_MD_NONE, chal, chal_len, sig, &sig_len, rng, NULL);
+        /* The challenge is the hash already; the digest type only steers
+         * mbedTLS's deterministic nonce (RFC 6979), which needs one. */
+        rc = mbedtls_pk_sign(&s->key, chal_len > 32 ? MBEDTLS_MD_SHA384 : MBEDTLS_MD_SHA256, chal, chal_len,
+                             sig, &sig_len, rng, NULL);
     } else {
         reply_sw(0x6a80, out, out_len);
         return;
