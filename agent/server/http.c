@@ -1,6 +1,7 @@
 /* libmicrohttpd glue: guard, routing, responses; see http.h. */
 #include "server/http.h"
 
+#include "api/events.h"
 #include "server/router.h"
 #include "server/static.h"
 #include "util/log.h"
@@ -237,6 +238,56 @@ static ukey_err check_headers(struct http_server *srv, struct MHD_Connection *c,
     return UKEY_OK;
 }
 
+/* Server-Sent Events: MHD pulls text from the hub; when there is none the
+ * connection is suspended (no thread, no polling) until the hub wakes it. */
+struct sse {
+    struct MHD_Connection *conn;
+    struct event_sub *sub;
+};
+
+static void sse_park(void *ctx) { MHD_suspend_connection(((struct sse *)ctx)->conn); }
+static void sse_wake(void *ctx) { MHD_resume_connection(((struct sse *)ctx)->conn); }
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct sse *s = cls;
+    ssize_t n = events_read(s->sub, buf, max);
+    (void)pos;
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void sse_free(void *cls)
+{
+    struct sse *s = cls;
+    events_unsubscribe(s->sub);
+    free(s);
+}
+
+static enum MHD_Result queue_events(struct MHD_Connection *c, const struct req_ctx *rc)
+{
+    struct sse *s = calloc(1, sizeof *s);
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (!s)
+        return queue_error(c, rc, UKEY_ERR_OUT_OF_MEMORY, NULL);
+    s->conn = c;
+    if (!(s->sub = events_subscribe(sse_park, sse_wake, s))) {
+        free(s);
+        return queue_error(c, rc, UKEY_ERR_OUT_OF_MEMORY, NULL);
+    }
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
+    if (!resp) {
+        sse_free(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
+    add_common_headers(resp, rc);
+    ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result dispatch(struct http_server *srv, struct MHD_Connection *c,
                                 struct req_ctx *rc, const char *url, const char *method)
 {
@@ -250,6 +301,8 @@ static enum MHD_Result dispatch(struct http_server *srv, struct MHD_Connection *
         return queue_preflight(c, rc);
     if (!rc->is_api)
         return queue_static(c, rc, srv->agent, url);
+    if (rc->route->flags & ROUTE_EVENTS)
+        return queue_events(c, rc);
     if (rc->route->flags & ROUTE_JSON_BODY) {
         json_error_t jerr;
         body = rc->body ? json_loadb(rc->body, rc->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
@@ -390,7 +443,7 @@ struct http_server *http_create(const struct agent_ctx *agent, const struct guar
     srv->policy = policy;
     srv->daemon = MHD_start_daemon(
         MHD_USE_NO_LISTEN_SOCKET | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-            MHD_USE_ITC | MHD_USE_ERROR_LOG,
+            MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, so it sees everything */
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #define ROUTE_JSON_BODY 0x1u /* POST with a JSON object body (Content-Type enforced) */
+#define ROUTE_EVENTS 0x2u    /* the Server-Sent Events stream (no handler: http.c streams it) */
 
 struct route {
     const char *method;

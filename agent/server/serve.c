@@ -6,11 +6,13 @@
 #include "server/serve.h"
 
 #include "api/api.h"
+#include "api/events.h"
 #include "localca/localca.h"
 #include "localca/trust.h"
 #include "server/guard.h"
 #include "server/http.h"
 #include "server/tls.h"
+#include "token/tokens.h"
 #include "util/log.h"
 #include "util/rng.h"
 #include "util/secret.h"
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #define RENEWAL_CHECK_S 3600
+#define TICK_S EVENTS_PING_S
 
 static volatile int stop_requested;
 static int wake_pipe[2] = {-1, -1};
@@ -43,13 +46,13 @@ struct serve_state {
     struct agent_config *cfg;
     struct tls_front *front;
     char cert_path[4096], key_path[4096];
+    time_t next_renewal_check;
 };
 
 /* Makes a new CA + leaf when the leaf is near its end, switches new
  * connections to it, and re-installs trust where it was installed before. */
-static void renewal_tick(void *arg)
+static void renew_if_due(struct serve_state *st)
 {
-    struct serve_state *st = arg;
     enum localca_result res;
     char err[512];
     if (localca_ensure(st->cfg->state_dir, time(NULL), &res, err, sizeof err) != 0) {
@@ -65,6 +68,17 @@ static void renewal_tick(void *arg)
     log_info("TLS certificate renewed");
     if (trust_refresh(st->cfg->state_dir) != 0)
         log_warn("the renewed CA could not be installed in every trust store; run \"ukey-agent trust install\"");
+}
+
+/* Runs every TICK_S seconds in the event loop. */
+static void tick(void *arg)
+{
+    struct serve_state *st = arg;
+    events_ping();
+    if (time(NULL) >= st->next_renewal_check) {
+        st->next_renewal_check = time(NULL) + RENEWAL_CHECK_S;
+        renew_if_due(st);
+    }
 }
 
 int serve_main(struct agent_config *cfg)
@@ -132,12 +146,17 @@ int serve_main(struct agent_config *cfg)
 
     log_info("ukey-agent %s listening on https://127.0.0.1:%u (state %s, %zu allowed origin(s))",
              UKEY_VERSION, agent.port, cfg->state_dir, cfg->n_allow_origins);
-    rc = tls_front_run(st.front, &stop_requested, wake_pipe[0], RENEWAL_CHECK_S, renewal_tick, &st)
-             ? 1 : 0;
+    if (events_start() != 0)
+        log_warn("cannot start the PC/SC monitor: no token events");
+    st.next_renewal_check = time(NULL) + RENEWAL_CHECK_S;
+    rc = tls_front_run(st.front, &stop_requested, wake_pipe[0], TICK_S, tick, &st) ? 1 : 0;
     log_info("shutting down");
+    /* Parked event streams must be resumed before the HTTP engine stops. */
+    events_shutdown();
 out:
     tls_front_destroy(st.front);
     http_destroy(http);
+    tokens_forget();
     close(wake_pipe[0]);
     close(wake_pipe[1]);
     rng_free();

@@ -235,6 +235,45 @@ ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_
     return e;
 }
 
+ukey_err tokens_in_reader(const char *reader, char id[TOKEN_ID_LEN])
+{
+    struct reader_info readers[PCSC_MAX_READERS];
+    size_t n, slot;
+    ukey_err e = pcsc_list(readers, &n, NULL);
+    for (size_t i = 0; e == UKEY_OK && i < n; i++) {
+        if (strcmp(readers[i].name, reader) != 0)
+            continue;
+        if (readers[i].state != READER_PRESENT)
+            return readers[i].state == READER_IN_USE ? UKEY_ERR_TOKEN_BUSY : UKEY_ERR_CARD_ERROR;
+        slot = cache_fill(&readers[i]);
+        pthread_mutex_lock(&cache_lock);
+        e = cache[slot].err;
+        if (e == UKEY_OK)
+            memcpy(id, cache[slot].t.id, TOKEN_ID_LEN);
+        pthread_mutex_unlock(&cache_lock);
+        return e;
+    }
+    return e == UKEY_OK ? UKEY_ERR_TOKEN_NOT_FOUND : e;
+}
+
+int tokens_forget_reader(const char *reader, char id[TOKEN_ID_LEN])
+{
+    int known = 0;
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i < PCSC_MAX_READERS; i++) {
+        if (cache[i].used && strcmp(cache[i].reader, reader) == 0) {
+            if (cache[i].err == UKEY_OK) {
+                memcpy(id, cache[i].t.id, TOKEN_ID_LEN);
+                known = 1;
+            }
+            token_clear(&cache[i].t);
+            cache[i].used = 0;
+        }
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return known;
+}
+
 void tokens_forget(void)
 {
     pthread_mutex_lock(&cache_lock);

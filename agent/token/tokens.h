@@ -34,7 +34,15 @@ struct pin_request {
  */
 ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_pin *pin);
 
-/* Drops the cache (tests, shutdown). */
+/* Reads (or finds cached) the token in `reader` and copies its id;
+ * UKEY_OK, or why there is no token there. */
+ukey_err tokens_in_reader(const char *reader, char id[TOKEN_ID_LEN]);
+
+/* The card left `reader`: drops its cache entry. Returns 1 and copies the
+ * token id if a token was known there, else 0. */
+int tokens_forget_reader(const char *reader, char id[TOKEN_ID_LEN]);
+
+/* Drops the cache (shutdown). */
 void tokens_forget(void);
 
 #endif

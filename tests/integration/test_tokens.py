@@ -177,6 +177,80 @@ class Tokens(CardTest):
         self.assertNotIn("123456", self.agent.log_text())
 
 
+class EventStream:
+    """Reads /api/v1/events in a thread and collects (event, data) pairs."""
+
+    def __init__(self, agent, origin=None):
+        import threading
+        self.events = []
+        self.conn = agent.connect(timeout=60)
+        headers = {"Host": "127.0.0.1:%d" % agent.port, "Accept": "text/event-stream"}
+        if origin:
+            headers["Origin"] = origin
+        self.conn.request("GET", "/api/v1/events", headers=headers)
+        self.resp = self.conn.getresponse()
+        self.headers = self.resp.headers
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        buf = ""
+        try:
+            while True:
+                chunk = self.resp.read1(4096)
+                if not chunk:
+                    return
+                buf += chunk.decode()
+                while "\n\n" in buf:
+                    block, buf = buf.split("\n\n", 1)
+                    fields = dict(l.split(": ", 1) for l in block.split("\n") if ": " in l and not l.startswith(":"))
+                    if "event" in fields:
+                        self.events.append((fields["event"], json.loads(fields["data"])))
+        except (OSError, ValueError, AttributeError):
+            return  # closed by the test
+
+    def wait_for(self, count, timeout=15):
+        deadline = time.monotonic() + timeout
+        while len(self.events) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return list(self.events)
+
+    def close(self):
+        self.conn.close()
+
+
+class Events(CardTest):
+    def test_insert_and_remove_each_give_one_event_to_every_listener(self):
+        self.card.remove()
+        tabs = [EventStream(self.agent), EventStream(self.agent, origin="https://127.0.0.1:%d" % self.agent.port)]
+        try:
+            for tab in tabs:
+                self.assertEqual(tab.resp.status, 200)
+                self.assertTrue(tab.headers["Content-Type"].startswith("text/event-stream"))
+            self.assertEqual(tabs[1].headers["Access-Control-Allow-Origin"], "https://127.0.0.1:%d" % self.agent.port)
+            time.sleep(0.5)
+            self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
+            for tab in tabs:
+                self.assertEqual(tab.wait_for(1), [("token-inserted", {"reader": pcsc.READER, "token": TOKEN})])
+            self.card.remove()
+            for tab in tabs:
+                got = tab.wait_for(2)
+                self.assertEqual(got[1:], [("token-removed", {"reader": pcsc.READER, "token": TOKEN})])
+            time.sleep(1)
+            for tab in tabs:
+                self.assertEqual(len(tab.events), 2, tab.events)
+        finally:
+            for tab in tabs:
+                tab.close()
+        self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
+        self.assertTrue(self.agent.alive())
+
+    def test_foreign_origin_gets_no_stream(self):
+        status, headers, body = self.agent.request("GET", "/api/v1/events", {"Origin": "https://attacker.example"})
+        self.assertEqual(status, 403)
+        self.assertIsNone(headers.get("Access-Control-Allow-Origin"))
+
+
 class RemovedMidRequest(CardTest):
     faults = ("remove-after=3",)
 

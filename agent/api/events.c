@@ -1,0 +1,166 @@
+/* The event hub and its PC/SC feed; see events.h. */
+#include "api/events.h"
+
+#include "token/pcsc.h"
+#include "token/tokens.h"
+#include "util/log.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EVENTS_MAX_SUBS 64
+#define EVENTS_QUEUE 8192 /* bytes per subscriber; a client that falls behind loses its stream */
+
+struct event_sub {
+    char queue[EVENTS_QUEUE];
+    size_t len;
+    int parked, overflow;
+    void (*park)(void *ctx);
+    void (*wake)(void *ctx);
+    void *ctx;
+};
+
+static pthread_mutex_t hub_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct event_sub *subs[EVENTS_MAX_SUBS];
+static int closing;
+static unsigned long next_id = 1;
+
+struct event_sub *events_subscribe(void (*park)(void *ctx), void (*wake)(void *ctx), void *ctx)
+{
+    struct event_sub *sub = calloc(1, sizeof *sub);
+    if (!sub)
+        return NULL;
+    sub->park = park;
+    sub->wake = wake;
+    sub->ctx = ctx;
+    /* The first bytes tell EventSource how long to wait before reconnecting. */
+    sub->len = (size_t)snprintf(sub->queue, sizeof sub->queue, "retry: 2000\n\n");
+    pthread_mutex_lock(&hub_lock);
+    for (size_t i = 0; i < EVENTS_MAX_SUBS; i++) {
+        if (!subs[i] && !closing) {
+            subs[i] = sub;
+            pthread_mutex_unlock(&hub_lock);
+            return sub;
+        }
+    }
+    pthread_mutex_unlock(&hub_lock);
+    free(sub);
+    return NULL;
+}
+
+ssize_t events_read(struct event_sub *sub, char *buf, size_t max)
+{
+    ssize_t n;
+    pthread_mutex_lock(&hub_lock);
+    if (sub->len == 0 && (closing || sub->overflow)) {
+        pthread_mutex_unlock(&hub_lock);
+        return -1;
+    }
+    if (sub->len == 0) {
+        sub->parked = 1;
+        sub->park(sub->ctx);
+        pthread_mutex_unlock(&hub_lock);
+        return 0;
+    }
+    n = (ssize_t)(sub->len < max ? sub->len : max);
+    memcpy(buf, sub->queue, (size_t)n);
+    memmove(sub->queue, sub->queue + n, sub->len - (size_t)n);
+    sub->len -= (size_t)n;
+    pthread_mutex_unlock(&hub_lock);
+    return n;
+}
+
+void events_unsubscribe(struct event_sub *sub)
+{
+    pthread_mutex_lock(&hub_lock);
+    for (size_t i = 0; i < EVENTS_MAX_SUBS; i++)
+        if (subs[i] == sub)
+            subs[i] = NULL;
+    pthread_mutex_unlock(&hub_lock);
+    free(sub);
+}
+
+/* Appends text to every subscriber and wakes the parked ones. */
+static void broadcast(const char *text)
+{
+    size_t n = strlen(text);
+    pthread_mutex_lock(&hub_lock);
+    for (size_t i = 0; i < EVENTS_MAX_SUBS; i++) {
+        struct event_sub *sub = subs[i];
+        if (!sub)
+            continue;
+        if (sub->len + n > sizeof sub->queue)
+            sub->overflow = 1;
+        else
+            memcpy(sub->queue + sub->len, text, n), sub->len += n;
+        if (sub->parked) {
+            sub->parked = 0;
+            sub->wake(sub->ctx);
+        }
+    }
+    pthread_mutex_unlock(&hub_lock);
+}
+
+void events_publish(const char *type, const char *data_json)
+{
+    char text[1024];
+    unsigned long id;
+    pthread_mutex_lock(&hub_lock);
+    id = next_id++;
+    pthread_mutex_unlock(&hub_lock);
+    snprintf(text, sizeof text, "id: %lu\nevent: %s\ndata: %s\n\n", id, type, data_json);
+    broadcast(text);
+}
+
+void events_ping(void) { broadcast(": ping\n\n"); }
+
+static void publish_reader(const char *type, const char *reader, const char *token)
+{
+    json_t *data = json_pack("{s:s, s:s?}", "reader", reader, "token", token);
+    char *text = data ? json_dumps(data, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    if (text)
+        events_publish(type, text);
+    log_debug("event %s", type);
+    free(text);
+    json_decref(data);
+}
+
+/* Runs in the PC/SC monitor thread. */
+static void on_pcsc(enum pcsc_event ev, const char *reader, void *arg)
+{
+    char id[TOKEN_ID_LEN];
+    (void)arg;
+    switch (ev) {
+    case PCSC_READER_ADDED:
+        publish_reader("reader-added", reader, NULL);
+        break;
+    case PCSC_READER_REMOVED:
+        publish_reader("reader-removed", reader, NULL);
+        break;
+    case PCSC_CARD_INSERTED:
+        /* Reading the card here also warms the cache for the next listing. */
+        publish_reader("token-inserted", reader, tokens_in_reader(reader, id) == UKEY_OK ? id : NULL);
+        break;
+    case PCSC_CARD_REMOVED:
+        publish_reader("token-removed", reader, tokens_forget_reader(reader, id) ? id : NULL);
+        break;
+    }
+}
+
+int events_start(void) { return pcsc_monitor_start(on_pcsc, NULL); }
+
+void events_shutdown(void)
+{
+    pcsc_monitor_stop();
+    pthread_mutex_lock(&hub_lock);
+    closing = 1;
+    for (size_t i = 0; i < EVENTS_MAX_SUBS; i++) {
+        if (subs[i] && subs[i]->parked) {
+            subs[i]->parked = 0;
+            subs[i]->wake(subs[i]->ctx);
+        }
+    }
+    pthread_mutex_unlock(&hub_lock);
+}
