@@ -155,8 +155,13 @@ def main():
     rows.append("| exec to first answered request: first run (makes CA + leaf) / later runs | %.0f ms / %.0f ms | | |"
                 % (cold * 1000, warm * 1000))
     table = "\n".join(["| what | result | latency | memory |", "|---|---|---|---|"] + rows)
+    tokens = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tokens.py"),
+                             "--agent", args.agent], capture_output=True, text=True, timeout=600)
+    if tokens.returncode != 0:
+        sys.exit("bench/tokens.py failed:\n" + tokens.stdout + tokens.stderr)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    report = "Measured %s on %s; wrk %d s per row.\n\n%s\n" % (stamp, machine(), args.seconds, table)
+    report = ("Measured %s on %s; wrk %d s per row.\n\n%s\n\n## Token listing\n\n%s"
+              % (stamp, machine(), args.seconds, table, tokens.stdout))
     print(report)
     if args.record:
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")

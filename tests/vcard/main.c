@@ -32,7 +32,12 @@ static int read_full(int fd, unsigned char *buf, size_t len)
 {
     size_t got = 0;
     while (got < len) {
-        ssize_t n = recv(fd, buf + got, len - got, 0);
+        /* vpcd writes the length and the APDU separately; without quick ACKs,
+         * Nagle on its side and delayed ACK on ours add ~40 ms per APDU. */
+        int one = 1;
+        ssize_t n;
+        setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+        n = recv(fd, buf + got, len - got, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)

@@ -1,0 +1,84 @@
+"""Token listing cost (issue 3): APDUs and time per GET /api/v1/tokens, cold
+(first listing after insertion: certificates read) and warm (cached), next to
+OpenSC's `pkcs15-tool --list-certificates` on the same virtual card in the
+same run. Runs in its own mount namespace with a private pcscd (the test
+fixtures in tests/integration/pcsc.py); every process is stopped by PID."""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import pcsc  # noqa: E402
+pcsc.in_private_namespace()
+import agent as harness  # noqa: E402
+
+
+def apdus(card, since):
+    return sum(1 for l in card.apdu_log()[since:] if l.startswith("APDU"))
+
+
+def measure(card, runs, cmd):
+    """Mean wall time and APDUs of running `cmd` `runs` times."""
+    n = len(card.apdu_log())
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        subprocess.run(cmd, capture_output=True, check=True)
+    return (time.perf_counter() - t0) / runs, apdus(card, n) / runs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--agent", required=True)
+    ap.add_argument("--runs", type=int, default=20)
+    args = ap.parse_args()
+    harness.AGENT = os.path.abspath(args.agent)
+    pcscd = pcsc.Pcscd().start()
+    d = tempfile.mkdtemp(prefix="ukey-bench-tokens-")
+    pki = pcsc.make_pki(d)
+    state = os.path.join(d, "card.json")
+    pcsc.write_card_state(state, pki)
+    agent = harness.Agent().start()
+    card = None
+    rows = []
+    try:
+        # Inserted while the agent runs: its hotplug monitor reads the card once.
+        card = pcsc.VirtualCard(pcscd, state).insert()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not agent.get_json("/api/v1/tokens")[2].get("tokens"):
+            time.sleep(0.05)
+        insert_apdus = apdus(card, 0)
+        conn = agent.connect()
+        agent.request("GET", "/api/v1/tokens", conn=conn)
+        n = len(card.apdu_log())
+        t0 = time.perf_counter()
+        for _ in range(args.runs):
+            agent.request("GET", "/api/v1/tokens", conn=conn)
+        warm = (time.perf_counter() - t0) / args.runs
+        warm_apdus = apdus(card, n) / args.runs
+        conn.close()
+        cold, cold_apdus = measure(card, args.runs, [harness.AGENT, "tokens", "--json"])
+        opensc, opensc_apdus = measure(card, args.runs, ["pkcs15-tool", "--list-certificates"])
+        rows.append("| `ukey-agent tokens --json` (fresh process: reads CHUID, certificates, PIN state) | %.1f ms | %.1f APDUs |"
+                    % (cold * 1000, cold_apdus))
+        rows.append("| `pkcs15-tool --list-certificates` (OpenSC, fresh process) | %.1f ms | %.1f APDUs |"
+                    % (opensc * 1000, opensc_apdus))
+        rows.append("| `GET /api/v1/tokens` on a running agent (cached; PIN state read fresh) | %.1f ms | %.1f APDUs |"
+                    % (warm * 1000, warm_apdus))
+        rows.append("| the agent's read of a newly inserted card (hotplug monitor, once) | | %d APDUs |"
+                    % insert_apdus)
+    finally:
+        if card:
+            card.remove()
+        agent.cleanup()
+        pcscd.cleanup()
+    print("Virtual PIV card with 2 certificates, through pcscd and vpcd; mean of %d runs.\n" % args.runs)
+    print("| what | time | card traffic |")
+    print("|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
