@@ -230,6 +230,28 @@ out_ctx:
     return e;
 }
 
+/* A failed exchange: when the card is no longer in the reader, say so.
+ * Readers often report a card pulled mid-command as a transfer error or an
+ * empty answer before their presence detection notices, so look for up to
+ * a second. Otherwise keep `e`. */
+static ukey_err exchange_failed(struct card *card, ukey_err e)
+{
+    if (e != UKEY_ERR_CARD_ERROR)
+        return e;
+    for (int i = 0; i < 10; i++) {
+        DWORD state = 0, proto, atr_len = PCSC_MAX_ATR, name_len = 0;
+        BYTE atr[PCSC_MAX_ATR];
+        LONG st = SCardStatus(card->handle, NULL, &name_len, &state, &proto, atr, &atr_len);
+        if (st == (LONG)SCARD_W_REMOVED_CARD || st == (LONG)SCARD_E_NO_SMARTCARD ||
+            (st == SCARD_S_SUCCESS && !(state & SCARD_PRESENT)))
+            return UKEY_ERR_TOKEN_REMOVED;
+        if (st != SCARD_S_SUCCESS)
+            break;
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+    return e;
+}
+
 ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_len,
                        unsigned char *resp, size_t *resp_len)
 {
@@ -238,10 +260,13 @@ ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_l
     LONG rv = SCardTransmit(card->handle, pci, cmd, (DWORD)cmd_len, NULL, resp, &len);
     if (rv != SCARD_S_SUCCESS) {
         card->reset_seen |= rv == (LONG)SCARD_W_RESET_CARD;
-        return scard_fail("SCardTransmit", rv);
+        return rv == (LONG)SCARD_W_RESET_CARD ? scard_fail("SCardTransmit", rv)
+                                              : exchange_failed(card, scard_fail("SCardTransmit", rv));
     }
-    if (len < 2)
-        return UKEY_ERR_CARD_ERROR;
+    if (len < 2) {
+        log_debug("pcsc: SCardTransmit: answer of %lu bytes", (unsigned long)len);
+        return exchange_failed(card, UKEY_ERR_CARD_ERROR);
+    }
     card->exchanged++;
     *resp_len = len;
     return UKEY_OK;

@@ -2,6 +2,7 @@
 rules, the verified state, parallel requests, removal, pcscd restarts and
 faulty cards (issue 3; security.md CARD-01..06)."""
 import concurrent.futures
+import http.client
 import json
 import os
 import re
@@ -177,6 +178,38 @@ class Tokens(CardTest):
         self.assertNotIn("123456", self.agent.log_text())
 
 
+HOLD_EXCLUSIVE = r"""
+import ctypes, sys
+lib = ctypes.CDLL("libpcsclite.so.1")
+ctx, card, proto = ctypes.c_long(), ctypes.c_long(), ctypes.c_ulong()
+assert lib.SCardEstablishContext(2, None, None, ctypes.byref(ctx)) == 0
+rv = lib.SCardConnect(ctx, sys.argv[1].encode(), 1, 3, ctypes.byref(card), ctypes.byref(proto))
+print("held" if rv == 0 else "failed %x" % (rv & 0xffffffff), flush=True)
+sys.stdin.read()
+"""
+
+
+class Exclusive(CardTest):
+    def test_another_program_holding_the_card_is_named(self):
+        """The old "two helper programs conflict" problem: TOKEN_BUSY, not a hang."""
+        self.tokens()
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_EXCLUSIVE, pcsc.READER], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, preexec_fn=harness._die_with_parent)
+        try:
+            self.assertEqual(holder.stdout.readline().strip(), "held")
+            body = self.tokens()
+            [reader] = [r for r in body["readers"] if r["name"] == pcsc.READER]
+            self.assertEqual((reader["state"], reader["error"]["code"]), ("in_use", "TOKEN_BUSY"))
+            self.assertIn("Another program holds the token exclusively", reader["error"]["en"])
+            status, out = self.pin("verify", {"pin": "123456"})
+            self.assertEqual((status, out["error"]["code"]), (409, "TOKEN_BUSY"))
+        finally:
+            holder.stdin.close()
+            holder.wait(10)
+            holder.stdout.close()
+        self.assertEqual(self.pin("verify", {"pin": "123456"})[0], 200)
+
+
 class EventStream:
     """Reads /api/v1/events in a thread and collects (event, data) pairs."""
 
@@ -206,8 +239,8 @@ class EventStream:
                     fields = dict(l.split(": ", 1) for l in block.split("\n") if ": " in l and not l.startswith(":"))
                     if "event" in fields:
                         self.events.append((fields["event"], json.loads(fields["data"])))
-        except (OSError, ValueError, AttributeError):
-            return  # closed by the test
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
+            return  # closed by the test or the agent
 
     def wait_for(self, count, timeout=15):
         deadline = time.monotonic() + timeout
@@ -245,6 +278,16 @@ class Events(CardTest):
         self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
         self.assertTrue(self.agent.alive())
 
+    def test_agent_stops_cleanly_with_open_streams(self):
+        agent = harness.Agent().start()
+        tab = EventStream(agent)
+        try:
+            time.sleep(0.5)  # the stream is parked in the hub
+            self.assertEqual(agent.stop(), 0)
+        finally:
+            tab.close()
+            agent.cleanup()
+
     def test_foreign_origin_gets_no_stream(self):
         status, headers, body = self.agent.request("GET", "/api/v1/events", {"Origin": "https://attacker.example"})
         self.assertEqual(status, 403)
@@ -252,19 +295,21 @@ class Events(CardTest):
 
 
 class RemovedMidRequest(CardTest):
-    faults = ("remove-after=3",)
+    faults = ("slow=300",)
 
-    def test_removal_during_an_operation(self):
-        status, _, raw = self.agent.request("GET", "/api/v1/tokens")
-        body = json.loads(raw)
-        self.assertIn(status, (200, 410))
-        if status == 200:
-            errs = [r.get("error", {}).get("code") for r in body["readers"]]
-            self.assertTrue({"TOKEN_REMOVED", "CARD_ERROR"} & set(errs) or body["tokens"] == [], body)
+    def test_removal_during_a_pin_operation(self):
+        self.tokens()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self.pin, "verify", {"pin": "123456"})
+            time.sleep(0.5)  # SELECT answered, the next commands are under way
+            self.card.remove()
+            status, body = pending.result(30)
+        self.assertEqual((status, body["error"]["code"]), (410, "TOKEN_REMOVED"))
         self.assertTrue(self.agent.alive())
-        # A normal card again: the agent goes on.
-        self.card.remove()
-        pcsc.write_card_state(self.state, self.pki)
+        status, _, raw = self.agent.request("POST", "/api/v1/tokens/%s/pin/verify" % TOKEN, JSON,
+                                            body='{"pin": "123456"}')
+        self.assertEqual((status, json.loads(raw)["error"]["code"]), (404, "TOKEN_NOT_FOUND"))
+        # A card again: the agent goes on.
         self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
         self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
 
