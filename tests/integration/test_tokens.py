@@ -346,21 +346,28 @@ class BadStatusWord(CardTest):
 
 
 class PcscdRestart(CardTest):
-    def test_tokens_come_back_after_pcscd_restart(self):
+    def test_tokens_and_events_come_back_after_pcscd_restart(self):
         self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
-        self.card.remove()
-        self.pcscd.kill()
-        status, _, raw = self.agent.request("GET", "/api/v1/tokens")
-        self.assertEqual((status, json.loads(raw)["error"]["code"]), (503, "PCSC_UNAVAILABLE"))
-        self.pcscd.start()
-        self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            status, _, body = self.agent.get_json("/api/v1/tokens")
-            if status == 200 and body["tokens"]:
-                break
-            time.sleep(0.2)
-        self.assertEqual(body["tokens"][0]["id"], TOKEN)
+        tab = EventStream(self.agent)
+        try:
+            self.card.remove()
+            self.pcscd.kill()
+            status, _, raw = self.agent.request("GET", "/api/v1/tokens")
+            self.assertEqual((status, json.loads(raw)["error"]["code"]), (503, "PCSC_UNAVAILABLE"))
+            self.pcscd.start()
+            self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                status, _, body = self.agent.get_json("/api/v1/tokens")
+                if status == 200 and body["tokens"]:
+                    break
+                time.sleep(0.2)
+            self.assertEqual(body["tokens"][0]["id"], TOKEN)
+            # The hotplug monitor reconnected to the new pcscd by itself.
+            events = tab.wait_for(2, timeout=20)
+            self.assertIn(("token-inserted", {"reader": pcsc.READER, "token": TOKEN}), events)
+        finally:
+            tab.close()
 
 
 if __name__ == "__main__":
