@@ -22,6 +22,18 @@ import unittest
 AGENT = None  # path to build/ukey-agent, set by main()
 
 
+def terminate(proc, timeout=10):
+    """SIGTERM, then SIGKILL after `timeout`; waits for the process either way."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def _die_with_parent():
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -95,13 +107,7 @@ class Agent:
         """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, timeout)
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)  # anything it may have started
         except ProcessLookupError:

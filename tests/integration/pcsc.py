@@ -10,7 +10,6 @@ its own session with PDEATHSIG and stopped by PID.
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import tempfile
 import time
 
 import agent as harness
-from agent import run_tool, _die_with_parent
+from agent import run_tool, terminate, _die_with_parent
 
 VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 READER = "Virtual PCD 00 00"
@@ -85,14 +84,8 @@ class Pcscd:
             raise RuntimeError("pcscd did not start:\n" + f.read()[-2000:])
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
         if self.proc:
+            terminate(self.proc)
             self.log.close()
         self.proc = None
 
@@ -182,14 +175,8 @@ class VirtualCard:
     def remove(self):
         """Pulls the card out and waits until pcscd has noticed (vpcd polls
         for presence), so that the next insertion is a new card to it."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
         if self.proc:
+            terminate(self.proc)
             self.proc.stderr.close()
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and self.pcscd.proc:
