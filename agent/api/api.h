@@ -41,5 +41,6 @@ ukey_err api_tokens(const struct api_request *req, struct api_reply *reply);
 ukey_err api_pin_verify(const struct api_request *req, struct api_reply *reply);
 ukey_err api_pin_change(const struct api_request *req, struct api_reply *reply);
 ukey_err api_pin_unblock(const struct api_request *req, struct api_reply *reply);
+ukey_err api_login(const struct api_request *req, struct api_reply *reply);
 
 #endif

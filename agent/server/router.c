@@ -10,6 +10,7 @@ static const struct route routes[] = {
     {"POST", "/api/v1/tokens/{id}/pin/verify", api_pin_verify, ROUTE_JSON_BODY},
     {"POST", "/api/v1/tokens/{id}/pin/change", api_pin_change, ROUTE_JSON_BODY},
     {"POST", "/api/v1/tokens/{id}/pin/unblock", api_pin_unblock, ROUTE_JSON_BODY},
+    {"POST", "/api/v1/login", api_login, ROUTE_JSON_BODY},
 };
 
 const struct route *router_table(size_t *count)

@@ -360,6 +360,11 @@ static int relay(struct tls_front *front, struct conn *c)
                 if (c->up_off == c->up_len)
                     c->up_len = 0;
                 progress = 1;
+            } else if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+                /* MHD has answered and closed (e.g. 413 before the body):
+                 * drop the rest of the request, keep passing its answer on. */
+                c->up_len = 0;
+                progress = 1;
             } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
                 return -1;
             }

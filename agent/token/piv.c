@@ -1,7 +1,7 @@
 /*
  * The PIV card driver (NIST SP 800-73-4): application selection, the CHUID
  * and certificate objects, the application PIN (key reference 80) and its
- * PUK (81). Signing (GENERAL AUTHENTICATE) arrives with the login issue.
+ * PUK (81), signing with GENERAL AUTHENTICATE.
  */
 #include "token/apdu.h"
 #include "token/tlv.h"
@@ -223,6 +223,61 @@ static ukey_err piv_pin_op(struct card *card, enum token_pin_op op, const char *
     return iso7816_error(sw);
 }
 
+/* Size of a BER length field for `len`, and writing it (ISO 7816-4 5.2). */
+static size_t ber_len_size(size_t len) { return len < 0x80 ? 1 : len < 0x100 ? 2 : 3; }
+
+static size_t put_ber_len(unsigned char *out, size_t len)
+{
+    size_t n = ber_len_size(len);
+    if (n == 1)
+        out[0] = (unsigned char)len;
+    else if (n == 2)
+        out[0] = 0x81, out[1] = (unsigned char)len;
+    else
+        out[0] = 0x82, out[1] = (unsigned char)(len >> 8), out[2] = (unsigned char)len;
+    return n;
+}
+
+static ukey_err piv_sign(struct card *card, const char *cert_id, enum token_key kind,
+                         const unsigned char *in, size_t in_len, unsigned char *out, size_t *out_len)
+{
+    /* SP 800-78-4 Table 6-2: algorithm identifiers */
+    static const unsigned char alg_ids[] = {0x07, 0x11, 0x14};
+    unsigned char data[8 + 512], *resp;
+    struct apdu cmd = {0x00, 0x87, alg_ids[kind], 0, data, 0, 0};
+    struct tlv outer, sig;
+    size_t n = 0, got;
+    unsigned sw;
+    ukey_err e;
+
+    if (in_len > 512 || strlen(cert_id) != 2 || sscanf(cert_id, "%2hhx", &cmd.p2) != 1)
+        return UKEY_ERR_CARD_ERROR;
+    /* SP 800-73-4 Part 2, 3.2.4: 7C { 82 00 (response wanted), 81 challenge } */
+    data[n++] = 0x7c;
+    n += put_ber_len(data + n, 2 + 1 + ber_len_size(in_len) + in_len);
+    data[n++] = 0x82, data[n++] = 0x00;
+    data[n++] = 0x81;
+    n += put_ber_len(data + n, in_len);
+    memcpy(data + n, in, in_len);
+    cmd.len = n + in_len;
+    if (!(resp = malloc(1024)))
+        return UKEY_ERR_OUT_OF_MEMORY;
+    e = apdu_run(card, &cmd, resp, 1024, &got, &sw);
+    if (e == UKEY_OK && sw == 0x6982)
+        e = UKEY_ERR_PIN_REQUIRED; /* the card is not verified: never sign without the PIN */
+    else if (e == UKEY_OK && sw != SW_OK)
+        e = iso7816_error(sw);
+    else if (e == UKEY_OK && (tlv_find(resp, got, 0x7c, &outer) != 0 ||
+                              tlv_find(outer.value, outer.len, 0x82, &sig) != 0 || sig.len > *out_len))
+        e = UKEY_ERR_CARD_DATA_INVALID;
+    if (e == UKEY_OK) {
+        memcpy(out, sig.value, sig.len);
+        *out_len = sig.len;
+    }
+    free(resp);
+    return e;
+}
+
 static void piv_logout(struct card *card)
 {
     /* SP 800-73-4 Part 2, 3.2.1: VERIFY with P1=FF resets the security status. */
@@ -240,5 +295,6 @@ const struct token_driver piv_driver = {
     .read = piv_read,
     .pin_status = piv_pin_status,
     .pin_op = piv_pin_op,
+    .sign = piv_sign,
     .logout = piv_logout,
 };

@@ -48,6 +48,9 @@ struct token {
 
 enum token_pin_op { TOKEN_PIN_VERIFY, TOKEN_PIN_CHANGE, TOKEN_PIN_UNBLOCK };
 
+/* The key kinds a driver signs with. */
+enum token_key { TOKEN_KEY_RSA2048, TOKEN_KEY_P256, TOKEN_KEY_P384 };
+
 struct token_driver {
     const char *name;           /* "PIV" */
     /* Selects the application: UKEY_OK if this driver handles the card,
@@ -68,6 +71,13 @@ struct token_driver {
      * PUK_INCORRECT with pin->retries_left set. Required. */
     ukey_err (*pin_op)(struct card *card, enum token_pin_op op, const char *a, const char *b,
                        struct token_pin *pin);
+    /* Signs with the private key of certificate `cert_id`, after a PIN
+     * verify in the same transaction. RSA: `in` is the padded block of the
+     * modulus size and `out` the raw result; EC: `in` is the digest and
+     * `out` the DER ECDSA-Sig-Value. *out_len holds the capacity on entry.
+     * Required. */
+    ukey_err (*sign)(struct card *card, const char *cert_id, enum token_key kind,
+                     const unsigned char *in, size_t in_len, unsigned char *out, size_t *out_len);
     /* Drops the card's verified state (e.g. VERIFY P1=FF). Required. */
     void (*logout)(struct card *card);
 };

@@ -200,38 +200,82 @@ static ukey_err pin_on_card(struct card *card, void *arg)
     return e;
 }
 
-ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_pin *pin)
+/* Looks in the cache only; the lock is taken here. */
+static ukey_err find_cached(const char *id, const char *cert_id, const struct token_driver **driver,
+                            char token_id[TOKEN_ID_LEN], char reader[128], struct token_pin *pin,
+                            struct token_cert_copy *cert)
 {
-    struct pin_job job = {req, id, NULL, pin};
-    char reader[128] = "";
-    ukey_err e;
-
-    memset(pin, 0, sizeof *pin);
-    pin->retries_left = -1;
-    for (int attempt = 0; attempt < 2 && !job.driver; attempt++) {
-        if (attempt == 1 && (e = tokens_list(NULL)) != UKEY_OK)
-            return e;
-        pthread_mutex_lock(&cache_lock);
-        for (size_t i = 0; i < PCSC_MAX_READERS; i++) {
-            if (cache[i].used && cache[i].err == UKEY_OK && strcmp(cache[i].t.id, id) == 0) {
-                job.driver = cache[i].t.driver;
-                *pin = cache[i].t.pin;
-                snprintf(reader, sizeof reader, "%s", cache[i].reader);
+    ukey_err e = UKEY_ERR_TOKEN_NOT_FOUND;
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i < PCSC_MAX_READERS && e == UKEY_ERR_TOKEN_NOT_FOUND; i++) {
+        const struct token *t = &cache[i].t;
+        if (!cache[i].used || cache[i].err != UKEY_OK || (id && strcmp(t->id, id) != 0))
+            continue;
+        *driver = t->driver;
+        memcpy(token_id, t->id, TOKEN_ID_LEN);
+        snprintf(reader, 128, "%s", cache[i].reader);
+        *pin = t->pin;
+        e = UKEY_OK;
+        if (!cert)
+            break;
+        e = UKEY_ERR_CERT_NOT_FOUND;
+        for (size_t j = 0; j < t->n_certs && e != UKEY_OK; j++) {
+            if (cert_id ? strcmp(t->certs[j].id, cert_id) != 0 : !t->certs[j].auth)
+                continue;
+            snprintf(cert->id, sizeof cert->id, "%s", t->certs[j].id);
+            if (!(cert->der = malloc(t->certs[j].der_len))) {
+                e = UKEY_ERR_OUT_OF_MEMORY;
+                break;
             }
+            memcpy(cert->der, t->certs[j].der, t->certs[j].der_len);
+            cert->der_len = t->certs[j].der_len;
+            e = UKEY_OK;
         }
-        pthread_mutex_unlock(&cache_lock);
     }
-    if (!job.driver)
-        return UKEY_ERR_TOKEN_NOT_FOUND;
-    /* Formats first: a malformed PIN never reaches the card. */
-    if (token_pin_format(pin, req->a) != UKEY_OK || (req->b && token_pin_format(pin, req->b) != UKEY_OK))
-        return UKEY_ERR_PIN_FORMAT;
-    e = pcsc_with_card(reader, CARD_RESET, pin_on_card, &job);
+    pthread_mutex_unlock(&cache_lock);
+    return e;
+}
+
+ukey_err tokens_find(const char *id, const char *cert_id, const struct token_driver **driver,
+                     char token_id[TOKEN_ID_LEN], char reader[128], struct token_pin *pin,
+                     struct token_cert_copy *cert)
+{
+    ukey_err e;
+    if (cert)
+        memset(cert, 0, sizeof *cert);
+    e = find_cached(id, cert_id, driver, token_id, reader, pin, cert);
+    if (e != UKEY_ERR_TOKEN_NOT_FOUND)
+        return e;
+    /* Not seen yet (or swapped): look at the readers again. */
+    if ((e = tokens_list(NULL)) != UKEY_OK)
+        return e;
+    return find_cached(id, cert_id, driver, token_id, reader, pin, cert);
+}
+
+void tokens_update_pin(const char *id, const struct token_pin *pin)
+{
     pthread_mutex_lock(&cache_lock);
     for (size_t i = 0; i < PCSC_MAX_READERS; i++)
         if (cache[i].used && strcmp(cache[i].t.id, id) == 0)
             cache[i].t.pin = *pin;
     pthread_mutex_unlock(&cache_lock);
+}
+
+ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_pin *pin)
+{
+    struct pin_job job = {req, id, NULL, pin};
+    char token_id[TOKEN_ID_LEN], reader[128];
+    ukey_err e;
+
+    memset(pin, 0, sizeof *pin);
+    pin->retries_left = -1;
+    if ((e = tokens_find(id, NULL, &job.driver, token_id, reader, pin, NULL)) != UKEY_OK)
+        return e;
+    /* Formats first: a malformed PIN never reaches the card. */
+    if (token_pin_format(pin, req->a) != UKEY_OK || (req->b && token_pin_format(pin, req->b) != UKEY_OK))
+        return UKEY_ERR_PIN_FORMAT;
+    e = pcsc_with_card(reader, CARD_RESET, pin_on_card, &job);
+    tokens_update_pin(id, pin);
     return e;
 }
 

@@ -34,6 +34,27 @@ struct pin_request {
  */
 ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_pin *pin);
 
+/* A copy of one certificate of a token (der is malloc'd: free it). */
+struct token_cert_copy {
+    char id[8];
+    unsigned char *der;
+    size_t der_len;
+};
+
+/*
+ * Finds the token `id` (NULL: the first token present) in the cache,
+ * listing the readers again if it is not there, and copies out what an
+ * operation needs: its driver, id, reader and last PIN state, and (when
+ * `cert` is not NULL) the certificate `cert_id` or, for NULL, the token's
+ * authentication certificate. TOKEN_NOT_FOUND / CERT_NOT_FOUND otherwise.
+ */
+ukey_err tokens_find(const char *id, const char *cert_id, const struct token_driver **driver,
+                     char token_id[TOKEN_ID_LEN], char reader[128], struct token_pin *pin,
+                     struct token_cert_copy *cert);
+
+/* Records the PIN state an operation left on token `id`. */
+void tokens_update_pin(const char *id, const struct token_pin *pin);
+
 /* Reads (or finds cached) the token in `reader` and copies its id;
  * UKEY_OK, or why there is no token there. */
 ukey_err tokens_in_reader(const char *reader, char id[TOKEN_ID_LEN]);

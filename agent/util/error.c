@@ -105,6 +105,22 @@ static struct err_info err_lookup(ukey_err e)
         return (struct err_info){423, "PUK_BLOCKED",
             "PUK 已被锁定，无法自行解锁。请携带 UKey 到发证机构办理。",
             "The PUK is blocked; the token cannot be unblocked here. Take it to its issuer."};
+    case UKEY_ERR_CHALLENGE_INVALID:
+        return (struct err_info){400, "CHALLENGE_INVALID",
+            "登录挑战值无效：必须是门户后台生成的、至少 32 字节随机数的 Base64 编码。请刷新登录页面重试。",
+            "The login challenge is invalid: it must be the Base64 of at least 32 random bytes from the portal's back end. Reload the login page and retry."};
+    case UKEY_ERR_CERT_NOT_FOUND:
+        return (struct err_info){404, "CERT_NOT_FOUND",
+            "UKey 中没有可用于登录的证书（需要具有数字签名用途的认证证书）。请联系发证机构。",
+            "The token holds no certificate usable for login (an authentication certificate with digitalSignature). Contact the issuer."};
+    case UKEY_ERR_PIN_REQUIRED:
+        return (struct err_info){400, "PIN_REQUIRED",
+            "每次登录都必须输入 PIN 码。",
+            "Every login needs the PIN in that very request."};
+    case UKEY_ERR_ORIGIN_REQUIRED:
+        return (struct err_info){400, "ORIGIN_REQUIRED",
+            "登录请求必须来自浏览器中的门户网页（缺少 Origin），签名需要绑定该网站。",
+            "A login must come from a portal page in a browser (no Origin header): the signature is bound to that site."};
     case UKEY_ERR__COUNT:
         break;
     }

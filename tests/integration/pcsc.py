@@ -105,8 +105,9 @@ class Pcscd:
 
 
 def make_pki(d):
-    """A demo CA and two user certificates (EC P-256 for 9A, RSA-2048 for 9C).
-    Returns {"ca": pem, "9a": (cert, key), "9c": (cert, key)} and writes files in d."""
+    """A test CA and user certificates: EC P-256 for 9A and EC P-384 for 9D
+    (digitalSignature, clientAuth), RSA-2048 for 9C (digitalSignature,
+    nonRepudiation). Returns {"ca": pem, slot: (cert, key)} and writes files in d."""
     def p(name):
         return os.path.join(d, name)
     with open(p("ext.cnf"), "w") as f:
@@ -116,7 +117,8 @@ def make_pki(d):
     run_tool("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", p("ca.key"), "-out", p("ca.pem"), "-days", "3650", "-subj", "/CN=ukey test CA/O=ukey-agent tests")
     for slot, alg, cn, ext in (("9a", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "张三", "auth"),
-                               ("9c", ["-newkey", "rsa:2048"], "张三 signing", "sign")):
+                               ("9c", ["-newkey", "rsa:2048"], "张三 signing", "sign"),
+                               ("9d", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"], "张三 P-384", "auth")):
         run_tool("openssl", "req", "-new", *alg, "-nodes", "-keyout", p(slot + ".key"), "-out", p(slot + ".csr"),
                  "-subj", "/CN=%s/O=测试单位/C=CN" % cn, "-utf8")
         run_tool("openssl", "x509", "-req", "-in", p(slot + ".csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
@@ -126,15 +128,16 @@ def make_pki(d):
         with open(p(name)) as f:
             return f.read()
     pki = {"ca": read("ca.pem")}
-    for slot in ("9a", "9c"):
+    for slot in ("9a", "9c", "9d"):
         pki[slot] = (read(slot + ".pem"), read(slot + ".key"))
     return pki
 
 
-def write_card_state(path, pki, pin="123456", puk="12345678", tries=3, guid="00112233445566778899aabbccddeeff"):
+def write_card_state(path, pki, pin="123456", puk="12345678", tries=3, guid="00112233445566778899aabbccddeeff",
+                     slots=("9a", "9c")):
     state = {"pin": pin, "puk": puk, "pin_tries_max": 3, "pin_tries": tries, "puk_tries_max": 3,
              "puk_tries": 3, "guid": guid,
-             "slots": {slot: {"cert": pki[slot][0], "key": pki[slot][1]} for slot in ("9a", "9c")}}
+             "slots": {slot: {"cert": pki[slot][0], "key": pki[slot][1]} for slot in slots}}
     with open(path, "w") as f:
         json.dump(state, f)
 

@@ -1,0 +1,57 @@
+/*
+ * POST /api/v1/login
+ *   {"challenge": "<Base64>", "pin": "…", "token": id?, "certificate": id?,
+ *    "algorithm": "PS256"?, "confirm_last_attempt": bool?}
+ * -> the Web eID authentication token. The origin that is signed is the
+ * request's Origin header (already checked against the allow-list by the
+ * guard) and nothing else: never a member of the body.
+ */
+#include "api/api.h"
+
+#include "token/login.h"
+#include "util/secret.h"
+
+#include <string.h>
+
+ukey_err api_login(const struct api_request *req, struct api_reply *reply)
+{
+    struct login_request lr = {0};
+    struct token_pin pin;
+    const char *key;
+    json_t *v;
+    ukey_err e = UKEY_OK;
+
+    json_object_foreach(req->body, key, v) {
+        const char **slot = strcmp(key, "challenge") == 0 ? &lr.challenge
+                            : strcmp(key, "pin") == 0 ? &lr.pin
+                            : strcmp(key, "token") == 0 ? &lr.token_id
+                            : strcmp(key, "certificate") == 0 ? &lr.cert_id
+                            : strcmp(key, "algorithm") == 0 ? &lr.algorithm : NULL;
+        if (strcmp(key, "confirm_last_attempt") == 0 && json_is_boolean(v)) {
+            lr.confirm_last_attempt = json_is_true(v);
+            continue;
+        }
+        if (!slot || !json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+            e = UKEY_ERR_BAD_REQUEST;
+            break;
+        }
+        *slot = json_string_value(v);
+    }
+    if (e == UKEY_OK && (!lr.challenge || (lr.algorithm && strcmp(lr.algorithm, "PS256") != 0 &&
+                                            strcmp(lr.algorithm, "RS256") != 0)))
+        e = UKEY_ERR_BAD_REQUEST;
+    if (e == UKEY_OK && !req->origin)
+        e = UKEY_ERR_ORIGIN_REQUIRED;
+    if (e == UKEY_OK && (!lr.pin || !*lr.pin))
+        e = UKEY_ERR_PIN_REQUIRED;
+    if (e == UKEY_OK) {
+        lr.origin = req->origin;
+        e = tokens_login(&lr, &reply->json, &pin);
+        if (e != UKEY_OK && pin.retries_left >= 0)
+            reply->error_extra = json_pack("{s:i, s:b}", "retries_left", pin.retries_left, "blocked",
+                                           pin.blocked || e == UKEY_ERR_PIN_BLOCKED);
+    }
+    if (lr.pin)
+        secret_wipe((char *)lr.pin, strlen(lr.pin));
+    return e;
+}

@@ -1,0 +1,36 @@
+/*
+ * Login signing (issue 4): a Web eID authentication token (format
+ * web-eid:1.0) bound to the portal's origin. The card signs
+ *   hash(origin) || hash(challenge)
+ * with the algorithm's hash (SHA-256 for ES256/RS256/PS256, SHA-384 for
+ * ES384), where origin and challenge are the exact strings the portal's back
+ * end also has (the challenge as its Base64 text). PIN verify, signature and
+ * logout happen in one card transaction that ends with a card reset.
+ */
+#ifndef UKEY_TOKEN_LOGIN_H
+#define UKEY_TOKEN_LOGIN_H
+
+#include "token/token.h"
+#include "util/error.h"
+
+#include <jansson.h>
+
+#define LOGIN_APP_VERSION_URL "https://ukey-agent.invalid/releases/"
+
+struct login_request {
+    const char *token_id;       /* NULL: the first token present */
+    const char *cert_id;        /* NULL: the token's authentication certificate */
+    const char *pin;
+    const char *origin;         /* the request's allowed Origin */
+    const char *challenge;      /* Base64 text of >= 32 random bytes */
+    const char *algorithm;      /* NULL, or "PS256" to ask for RSA-PSS */
+    int confirm_last_attempt;
+};
+
+/*
+ * Signs the login. On success *token is the Web eID token object (owned by
+ * the caller). *pin holds the PIN state afterwards, also on PIN errors.
+ */
+ukey_err tokens_login(const struct login_request *req, json_t **token, struct token_pin *pin);
+
+#endif

@@ -1,0 +1,172 @@
+"""Login signing bound to the portal's origin (issue 4), end to end through
+pcscd and the virtual card, each token checked independently with the
+openssl CLI: hash(origin) || hash(challenge), Web eID format."""
+import base64
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pcsc  # noqa: E402
+pcsc.in_private_namespace()
+import agent as harness  # noqa: E402
+from agent import run_tool  # noqa: E402
+
+PORTAL = "https://portal.gov.example"
+OTHER = "https://other.gov.example"
+EVIL = "https://attacker.example"
+CHALLENGE = base64.b64encode(bytes(range(32))).decode()
+
+
+def der_from_raw(raw):
+    """JOSE r||s -> DER ECDSA-Sig-Value, for openssl."""
+    n = len(raw) // 2
+
+    def integer(b):
+        b = b.lstrip(b"\0") or b"\0"
+        if b[0] & 0x80:
+            b = b"\0" + b
+        return bytes([2, len(b)]) + b
+    body = integer(raw[:n]) + integer(raw[n:])
+    return bytes([0x30, len(body)]) + body if len(body) < 0x80 else bytes([0x30, 0x81, len(body)]) + body
+
+
+class Login(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pcscd = pcsc.Pcscd().start()
+        cls.dir = tempfile.mkdtemp(prefix="ukey-login-")
+        cls.pki = pcsc.make_pki(cls.dir)
+        cls.agent = harness.Agent(args=["--allow-origin", PORTAL, "--allow-origin", OTHER]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.cleanup()
+        cls.pcscd.cleanup()
+
+    def setUp(self):
+        self.state = os.path.join(self.dir, "card-%s.json" % self.id().rsplit(".", 1)[1])
+        pcsc.write_card_state(self.state, self.pki, slots=("9a", "9c", "9d"))
+        self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
+
+    def tearDown(self):
+        self.card.remove()
+
+    def login(self, body, origin=PORTAL):
+        headers = {"Content-Type": "application/json"}
+        if origin:
+            headers["Origin"] = origin
+        status, _, raw = self.agent.request("POST", "/api/v1/login", headers, body=json.dumps(body))
+        return status, json.loads(raw)
+
+    def verify_with_openssl(self, token, origin, challenge, slot):
+        """Rebuilds the signed bytes and checks the signature with openssl."""
+        alg = token["algorithm"]
+        h = hashlib.sha384 if alg.endswith("384") else hashlib.sha256
+        signed = h(origin.encode()).digest() + h(challenge.encode()).digest()
+        sig = base64.b64decode(token["signature"])
+        if alg.startswith("ES"):
+            self.assertEqual(len(sig), 96 if alg == "ES384" else 64)
+            sig = der_from_raw(sig)
+        files = {}
+        for name, data in (("signed", signed), ("sig", sig)):
+            files[name] = os.path.join(self.dir, name + ".bin")
+            with open(files[name], "wb") as f:
+                f.write(data)
+        pub = os.path.join(self.dir, "pub.pem")
+        with open(pub, "w") as f:
+            f.write(run_tool("openssl", "x509", "-noout", "-pubkey", input=self.pki[slot][0]).stdout)
+        opts = ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:-1"] if alg == "PS256" else []
+        r = run_tool("openssl", "dgst", "-sha384" if alg.endswith("384") else "-sha256", *opts, "-verify", pub,
+                     "-signature", files["sig"], files["signed"], check=False)
+        return "Verified OK" in r.stdout
+
+    def check_token(self, token, slot, alg):
+        self.assertEqual(token["format"], "web-eid:1.0")
+        self.assertEqual(token["algorithm"], alg)
+        self.assertTrue(token["appVersion"].startswith("https://"))
+        pem_body = "".join(self.pki[slot][0].strip().splitlines()[1:-1])
+        self.assertEqual(token["unverifiedCertificate"], pem_body)
+        self.assertEqual(set(token), {"unverifiedCertificate", "algorithm", "signature", "format", "appVersion"})
+        self.assertTrue(self.verify_with_openssl(token, PORTAL, CHALLENGE, slot))
+        # Bound to the origin and the challenge: any other fails (relay, replay of another challenge).
+        self.assertFalse(self.verify_with_openssl(token, OTHER, CHALLENGE, slot))
+        self.assertFalse(self.verify_with_openssl(token, PORTAL, CHALLENGE[:-2] + "A=", slot))
+
+    def test_es256_with_the_authentication_certificate(self):
+        status, token = self.login({"challenge": CHALLENGE, "pin": "123456"})
+        self.assertEqual(status, 200, token)
+        self.check_token(token, "9a", "ES256")
+        log = self.card.apdu_log()
+        self.assertTrue(any(l.startswith("APDU 00 87 11 9A") for l in log), log)
+        self.assertTrue(any(l.startswith("APDU 00 20 FF 80") for l in log), log)
+        # Another PC/SC client finds the card not verified afterwards.
+        out = run_tool("opensc-tool", "-r", pcsc.READER, "-s", "00A4040009A00000030800001000",
+                       "-s", "00200080").stdout
+        self.assertIn("SW1=0x63, SW2=0xC3", out)
+
+    def test_es384(self):
+        status, token = self.login({"challenge": CHALLENGE, "pin": "123456", "certificate": "9d"})
+        self.assertEqual(status, 200, token)
+        self.check_token(token, "9d", "ES384")
+
+    def test_rs256_and_ps256(self):
+        status, token = self.login({"challenge": CHALLENGE, "pin": "123456", "certificate": "9c"})
+        self.assertEqual(status, 200, token)
+        self.check_token(token, "9c", "RS256")
+        status, token = self.login({"challenge": CHALLENGE, "pin": "123456", "certificate": "9c",
+                                    "algorithm": "PS256"})
+        self.assertEqual(status, 200, token)
+        self.check_token(token, "9c", "PS256")
+
+    def sent_to_card(self, since):
+        return [l for l in self.card.apdu_log()[since:] if re.match(r"APDU .. (20 00 80 lc=[1-9]|87)", l)]
+
+    def test_refusals_send_nothing_to_the_card(self):
+        since = len(self.card.apdu_log())
+        cases = [
+            ({"challenge": base64.b64encode(b"x" * 16).decode(), "pin": "123456"}, PORTAL, 400, "CHALLENGE_INVALID"),
+            ({"challenge": "not base64!!", "pin": "123456"}, PORTAL, 400, "CHALLENGE_INVALID"),
+            ({"challenge": CHALLENGE}, PORTAL, 400, "PIN_REQUIRED"),
+            ({"challenge": CHALLENGE, "pin": ""}, PORTAL, 400, "PIN_REQUIRED"),
+            ({"challenge": CHALLENGE, "pin": "12ab"}, PORTAL, 400, "PIN_FORMAT"),
+            ({"challenge": CHALLENGE, "pin": "123456"}, EVIL, 403, "ORIGIN_NOT_ALLOWED"),
+            ({"challenge": CHALLENGE, "pin": "123456"}, None, 400, "ORIGIN_REQUIRED"),
+            ({"challenge": CHALLENGE, "pin": "123456", "origin": OTHER}, PORTAL, 400, "INVALID_REQUEST"),
+            ({"challenge": CHALLENGE, "pin": "123456", "hash": "AAAA"}, PORTAL, 400, "INVALID_REQUEST"),
+            ({"challenge": CHALLENGE, "pin": "123456", "certificate": "9e"}, PORTAL, 404, "CERT_NOT_FOUND"),
+            ({"challenge": CHALLENGE, "pin": "123456", "token": "piv-nope"}, PORTAL, 404, "TOKEN_NOT_FOUND"),
+        ]
+        for body, origin, status, code in cases:
+            got_status, got = self.login(body, origin=origin)
+            self.assertEqual((got_status, got["error"]["code"]), (status, code), body)
+        self.assertEqual(self.sent_to_card(since), [])
+
+    def test_no_pin_no_signature_even_right_after_a_login(self):
+        self.assertEqual(self.login({"challenge": CHALLENGE, "pin": "123456"}, origin=OTHER)[0], 200)
+        since = len(self.card.apdu_log())
+        status, body = self.login({"challenge": CHALLENGE})
+        self.assertEqual((status, body["error"]["code"]), (400, "PIN_REQUIRED"))
+        self.assertEqual(self.sent_to_card(since), [])
+
+    def test_wrong_pin_signs_nothing(self):
+        since = len(self.card.apdu_log())
+        status, body = self.login({"challenge": CHALLENGE, "pin": "000000"})
+        self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]), (403, "PIN_INCORRECT", 2))
+        self.assertFalse(any(" 87 " in l for l in self.card.apdu_log()[since:]))
+        self.assertEqual(self.login({"challenge": CHALLENGE, "pin": "123456"})[0], 200)
+
+    def test_pin_never_logged(self):
+        self.login({"challenge": CHALLENGE, "pin": "918273"})
+        self.login({"challenge": CHALLENGE, "pin": "123456"})
+        log = self.agent.log_text()
+        for secret in ("918273", "123456", "3931383237"):
+            self.assertNotIn(secret, log)
+
+
+if __name__ == "__main__":
+    harness.main()
