@@ -104,15 +104,16 @@ class Pcscd:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def make_pki(d):
+def make_pki(d, crl_url=None):
     """A test CA and user certificates: EC P-256 for 9A and EC P-384 for 9D
     (digitalSignature, clientAuth), RSA-2048 for 9C (digitalSignature,
     nonRepudiation). Returns {"ca": pem, slot: (cert, key)} and writes files in d."""
     def p(name):
         return os.path.join(d, name)
+    cdp = "crlDistributionPoints=URI:%s\n" % crl_url if crl_url else ""
     with open(p("ext.cnf"), "w") as f:
         f.write("[auth]\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
-                "basicConstraints=CA:FALSE\n[sign]\nkeyUsage=critical,digitalSignature,nonRepudiation\n"
+                "basicConstraints=CA:FALSE\n" + cdp + "[sign]\nkeyUsage=critical,digitalSignature,nonRepudiation\n"
                 "basicConstraints=CA:FALSE\n")
     run_tool("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", p("ca.key"), "-out", p("ca.pem"), "-days", "3650", "-subj", "/CN=ukey test CA/O=ukey-agent tests")
@@ -131,6 +132,26 @@ def make_pki(d):
     for slot in ("9a", "9c", "9d"):
         pki[slot] = (read(slot + ".pem"), read(slot + ".key"))
     return pki
+
+
+def make_crl(d, revoke=()):
+    """A CRL from the test CA of make_pki(d) listing the certificates of the
+    given slots; returns its path (PEM)."""
+    def p(name):
+        return os.path.join(d, name)
+    with open(p("index.txt"), "w"):
+        pass
+    with open(p("ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca=test\n[test]\ndatabase=%s\ndefault_md=sha256\ndefault_crl_days=30\n"
+                "crlnumber=%s\n" % (p("index.txt"), p("crlnumber")))
+    with open(p("crlnumber"), "w") as f:
+        f.write("01\n")
+    for slot in revoke:
+        run_tool("openssl", "ca", "-config", p("ca.cnf"), "-keyfile", p("ca.key"), "-cert", p("ca.pem"),
+                 "-revoke", p(slot + ".pem"))
+    run_tool("openssl", "ca", "-config", p("ca.cnf"), "-keyfile", p("ca.key"), "-cert", p("ca.pem"),
+             "-gencrl", "-out", p("ca.crl"))
+    return p("ca.crl")
 
 
 def write_card_state(path, pki, pin="123456", puk="12345678", tries=3, guid="00112233445566778899aabbccddeeff",

@@ -35,18 +35,41 @@ def der_from_raw(raw):
     return bytes([0x30, len(body)]) + body if len(body) < 0x80 else bytes([0x30, 0x81, len(body)]) + body
 
 
-class Login(unittest.TestCase):
+class CrlServer:
+    """Serves one directory over HTTP on 127.0.0.1 (the CRL distribution point)."""
+
+    def __init__(self, directory):
+        import functools
+        import http.server
+        import threading
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+        handler.log_message = lambda *a: None
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class LoginBase(unittest.TestCase):
+    """Fixtures: a private pcscd, a test PKI whose CRL is served on loopback,
+    the agent, and a fresh virtual card per test."""
+
     @classmethod
     def setUpClass(cls):
         cls.pcscd = pcsc.Pcscd().start()
         cls.dir = tempfile.mkdtemp(prefix="ukey-login-")
-        cls.pki = pcsc.make_pki(cls.dir)
+        cls.crl_server = CrlServer(cls.dir)
+        cls.pki = pcsc.make_pki(cls.dir, crl_url="http://127.0.0.1:%d/ca.crl" % cls.crl_server.port)
         cls.agent = harness.Agent(args=["--allow-origin", PORTAL, "--allow-origin", OTHER]).start()
 
     @classmethod
     def tearDownClass(cls):
         cls.agent.cleanup()
         cls.pcscd.cleanup()
+        cls.crl_server.stop()
 
     def setUp(self):
         self.state = os.path.join(self.dir, "card-%s.json" % self.id().rsplit(".", 1)[1])
@@ -97,6 +120,9 @@ class Login(unittest.TestCase):
         self.assertFalse(self.verify_with_openssl(token, OTHER, CHALLENGE, slot))
         self.assertFalse(self.verify_with_openssl(token, PORTAL, CHALLENGE[:-2] + "A=", slot))
 
+
+
+class Login(LoginBase):
     def test_es256_with_the_authentication_certificate(self):
         status, token = self.login({"challenge": CHALLENGE, "pin": "123456"})
         self.assertEqual(status, 200, token)
@@ -166,6 +192,78 @@ class Login(unittest.TestCase):
         log = self.agent.log_text()
         for secret in ("918273", "123456", "3931383237"):
             self.assertNotIn(secret, log)
+
+
+class Verify(LoginBase):
+    """ukey-verify (libukeyverify) on tokens from the agent: valid ones pass,
+    and each kind of bad one is caught and named."""
+
+    def verify(self, token, origin=PORTAL, challenge=CHALLENGE, ca=None, extra=()):
+        path = os.path.join(self.dir, "token.json")
+        with open(path, "w") as f:
+            f.write(token if isinstance(token, str) else json.dumps(token))
+        r = run_tool(os.path.join(os.path.dirname(harness.AGENT), "ukey-verify"), "--token", path,
+                     "--challenge", challenge, "--origin", origin, "--ca-file", ca or os.path.join(self.dir, "ca.pem"),
+                     *extra, check=False)
+        return r.returncode, r.stdout, r.stderr
+
+    def token(self, **extra):
+        status, token = self.login(dict({"challenge": CHALLENGE, "pin": "123456"}, **extra))
+        self.assertEqual(status, 200, token)
+        return token
+
+    def test_valid_tokens_pass(self):
+        for extra, alg in (({}, "ES256"), ({"certificate": "9d"}, "ES384"), ({"certificate": "9c"}, "RS256"),
+                           ({"certificate": "9c", "algorithm": "PS256"}, "PS256")):
+            token = self.token(**extra)
+            self.assertEqual(token["algorithm"], alg)
+            code, out, err = self.verify(token)
+            self.assertEqual(code, 0, err)
+            self.assertIn("CN=张三", out)
+
+    def test_each_failure_is_named(self):
+        token = self.token()
+        other_ca = os.path.join(self.dir, "other-ca.pem")
+        run_tool("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", os.path.join(self.dir, "other-ca.key"), "-out", other_ca, "-days", "30",
+                 "-subj", "/CN=other CA")
+        sig = bytearray(base64.b64decode(token["signature"]))
+        sig[5] ^= 0x01
+        flipped = dict(token, signature=base64.b64encode(bytes(sig)).decode())
+        cases = [
+            (dict(kwargs={"origin": OTHER}), "SIGNATURE_INVALID"),
+            (dict(kwargs={"challenge": base64.b64encode(b"y" * 32).decode()}), "SIGNATURE_INVALID"),
+            (dict(token=flipped), "SIGNATURE_INVALID"),
+            (dict(kwargs={"ca": other_ca}), "CERT_UNTRUSTED"),
+            (dict(kwargs={"extra": ("--time", "4102444800")}), "CERT_NOT_VALID"),  # 2100-01-01
+            (dict(token=dict(token, algorithm="ES384")), "ALGORITHM_MISMATCH"),
+            (dict(token=dict(token, algorithm="HS256")), "ALGORITHM_MISMATCH"),
+            (dict(token=json.dumps(token)[:-20]), "TOKEN_FORMAT"),
+            (dict(token="this is not JSON"), "TOKEN_FORMAT"),
+            (dict(token=dict(token, format="jwt")), "TOKEN_FORMAT"),
+            (dict(token=dict(token, unverifiedCertificate="AAAA")), "CERT_DECODE"),
+        ]
+        for case, name in cases:
+            code, out, err = self.verify(case.get("token", token), **case.get("kwargs", {}))
+            self.assertEqual(code, 1, (name, err))
+            self.assertIn(name, err)
+
+    def test_revocation_through_the_distribution_point(self):
+        token = self.token()
+        crl = pcsc.make_crl(self.dir)
+        for extra in (("--crl-check",), ("--crl", crl)):
+            code, _, err = self.verify(token, extra=extra)
+            self.assertEqual(code, 0, (extra, err))
+        crl = pcsc.make_crl(self.dir, revoke=("9a",))
+        code, _, err = self.verify(token, extra=("--crl-check",))
+        self.assertEqual(code, 1)
+        self.assertIn("CERT_REVOKED", err)
+        code, _, err = self.verify(token, extra=("--crl", crl))
+        self.assertIn("CERT_REVOKED", err)
+        os.unlink(crl)  # the distribution point answers 404: no verdict
+        code, _, err = self.verify(token, extra=("--crl-check",))
+        self.assertEqual(code, 1)
+        self.assertIn("REVOCATION_UNKNOWN", err)
 
 
 if __name__ == "__main__":
