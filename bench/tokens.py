@@ -1,7 +1,8 @@
-"""Token listing cost (issue 3): APDUs and time per GET /api/v1/tokens, cold
-(first listing after insertion: certificates read) and warm (cached), next to
-OpenSC's `pkcs15-tool --list-certificates` on the same virtual card in the
-same run. Runs in its own mount namespace with a private pcscd (the test
+"""Card work, measured against OpenSC on the same virtual card in the same
+run: token listing (issue 3: `ukey-agent tokens` vs `pkcs15-tool
+--list-certificates`, and a cached `GET /api/v1/tokens`), and a login
+(issue 4: `POST /api/v1/login` vs `pkcs11-tool --login --sign`), each with
+wall time and APDUs. Runs in its own mount namespace with a private pcscd (the test
 fixtures in tests/integration/pcsc.py); every process is stopped by PID."""
 import argparse
 import os
@@ -15,6 +16,8 @@ import pcsc  # noqa: E402
 pcsc.in_private_namespace()
 import agent as harness  # noqa: E402
 
+OPENSC_PKCS11 = (__import__("glob").glob("/usr/lib/*/opensc-pkcs11.so") or ["opensc-pkcs11.so"])[0]
+
 
 def apdus(card, since):
     return sum(1 for l in card.apdu_log()[since:] if l.startswith("APDU"))
@@ -27,6 +30,25 @@ def measure(card, runs, cmd):
     for _ in range(runs):
         subprocess.run(cmd, capture_output=True, check=True)
     return (time.perf_counter() - t0) / runs, apdus(card, n) / runs
+
+
+def measure_login(agent, card, runs):
+    """Mean wall time and APDUs of a login through a keep-alive connection."""
+    import base64
+    import json
+    body = json.dumps({"challenge": base64.b64encode(os.urandom(32)).decode(), "pin": "123456"})
+    headers = {"Content-Type": "application/json", "Origin": "https://127.0.0.1:%d" % agent.port}
+    conn = agent.connect()
+    status = agent.request("POST", "/api/v1/login", headers, body=body, conn=conn)[0]
+    if status != 200:
+        raise RuntimeError("login failed: %d" % status)
+    n = len(card.apdu_log())
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        agent.request("POST", "/api/v1/login", headers, body=body, conn=conn)
+    elapsed = (time.perf_counter() - t0) / runs
+    conn.close()
+    return elapsed, apdus(card, n) / runs
 
 
 def main():
@@ -69,6 +91,17 @@ def main():
                     % (warm * 1000, warm_apdus))
         rows.append("| the agent's read of a newly inserted card (hotplug monitor, once) | | %d APDUs |"
                     % insert_apdus)
+        login, login_apdus = measure_login(agent, card, args.runs)
+        data = os.path.join(d, "data.bin")
+        with open(data, "wb") as f:
+            f.write(os.urandom(64))
+        p11, p11_apdus = measure(card, args.runs, [
+            "pkcs11-tool", "--module", OPENSC_PKCS11, "--login", "--pin", "123456", "--sign", "-m", "ECDSA-SHA256",
+            "--id", "01", "-i", data, "-o", os.path.join(d, "sig.bin")])
+        rows.append("| login: `POST /api/v1/login` (ES256, PIN verify + sign + logout + reset) | %.1f ms | %.1f APDUs |"
+                    % (login * 1000, login_apdus))
+        rows.append("| the same PIN + signature with `pkcs11-tool --login --sign` (OpenSC, fresh process) | %.1f ms | %.1f APDUs |"
+                    % (p11 * 1000, p11_apdus))
     finally:
         if card:
             card.remove()
