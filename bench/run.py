@@ -160,7 +160,7 @@ def main():
     if tokens.returncode != 0:
         sys.exit("bench/tokens.py failed:\n" + tokens.stdout + tokens.stderr)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    report = ("Measured %s on %s; wrk %d s per row.\n\n%s\n\n## Token listing\n\n%s"
+    report = ("Measured %s on %s; wrk %d s per row.\n\n%s\n\n## Card work: listing and login\n\n%s"
               % (stamp, machine(), args.seconds, table, tokens.stdout))
     print(report)
     if args.record:

@@ -53,9 +53,13 @@ class Install(unittest.TestCase):
             # Static: the archive, with its dependencies linked as the system has them.
             static = [os.path.join(libdir, "libukeyverify.a")] + run_tool(
                 "pkg-config", "--libs", "jansson", "libcurl").stdout.split() + ["-lmbedx509", "-lmbedcrypto"]
+            # A sanitizer build's library needs the sanitizer runtime in the program too.
+            with open(os.path.join(build, "CMakeCache.txt")) as f:
+                sanitize = ["-fsanitize=address,undefined"] if "UKEY_SANITIZE:BOOL=ON" in f.read() else []
             for kind, libs in (("static", static), ("shared", shared)):
                 exe = os.path.join(prefix, "check-" + kind)
-                run_tool("cc", "-o", exe, src, *cflags, *libs)
+                cc = run_tool("cc", *sanitize, "-o", exe, src, *cflags, *libs, check=False)
+                self.assertEqual(cc.returncode, 0, cc.stderr)
                 r = subprocess.run([exe, *args], capture_output=True, text=True, timeout=30,
                                    env=dict(os.environ, LD_LIBRARY_PATH=libdir))
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
