@@ -6,6 +6,7 @@
 
 #include "x509/name.h"
 #include "x509/sigenc.h"
+#include "x509/xtime.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -128,18 +129,6 @@ static unsigned char *b64_decode(const char *in, size_t *len)
     return out;
 }
 
-static time_t x509_time(const mbedtls_x509_time *t)
-{
-    struct tm tm = {0};
-    tm.tm_year = t->year - 1900;
-    tm.tm_mon = t->mon - 1;
-    tm.tm_mday = t->day;
-    tm.tm_hour = t->hour;
-    tm.tm_min = t->min;
-    tm.tm_sec = t->sec;
-    return timegm(&tm);
-}
-
 struct chain_check {
     time_t when;
     int not_valid;
@@ -153,7 +142,7 @@ static int check_times(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *fl
     (void)depth;
     *flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE |
                           MBEDTLS_X509_BADCRL_EXPIRED | MBEDTLS_X509_BADCRL_FUTURE);
-    if (cc->when < x509_time(&crt->valid_from) || cc->when > x509_time(&crt->valid_to))
+    if (cc->when < x509_time_utc(&crt->valid_from) || cc->when > x509_time_utc(&crt->valid_to))
         cc->not_valid = 1;
     return 0;
 }

@@ -6,6 +6,7 @@
 #include "util/mbedtls_compat.h"
 #include "util/rng.h"
 #include "util/secret.h"
+#include "x509/xtime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -355,18 +356,6 @@ fail:
     return -1;
 }
 
-static time_t x509_time_to_time_t(const mbedtls_x509_time *t)
-{
-    struct tm tm = {0};
-    tm.tm_year = t->year - 1900;
-    tm.tm_mon = t->mon - 1;
-    tm.tm_mday = t->day;
-    tm.tm_hour = t->hour;
-    tm.tm_min = t->min;
-    tm.tm_sec = t->sec;
-    return timegm(&tm);
-}
-
 /* 1 if the three files exist and belong together and the leaf has more than
  * LOCALCA_RENEW_DAYS to live; 0 if they must be replaced (with the reason in
  * `why`). */
@@ -405,11 +394,11 @@ static int identity_usable(const char *dir, time_t now, char *why, size_t whylen
         snprintf(why, whylen, "server.crt is not issued by ca.crt (flags 0x%x)", (unsigned)flags);
         goto out;
     }
-    if (x509_time_to_time_t(&leaf.valid_to) - now < (time_t)LOCALCA_RENEW_DAYS * 86400) {
+    if (x509_time_utc(&leaf.valid_to) - now < (time_t)LOCALCA_RENEW_DAYS * 86400) {
         snprintf(why, whylen, "the TLS certificate expires within %d days", LOCALCA_RENEW_DAYS);
         goto out;
     }
-    if (x509_time_to_time_t(&leaf.valid_from) > now) {
+    if (x509_time_utc(&leaf.valid_from) > now) {
         snprintf(why, whylen, "the TLS certificate is not valid yet (clock moved back?)");
         goto out;
     }
@@ -471,7 +460,7 @@ int localca_leaf_not_after(const char *state_dir, time_t *not_after)
     mbedtls_x509_crt_init(&leaf);
     if (path_join(path, sizeof path, state_dir, LOCALCA_CERT_FILE) == 0 &&
         parse_pem_file(&leaf, path) == 0) {
-        *not_after = x509_time_to_time_t(&leaf.valid_to);
+        *not_after = x509_time_utc(&leaf.valid_to);
         rc = 0;
     }
     mbedtls_x509_crt_free(&leaf);

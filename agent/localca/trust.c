@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -532,13 +533,4 @@ int trust_status(const char *state_dir, int json, FILE *out)
     }
     json_decref(stores);
     return missing ? 1 : 0;
-}
-
-json_t *trust_stores_json(const char *state_dir)
-{
-    struct ca_info ca;
-    int missing;
-    if (ca_info_load(state_dir, &ca) != 0)
-        return NULL;
-    return stores_facts(state_dir, &ca, &missing);
 }

@@ -13,7 +13,6 @@
 struct card {
     SCARDHANDLE handle;
     DWORD protocol;
-    const char *reader;
     unsigned exchanged;     /* APDUs that got an answer */
     int reset_seen;         /* a transmit found the card reset by someone else */
 };
@@ -181,7 +180,7 @@ ukey_err pcsc_with_card(const char *reader, enum card_end end,
                         ukey_err (*fn)(struct card *card, void *arg), void *arg)
 {
     SCARDCONTEXT ctx;
-    struct card card = {.reader = reader};
+    struct card card = {0};
     ukey_err e;
     LONG rv;
 
@@ -271,8 +270,6 @@ ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_l
     *resp_len = len;
     return UKEY_OK;
 }
-
-const char *card_reader(const struct card *card) { return card->reader; }
 
 /* The hotplug monitor ----------------------------------------------------- */
 

@@ -75,9 +75,6 @@ ukey_err pcsc_with_card(const char *reader, enum card_end end,
 ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_len,
                        unsigned char *resp, size_t *resp_len);
 
-/* The reader the card is in. */
-const char *card_reader(const struct card *card);
-
 enum pcsc_event { PCSC_READER_ADDED, PCSC_READER_REMOVED, PCSC_CARD_INSERTED, PCSC_CARD_REMOVED };
 
 /*
