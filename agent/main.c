@@ -2,6 +2,7 @@
  * ukey-agent: argument parsing only. Each command lives in its module:
  * serve in server/serve.c, trust in localca/trust.c.
  */
+#include "diag/checks.h"
 #include "localca/localca.h"
 #include "localca/trust.h"
 #include "server/serve.h"
@@ -27,6 +28,7 @@ static void usage(FILE *to)
             "                   [--allow-origin ORIGIN]... [--ca-file PEM] [--webroot DIR]\n"
             "                   [--log-level error|warn|info|debug]\n"
             "  ukey-agent tokens [--json]\n"
+            "  ukey-agent doctor [--json] [--lang zh-CN|en]\n"
             "  ukey-agent trust install|uninstall|status [--json] [--no-system]\n"
             "                   [--state-dir DIR] [--config FILE]\n"
             "  ukey-agent --version\n"
@@ -38,10 +40,11 @@ static void usage(FILE *to)
 }
 
 enum { OPT_PORT = 1000, OPT_STATE_DIR, OPT_CONFIG, OPT_ALLOW_ORIGIN, OPT_CA_FILE, OPT_WEBROOT,
-       OPT_LOG_LEVEL, OPT_JSON, OPT_NO_SYSTEM };
+       OPT_LOG_LEVEL, OPT_JSON, OPT_NO_SYSTEM, OPT_LANG };
 
 struct cli {
     const char *config_path;
+    const char *lang;
     int json, no_system;
 };
 
@@ -59,6 +62,7 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"json", no_argument, NULL, OPT_JSON},
         {"no-system", no_argument, NULL, OPT_NO_SYSTEM},
+        {"lang", required_argument, NULL, OPT_LANG},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -120,6 +124,9 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
             break;
         case OPT_NO_SYSTEM:
             cli->no_system = 1;
+            break;
+        case OPT_LANG:
+            cli->lang = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -204,6 +211,46 @@ static int tokens_main(const struct cli *cli)
     return e == UKEY_OK ? 0 : 1;
 }
 
+/* `ukey-agent doctor`: the diagnostic report in a terminal (colour on a
+ * TTY), or --json. Exit 0 when nothing failed, 1 otherwise. */
+static int doctor_main(struct agent_config *cfg, const struct cli *cli)
+{
+    static const char *const marks[] = {"FAIL", "WARN", " OK ", "SKIP"};
+    static const char *const colours[] = {"\033[31m", "\033[33m", "\033[32m", "\033[90m"};
+    const char *env_lang = getenv("LC_ALL") && *getenv("LC_ALL") ? getenv("LC_ALL") : getenv("LANG");
+    struct diag_options opt = {.lang = diag_lang_from(cli->lang ? cli->lang : env_lang && strncmp(env_lang, "zh", 2) == 0 ? "zh" : "en")};
+    int tty = isatty(STDOUT_FILENO), failed;
+    char err[512];
+    json_t *report, *c;
+    size_t i;
+
+    if (rng_init() != 0 || config_resolve_state_dir(cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "ukey-agent: %s\n", err);
+        return 2;
+    }
+    opt.state_dir = cfg->state_dir;
+    if (!(report = diag_run(&opt)))
+        return 2;
+    failed = json_integer_value(json_object_get(json_object_get(report, "summary"), "fail")) > 0;
+    if (cli->json) {
+        json_dumpf(report, stdout, JSON_INDENT(2));
+        putchar('\n');
+    } else {
+        printf("ukey-agent %s doctor\n\n", UKEY_VERSION);
+        json_array_foreach(json_object_get(report, "checks"), i, c) {
+            const char *st = json_string_value(json_object_get(c, "status"));
+            int k = strcmp(st, "fail") == 0 ? 0 : strcmp(st, "warn") == 0 ? 1 : strcmp(st, "pass") == 0 ? 2 : 3;
+            const char *fix = json_string_value(json_object_get(c, "fix"));
+            printf("%s[%s]%s %s: %s\n", tty ? colours[k] : "", marks[k], tty ? "\033[0m" : "",
+                   json_string_value(json_object_get(c, "title")), json_string_value(json_object_get(c, "detail")));
+            if (fix)
+                printf("       -> %s\n", fix);
+        }
+    }
+    json_decref(report);
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     struct agent_config cfg;
@@ -233,6 +280,10 @@ int main(int argc, char **argv)
         rc = parse_options(argc - 1, argv + 1, &cfg, &cli);
         if (rc == 0)
             rc = tokens_main(&cli);
+    } else if (strcmp(command, "doctor") == 0) {
+        rc = parse_options(argc - 1, argv + 1, &cfg, &cli);
+        if (rc == 0)
+            rc = doctor_main(&cfg, &cli);
     } else if (strcmp(command, "trust") == 0) {
         if (argc < 3) {
             fprintf(stderr, "ukey-agent: trust: say install, uninstall or status\n");

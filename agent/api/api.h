@@ -26,6 +26,10 @@ struct api_request {
     const char *origin;     /* the request's allowed Origin, NULL if none */
     const char *param;      /* the {id} path segment, if the route has one */
     json_t *body;           /* the JSON object of a POST, else NULL (borrowed) */
+    /* A query-string argument or a request header, NULL if absent. */
+    const char *(*query)(const struct api_request *req, const char *key);
+    const char *(*header)(const struct api_request *req, const char *key);
+    void *http;             /* the HTTP layer's own handle, opaque here */
 };
 
 struct api_reply {
@@ -42,5 +46,6 @@ ukey_err api_pin_verify(const struct api_request *req, struct api_reply *reply);
 ukey_err api_pin_change(const struct api_request *req, struct api_reply *reply);
 ukey_err api_pin_unblock(const struct api_request *req, struct api_reply *reply);
 ukey_err api_login(const struct api_request *req, struct api_reply *reply);
+ukey_err api_diagnostics(const struct api_request *req, struct api_reply *reply);
 
 #endif

@@ -534,3 +534,12 @@ int trust_status(const char *state_dir, int json, FILE *out)
     json_decref(stores);
     return missing ? 1 : 0;
 }
+
+json_t *trust_stores_json(const char *state_dir)
+{
+    struct ca_info ca;
+    int missing;
+    if (ca_info_load(state_dir, &ca) != 0)
+        return NULL;
+    return stores_facts(state_dir, &ca, &missing);
+}

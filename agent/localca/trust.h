@@ -9,6 +9,7 @@
 #ifndef UKEY_LOCALCA_TRUST_H
 #define UKEY_LOCALCA_TRUST_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 /* Installs state_dir/ca.crt in every store found (creating Chromium's NSS
@@ -30,5 +31,9 @@ int trust_status(const char *state_dir, int json, FILE *out);
 /* After a renewal: installs the new CA wherever trust.json says the old one
  * was. Does nothing without a manifest. 0 or -1 (logged). */
 int trust_refresh(const char *state_dir);
+
+/* The per-store facts of trust_status's "stores" array, as a new array
+ * (caller frees), for the diagnostics; NULL when ca.crt is unreadable. */
+json_t *trust_stores_json(const char *state_dir);
 
 #endif

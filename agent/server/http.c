@@ -288,6 +288,16 @@ static enum MHD_Result queue_events(struct MHD_Connection *c, const struct req_c
     return ret;
 }
 
+static const char *request_query(const struct api_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->http, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static const char *request_header(const struct api_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->http, MHD_HEADER_KIND, key);
+}
+
 static enum MHD_Result dispatch(struct http_server *srv, struct MHD_Connection *c,
                                 struct req_ctx *rc, const char *url, const char *method)
 {
@@ -317,6 +327,9 @@ static enum MHD_Result dispatch(struct http_server *srv, struct MHD_Connection *
     req.origin = rc->cors_origin;
     req.param = rc->param[0] ? rc->param : NULL;
     req.body = body;
+    req.query = request_query;
+    req.header = request_header;
+    req.http = c;
     e = rc->route->handler(&req, &reply);
     if (e == UKEY_OK && reply.json)
         ret = queue_json(c, rc, reply.status ? reply.status : MHD_HTTP_OK, reply.json, NULL);

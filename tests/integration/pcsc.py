@@ -193,7 +193,8 @@ class VirtualCard:
                 if "Yes" in run_tool("opensc-tool", "-l", check=False).stdout:
                     return self
                 time.sleep(0.1)
-            raise RuntimeError("the virtual card did not appear in the reader")
+            why = self.proc.stderr.read() if self.proc.poll() is not None else "still running"
+            raise RuntimeError("the virtual card did not appear in the reader: " + why)
         return self
 
     def remove(self):

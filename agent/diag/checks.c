@@ -1,0 +1,349 @@
+/* The diagnostic checks; see checks.h. Each check reads facts the agent
+ * already has (status of PC/SC, the token service, the local CA, trust
+ * stores) and says what they mean for the person at the desk. */
+#include "diag/checks.h"
+
+#include "localca/localca.h"
+#include "localca/trust.h"
+#include "token/pcsc.h"
+#include "token/tokens.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define EXPIRY_WARN_DAYS 30
+
+enum diag_status { DIAG_PASS, DIAG_WARN, DIAG_FAIL, DIAG_SKIP };
+static const char *const status_names[] = {"pass", "warn", "fail", "skip"};
+
+struct text {
+    char zh[512], en[512];
+};
+
+static void say(struct text *t, const char *zh, const char *en, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Fills both languages; the zh format takes the same arguments as en. */
+static void say(struct text *t, const char *zh, const char *en, ...)
+{
+    va_list ap;
+    va_start(ap, en);
+    vsnprintf(t->en, sizeof t->en, en, ap);
+    va_end(ap);
+    va_start(ap, en);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    vsnprintf(t->zh, sizeof t->zh, zh, ap);
+#pragma GCC diagnostic pop
+    va_end(ap);
+}
+
+struct run {
+    const struct diag_options *opt;
+    json_t *checks;
+};
+
+/* Appends one check; takes `evidence` (may be NULL). */
+static void add(struct run *r, const char *id, enum diag_status st, const char *title_zh, const char *title_en,
+                const struct text *detail, const char *fix_zh, const char *fix_en, json_t *evidence)
+{
+    int zh = r->opt->lang == DIAG_ZH;
+    json_array_append_new(r->checks,
+                          json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o}", "id", id, "status", status_names[st],
+                                    "title", zh ? title_zh : title_en, "detail", zh ? detail->zh : detail->en,
+                                    "fix", st == DIAG_PASS || st == DIAG_SKIP ? NULL : zh ? fix_zh : fix_en,
+                                    "evidence", evidence ? evidence : json_object()));
+}
+
+/* -1, 0, 1 as dotted version a is older, equal, newer than b. */
+static int version_cmp(const char *a, const char *b)
+{
+    while (*a || *b) {
+        long x = strtol(a, (char **)&a, 10), y = strtol(b, (char **)&b, 10);
+        if (x != y)
+            return x < y ? -1 : 1;
+        a += *a == '.';
+        b += *b == '.';
+        if ((*a && (*a < '0' || *a > '9')) || (*b && (*b < '0' || *b > '9')))
+            break;
+    }
+    return 0;
+}
+
+static void check_version(struct run *r)
+{
+    struct text d;
+    const char *min = r->opt->min_version;
+    int old = min && version_cmp(UKEY_VERSION, min) < 0;
+    if (old)
+        say(&d, "助手版本 %s 低于本网站要求的 %s。", "Agent version %s is older than the %s this site needs.",
+            UKEY_VERSION, min);
+    else
+        say(&d, "助手版本 %s。", "Agent version %s.", UKEY_VERSION);
+    add(r, "agent.version", old ? DIAG_FAIL : DIAG_PASS, "证书助手版本", "Agent version", &d,
+        "请安装最新版本的 ukey-agent 证书助手，然后刷新页面。",
+        "Install the newest ukey-agent, then reload the page.",
+        json_pack("{s:s, s:s?}", "version", UKEY_VERSION, "min_version", min));
+}
+
+static void check_tls(struct run *r)
+{
+    char path[4200], fp[65] = "";
+    time_t not_after = 0, now = time(NULL);
+    json_t *stores = trust_stores_json(r->opt->state_dir), *s;
+    size_t i, trusted = 0;
+    enum diag_status st;
+    struct text d;
+    long days;
+
+    snprintf(path, sizeof path, "%s/%s", r->opt->state_dir, LOCALCA_CA_FILE);
+    localca_fingerprint_file(path, fp);
+    if (localca_leaf_not_after(r->opt->state_dir, &not_after) != 0 || !fp[0]) {
+        say(&d, "没有找到助手的本地证书（%s）。", "The agent's local certificate is missing (%s).", r->opt->state_dir);
+        add(r, "agent.tls", DIAG_FAIL, "本地安全连接", "Local secure connection", &d,
+            "请重新启动证书助手（它会自动生成证书），然后运行“ukey-agent trust install”。",
+            "Restart the agent (it makes a new certificate), then run \"ukey-agent trust install\".", NULL);
+        json_decref(stores);
+        return;
+    }
+    json_array_foreach(stores, i, s)
+        trusted += json_is_true(json_object_get(s, "current_ca"));
+    days = (long)((not_after - now) / 86400);
+    if (not_after <= now) {
+        st = DIAG_FAIL;
+        say(&d, "本地证书已过期。", "The local certificate has expired.");
+    } else if (trusted == 0) {
+        st = DIAG_WARN;
+        say(&d, "本地证书有效（还剩 %ld 天），但浏览器的信任库中都没有安装助手的根证书。",
+            "The local certificate is valid (%ld days left) but no browser trust store holds the agent's CA.", days);
+    } else if (days < EXPIRY_WARN_DAYS) {
+        st = DIAG_WARN;
+        say(&d, "本地证书将在 %ld 天后到期，助手会自动更新。", "The local certificate expires in %ld days; the agent renews it.",
+            days);
+    } else {
+        st = DIAG_PASS;
+        say(&d, "本地证书有效（还剩 %ld 天），已安装到 %zu 个信任库。",
+            "The local certificate is valid (%ld days left) and trusted in %zu store(s).", days, trusted);
+    }
+    add(r, "agent.tls", st, "本地安全连接", "Local secure connection", &d,
+        "运行“ukey-agent trust install”把助手的根证书安装到浏览器，然后重启浏览器。",
+        "Run \"ukey-agent trust install\" to add the agent's CA to the browsers, then restart them.",
+        json_pack("{s:s, s:I, s:o}", "ca_fingerprint_sha256", fp, "leaf_not_after", (json_int_t)not_after,
+                  "stores", stores ? stores : json_array()));
+}
+
+/* PC/SC, readers and tokens, all from one listing. */
+static void check_tokens(struct run *r)
+{
+    /* The checks that depend on PC/SC, with their titles (used when skipped). */
+    static const struct {
+        const char *id, *zh, *en;
+    } skipped[] = {
+        {"reader.present", "读卡器 / UKey 连接", "Reader / token connected"},
+        {"reader.state", "UKey 响应", "Token answers"},
+        {"token.recognised", "识别证书介质", "Certificate token recognised"},
+        {"token.conflict", "与其他程序冲突", "Conflict with other programs"},
+        {"pin.state", "PIN 码状态", "PIN state"},
+        {"cert.validity", "证书有效期", "Certificate validity"},
+    };
+    json_t *list = NULL, *readers, *tokens, *rd, *t, *c;
+    ukey_err e = tokens_list(&list);
+    size_t i, j, n_cards = 0, mute = 0, busy = 0, unknown = 0;
+    struct text d;
+    const char *why = list ? json_string_value(json_object_get(json_object_get(list, "pcsc"), "error")) : NULL;
+
+    if (e == UKEY_ERR_PCSC_UNAVAILABLE) {
+        say(&d, "无法连接智能卡服务（%s）。", "The smart-card service cannot be reached (%s).", why ? why : "?");
+        add(r, "pcsc.service", DIAG_FAIL, "智能卡服务", "Smart-card service", &d,
+            "Windows：在“服务”中启动“Smart Card”；Linux：sudo apt install pcscd && sudo systemctl start pcscd。",
+            "Windows: start the \"Smart Card\" service; Linux: sudo apt install pcscd && sudo systemctl start pcscd.",
+            json_pack("{s:s?}", "error", why));
+        for (i = 0; i < sizeof skipped / sizeof skipped[0]; i++) {
+            say(&d, "智能卡服务不可用，未检查。", "Not checked: the smart-card service is not available.");
+            add(r, skipped[i].id, DIAG_SKIP, skipped[i].zh, skipped[i].en, &d, NULL, NULL, NULL);
+        }
+        json_decref(list);
+        return;
+    }
+    readers = json_object_get(list, "readers");
+    tokens = json_object_get(list, "tokens");
+    say(&d, "智能卡服务正常。", "The smart-card service answers.");
+    add(r, "pcsc.service", DIAG_PASS, "智能卡服务", "Smart-card service", &d, NULL, NULL, NULL);
+
+    if (json_array_size(readers) == 0)
+        say(&d, "没有发现读卡器或 UKey。", "No reader or token is connected.");
+    else
+        say(&d, "发现 %zu 个读卡器。", "%zu reader(s) found.", json_array_size(readers));
+    add(r, "reader.present", json_array_size(readers) ? DIAG_PASS : DIAG_FAIL, "读卡器 / UKey 连接",
+        "Reader / token connected", &d,
+        "请插好 UKey（指示灯应亮起）；如果灯不亮，换一个 USB 口（最好是主机背面的），不要使用 USB 延长线或集线器。",
+        "Plug the token in (its light should come on); if it stays dark, try another USB port (preferably at the back), without extension cables or hubs.",
+        json_pack("{s:O}", "readers", readers));
+
+    json_array_foreach(readers, i, rd) {
+        const char *state = json_string_value(json_object_get(rd, "state"));
+        const char *code = json_string_value(json_object_get(json_object_get(rd, "error"), "code"));
+        n_cards += strcmp(state, "empty") != 0;
+        mute += strcmp(state, "unresponsive") == 0;
+        busy += strcmp(state, "in_use") == 0 || (code && strcmp(code, "TOKEN_BUSY") == 0);
+        unknown += code && (strcmp(code, "TOKEN_NOT_SUPPORTED") == 0 || strcmp(code, "CARD_DATA_INVALID") == 0);
+    }
+    if (n_cards == 0)
+        say(&d, "读卡器中没有卡片。", "No card in any reader.");
+    else if (mute)
+        say(&d, "%zu 张卡片没有响应。", "%zu card(s) do not answer.", mute);
+    else
+        say(&d, "卡片通电并正常响应。", "The card(s) are powered and answer.");
+    add(r, "reader.state", n_cards == 0 ? DIAG_SKIP : mute ? DIAG_FAIL : DIAG_PASS, "UKey 响应", "Token answers", &d,
+        "拔出 UKey，等待 5 秒后重新插入；仍无响应时换一个 USB 口或另一台电脑试试，可能是 UKey 损坏。",
+        "Unplug the token, wait 5 seconds and plug it in again; if it still does not answer, try another USB port or computer: the token may be damaged.",
+        NULL);
+
+    if (n_cards == 0)
+        say(&d, "没有插入卡片，未检查。", "Not checked: no card inserted.");
+    else if (unknown)
+        say(&d, "%zu 张卡片能响应，但不是可识别的证书介质（见证据中的 ATR）。",
+            "%zu card(s) answer but are not a recognised certificate token (ATR in the evidence).", unknown);
+    else
+        say(&d, "已识别 %zu 个 UKey。", "%zu token(s) recognised.", json_array_size(tokens));
+    add(r, "token.recognised", n_cards == 0 ? DIAG_SKIP : unknown ? DIAG_FAIL : DIAG_PASS, "识别证书介质",
+        "Certificate token recognised", &d,
+        "确认插入的是发证机构发放的 UKey；如果您的 UKey 需要厂商驱动（PKCS#11），请安装后重试，或联系发证机构。",
+        "Make sure the inserted device is the token your issuer gave you; if it needs the vendor's driver (PKCS#11), install it, or contact the issuer.",
+        NULL);
+
+    if (busy)
+        say(&d, "%zu 个 UKey 正被其他程序独占。", "%zu token(s) are held exclusively by another program.", busy);
+    else
+        say(&d, "没有其他程序独占 UKey。", "No other program holds a token exclusively.");
+    add(r, "token.conflict", n_cards == 0 ? DIAG_SKIP : busy ? DIAG_FAIL : DIAG_PASS, "与其他程序冲突",
+        "Conflict with other programs", &d,
+        "关闭旧版证书助手、网银控件等可能占用 UKey 的程序（必要时在任务管理器中结束），然后重新插拔 UKey。",
+        "Close old certificate helpers, banking plug-ins and other programs that may hold the token (end them in the task manager if needed), then re-plug the token.",
+        NULL);
+
+    {
+        size_t blocked = 0, low = 0;
+        json_t *ev = json_array();
+        json_array_foreach(tokens, i, t) {
+            json_t *pin = json_object_get(t, "pin");
+            json_int_t left = json_integer_value(json_object_get(pin, "retries_left"));
+            int is_blocked = json_is_true(json_object_get(pin, "blocked"));
+            blocked += is_blocked;
+            low += !is_blocked && json_is_integer(json_object_get(pin, "retries_left")) && left <= 1;
+            json_array_append_new(ev, json_pack("{s:O, s:O}", "token", json_object_get(t, "id"), "pin", pin));
+        }
+        if (blocked)
+            say(&d, "%zu 个 UKey 的 PIN 已锁定。", "The PIN of %zu token(s) is blocked.", blocked);
+        else if (low)
+            say(&d, "PIN 只剩最后一次重试机会。", "Only one PIN attempt is left.");
+        else
+            say(&d, "PIN 状态正常。", "The PIN state is fine.");
+        add(r, "pin.state", json_array_size(tokens) == 0 ? DIAG_SKIP : blocked ? DIAG_FAIL : low ? DIAG_WARN : DIAG_PASS,
+            "PIN 码状态", "PIN state", &d,
+            "PIN 已锁定时，用 PUK 解锁（诊断页面的“解锁”），或带 UKey 到发证机构；只剩一次机会时请先确认 PIN 码再输入。",
+            "A blocked PIN is unblocked with the PUK (\"Unblock\" on the diagnostic page) or by the issuer; with one try left, make sure of the PIN before typing it.",
+            ev);
+    }
+
+    {
+        size_t expired = 0, soon = 0, n = 0;
+        json_t *ev = json_array();
+        char now_s[32], soon_s[32];
+        time_t now = time(NULL), later = now + (time_t)EXPIRY_WARN_DAYS * 86400;
+        strftime(now_s, sizeof now_s, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+        strftime(soon_s, sizeof soon_s, "%Y-%m-%dT%H:%M:%SZ", gmtime(&later));
+        json_array_foreach(tokens, i, t) {
+            json_array_foreach(json_object_get(t, "certificates"), j, c) {
+                const char *from = json_string_value(json_object_get(c, "not_before"));
+                const char *to = json_string_value(json_object_get(c, "not_after"));
+                const char *verdict = "valid";
+                if (!from || !to)
+                    continue;
+                n++;
+                /* ISO 8601 UTC strings compare like the times they name. */
+                if (strcmp(now_s, from) < 0 || strcmp(now_s, to) > 0)
+                    expired++, verdict = strcmp(now_s, from) < 0 ? "not_yet_valid" : "expired";
+                else if (strcmp(soon_s, to) > 0)
+                    soon++, verdict = "expiring_soon";
+                json_array_append_new(ev, json_pack("{s:O, s:O, s:O, s:s, s:s, s:s}", "token", json_object_get(t, "id"),
+                                                    "certificate", json_object_get(c, "id"), "subject",
+                                                    json_object_get(c, "subject"), "not_before", from, "not_after", to,
+                                                    "verdict", verdict));
+            }
+        }
+        if (expired)
+            say(&d, "%zu 张证书已过期或尚未生效。", "%zu certificate(s) expired or not yet valid.", expired);
+        else if (soon)
+            say(&d, "%zu 张证书将在 %d 天内到期。", "%zu certificate(s) expire within %d days.", soon, EXPIRY_WARN_DAYS);
+        else
+            say(&d, "%zu 张证书均在有效期内。", "All %zu certificate(s) are within their validity.", n);
+        add(r, "cert.validity", n == 0 ? DIAG_SKIP : expired ? DIAG_FAIL : soon ? DIAG_WARN : DIAG_PASS, "证书有效期",
+            "Certificate validity", &d,
+            "证书过期或即将过期时，请按发证机构的流程办理证书更新（续期），更新后重新插入 UKey；如刚更新，请检查电脑时间是否正确。",
+            "When a certificate has expired or is about to, renew it through the issuer, then re-plug the token; if it was just renewed, check the computer's clock.",
+            ev);
+    }
+    json_decref(list);
+}
+
+/* Proxies in the environment that would catch loopback or CRL fetches. */
+static void check_proxy(struct run *r)
+{
+    static const char *const vars[] = {"https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"};
+    const char *proxy = NULL, *no_proxy = getenv("no_proxy") ? getenv("no_proxy") : getenv("NO_PROXY");
+    int loopback_exempt = no_proxy && (strstr(no_proxy, "127.0.0.1") || strstr(no_proxy, "localhost") || strcmp(no_proxy, "*") == 0);
+    struct text d;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0] && !proxy; i++)
+        if (getenv(vars[i]) && *getenv(vars[i]))
+            proxy = vars[i];
+    if (!proxy)
+        say(&d, "没有设置代理。", "No proxy is set.");
+    else if (loopback_exempt)
+        say(&d, "设置了代理（%s），本机地址已排除。", "A proxy is set (%s) and loopback is exempt.", proxy);
+    else
+        say(&d, "设置了代理（%s），但本机地址 127.0.0.1 没有排除。", "A proxy is set (%s) without exempting 127.0.0.1.", proxy);
+    add(r, "network.proxy", proxy && !loopback_exempt ? DIAG_WARN : DIAG_PASS, "代理设置", "Proxy settings", &d,
+        "在代理的例外列表（NO_PROXY）中加入 127.0.0.1 和 localhost。",
+        "Add 127.0.0.1 and localhost to the proxy exceptions (NO_PROXY).",
+        json_pack("{s:s?, s:s?}", "proxy_variable", proxy, "no_proxy", no_proxy));
+}
+
+enum diag_lang diag_lang_from(const char *value)
+{
+    /* English only when it is asked for before any Chinese. */
+    const char *en = value ? strcasestr(value, "en") : NULL, *zh = value ? strcasestr(value, "zh") : NULL;
+    return en && (!zh || en < zh) ? DIAG_EN : DIAG_ZH;
+}
+
+static int severity(const json_t *check)
+{
+    const char *s = json_string_value(json_object_get(check, "status"));
+    return strcmp(s, "fail") == 0 ? 0 : strcmp(s, "warn") == 0 ? 1 : strcmp(s, "pass") == 0 ? 2 : 3;
+}
+
+json_t *diag_run(const struct diag_options *opt)
+{
+    struct run r = {opt, json_array()};
+    json_t *sorted = json_array(), *c, *summary;
+    size_t i;
+    int counts[4] = {0, 0, 0, 0};
+    if (!r.checks || !sorted)
+        return NULL;
+    check_version(&r);
+    check_tls(&r);
+    check_tokens(&r);
+    check_proxy(&r);
+    /* Failures first, then warnings, passes, skips; stable within each. */
+    for (int level = 0; level < 4; level++)
+        json_array_foreach(r.checks, i, c)
+            if (severity(c) == level)
+                json_array_append(sorted, c), counts[level]++;
+    json_decref(r.checks);
+    summary = json_pack("{s:i, s:i, s:i, s:i}", "fail", counts[0], "warn", counts[1], "pass", counts[2], "skip", counts[3]);
+    return json_pack("{s:o, s:o, s:s}", "checks", sorted, "summary", summary, "lang", opt->lang == DIAG_ZH ? "zh-CN" : "en");
+}

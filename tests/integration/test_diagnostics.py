@@ -1,0 +1,157 @@
+"""Diagnostics (issue 5, first slice): each check gives each verdict it can,
+through GET /api/v1/diagnostics and `ukey-agent doctor --json`, with a
+private pcscd and the virtual card."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pcsc  # noqa: E402
+pcsc.in_private_namespace()
+import agent as harness  # noqa: E402
+from agent import run_tool  # noqa: E402
+from test_tokens import HOLD_EXCLUSIVE  # noqa: E402
+
+
+def by_id(report):
+    return {c["id"]: c for c in report["checks"]}
+
+
+class Diagnostics(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pcscd = pcsc.Pcscd()  # mounted, not started yet: no PC/SC service
+        cls.dir = tempfile.mkdtemp(prefix="ukey-diag-")
+        cls.pki = pcsc.make_pki(cls.dir)
+        cls.agent = harness.Agent().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.cleanup()
+        cls.pcscd.cleanup()
+
+    def diagnostics(self, query="", headers=None, agent=None):
+        status, _, body = (agent or self.agent).get_json("/api/v1/diagnostics" + query, headers)
+        self.assertEqual(status, 200, body)
+        return by_id(body)
+
+    def card(self, faults=(), **state):
+        path = os.path.join(self.dir, "card-%s.json" % self.id().rsplit(".", 1)[1])
+        pcsc.write_card_state(path, self.pki, **state)
+        return pcsc.VirtualCard(self.pcscd, path, faults).insert()
+
+    def test_all_verdicts(self):
+        # 1. No PC/SC service: the service fails, everything that needs it is skipped.
+        checks = self.diagnostics("?lang=en")
+        self.assertEqual(checks["pcsc.service"]["status"], "fail")
+        self.assertEqual(checks["pcsc.service"]["evidence"]["error"], "SCARD_E_NO_SERVICE")
+        self.assertIn("pcscd", checks["pcsc.service"]["fix"])
+        for cid in ("reader.present", "token.recognised", "pin.state", "cert.validity"):
+            self.assertEqual(checks[cid]["status"], "skip", cid)
+        self.assertEqual(checks["agent.version"]["status"], "pass")
+        self.assertEqual(checks["network.proxy"]["status"], "pass")
+        self.assertEqual(checks["agent.tls"]["status"], "warn")  # valid, but in no trust store
+
+        # 2. The service, readers, no card.
+        self.pcscd.start()
+        checks = self.diagnostics("?lang=en")
+        self.assertEqual(checks["pcsc.service"]["status"], "pass")
+        self.assertEqual(checks["reader.present"]["status"], "pass")
+        for cid in ("reader.state", "token.recognised", "token.conflict", "pin.state", "cert.validity"):
+            self.assertEqual(checks[cid]["status"], "skip", cid)
+
+        # 3. A good token: everything passes.
+        card = self.card()
+        checks = self.diagnostics("?lang=en")
+        for cid in ("reader.state", "token.recognised", "token.conflict", "pin.state", "cert.validity"):
+            self.assertEqual(checks[cid]["status"], "pass", (cid, checks[cid]))
+        self.assertIsNone(checks["pin.state"].get("fix"))
+        card.remove()
+
+        # 4. One try left: warn; blocked: fail.
+        for tries, verdict in ((1, "warn"), (0, "fail")):
+            card = self.card(tries=tries)
+            self.assertEqual(self.diagnostics()["pin.state"]["status"], verdict, tries)
+            card.remove()
+
+        # 5. Not a token the agent knows (SELECT of the PIV application fails).
+        card = self.card(faults=("sw=A4:6A82",))
+        checks = self.diagnostics("?lang=en")
+        self.assertEqual(checks["token.recognised"]["status"], "fail")
+        self.assertEqual(checks["reader.state"]["status"], "pass")
+        card.remove()
+
+        # 6. Another program holds the token exclusively.
+        card = self.card()
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_EXCLUSIVE, pcsc.READER], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, preexec_fn=harness._die_with_parent)
+        try:
+            self.assertEqual(holder.stdout.readline().strip(), "held")
+            self.assertEqual(self.diagnostics()["token.conflict"]["status"], "fail")
+        finally:
+            holder.stdin.close()
+            holder.wait(10)
+            holder.stdout.close()
+        card.remove()
+
+    def test_certificate_expiry(self):
+        self.pcscd.proc or self.pcscd.start()
+        pki = dict(self.pki)
+        for name, args, verdict in (("soon", [], "warn"), ("old", ["faketime", "-f", "-400d"], "fail")):
+            key, csr, crt = (os.path.join(self.dir, "%s.%s" % (name, ext)) for ext in ("key", "csr", "pem"))
+            run_tool("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                     "-keyout", key, "-out", csr, "-subj", "/CN=%s" % name)
+            run_tool(*args, "openssl", "x509", "-req", "-in", csr, "-CA", os.path.join(self.dir, "ca.pem"),
+                     "-CAkey", os.path.join(self.dir, "ca.key"), "-CAcreateserial", "-days", "10", "-out", crt)
+            with open(crt) as f, open(key) as g:
+                pki["9a"] = (f.read(), g.read())
+            path = os.path.join(self.dir, "card-%s.json" % name)
+            pcsc.write_card_state(path, pki)
+            card = pcsc.VirtualCard(self.pcscd, path).insert()
+            try:
+                check = self.diagnostics("?lang=en")["cert.validity"]
+                self.assertEqual(check["status"], verdict, check)
+                self.assertIn("renew", check["fix"])
+            finally:
+                card.remove()
+
+    def test_version_language_proxy_and_doctor(self):
+        self.assertEqual(self.diagnostics("?min_version=9.9.9")["agent.version"]["status"], "fail")
+        self.assertEqual(self.diagnostics("?min_version=0.0.1")["agent.version"]["status"], "pass")
+        self.assertEqual(self.diagnostics("?min_version=%E2%80%AE")["agent.version"]["status"], "pass")
+        self.assertEqual(self.diagnostics(headers={"Accept-Language": "en-US,en;q=0.9"})["pcsc.service"]["title"],
+                         "Smart-card service")
+        self.assertEqual(self.diagnostics(headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})["pcsc.service"]["title"],
+                         "智能卡服务")
+        self.assertEqual(self.diagnostics()["pcsc.service"]["title"], "智能卡服务")  # zh-CN by default
+        proxied = harness.Agent(env={"https_proxy": "http://proxy.invalid:3128"}).start()
+        try:
+            self.assertEqual(self.diagnostics(agent=proxied)["network.proxy"]["status"], "warn")
+        finally:
+            proxied.cleanup()
+        exempt = harness.Agent(env={"https_proxy": "http://proxy.invalid:3128", "NO_PROXY": "127.0.0.1,localhost"}).start()
+        try:
+            self.assertEqual(self.diagnostics(agent=exempt)["network.proxy"]["status"], "pass")
+        finally:
+            exempt.cleanup()
+        # doctor --json: the same checks from the command line, exit 1 on a failure.
+        r = subprocess.run([harness.AGENT, "doctor", "--json", "--state-dir", self.agent.state_dir, "--lang", "en"],
+                           capture_output=True, text=True, timeout=60, env=self.agent.env)
+        report = json.loads(r.stdout)
+        self.assertEqual(set(by_id(report)), set(self.diagnostics()))
+        self.assertEqual(r.returncode, 1 if report["summary"]["fail"] else 0)
+        text = subprocess.run([harness.AGENT, "doctor", "--state-dir", self.agent.state_dir, "--lang", "en"],
+                              capture_output=True, text=True, timeout=60, env=self.agent.env).stdout
+        self.assertIn("[ OK ] Agent version", text)
+        self.assertNotIn("\033[", text)  # no colour when not a terminal
+        # agent.tls passes once the CA is in a store.
+        run_tool(harness.AGENT, "trust", "install", "--no-system", "--state-dir", self.agent.state_dir,
+                 env=self.agent.env)
+        self.assertEqual(self.diagnostics()["agent.tls"]["status"], "pass")
+
+
+if __name__ == "__main__":
+    harness.main()
