@@ -229,6 +229,7 @@ static int doctor_main(struct agent_config *cfg, const struct cli *cli)
         return 2;
     }
     opt.state_dir = cfg->state_dir;
+    opt.ca_file = cfg->ca_file;
     if (!(report = diag_run(&opt)))
         return 2;
     failed = json_integer_value(json_object_get(json_object_get(report, "summary"), "fail")) > 0;

@@ -4,11 +4,11 @@
  */
 #include <ukey/verify.h>
 
+#include "x509/fetch.h"
 #include "x509/name.h"
 #include "x509/sigenc.h"
 #include "x509/xtime.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <mbedtls/asn1.h>
 #include <mbedtls/base64.h>
@@ -20,8 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_CRL_BYTES (8u * 1024 * 1024)
 
 struct ukey_verifier {
     mbedtls_x509_crt anchors;
@@ -147,93 +145,22 @@ static int check_times(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *fl
     return 0;
 }
 
-/* The first http(s) URI of the certificate's CRL distribution points
- * (RFC 5280 4.2.1.13), which mbedTLS does not parse; 0 if found. */
-static int crl_url(const mbedtls_x509_crt *crt, char *url, size_t cap)
-{
-    unsigned char *p = crt->v3_ext.p, *end = p + crt->v3_ext.len, *ext_end;
-    size_t len;
-    /* v3_ext starts at the Extensions SEQUENCE (inside the [3] wrapper). */
-    if (!p || mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-        return -1;
-    while (p < end) {
-        mbedtls_asn1_buf oid;
-        int critical = 0;
-        if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
-            return -1;
-        ext_end = p + len;
-        oid.tag = MBEDTLS_ASN1_OID;
-        if (mbedtls_asn1_get_tag(&p, ext_end, &oid.len, MBEDTLS_ASN1_OID) != 0)
-            return -1;
-        oid.p = p;
-        p += oid.len;
-        mbedtls_asn1_get_bool(&p, ext_end, &critical);
-        if (mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_OCTET_STRING) != 0)
-            return -1;
-        if (MBEDTLS_OID_CMP(MBEDTLS_OID_CRL_DISTRIBUTION_POINTS, &oid) == 0) {
-            /* Find a [6] uniformResourceIdentifier anywhere inside. */
-            for (unsigned char *q = p; q + 2 < ext_end; q++) {
-                if (*q == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 6) && q[1] < 0x80 && q + 2 + q[1] <= ext_end &&
-                    q[1] + 1u < cap && (memcmp(q + 2, "http://", 7) == 0 || memcmp(q + 2, "https://", 8) == 0)) {
-                    memcpy(url, q + 2, q[1]);
-                    url[q[1]] = '\0';
-                    return 0;
-                }
-            }
-        }
-        p = ext_end;
-    }
-    return -1;
-}
-
-struct grow {
-    unsigned char *data;
-    size_t len;
-};
-
-static size_t collect(char *ptr, size_t size, size_t n, void *arg)
-{
-    struct grow *g = arg;
-    size_t add = size * n;
-    unsigned char *bigger;
-    if (g->len + add > MAX_CRL_BYTES || !(bigger = realloc(g->data, g->len + add + 1)))
-        return 0;
-    g->data = bigger;
-    memcpy(g->data + g->len, ptr, add);
-    g->len += add;
-    g->data[g->len] = '\0';
-    return add;
-}
-
 /* Fetches the CRL at `url` into `crl`; 0 or -1 (with detail). */
 static int fetch_crl(const char *url, mbedtls_x509_crl *crl, struct ukey_verify_info *info)
 {
-    CURL *curl = curl_easy_init();
-    struct grow g = {NULL, 0};
-    long code = 0;
-    CURLcode rc;
+    unsigned char *body;
+    size_t len;
+    long code;
     int ok = -1;
-    if (!curl)
+    if (x509_fetch(url, &body, &len, &code, info->detail, sizeof info->detail) != 0)
         return -1;
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &g);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 15L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    rc = curl_easy_perform(curl);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-    if (rc != CURLE_OK)
-        snprintf(info->detail, sizeof info->detail, "CRL %.160s: %s", url, curl_easy_strerror(rc));
-    else if (code != 200 || g.len == 0)
-        snprintf(info->detail, sizeof info->detail, "CRL %.160s: HTTP %ld, %zu bytes", url, code, g.len);
-    else if (mbedtls_x509_crl_parse(crl, g.data, g.len + (g.data[0] == '-' ? 1 : 0)) != 0)
+    if (code != 200 || len == 0)
+        snprintf(info->detail, sizeof info->detail, "CRL %.160s: HTTP %ld, %zu bytes", url, code, len);
+    else if (mbedtls_x509_crl_parse(crl, body, len + (body[0] == '-' ? 1 : 0)) != 0)
         snprintf(info->detail, sizeof info->detail, "CRL %.160s: not a CRL", url);
     else
         ok = 0;
-    free(g.data);
-    curl_easy_cleanup(curl);
+    free(body);
     return ok;
 }
 
@@ -251,7 +178,7 @@ static ukey_verify_result check_revocation(const struct ukey_verifier *v, mbedtl
 
     mbedtls_x509_crl_init(&fetched);
     if (v->crl_fetch) {
-        if (crl_url(crt, url, sizeof url) != 0) {
+        if (x509_crl_url(crt, url, sizeof url) != 0) {
             mbedtls_x509_crl_free(&fetched);
             return fail(info, UKEY_VERIFY_REVOCATION_UNKNOWN, "the certificate names no CRL distribution point");
         }

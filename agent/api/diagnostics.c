@@ -19,6 +19,7 @@ ukey_err api_diagnostics(const struct api_request *req, struct api_reply *reply)
         .lang = diag_lang_from(lang ? lang : req->header(req, "Accept-Language")),
         .min_version = plain_version(req->query(req, "min_version")),
         .state_dir = req->agent->cfg->state_dir,
+        .ca_file = req->agent->cfg->ca_file,
     };
     reply->json = diag_run(&opt);
     return reply->json ? UKEY_OK : UKEY_ERR_OUT_OF_MEMORY;

@@ -7,6 +7,11 @@
 #include "localca/trust.h"
 #include "token/pcsc.h"
 #include "token/tokens.h"
+#include "x509/fetch.h"
+
+#include <mbedtls/base64.h>
+#include <mbedtls/x509_crl.h>
+#include <mbedtls/x509_crt.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -136,6 +141,8 @@ static void check_tls(struct run *r)
                   "stores", stores ? stores : json_array()));
 }
 
+static void check_revocation(struct run *r, json_t *tokens);
+
 /* PC/SC, readers and tokens, all from one listing. */
 static void check_tokens(struct run *r)
 {
@@ -149,6 +156,9 @@ static void check_tokens(struct run *r)
         {"token.conflict", "与其他程序冲突", "Conflict with other programs"},
         {"pin.state", "PIN 码状态", "PIN state"},
         {"cert.validity", "证书有效期", "Certificate validity"},
+        {"cert.chain", "证书链", "Certificate chain"},
+        {"cert.crl.published", "证书吊销列表", "Revocation list published"},
+        {"cert.revoked", "证书吊销状态", "Certificate revocation"},
     };
     json_t *list = NULL, *readers, *tokens, *rd, *t, *c;
     ukey_err e = tokens_list(&list);
@@ -288,7 +298,134 @@ static void check_tokens(struct run *r)
             "When a certificate has expired or is about to, renew it through the issuer, then re-plug the token; if it was just renewed, check the computer's clock.",
             ev);
     }
+    check_revocation(r, tokens);
     json_decref(list);
+}
+
+/* Verdict of one revocation-related look at one certificate. */
+struct cert_look {
+    enum diag_status chain, published, revoked;
+    const char *note;           /* English evidence note */
+};
+
+/* Chain, CRL publication and revocation of one certificate. Every fetch is
+ * bounded (fetch.h); mbedTLS checks the CRL's signature against the anchors. */
+static struct cert_look look_at(mbedtls_x509_crt *crt, mbedtls_x509_crt *anchors, int have_anchors)
+{
+    struct cert_look l = {DIAG_SKIP, DIAG_SKIP, DIAG_SKIP, "no CRL distribution point"};
+    unsigned char *body = NULL;
+    size_t len = 0;
+    long code = 0;
+    char url[512], err[256];
+    uint32_t flags = 0;
+    const uint32_t timing = MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE |
+                            MBEDTLS_X509_BADCRL_EXPIRED | MBEDTLS_X509_BADCRL_FUTURE;
+    mbedtls_x509_crl crl;
+
+    if (have_anchors) {
+        mbedtls_x509_crt_verify(crt, anchors, NULL, NULL, &flags, NULL, NULL);
+        l.chain = (flags & ~timing) ? DIAG_FAIL : DIAG_PASS;
+    }
+    if (x509_crl_url(crt, url, sizeof url) != 0)
+        return l;
+    mbedtls_x509_crl_init(&crl);
+    if (x509_fetch(url, &body, &len, &code, err, sizeof err) != 0) {
+        l.published = DIAG_WARN, l.note = "CRL server unreachable";
+    } else if (code == 404 || len == 0) {
+        l.published = DIAG_WARN, l.note = "CRL not published (HTTP 404 or empty)";
+    } else if (code != 200 || mbedtls_x509_crl_parse(&crl, body, len + (body[0] == '-' ? 1 : 0)) != 0) {
+        l.published = DIAG_WARN, l.note = "the CRL address does not answer with a CRL";
+    } else {
+        l.published = DIAG_PASS, l.note = "CRL fetched";
+        if (have_anchors) {
+            flags = 0;
+            mbedtls_x509_crt_verify(crt, anchors, &crl, NULL, &flags, NULL, NULL);
+            l.revoked = (flags & MBEDTLS_X509_BADCERT_REVOKED) ? DIAG_FAIL
+                        : (flags & MBEDTLS_X509_BADCRL_NOT_TRUSTED) ? DIAG_SKIP : DIAG_PASS;
+        }
+    }
+    mbedtls_x509_crl_free(&crl);
+    free(body);
+    return l;
+}
+
+static enum diag_status worst(enum diag_status a, enum diag_status b)
+{
+    static const int rank[] = {1, 2, 3, 0}; /* skip < pass < warn < fail */
+    return rank[a] >= rank[b] ? a : b;
+}
+
+/* cert.chain, cert.crl.published and cert.revoked over every certificate. */
+static void check_revocation(struct run *r, json_t *tokens)
+{
+    mbedtls_x509_crt anchors;
+    enum diag_status chain = DIAG_SKIP, published = DIAG_SKIP, revoked = DIAG_SKIP;
+    json_t *ev = json_array(), *t, *c;
+    int have_anchors;
+    size_t i, j, n = 0;
+    struct text d;
+
+    mbedtls_x509_crt_init(&anchors);
+    have_anchors = r->opt->ca_file && mbedtls_x509_crt_parse_file(&anchors, r->opt->ca_file) == 0;
+    json_array_foreach(tokens, i, t) {
+        json_array_foreach(json_object_get(t, "certificates"), j, c) {
+            const char *b64 = json_string_value(json_object_get(c, "der"));
+            unsigned char der[8192];
+            size_t len = 0;
+            mbedtls_x509_crt crt;
+            struct cert_look l;
+            mbedtls_x509_crt_init(&crt);
+            if (!b64 || mbedtls_base64_decode(der, sizeof der, &len, (const unsigned char *)b64, strlen(b64)) != 0 ||
+                mbedtls_x509_crt_parse_der(&crt, der, len) != 0) {
+                mbedtls_x509_crt_free(&crt);
+                continue;
+            }
+            l = look_at(&crt, &anchors, have_anchors);
+            n++;
+            chain = worst(chain, l.chain);
+            published = worst(published, l.published);
+            revoked = worst(revoked, l.revoked);
+            json_array_append_new(ev, json_pack("{s:O, s:O, s:s, s:s, s:s, s:s}", "token", json_object_get(t, "id"),
+                                                "certificate", json_object_get(c, "id"), "chain",
+                                                status_names[l.chain], "crl", status_names[l.published], "revoked",
+                                                status_names[l.revoked], "note", l.note));
+            mbedtls_x509_crt_free(&crt);
+        }
+    }
+    mbedtls_x509_crt_free(&anchors);
+
+    if (!have_anchors)
+        say(&d, "未配置信任的根证书（--ca-file），未检查证书链。", "Not checked: no trust anchors configured (--ca-file).");
+    else if (chain == DIAG_FAIL)
+        say(&d, "有证书无法验证到受信任的根证书。", "A certificate does not chain to a trusted CA.");
+    else
+        say(&d, "%zu 张证书的证书链完整。", "The chain of %zu certificate(s) is complete.", n);
+    add(r, "cert.chain", n ? chain : DIAG_SKIP, "证书链", "Certificate chain", &d,
+        "证书不是由受信任的机构签发，或缺少中级证书：请确认使用的是正确的 UKey，并联系发证机构。",
+        "The certificate is not from a trusted issuer, or an intermediate is missing: check that this is the right token and contact the issuer.",
+        json_incref(ev));
+
+    if (published == DIAG_WARN)
+        say(&d, "无法获取证书吊销列表（CRL）。新签发的证书，其 CRL 可能尚未生成。",
+            "The certificate revocation list (CRL) could not be fetched. For a newly issued certificate the CRL may not exist yet.");
+    else if (published == DIAG_PASS)
+        say(&d, "已获取证书吊销列表。", "The certificate revocation list was fetched.");
+    else
+        say(&d, "证书中没有吊销列表地址，未检查。", "Not checked: the certificates name no CRL address.");
+    add(r, "cert.crl.published", n ? published : DIAG_SKIP, "证书吊销列表", "Revocation list published", &d,
+        "新办理的证书需要等待发证机构生成吊销列表（最长约 48 小时）后再登录；如已超过 48 小时，请检查网络或代理设置并联系发证机构。",
+        "A new certificate can be used once the issuer publishes its CRL (up to about 48 hours); after that, check the network or proxy and contact the issuer.",
+        json_incref(ev));
+
+    if (revoked == DIAG_FAIL)
+        say(&d, "证书已被吊销。", "A certificate has been revoked.");
+    else if (revoked == DIAG_PASS)
+        say(&d, "证书未被吊销。", "No certificate is revoked.");
+    else
+        say(&d, "未检查吊销状态（没有可用且可验证的 CRL）。", "Not checked: no CRL that could be fetched and verified.");
+    add(r, "cert.revoked", n ? revoked : DIAG_SKIP, "证书吊销状态", "Certificate revocation", &d,
+        "证书已被吊销，无法用于登录：请到发证机构办理证书补办或更新。",
+        "A revoked certificate cannot log in: ask the issuer for a new certificate.", ev);
 }
 
 /* Proxies in the environment that would catch loopback or CRL fetches. */

@@ -17,6 +17,7 @@ struct diag_options {
     enum diag_lang lang;
     const char *min_version;    /* a portal's minimum agent version, or NULL */
     const char *state_dir;      /* where the agent's CA and leaf are */
+    const char *ca_file;        /* trust anchors for certificate chains, or NULL */
 };
 
 /* Runs every check; returns {"checks": [...], "summary": {"pass": n, ...}}

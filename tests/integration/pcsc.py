@@ -154,6 +154,26 @@ def make_crl(d, revoke=()):
     return p("ca.crl")
 
 
+class CrlServer:
+    """Serves one directory over HTTP on 127.0.0.1 (the CRL distribution point)."""
+
+    def __init__(self, directory):
+        import functools
+        import http.server
+        import threading
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+        handler = functools.partial(Quiet, directory=directory)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 def write_card_state(path, pki, pin="123456", puk="12345678", tries=3, guid="00112233445566778899aabbccddeeff",
                      slots=("9a", "9c")):
     state = {"pin": pin, "puk": puk, "pin_tries_max": 3, "pin_tries": tries, "puk_tries_max": 3,

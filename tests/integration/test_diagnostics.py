@@ -118,6 +118,43 @@ class Diagnostics(unittest.TestCase):
             finally:
                 card.remove()
 
+    def test_chain_crl_and_revocation(self):
+        self.pcscd.proc or self.pcscd.start()
+        d = tempfile.mkdtemp(prefix="ukey-diag-crl-", dir=self.dir)
+        server = pcsc.CrlServer(d)
+        pki = pcsc.make_pki(d, crl_url="http://127.0.0.1:%d/ca.crl" % server.port)
+        path = os.path.join(d, "card.json")
+        pcsc.write_card_state(path, pki)
+        agent = harness.Agent(args=["--ca-file", os.path.join(d, "ca.pem")]).start()
+        card = pcsc.VirtualCard(self.pcscd, path).insert()
+        try:
+            checks = self.diagnostics("?lang=en", agent=agent)  # no CRL published yet: 404
+            self.assertEqual(checks["cert.chain"]["status"], "pass")
+            self.assertEqual(checks["cert.crl.published"]["status"], "warn")
+            self.assertIn("48 hours", checks["cert.crl.published"]["fix"])
+            self.assertEqual(checks["cert.revoked"]["status"], "skip")
+            pcsc.make_crl(d)
+            checks = self.diagnostics("?lang=en", agent=agent)
+            self.assertEqual((checks["cert.crl.published"]["status"], checks["cert.revoked"]["status"]), ("pass", "pass"))
+            pcsc.make_crl(d, revoke=("9a",))
+            checks = self.diagnostics("?lang=en", agent=agent)
+            self.assertEqual(checks["cert.revoked"]["status"], "fail")
+            self.assertIn("new certificate", checks["cert.revoked"]["fix"])
+            # Without trust anchors the chain is not judged, and says why.
+            checks = self.diagnostics("?lang=en")
+            self.assertEqual(checks["cert.chain"]["status"], "skip")
+            self.assertIn("--ca-file", checks["cert.chain"]["detail"])
+            # A CA the certificates do not come from: the chain fails.
+            other = harness.Agent(args=["--ca-file", os.path.join(self.dir, "ca.pem")]).start()
+            try:
+                self.assertEqual(self.diagnostics("?lang=en", agent=other)["cert.chain"]["status"], "fail")
+            finally:
+                other.cleanup()
+        finally:
+            card.remove()
+            agent.cleanup()
+            server.stop()
+
     def test_version_language_proxy_and_doctor(self):
         self.assertEqual(self.diagnostics("?min_version=9.9.9")["agent.version"]["status"], "fail")
         self.assertEqual(self.diagnostics("?min_version=0.0.1")["agent.version"]["status"], "pass")

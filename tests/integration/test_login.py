@@ -35,24 +35,6 @@ def der_from_raw(raw):
     return bytes([0x30, len(body)]) + body if len(body) < 0x80 else bytes([0x30, 0x81, len(body)]) + body
 
 
-class CrlServer:
-    """Serves one directory over HTTP on 127.0.0.1 (the CRL distribution point)."""
-
-    def __init__(self, directory):
-        import functools
-        import http.server
-        import threading
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
-        handler.log_message = lambda *a: None
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 class LoginBase(unittest.TestCase):
     """Fixtures: a private pcscd, a test PKI whose CRL is served on loopback,
     the agent, and a fresh virtual card per test."""
@@ -61,7 +43,7 @@ class LoginBase(unittest.TestCase):
     def setUpClass(cls):
         cls.pcscd = pcsc.Pcscd().start()
         cls.dir = tempfile.mkdtemp(prefix="ukey-login-")
-        cls.crl_server = CrlServer(cls.dir)
+        cls.crl_server = pcsc.CrlServer(cls.dir)
         cls.pki = pcsc.make_pki(cls.dir, crl_url="http://127.0.0.1:%d/ca.crl" % cls.crl_server.port)
         cls.agent = harness.Agent(args=["--allow-origin", PORTAL, "--allow-origin", OTHER]).start()
 
