@@ -10,10 +10,13 @@
 
 int x509_crl_url(const mbedtls_x509_crt *crt, char *url, size_t cap)
 {
-    unsigned char *p = crt->v3_ext.p, *end = p + crt->v3_ext.len, *ext_end;
+    unsigned char *p = crt->v3_ext.p, *end, *ext_end;
     size_t len;
+    if (!p) /* no extensions at all (found by fuzz_cert: no arithmetic on NULL) */
+        return -1;
+    end = p + crt->v3_ext.len;
     /* v3_ext starts at the Extensions SEQUENCE (inside the [3] wrapper). */
-    if (!p || mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+    if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
         return -1;
     while (p < end) {
         mbedtls_asn1_buf oid;
@@ -32,8 +35,11 @@ int x509_crl_url(const mbedtls_x509_crt *crt, char *url, size_t cap)
         if (MBEDTLS_OID_CMP(MBEDTLS_OID_CRL_DISTRIBUTION_POINTS, &oid) == 0) {
             /* Find a [6] uniformResourceIdentifier anywhere inside. */
             for (unsigned char *q = p; q + 2 < ext_end; q++) {
-                if (*q == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 6) && q[1] < 0x80 && q + 2 + q[1] <= ext_end &&
-                    q[1] + 1u < cap && (memcmp(q + 2, "http://", 7) == 0 || memcmp(q + 2, "https://", 8) == 0)) {
+                /* The URI must hold the whole scheme it is compared with
+                 * (fuzz_cert found a 3-byte "htt" passing a longer compare). */
+                size_t n = q[1];
+                if (*q == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 6) && n < 0x80 && q + 2 + n <= ext_end && n + 1 < cap &&
+                    ((n > 7 && memcmp(q + 2, "http://", 7) == 0) || (n > 8 && memcmp(q + 2, "https://", 8) == 0))) {
                     memcpy(url, q + 2, q[1]);
                     url[q[1]] = '\0';
                     return 0;
