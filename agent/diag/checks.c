@@ -5,6 +5,7 @@
 
 #include "localca/localca.h"
 #include "localca/trust.h"
+#include "token/login.h"
 #include "token/pcsc.h"
 #include "token/tokens.h"
 #include "x509/fetch.h"
@@ -142,6 +143,7 @@ static void check_tls(struct run *r)
 }
 
 static void check_revocation(struct run *r, json_t *tokens);
+static void check_keymatch(struct run *r, json_t *tokens);
 
 /* PC/SC, readers and tokens, all from one listing. */
 static void check_tokens(struct run *r)
@@ -159,6 +161,7 @@ static void check_tokens(struct run *r)
         {"cert.chain", "证书链", "Certificate chain"},
         {"cert.crl.published", "证书吊销列表", "Revocation list published"},
         {"cert.revoked", "证书吊销状态", "Certificate revocation"},
+        {"cert.keymatch", "证书与 UKey 密钥匹配", "Certificate matches the token's key"},
     };
     json_t *list = NULL, *readers, *tokens, *rd, *t, *c;
     ukey_err e = tokens_list(&list);
@@ -299,6 +302,7 @@ static void check_tokens(struct run *r)
             ev);
     }
     check_revocation(r, tokens);
+    check_keymatch(r, tokens);
     json_decref(list);
 }
 
@@ -426,6 +430,43 @@ static void check_revocation(struct run *r, json_t *tokens)
     add(r, "cert.revoked", n ? revoked : DIAG_SKIP, "证书吊销状态", "Certificate revocation", &d,
         "证书已被吊销，无法用于登录：请到发证机构办理证书补办或更新。",
         "A revoked certificate cannot log in: ask the issuer for a new certificate.", ev);
+}
+
+/* cert.keymatch: the card signs with each key it uses without a PIN and the
+ * certificate verifies it; keys that need the PIN are skipped (saying so). */
+static void check_keymatch(struct run *r, json_t *tokens)
+{
+    enum diag_status st = DIAG_SKIP;
+    json_t *ev = json_array(), *t, *c;
+    size_t i, j, checked = 0, bad = 0;
+    struct text d;
+
+    json_array_foreach(tokens, i, t) {
+        json_array_foreach(json_object_get(t, "certificates"), j, c) {
+            const char *verdict = "skip: the card uses this key only after a PIN";
+            if (!json_is_true(json_object_get(c, "pin_required"))) {
+                ukey_err e = tokens_check_key(json_string_value(json_object_get(t, "id")),
+                                              json_string_value(json_object_get(c, "id")));
+                checked++;
+                bad += e != UKEY_OK;
+                verdict = e == UKEY_OK ? "match" : "mismatch";
+            }
+            json_array_append_new(ev, json_pack("{s:O, s:O, s:s}", "token", json_object_get(t, "id"), "certificate",
+                                                json_object_get(c, "id"), "verdict", verdict));
+        }
+    }
+    if (checked)
+        st = bad ? DIAG_FAIL : DIAG_PASS;
+    if (bad)
+        say(&d, "UKey 中有证书与卡内密钥不匹配。", "A certificate on the token does not match the token's key.");
+    else if (checked)
+        say(&d, "已检查 %zu 张证书，均与卡内密钥匹配。", "%zu certificate(s) checked: each matches the token's key.", checked);
+    else
+        say(&d, "未检查：这些密钥只有在输入 PIN 后才能使用。", "Not checked: the token uses these keys only after a PIN.");
+    add(r, "cert.keymatch", st, "证书与 UKey 密钥匹配", "Certificate matches the token's key", &d,
+        "证书与 UKey 中的密钥不一致（可能写错了证书或 UKey 被重新初始化）：请联系发证机构重新写入证书。",
+        "The certificate does not belong to the token's key (a wrong certificate was written, or the token was re-initialised): ask the issuer to write the certificate again.",
+        ev);
 }
 
 /* Proxies in the environment that would catch loopback or CRL fetches. */

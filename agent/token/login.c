@@ -100,6 +100,64 @@ static ukey_err login_on_card(struct card *card, void *arg)
     return e;
 }
 
+/* Sign only: no VERIFY, so only a PIN-free key can answer. */
+static ukey_err sign_on_card(struct card *card, void *arg)
+{
+    struct login_job *job = arg;
+    char id[TOKEN_ID_LEN];
+    ukey_err e;
+    if ((e = job->driver->match(card)) != UKEY_OK || (e = job->driver->identify(card, id)) != UKEY_OK)
+        return e;
+    if (strcmp(id, job->token_id) != 0)
+        return UKEY_ERR_TOKEN_NOT_FOUND;
+    job->sig_len = sizeof job->sig;
+    return job->driver->sign(card, job->cert_id, job->kind, job->in, job->in_len, job->sig, &job->sig_len);
+}
+
+ukey_err tokens_check_key(const char *token_id, const char *cert_id)
+{
+    struct login_job job;
+    struct token_cert_copy cert;
+    struct token_pin pin;
+    mbedtls_x509_crt crt;
+    mbedtls_md_type_t md;
+    unsigned char digest[64];
+    const char *alg;
+    char reader[128];
+    size_t hlen;
+    ukey_err e;
+
+    memset(&job, 0, sizeof job);
+    if ((e = tokens_find(token_id, cert_id, &job.driver, job.token_id, reader, &pin, &cert)) != UKEY_OK)
+        return e;
+    mbedtls_x509_crt_init(&crt);
+    if (mbedtls_x509_crt_parse_der(&crt, cert.der, cert.der_len) != 0 || key_kind(&crt, 0, &job.kind, &alg) != 0) {
+        e = UKEY_ERR_CERT_NOT_FOUND;
+        goto out;
+    }
+    snprintf(job.cert_id, sizeof job.cert_id, "%s", cert.id);
+    md = job.kind == TOKEN_KEY_P384 ? MBEDTLS_MD_SHA384 : MBEDTLS_MD_SHA256;
+    hlen = md == MBEDTLS_MD_SHA384 ? 48 : 32;
+    if (rng_random(NULL, digest, hlen) != 0) {
+        e = UKEY_ERR_INTERNAL;
+        goto out;
+    }
+    if (job.kind == TOKEN_KEY_RSA2048) {
+        job.in_len = 256;
+        sigenc_pkcs1_v15(md, digest, 256, job.in);
+    } else {
+        memcpy(job.in, digest, hlen);
+        job.in_len = hlen;
+    }
+    e = pcsc_with_card(reader, CARD_LEAVE, sign_on_card, &job);
+    if (e == UKEY_OK && mbedtls_pk_verify(&crt.pk, md, digest, hlen, job.sig, job.sig_len) != 0)
+        e = UKEY_ERR_CARD_ERROR;
+out:
+    mbedtls_x509_crt_free(&crt);
+    free(cert.der);
+    return e;
+}
+
 static char *base64(const unsigned char *in, size_t len)
 {
     size_t n = 0;

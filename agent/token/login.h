@@ -33,4 +33,13 @@ struct login_request {
  */
 ukey_err tokens_login(const struct login_request *req, json_t **token, struct token_pin *pin);
 
+/*
+ * Proves that the card holds the private key of certificate `cert_id` by
+ * signing a random digest with it, without a PIN (only for keys the card
+ * uses without one, e.g. PIV 9E), and checking the signature with the
+ * certificate. UKEY_OK when it matches; CARD_ERROR when it does not (or the
+ * card cannot sign); PIN_REQUIRED for a key that needs the PIN.
+ */
+ukey_err tokens_check_key(const char *token_id, const char *cert_id);
+
 #endif

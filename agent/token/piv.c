@@ -25,12 +25,13 @@ static const struct {
     const char *id;
     unsigned tag;
     const char *slot;
-    int auth;
+    int auth, pin_free;
 } piv_slots[] = {
-    {"9a", 0x5fc105, "PIV Authentication", 1},
-    {"9c", 0x5fc10a, "Digital Signature", 0},
-    {"9d", 0x5fc10b, "Key Management", 0},
-    {"9e", 0x5fc101, "Card Authentication", 0},
+    {"9a", 0x5fc105, "PIV Authentication", 1, 0},
+    {"9c", 0x5fc10a, "Digital Signature", 0, 0},
+    {"9d", 0x5fc10b, "Key Management", 0, 0},
+    /* SP 800-73-4 Part 1, 3.2: the card authentication key needs no PIN. */
+    {"9e", 0x5fc101, "Card Authentication", 0, 1},
 };
 
 static ukey_err piv_match(struct card *card)
@@ -144,6 +145,7 @@ static ukey_err piv_read(struct card *card, struct token *t)
                 snprintf(tc->id, sizeof tc->id, "%s", piv_slots[i].id);
                 tc->slot = piv_slots[i].slot;
                 tc->auth = piv_slots[i].auth;
+                tc->pin_free = piv_slots[i].pin_free;
                 t->n_certs++;
             }
         }

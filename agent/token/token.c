@@ -35,6 +35,7 @@ json_t *token_json(const struct token *t)
             json_object_set_new(c, "id", json_string(t->certs[i].id));
             json_object_set_new(c, "slot", json_string(t->certs[i].slot));
             json_object_set_new(c, "authentication", json_boolean(t->certs[i].auth));
+            json_object_set_new(c, "pin_required", json_boolean(!t->certs[i].pin_free));
         }
         json_array_append_new(certs, c);
     }

@@ -24,6 +24,7 @@ struct token_cert {
     char id[8];                 /* driver's key reference, e.g. "9a" */
     const char *slot;           /* e.g. "PIV Authentication" */
     int auth;                   /* the key for logging in */
+    int pin_free;               /* the card signs with this key without a PIN */
     unsigned char *der;
     size_t der_len;
 };

@@ -155,6 +155,28 @@ class Diagnostics(unittest.TestCase):
             agent.cleanup()
             server.stop()
 
+    def test_keymatch(self):
+        self.pcscd.proc or self.pcscd.start()
+        other_key = os.path.join(self.dir, "other.key")
+        run_tool("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", other_key)
+        with open(other_key) as f:
+            stranger = f.read()
+        for name, card_auth, verdict in (("match", self.pki["9d"], "pass"),
+                                         ("mismatch", (self.pki["9a"][0], stranger), "fail")):
+            pki = dict(self.pki, **{"9e": card_auth})
+            path = os.path.join(self.dir, "card-key-%s.json" % name)
+            pcsc.write_card_state(path, pki, slots=("9a", "9e"))
+            card = pcsc.VirtualCard(self.pcscd, path).insert()
+            try:
+                check = self.diagnostics("?lang=en")["cert.keymatch"]
+                self.assertEqual(check["status"], verdict, check)
+                verdicts = {e["certificate"]: e["verdict"] for e in check["evidence"]}
+                self.assertTrue(verdicts["9a"].startswith("skip"))  # needs the PIN: never tried
+                self.assertEqual(verdicts["9e"], "match" if verdict == "pass" else "mismatch")
+                self.assertFalse([l for l in card.apdu_log() if " 20 00 80 lc=8" in l])  # no PIN sent
+            finally:
+                card.remove()
+
     def test_version_language_proxy_and_doctor(self):
         self.assertEqual(self.diagnostics("?min_version=9.9.9")["agent.version"]["status"], "fail")
         self.assertEqual(self.diagnostics("?min_version=0.0.1")["agent.version"]["status"], "pass")
