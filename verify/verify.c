@@ -152,7 +152,7 @@ static int fetch_crl(const char *url, mbedtls_x509_crl *crl, struct ukey_verify_
     size_t len;
     long code;
     int ok = -1;
-    if (x509_fetch(url, &body, &len, &code, info->detail, sizeof info->detail) != 0)
+    if (x509_fetch(url, &body, &len, &code, NULL, info->detail, sizeof info->detail) != 0)
         return -1;
     if (code != 200 || len == 0)
         snprintf(info->detail, sizeof info->detail, "CRL %.160s: HTTP %ld, %zu bytes", url, code, len);

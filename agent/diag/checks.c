@@ -162,6 +162,7 @@ static void check_tokens(struct run *r)
         {"cert.crl.published", "证书吊销列表", "Revocation list published"},
         {"cert.revoked", "证书吊销状态", "Certificate revocation"},
         {"cert.keymatch", "证书与 UKey 密钥匹配", "Certificate matches the token's key"},
+        {"system.clock", "系统时间", "System clock"},
     };
     json_t *list = NULL, *readers, *tokens, *rd, *t, *c;
     ukey_err e = tokens_list(&list);
@@ -310,13 +311,14 @@ static void check_tokens(struct run *r)
 struct cert_look {
     enum diag_status chain, published, revoked;
     const char *note;           /* English evidence note */
+    time_t server_date;         /* the CRL server's Date, 0 if none */
 };
 
 /* Chain, CRL publication and revocation of one certificate. Every fetch is
  * bounded (fetch.h); mbedTLS checks the CRL's signature against the anchors. */
 static struct cert_look look_at(mbedtls_x509_crt *crt, mbedtls_x509_crt *anchors, int have_anchors)
 {
-    struct cert_look l = {DIAG_SKIP, DIAG_SKIP, DIAG_SKIP, "no CRL distribution point"};
+    struct cert_look l = {DIAG_SKIP, DIAG_SKIP, DIAG_SKIP, "no CRL distribution point", 0};
     unsigned char *body = NULL;
     size_t len = 0;
     long code = 0;
@@ -333,7 +335,7 @@ static struct cert_look look_at(mbedtls_x509_crt *crt, mbedtls_x509_crt *anchors
     if (x509_crl_url(crt, url, sizeof url) != 0)
         return l;
     mbedtls_x509_crl_init(&crl);
-    if (x509_fetch(url, &body, &len, &code, err, sizeof err) != 0) {
+    if (x509_fetch(url, &body, &len, &code, &l.server_date, err, sizeof err) != 0) {
         l.published = DIAG_WARN, l.note = "CRL server unreachable";
     } else if (code == 404 || len == 0) {
         l.published = DIAG_WARN, l.note = "CRL not published (HTTP 404 or empty)";
@@ -359,12 +361,35 @@ static enum diag_status worst(enum diag_status a, enum diag_status b)
     return rank[a] >= rank[b] ? a : b;
 }
 
+/* system.clock: this computer's time against the Date of the revocation
+ * server's answer; a wrong clock breaks every validity check. */
+static void check_clock(struct run *r, time_t server_date)
+{
+    time_t now = time(NULL);
+    long skew = server_date ? (long)(now - server_date) : 0;
+    long abs_skew = skew < 0 ? -skew : skew;
+    enum diag_status st = !server_date ? DIAG_SKIP : abs_skew > 86400 ? DIAG_FAIL : abs_skew > 300 ? DIAG_WARN : DIAG_PASS;
+    struct text d;
+    if (!server_date)
+        say(&d, "未检查：没有可对照的网络时间（需要能访问吊销列表服务器）。",
+            "Not checked: no server time to compare with (needs a reachable revocation server).");
+    else if (st == DIAG_PASS)
+        say(&d, "电脑时间正确（与服务器相差 %ld 秒）。", "The computer's clock is right (%ld s from the server's).", skew);
+    else
+        say(&d, "电脑时间与服务器相差 %ld 秒。", "The computer's clock is %ld s off the server's.", skew);
+    add(r, "system.clock", st, "系统时间", "System clock", &d,
+        "请把电脑时间、日期和时区设为正确（启用“自动设置时间”），否则证书会被误判为过期或尚未生效。",
+        "Set the computer's date, time and time zone right (turn on automatic time), or certificates look expired or not yet valid.",
+        json_pack("{s:I, s:I}", "local", (json_int_t)now, "server", (json_int_t)server_date));
+}
+
 /* cert.chain, cert.crl.published and cert.revoked over every certificate. */
 static void check_revocation(struct run *r, json_t *tokens)
 {
     mbedtls_x509_crt anchors;
     enum diag_status chain = DIAG_SKIP, published = DIAG_SKIP, revoked = DIAG_SKIP;
     json_t *ev = json_array(), *t, *c;
+    time_t server_date = 0;
     int have_anchors;
     size_t i, j, n = 0;
     struct text d;
@@ -389,6 +414,8 @@ static void check_revocation(struct run *r, json_t *tokens)
             chain = worst(chain, l.chain);
             published = worst(published, l.published);
             revoked = worst(revoked, l.revoked);
+            if (l.server_date)
+                server_date = l.server_date;
             json_array_append_new(ev, json_pack("{s:O, s:O, s:s, s:s, s:s, s:s}", "token", json_object_get(t, "id"),
                                                 "certificate", json_object_get(c, "id"), "chain",
                                                 status_names[l.chain], "crl", status_names[l.published], "revoked",
@@ -430,6 +457,7 @@ static void check_revocation(struct run *r, json_t *tokens)
     add(r, "cert.revoked", n ? revoked : DIAG_SKIP, "证书吊销状态", "Certificate revocation", &d,
         "证书已被吊销，无法用于登录：请到发证机构办理证书补办或更新。",
         "A revoked certificate cannot log in: ask the issuer for a new certificate.", ev);
+    check_clock(r, server_date);
 }
 
 /* cert.keymatch: the card signs with each key it uses without a PIN and the

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int x509_crl_url(const mbedtls_x509_crt *crt, char *url, size_t cap)
 {
@@ -70,10 +71,25 @@ static size_t collect(char *ptr, size_t size, size_t n, void *arg)
     return add;
 }
 
-int x509_fetch(const char *url, unsigned char **body, size_t *len, long *http_code, char *err, size_t errlen)
+/* Picks the Date header out of the response headers. */
+static size_t header_date(char *line, size_t size, size_t n, void *arg)
+{
+    char value[128];
+    size_t len = size * n;
+    if (len > 5 && len < sizeof value + 5 && strncasecmp(line, "Date:", 5) == 0) {
+        memcpy(value, line + 5, len - 5);
+        value[len - 5] = '\0';
+        *(time_t *)arg = curl_getdate(value, NULL);
+    }
+    return len;
+}
+
+int x509_fetch(const char *url, unsigned char **body, size_t *len, long *http_code, time_t *date, char *err,
+               size_t errlen)
 {
     CURL *curl = curl_easy_init();
     struct grow g = {NULL, 0};
+    time_t server_date = 0;
     CURLcode rc;
     *body = NULL;
     *len = 0;
@@ -92,6 +108,8 @@ int x509_fetch(const char *url, unsigned char **body, size_t *len, long *http_co
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 15L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_date);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &server_date);
     rc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, http_code);
     curl_easy_cleanup(curl);
@@ -106,5 +124,7 @@ int x509_fetch(const char *url, unsigned char **body, size_t *len, long *http_co
     }
     *body = g.data;
     *len = g.len;
+    if (date)
+        *date = server_date > 0 ? server_date : 0;
     return 0;
 }

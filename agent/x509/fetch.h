@@ -8,6 +8,7 @@
 
 #include <mbedtls/x509_crt.h>
 #include <stddef.h>
+#include <time.h>
 
 #define X509_FETCH_MAX (8u * 1024 * 1024)
 
@@ -17,9 +18,11 @@ int x509_crl_url(const mbedtls_x509_crt *crt, char *url, size_t cap);
 /*
  * GETs `url` (http/https only, at most X509_FETCH_MAX bytes, 5 s to connect,
  * 15 s in all, 3 redirects, proxies from the environment). Returns 0 with a
- * malloc'd, NUL-terminated body (*len bytes) and *http_code, or -1 with a
- * reason in `err`.
+ * malloc'd, NUL-terminated body (*len bytes) and *http_code, and (when
+ * `date` is not NULL) the server's Date header as time_t (0 if it sent
+ * none); or -1 with a reason in `err`.
  */
-int x509_fetch(const char *url, unsigned char **body, size_t *len, long *http_code, char *err, size_t errlen);
+int x509_fetch(const char *url, unsigned char **body, size_t *len, long *http_code, time_t *date, char *err,
+               size_t errlen);
 
 #endif

@@ -133,9 +133,21 @@ class Diagnostics(unittest.TestCase):
             self.assertEqual(checks["cert.crl.published"]["status"], "warn")
             self.assertIn("48 hours", checks["cert.crl.published"]["fix"])
             self.assertEqual(checks["cert.revoked"]["status"], "skip")
+            self.assertEqual(checks["system.clock"]["status"], "pass")  # the 404 still carried a Date
             pcsc.make_crl(d)
             checks = self.diagnostics("?lang=en", agent=agent)
             self.assertEqual((checks["cert.crl.published"]["status"], checks["cert.revoked"]["status"]), ("pass", "pass"))
+            # An agent whose clock is two days behind: system.clock fails.
+            from test_tls import FAKETIME_LIB
+            skewed = harness.Agent(args=["--ca-file", os.path.join(d, "ca.pem")], env={
+                "LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "-2d", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+                "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}).start()
+            try:
+                clock = self.diagnostics("?lang=en", agent=skewed)["system.clock"]
+                self.assertEqual(clock["status"], "fail", clock)
+                self.assertLess(clock["evidence"]["local"] - clock["evidence"]["server"], -86400)
+            finally:
+                skewed.cleanup()
             pcsc.make_crl(d, revoke=("9a",))
             checks = self.diagnostics("?lang=en", agent=agent)
             self.assertEqual(checks["cert.revoked"]["status"], "fail")
