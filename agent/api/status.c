@@ -7,7 +7,7 @@ ukey_err api_status(const struct api_request *req, struct api_reply *reply)
 {
     struct pcsc_probe probe;
     pcsc_probe(&probe);
-    reply->json = json_pack("{s:s, s:s, s:s, s:s, s:{s:b, s:s?, s:s?}, s:i, s:i}",
+    reply->json = json_pack("{s:s, s:s, s:s, s:s, s:{s:b, s:s*, s:s*}, s:i, s:i}",
                             "name", "ukey-agent",
                             "version", UKEY_VERSION,
                             "protocol", "web-eid:1.0",

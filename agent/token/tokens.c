@@ -149,7 +149,7 @@ ukey_err tokens_list(json_t **out)
         json_array_append_new(rlist, r);
     }
     if (out)
-        *out = json_pack("{s:{s:b, s:s?}, s:o, s:o}", "pcsc", "available", e != UKEY_ERR_PCSC_UNAVAILABLE,
+        *out = json_pack("{s:{s:b, s:s*}, s:o, s:o}", "pcsc", "available", e != UKEY_ERR_PCSC_UNAVAILABLE,
                          "error", why, "readers", rlist, "tokens", tlist);
     else
         json_decref(rlist), json_decref(tlist);
