@@ -6,6 +6,7 @@ wall time and APDUs. Runs in its own mount namespace with a private pcscd (the t
 fixtures in tests/integration/pcsc.py); every process is stopped by PID."""
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -107,6 +108,7 @@ def main():
             card.remove()
         agent.cleanup()
         pcscd.cleanup()
+        shutil.rmtree(d, ignore_errors=True)
     print("Virtual PIV card with 2 certificates, through pcscd and vpcd; mean of %d runs.\n" % args.runs)
     print("| what | time | card traffic |")
     print("|---|---|---|")

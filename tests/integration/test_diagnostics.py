@@ -3,6 +3,7 @@ through GET /api/v1/diagnostics and `ukey-agent doctor --json`, with a
 private pcscd and the virtual card."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ class Diagnostics(unittest.TestCase):
     def tearDownClass(cls):
         cls.agent.cleanup()
         cls.pcscd.cleanup()
+        shutil.rmtree(cls.dir, ignore_errors=True)
 
     def diagnostics(self, query="", headers=None, agent=None):
         status, _, body = (agent or self.agent).get_json("/api/v1/diagnostics" + query, headers)

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import re
 import sys
 import tempfile
@@ -52,6 +53,7 @@ class LoginBase(unittest.TestCase):
         cls.agent.cleanup()
         cls.pcscd.cleanup()
         cls.crl_server.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
 
     def setUp(self):
         self.state = os.path.join(self.dir, "card-%s.json" % self.id().rsplit(".", 1)[1])

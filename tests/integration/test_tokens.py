@@ -5,6 +5,7 @@ import concurrent.futures
 import http.client
 import json
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -41,6 +42,7 @@ class CardTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.agent.cleanup()
         cls.pcscd.cleanup()
+        shutil.rmtree(cls.pki_dir, ignore_errors=True)
 
     def setUp(self):
         self.state = os.path.join(self.pki_dir, "card-%s.json" % self.id().rsplit(".", 1)[1])

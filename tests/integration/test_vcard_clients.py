@@ -7,6 +7,7 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import re
 import sys
 import tempfile
@@ -35,6 +36,7 @@ class IndependentClients(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.pcscd.cleanup()
+        shutil.rmtree(cls.dir, ignore_errors=True)
 
     def setUp(self):
         self.state = os.path.join(self.dir, "card-%s.json" % self.id().rsplit(".", 1)[1])
