@@ -260,9 +260,11 @@ static int system_sweep(const char *keep, int remove, char *err, size_t errlen)
     return removed;
 }
 
-static int system_update(char *err, size_t errlen)
+/* `fresh` rebuilds /etc/ssl/certs from scratch: after a removal a plain
+ * run can leave dangling links to the deleted file behind. */
+static int system_update(int fresh, char *err, size_t errlen)
 {
-    char *argv[] = {"update-ca-certificates", NULL};
+    char *argv[] = {"update-ca-certificates", fresh ? "--fresh" : NULL, NULL};
     return run(argv, err, errlen) == 0 ? 0 : -1;
 }
 
@@ -287,7 +289,7 @@ static int system_install(const struct ca_info *ca, char *err, size_t errlen)
         snprintf(err, errlen, "cannot write %.900s: %s", ca->system_file, strerror(errno));
         goto out;
     }
-    rc = system_update(err, errlen);
+    rc = system_update(0, err, errlen);
 out:
     free(pem);
     return rc;
@@ -410,7 +412,7 @@ int trust_uninstall(const char *state_dir, int with_system, FILE *out)
     if (with_system) {
         char err[1024];
         int removed = system_sweep(NULL, 1, err, sizeof err);
-        if (removed < 0 || (removed > 0 && system_update(err, sizeof err) != 0)) {
+        if (removed < 0 || (removed > 0 && system_update(1, err, sizeof err) != 0)) {
             fprintf(out, "FAILED: system store: %s\n", err);
             rc = -1;
         } else {

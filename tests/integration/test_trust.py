@@ -159,6 +159,8 @@ class Trust(unittest.TestCase):
                           if f.startswith("ukey-agent-")], [])
         with open(bundle) as f:
             self.assertNotIn(ca, f.read())
+        # No dangling links to the removed file are left in /etc/ssl/certs.
+        self.assertEqual([f for f in os.listdir("/etc/ssl/certs") if f.startswith("ukey-agent-")], [])
 
     def test_bad_action(self):
         r = self.trust("frobnicate", check=False)
