@@ -25,10 +25,11 @@ static void usage(FILE *to)
             "\n"
             "Usage:\n"
             "  ukey-agent serve [--port N] [--state-dir DIR] [--config FILE]\n"
-            "                   [--allow-origin ORIGIN]... [--ca-file PEM] [--webroot DIR]\n"
+            "                   [--allow-origin ORIGIN]... [--ca-file PEM] [--ca-dir DIR]\n"
+            "                   [--webroot DIR]\n"
             "                   [--log-level error|warn|info|debug]\n"
             "  ukey-agent tokens [--json]\n"
-            "  ukey-agent doctor [--json] [--lang zh-CN|en]\n"
+            "  ukey-agent doctor [--json] [--lang zh-CN|en] [--mask-names]\n"
             "  ukey-agent trust install|uninstall|status [--json] [--no-system]\n"
             "                   [--state-dir DIR] [--config FILE]\n"
             "  ukey-agent --version\n"
@@ -39,13 +40,13 @@ static void usage(FILE *to)
             UKEY_VERSION);
 }
 
-enum { OPT_PORT = 1000, OPT_STATE_DIR, OPT_CONFIG, OPT_ALLOW_ORIGIN, OPT_CA_FILE, OPT_WEBROOT,
-       OPT_LOG_LEVEL, OPT_JSON, OPT_NO_SYSTEM, OPT_LANG };
+enum { OPT_PORT = 1000, OPT_STATE_DIR, OPT_CONFIG, OPT_ALLOW_ORIGIN, OPT_CA_FILE, OPT_CA_DIR, OPT_WEBROOT,
+       OPT_LOG_LEVEL, OPT_JSON, OPT_NO_SYSTEM, OPT_LANG, OPT_MASK_NAMES };
 
 struct cli {
     const char *config_path;
     const char *lang;
-    int json, no_system;
+    int json, no_system, mask_names;
 };
 
 /* Parses the options shared by every command into cfg (flags win over the
@@ -58,6 +59,8 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
         {"config", required_argument, NULL, OPT_CONFIG},
         {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
         {"ca-file", required_argument, NULL, OPT_CA_FILE},
+        {"ca-dir", required_argument, NULL, OPT_CA_DIR},
+        {"mask-names", no_argument, NULL, OPT_MASK_NAMES},
         {"webroot", required_argument, NULL, OPT_WEBROOT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"json", no_argument, NULL, OPT_JSON},
@@ -108,6 +111,13 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
         case OPT_CA_FILE:
             if (config_set_string(&cfg->ca_file, optarg))
                 return 2;
+            break;
+        case OPT_CA_DIR:
+            if (config_set_string(&cfg->ca_dir, optarg))
+                return 2;
+            break;
+        case OPT_MASK_NAMES:
+            cli->mask_names = 1;
             break;
         case OPT_WEBROOT:
             if (config_set_string(&cfg->webroot, optarg))
@@ -228,8 +238,8 @@ static int doctor_main(struct agent_config *cfg, const struct cli *cli)
         fprintf(stderr, "ukey-agent: %s\n", err);
         return 2;
     }
-    opt.state_dir = cfg->state_dir;
-    opt.ca_file = cfg->ca_file;
+    diag_options_from_config(&opt, cfg);
+    opt.mask_names = cli->mask_names;
     if (!(report = diag_run(&opt)))
         return 2;
     failed = json_integer_value(json_object_get(json_object_get(report, "summary"), "fail")) > 0;

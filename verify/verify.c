@@ -4,6 +4,7 @@
  */
 #include <ukey/verify.h>
 
+#include "x509/ext.h"
 #include "x509/fetch.h"
 #include "x509/name.h"
 #include "x509/sigenc.h"
@@ -148,19 +149,18 @@ static int check_times(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *fl
 /* Fetches the CRL at `url` into `crl`; 0 or -1 (with detail). */
 static int fetch_crl(const char *url, mbedtls_x509_crl *crl, struct ukey_verify_info *info)
 {
-    unsigned char *body;
-    size_t len;
-    long code;
+    struct x509_fetch_req req = {.url = url};
+    struct x509_fetch_res res;
     int ok = -1;
-    if (x509_fetch(url, &body, &len, &code, NULL, info->detail, sizeof info->detail) != 0)
+    if (x509_fetch(&req, &res, info->detail, sizeof info->detail) != 0)
         return -1;
-    if (code != 200 || len == 0)
-        snprintf(info->detail, sizeof info->detail, "CRL %.160s: HTTP %ld, %zu bytes", url, code, len);
-    else if (mbedtls_x509_crl_parse(crl, body, len + (body[0] == '-' ? 1 : 0)) != 0)
+    if (res.http_code != 200 || res.len == 0)
+        snprintf(info->detail, sizeof info->detail, "CRL %.160s: HTTP %ld, %zu bytes", url, res.http_code, res.len);
+    else if (mbedtls_x509_crl_parse(crl, res.body, res.len + (res.body[0] == '-' ? 1 : 0)) != 0)
         snprintf(info->detail, sizeof info->detail, "CRL %.160s: not a CRL", url);
     else
         ok = 0;
-    free(body);
+    free(res.body);
     return ok;
 }
 
@@ -174,15 +174,15 @@ static ukey_verify_result check_revocation(const struct ukey_verifier *v, mbedtl
     ukey_verify_result r = UKEY_VERIFY_OK;
     int have_issuer_crl = 0;
     uint32_t flags = 0;
-    char url[512];
+    struct x509_urls urls;
 
     mbedtls_x509_crl_init(&fetched);
     if (v->crl_fetch) {
-        if (x509_crl_url(crt, url, sizeof url) != 0) {
+        if (x509_cert_urls(crt, &urls) != 0 || urls.n_crl == 0) {
             mbedtls_x509_crl_free(&fetched);
             return fail(info, UKEY_VERIFY_REVOCATION_UNKNOWN, "the certificate names no CRL distribution point");
         }
-        if (fetch_crl(url, &fetched, info) != 0) {
+        if (fetch_crl(urls.crl[0], &fetched, info) != 0) {
             mbedtls_x509_crl_free(&fetched);
             return UKEY_VERIFY_REVOCATION_UNKNOWN;
         }

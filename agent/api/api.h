@@ -47,5 +47,6 @@ ukey_err api_pin_change(const struct api_request *req, struct api_reply *reply);
 ukey_err api_pin_unblock(const struct api_request *req, struct api_reply *reply);
 ukey_err api_login(const struct api_request *req, struct api_reply *reply);
 ukey_err api_diagnostics(const struct api_request *req, struct api_reply *reply);
+ukey_err api_certificates_check(const struct api_request *req, struct api_reply *reply);
 
 #endif

@@ -1,9 +1,13 @@
-/* GET /api/v1/diagnostics[?lang=zh-CN|en][&min_version=X.Y.Z]: every check,
- * failures first, in the language asked for (else from Accept-Language). */
+/* GET /api/v1/diagnostics and POST /api/v1/certificates/check: the checks
+ * in the language asked for (?lang=, else Accept-Language), failures first.
+ * Both may wait on CRL/OCSP servers, so the router runs them off the HTTP
+ * threads (ROUTE_SLOW). */
 #include "api/api.h"
 
 #include "diag/checks.h"
 
+#include <mbedtls/base64.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A version a portal passes: digits and dots only, else ignored. */
@@ -12,15 +16,64 @@ static const char *plain_version(const char *v)
     return v && *v && strlen(v) <= 32 && strspn(v, "0123456789.") == strlen(v) ? v : NULL;
 }
 
+static void options_for(const struct api_request *req, struct diag_options *opt)
+{
+    const char *lang = req->query(req, "lang"), *mask = req->query(req, "mask_names");
+    memset(opt, 0, sizeof *opt);
+    opt->lang = diag_lang_from(lang ? lang : req->header(req, "Accept-Language"));
+    opt->mask_names = mask && strcmp(mask, "0") != 0 && strcmp(mask, "false") != 0;
+    diag_options_from_config(opt, req->agent->cfg);
+}
+
 ukey_err api_diagnostics(const struct api_request *req, struct api_reply *reply)
 {
-    const char *lang = req->query(req, "lang");
-    struct diag_options opt = {
-        .lang = diag_lang_from(lang ? lang : req->header(req, "Accept-Language")),
-        .min_version = plain_version(req->query(req, "min_version")),
-        .state_dir = req->agent->cfg->state_dir,
-        .ca_file = req->agent->cfg->ca_file,
-    };
+    struct diag_options opt;
+    options_for(req, &opt);
+    opt.min_version = plain_version(req->query(req, "min_version"));
     reply->json = diag_run(&opt);
     return reply->json ? UKEY_OK : UKEY_ERR_OUT_OF_MEMORY;
+}
+
+/* Adds one certificate given as PEM (one or more) or Base64 DER to `list`. */
+static int add_certificate(mbedtls_x509_crt *list, const char *text)
+{
+    unsigned char der[16384];
+    size_t len = 0, n = strlen(text);
+    if (n > 65536)
+        return -1;
+    if (strstr(text, "-----BEGIN CERTIFICATE-----"))
+        return mbedtls_x509_crt_parse(list, (const unsigned char *)text, n + 1) == 0 ? 0 : -1;
+    if (mbedtls_base64_decode(der, sizeof der, &len, (const unsigned char *)text, n) != 0)
+        return -1;
+    return mbedtls_x509_crt_parse_der(list, der, len) == 0 ? 0 : -1;
+}
+
+/* {"certificate": PEM or Base64 DER, "intermediates": [...]} */
+ukey_err api_certificates_check(const struct api_request *req, struct api_reply *reply)
+{
+    json_t *cert = json_object_get(req->body, "certificate"), *more = json_object_get(req->body, "intermediates"), *v;
+    mbedtls_x509_crt given, intermediates;
+    struct diag_options opt;
+    ukey_err e = UKEY_ERR_CERT_INVALID;
+    size_t i;
+
+    mbedtls_x509_crt_init(&given);
+    mbedtls_x509_crt_init(&intermediates);
+    if (!json_is_string(cert) || (more && (!json_is_array(more) || json_array_size(more) > 8)) ||
+        add_certificate(&given, json_string_value(cert)) != 0)
+        goto out;
+    /* The intermediates, and any certificate after the first in the PEM. */
+    for (mbedtls_x509_crt *c = given.next; c && c->version; c = c->next)
+        if (mbedtls_x509_crt_parse_der(&intermediates, c->raw.p, c->raw.len) != 0)
+            goto out;
+    json_array_foreach(more, i, v)
+        if (!json_is_string(v) || add_certificate(&intermediates, json_string_value(v)) != 0)
+            goto out;
+    options_for(req, &opt);
+    reply->json = diag_check_certificate(&opt, given.raw.p, given.raw.len, &intermediates);
+    e = reply->json ? UKEY_OK : UKEY_ERR_OUT_OF_MEMORY;
+out:
+    mbedtls_x509_crt_free(&given);
+    mbedtls_x509_crt_free(&intermediates);
+    return e;
 }

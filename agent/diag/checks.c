@@ -3,15 +3,15 @@
  * stores) and says what they mean for the person at the desk. */
 #include "diag/checks.h"
 
+#include "diag/certs.h"
 #include "localca/localca.h"
 #include "localca/trust.h"
 #include "token/login.h"
 #include "token/pcsc.h"
 #include "token/tokens.h"
-#include "x509/fetch.h"
+#include "x509/cert.h"
 
 #include <mbedtls/base64.h>
-#include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
 #include <stdarg.h>
@@ -21,9 +21,6 @@
 #include <strings.h>
 #include <time.h>
 
-#define EXPIRY_WARN_DAYS 30
-
-enum diag_status { DIAG_PASS, DIAG_WARN, DIAG_FAIL, DIAG_SKIP };
 static const char *const status_names[] = {"pass", "warn", "fail", "skip"};
 
 struct text {
@@ -142,7 +139,7 @@ static void check_tls(struct run *r)
                   "stores", stores ? stores : json_array()));
 }
 
-static void check_revocation(struct run *r, json_t *tokens);
+static void check_certificates(struct run *r, json_t *items, const mbedtls_x509_crt *intermediates);
 static void check_keymatch(struct run *r, json_t *tokens);
 
 /* PC/SC, readers and tokens, all from one listing. */
@@ -265,94 +262,17 @@ static void check_tokens(struct run *r)
     }
 
     {
-        size_t expired = 0, soon = 0, n = 0;
-        json_t *ev = json_array();
-        char now_s[32], soon_s[32];
-        time_t now = time(NULL), later = now + (time_t)EXPIRY_WARN_DAYS * 86400;
-        strftime(now_s, sizeof now_s, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-        strftime(soon_s, sizeof soon_s, "%Y-%m-%dT%H:%M:%SZ", gmtime(&later));
-        json_array_foreach(tokens, i, t) {
-            json_array_foreach(json_object_get(t, "certificates"), j, c) {
-                const char *from = json_string_value(json_object_get(c, "not_before"));
-                const char *to = json_string_value(json_object_get(c, "not_after"));
-                const char *verdict = "valid";
-                if (!from || !to)
-                    continue;
-                n++;
-                /* ISO 8601 UTC strings compare like the times they name. */
-                if (strcmp(now_s, from) < 0 || strcmp(now_s, to) > 0)
-                    expired++, verdict = strcmp(now_s, from) < 0 ? "not_yet_valid" : "expired";
-                else if (strcmp(soon_s, to) > 0)
-                    soon++, verdict = "expiring_soon";
-                json_array_append_new(ev, json_pack("{s:O, s:O, s:O, s:s, s:s, s:s}", "token", json_object_get(t, "id"),
-                                                    "certificate", json_object_get(c, "id"), "subject",
-                                                    json_object_get(c, "subject"), "not_before", from, "not_after", to,
-                                                    "verdict", verdict));
-            }
-        }
-        if (expired)
-            say(&d, "%zu 张证书已过期或尚未生效。", "%zu certificate(s) expired or not yet valid.", expired);
-        else if (soon)
-            say(&d, "%zu 张证书将在 %d 天内到期。", "%zu certificate(s) expire within %d days.", soon, EXPIRY_WARN_DAYS);
-        else
-            say(&d, "%zu 张证书均在有效期内。", "All %zu certificate(s) are within their validity.", n);
-        add(r, "cert.validity", n == 0 ? DIAG_SKIP : expired ? DIAG_FAIL : soon ? DIAG_WARN : DIAG_PASS, "证书有效期",
-            "Certificate validity", &d,
-            "证书过期或即将过期时，请按发证机构的流程办理证书更新（续期），更新后重新插入 UKey；如刚更新，请检查电脑时间是否正确。",
-            "When a certificate has expired or is about to, renew it through the issuer, then re-plug the token; if it was just renewed, check the computer's clock.",
-            ev);
+        json_t *items = json_array();
+        json_array_foreach(tokens, i, t)
+            json_array_foreach(json_object_get(t, "certificates"), j, c)
+                json_array_append_new(items, json_pack("{s:O, s:O, s:O}", "token", json_object_get(t, "id"),
+                                                       "certificate", json_object_get(c, "id"), "der",
+                                                       json_object_get(c, "der")));
+        check_certificates(r, items, NULL);
+        json_decref(items);
     }
-    check_revocation(r, tokens);
     check_keymatch(r, tokens);
     json_decref(list);
-}
-
-/* Verdict of one revocation-related look at one certificate. */
-struct cert_look {
-    enum diag_status chain, published, revoked;
-    const char *note;           /* English evidence note */
-    time_t server_date;         /* the CRL server's Date, 0 if none */
-};
-
-/* Chain, CRL publication and revocation of one certificate. Every fetch is
- * bounded (fetch.h); mbedTLS checks the CRL's signature against the anchors. */
-static struct cert_look look_at(mbedtls_x509_crt *crt, mbedtls_x509_crt *anchors, int have_anchors)
-{
-    struct cert_look l = {DIAG_SKIP, DIAG_SKIP, DIAG_SKIP, "no CRL distribution point", 0};
-    unsigned char *body = NULL;
-    size_t len = 0;
-    long code = 0;
-    char url[512], err[256];
-    uint32_t flags = 0;
-    const uint32_t timing = MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE |
-                            MBEDTLS_X509_BADCRL_EXPIRED | MBEDTLS_X509_BADCRL_FUTURE;
-    mbedtls_x509_crl crl;
-
-    if (have_anchors) {
-        mbedtls_x509_crt_verify(crt, anchors, NULL, NULL, &flags, NULL, NULL);
-        l.chain = (flags & ~timing) ? DIAG_FAIL : DIAG_PASS;
-    }
-    if (x509_crl_url(crt, url, sizeof url) != 0)
-        return l;
-    mbedtls_x509_crl_init(&crl);
-    if (x509_fetch(url, &body, &len, &code, &l.server_date, err, sizeof err) != 0) {
-        l.published = DIAG_WARN, l.note = "CRL server unreachable";
-    } else if (code == 404 || len == 0) {
-        l.published = DIAG_WARN, l.note = "CRL not published (HTTP 404 or empty)";
-    } else if (code != 200 || mbedtls_x509_crl_parse(&crl, body, len + (body[0] == '-' ? 1 : 0)) != 0) {
-        l.published = DIAG_WARN, l.note = "the CRL address does not answer with a CRL";
-    } else {
-        l.published = DIAG_PASS, l.note = "CRL fetched";
-        if (have_anchors) {
-            flags = 0;
-            mbedtls_x509_crt_verify(crt, anchors, &crl, NULL, &flags, NULL, NULL);
-            l.revoked = (flags & MBEDTLS_X509_BADCERT_REVOKED) ? DIAG_FAIL
-                        : (flags & MBEDTLS_X509_BADCRL_NOT_TRUSTED) ? DIAG_SKIP : DIAG_PASS;
-        }
-    }
-    mbedtls_x509_crl_free(&crl);
-    free(body);
-    return l;
 }
 
 static enum diag_status worst(enum diag_status a, enum diag_status b)
@@ -383,50 +303,56 @@ static void check_clock(struct run *r, time_t server_date)
         json_pack("{s:I, s:I}", "local", (json_int_t)now, "server", (json_int_t)server_date));
 }
 
-/* cert.chain, cert.crl.published and cert.revoked over every certificate. */
-static void check_revocation(struct run *r, json_t *tokens)
+/* cert.validity, cert.chain, cert.crl.published, cert.revoked and
+ * system.clock over `items` ([{"der": base64, ...ids}]), each looked at by
+ * diag/certs.c; the evidence lists every certificate with its ids. */
+static void check_certificates(struct run *r, json_t *items, const mbedtls_x509_crt *intermediates)
 {
-    mbedtls_x509_crt anchors;
-    enum diag_status chain = DIAG_SKIP, published = DIAG_SKIP, revoked = DIAG_SKIP;
-    json_t *ev = json_array(), *t, *c;
-    time_t server_date = 0;
-    int have_anchors;
-    size_t i, j, n = 0;
+    struct cert_env_options eo = {r->opt->ca_file, r->opt->ca_dir, r->opt->cache_dir, r->opt->fetch_timeout_s};
+    struct cert_env *env = cert_env_new(&eo);
+    enum diag_status validity = DIAG_SKIP, chain = DIAG_SKIP, published = DIAG_SKIP, revoked = DIAG_SKIP;
+    json_t *ev = json_array(), *item;
+    size_t i, n = 0, expired = 0, soon = 0, not_published = 0;
     struct text d;
 
-    mbedtls_x509_crt_init(&anchors);
-    have_anchors = r->opt->ca_file && mbedtls_x509_crt_parse_file(&anchors, r->opt->ca_file) == 0;
-    json_array_foreach(tokens, i, t) {
-        json_array_foreach(json_object_get(t, "certificates"), j, c) {
-            const char *b64 = json_string_value(json_object_get(c, "der"));
-            unsigned char der[8192];
-            size_t len = 0;
-            mbedtls_x509_crt crt;
-            struct cert_look l;
-            mbedtls_x509_crt_init(&crt);
-            if (!b64 || mbedtls_base64_decode(der, sizeof der, &len, (const unsigned char *)b64, strlen(b64)) != 0 ||
-                mbedtls_x509_crt_parse_der(&crt, der, len) != 0) {
-                mbedtls_x509_crt_free(&crt);
-                continue;
-            }
-            l = look_at(&crt, &anchors, have_anchors);
-            n++;
-            chain = worst(chain, l.chain);
-            published = worst(published, l.published);
-            revoked = worst(revoked, l.revoked);
-            if (l.server_date)
-                server_date = l.server_date;
-            json_array_append_new(ev, json_pack("{s:O, s:O, s:s, s:s, s:s, s:s}", "token", json_object_get(t, "id"),
-                                                "certificate", json_object_get(c, "id"), "chain",
-                                                status_names[l.chain], "crl", status_names[l.published], "revoked",
-                                                status_names[l.revoked], "note", l.note));
-            mbedtls_x509_crt_free(&crt);
-        }
+    json_array_foreach(items, i, item) {
+        const char *b64 = json_string_value(json_object_get(item, "der"));
+        unsigned char der[8192];
+        size_t len = 0;
+        struct cert_look l;
+        const char *v;
+        if (!env || !b64 ||
+            mbedtls_base64_decode(der, sizeof der, &len, (const unsigned char *)b64, strlen(b64)) != 0)
+            continue;
+        cert_look(env, der, len, intermediates, &l);
+        n++;
+        validity = worst(validity, l.validity);
+        chain = worst(chain, l.chain);
+        published = worst(published, l.published);
+        revoked = worst(revoked, l.revoked);
+        v = json_string_value(json_object_get(l.evidence, "validity"));
+        expired += v && (strcmp(v, "expired") == 0 || strcmp(v, "not_yet_valid") == 0);
+        soon += v && strcmp(v, "expiring_soon") == 0;
+        not_published += json_is_true(json_object_get(json_object_get(l.evidence, "crl"), "not_published"));
+        json_object_update_missing(l.evidence, item);
+        json_object_del(l.evidence, "der");
+        json_array_append_new(ev, l.evidence);
     }
-    mbedtls_x509_crt_free(&anchors);
 
-    if (!have_anchors)
-        say(&d, "未配置信任的根证书（--ca-file），未检查证书链。", "Not checked: no trust anchors configured (--ca-file).");
+    if (expired)
+        say(&d, "%zu 张证书已过期或尚未生效。", "%zu certificate(s) expired or not yet valid.", expired);
+    else if (soon)
+        say(&d, "%zu 张证书将在 %d 天内到期。", "%zu certificate(s) expire within %d days.", soon, EXPIRY_WARN_DAYS);
+    else
+        say(&d, "%zu 张证书均在有效期内。", "All %zu certificate(s) are within their validity.", n);
+    add(r, "cert.validity", n ? validity : DIAG_SKIP, "证书有效期", "Certificate validity", &d,
+        "证书过期或即将过期时，请按发证机构的流程办理证书更新（续期），更新后重新插入 UKey；如刚更新，请检查电脑时间是否正确。",
+        "When a certificate has expired or is about to, renew it through the issuer, then re-plug the token; if it was just renewed, check the computer's clock.",
+        json_incref(ev));
+
+    if (!env || !cert_env_has_anchors(env))
+        say(&d, "未配置信任的根证书（certs/ 目录或 --ca-file），未检查证书链。",
+            "Not checked: no trust anchors configured (the certs/ directory or --ca-file).");
     else if (chain == DIAG_FAIL)
         say(&d, "有证书无法验证到受信任的根证书。", "A certificate does not chain to a trusted CA.");
     else
@@ -436,9 +362,12 @@ static void check_revocation(struct run *r, json_t *tokens)
         "The certificate is not from a trusted issuer, or an intermediate is missing: check that this is the right token and contact the issuer.",
         json_incref(ev));
 
-    if (published == DIAG_WARN)
-        say(&d, "无法获取证书吊销列表（CRL）。新签发的证书，其 CRL 可能尚未生成。",
-            "The certificate revocation list (CRL) could not be fetched. For a newly issued certificate the CRL may not exist yet.");
+    if (published == DIAG_WARN && not_published)
+        say(&d, "证书吊销列表（CRL）尚未发布。新签发的证书，其 CRL 可能尚未生成。",
+            "The certificate revocation list (CRL) is not published yet. For a newly issued certificate the CRL may not exist yet.");
+    else if (published == DIAG_WARN)
+        say(&d, "无法获取有效的证书吊销列表（CRL），原因见证据。",
+            "No valid certificate revocation list (CRL) could be fetched; the evidence says why.");
     else if (published == DIAG_PASS)
         say(&d, "已获取证书吊销列表。", "The certificate revocation list was fetched.");
     else
@@ -452,12 +381,20 @@ static void check_revocation(struct run *r, json_t *tokens)
         say(&d, "证书已被吊销。", "A certificate has been revoked.");
     else if (revoked == DIAG_PASS)
         say(&d, "证书未被吊销。", "No certificate is revoked.");
+    else if (revoked == DIAG_WARN)
+        say(&d, "吊销状态服务（OCSP）不认识该证书：它可能不是这家机构签发的。",
+            "The revocation status service (OCSP) does not know a certificate: it may not come from this issuer.");
     else
-        say(&d, "未检查吊销状态（没有可用且可验证的 CRL）。", "Not checked: no CRL that could be fetched and verified.");
+        say(&d, "未检查吊销状态（没有可用且可验证的 CRL 或 OCSP 答复）。",
+            "Not checked: no CRL or OCSP answer that could be fetched and verified.");
     add(r, "cert.revoked", n ? revoked : DIAG_SKIP, "证书吊销状态", "Certificate revocation", &d,
-        "证书已被吊销，无法用于登录：请到发证机构办理证书补办或更新。",
-        "A revoked certificate cannot log in: ask the issuer for a new certificate.", ev);
-    check_clock(r, server_date);
+        revoked == DIAG_FAIL ? "证书已被吊销，无法用于登录：请到发证机构办理证书补办或更新。"
+                             : "请确认 UKey 是发证机构发放的；如有疑问请联系发证机构核实证书。",
+        revoked == DIAG_FAIL ? "A revoked certificate cannot log in: ask the issuer for a new certificate."
+                             : "Make sure the token comes from the issuer; if in doubt, ask the issuer to check the certificate.",
+        ev);
+    check_clock(r, env ? cert_env_server_date(env) : 0);
+    cert_env_free(env);
 }
 
 /* cert.keymatch: the card signs with each key it uses without a PIN and the
@@ -532,24 +469,134 @@ static int severity(const json_t *check)
     return strcmp(s, "fail") == 0 ? 0 : strcmp(s, "warn") == 0 ? 1 : strcmp(s, "pass") == 0 ? 2 : 3;
 }
 
-json_t *diag_run(const struct diag_options *opt)
+void diag_options_from_config(struct diag_options *opt, const struct agent_config *cfg)
 {
-    struct run r = {opt, json_array()};
+    static __thread char cache[4200];
+    snprintf(cache, sizeof cache, "%s/cache", cfg->state_dir);
+    opt->state_dir = cfg->state_dir;
+    opt->ca_file = cfg->ca_file;
+    opt->ca_dir = config_ca_dir(cfg);
+    opt->cache_dir = cache;
+    opt->fetch_timeout_s = cfg->fetch_timeout_s;
+}
+
+/* "CN=张三, O=测试单位" -> "CN=张*, O=测*": the first character of each
+ * value stays, so the help desk can still tell certificates apart. A bare
+ * value (`is_dn` 0) is masked the same way. */
+static json_t *masked(const char *text, int is_dn)
+{
+    char *out = malloc(2 * strlen(text) + 2), *o = out;
+    enum { NAME, FIRST, REST } state = is_dn ? NAME : FIRST;
+    json_t *j;
+    if (!out)
+        return NULL;
+    for (const char *p = text; *p; p++) {
+        if (state == NAME) {
+            *o++ = *p;
+            state = *p == '=' ? FIRST : NAME;
+        } else if (*p == ',' && is_dn) {
+            *o++ = *p;
+            state = NAME;
+        } else if (state == FIRST) {
+            *o++ = *p; /* the whole first UTF-8 character */
+            if ((p[1] & 0xC0) != 0x80) {
+                *o++ = '*';
+                state = REST;
+            }
+        }
+    }
+    *o = '\0';
+    j = json_string(out);
+    free(out);
+    return j;
+}
+
+/* Masks names anywhere in `v` and drops the certificates' DER (which
+ * holds them too). */
+static void mask_names(json_t *v)
+{
+    const char *key;
+    json_t *m, *x;
+    size_t i;
+    void *tmp;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, x)
+            mask_names(x);
+        return;
+    }
+    json_object_foreach_safe(v, tmp, key, x) {
+        if (strcmp(key, "der") == 0)
+            json_object_del(v, key);
+        else if (json_is_string(x) && (strcmp(key, "subject") == 0 || strcmp(key, "issuer") == 0 ||
+                                       strcmp(key, "subject_cn") == 0) &&
+                 (m = masked(json_string_value(x), strcmp(key, "subject_cn") != 0)))
+            json_object_set_new(v, key, m);
+        else
+            mask_names(x);
+    }
+}
+
+/* The report: failures first, then warnings, passes, skips (stable within
+ * each), with the counts. Takes r->checks. */
+static json_t *report(struct run *r)
+{
     json_t *sorted = json_array(), *c, *summary;
     size_t i;
     int counts[4] = {0, 0, 0, 0};
-    if (!r.checks || !sorted)
+    for (int level = 0; level < 4; level++)
+        json_array_foreach(r->checks, i, c)
+            if (severity(c) == level)
+                json_array_append(sorted, c), counts[level]++;
+    json_decref(r->checks);
+    if (r->opt->mask_names)
+        mask_names(sorted);
+    summary = json_pack("{s:i, s:i, s:i, s:i}", "fail", counts[0], "warn", counts[1], "pass", counts[2], "skip", counts[3]);
+    return json_pack("{s:o, s:o, s:s, s:s, s:I, s:b}", "checks", sorted, "summary", summary, "lang",
+                     r->opt->lang == DIAG_ZH ? "zh-CN" : "en", "agent_version", UKEY_VERSION, "generated_at",
+                     (json_int_t)time(NULL), "names_masked", r->opt->mask_names);
+}
+
+json_t *diag_run(const struct diag_options *opt)
+{
+    struct run r = {opt, json_array()};
+    if (!r.checks)
         return NULL;
     check_version(&r);
     check_tls(&r);
     check_tokens(&r);
     check_proxy(&r);
-    /* Failures first, then warnings, passes, skips; stable within each. */
-    for (int level = 0; level < 4; level++)
-        json_array_foreach(r.checks, i, c)
-            if (severity(c) == level)
-                json_array_append(sorted, c), counts[level]++;
-    json_decref(r.checks);
-    summary = json_pack("{s:i, s:i, s:i, s:i}", "fail", counts[0], "warn", counts[1], "pass", counts[2], "skip", counts[3]);
-    return json_pack("{s:o, s:o, s:s}", "checks", sorted, "summary", summary, "lang", opt->lang == DIAG_ZH ? "zh-CN" : "en");
+    return report(&r);
+}
+
+json_t *diag_check_certificate(const struct diag_options *opt, const unsigned char *der, size_t len,
+                               const mbedtls_x509_crt *intermediates)
+{
+    struct run r = {opt, json_array()};
+    json_t *cert = x509_cert_json(der, len), *out, *items;
+    char *b64 = NULL;
+    size_t b64_len = 0;
+    if (!r.checks || !cert) {
+        json_decref(r.checks);
+        json_decref(cert);
+        return NULL;
+    }
+    mbedtls_base64_encode(NULL, 0, &b64_len, der, len);
+    if (!(b64 = malloc(b64_len)) || mbedtls_base64_encode((unsigned char *)b64, b64_len, &b64_len, der, len) != 0) {
+        free(b64);
+        json_decref(r.checks);
+        json_decref(cert);
+        return NULL;
+    }
+    items = json_pack("[{s:s, s:s}]", "certificate", "certificate", "der", b64);
+    check_certificates(&r, items, intermediates);
+    json_decref(items);
+    free(b64);
+    out = report(&r);
+    if (out && opt->mask_names)
+        mask_names(cert);
+    if (out)
+        json_object_set_new(out, "certificate", cert);
+    else
+        json_decref(cert);
+    return out;
 }

@@ -9,7 +9,10 @@
 #ifndef UKEY_DIAG_CHECKS_H
 #define UKEY_DIAG_CHECKS_H
 
+#include "util/config.h"
+
 #include <jansson.h>
+#include <mbedtls/x509_crt.h>
 
 enum diag_lang { DIAG_ZH, DIAG_EN };
 
@@ -18,11 +21,27 @@ struct diag_options {
     const char *min_version;    /* a portal's minimum agent version, or NULL */
     const char *state_dir;      /* where the agent's CA and leaf are */
     const char *ca_file;        /* trust anchors for certificate chains, or NULL */
+    const char *ca_dir;         /* a directory of trust anchors, or NULL */
+    const char *cache_dir;      /* where verified CRL/OCSP answers are kept, or NULL */
+    long fetch_timeout_s;       /* per CRL/OCSP/issuer fetch; 0: the default */
+    int mask_names;             /* mask people's and companies' names (for a report sent out) */
 };
+
+/* Fills state_dir, ca_file, ca_dir, cache_dir and fetch_timeout_s from the
+ * agent's configuration (whose state_dir is resolved); the rest stays. */
+void diag_options_from_config(struct diag_options *opt, const struct agent_config *cfg);
 
 /* Runs every check; returns {"checks": [...], "summary": {"pass": n, ...}}
  * (caller frees), failures first. NULL only when out of memory. */
 json_t *diag_run(const struct diag_options *opt);
+
+/* The certificate checks (cert.validity, cert.chain, cert.crl.published,
+ * cert.revoked, system.clock) on one DER certificate, with `intermediates`
+ * (may be NULL) to help build its chain. The report also carries
+ * "certificate": its description. NULL when out of memory or when `der`
+ * is not a certificate. */
+json_t *diag_check_certificate(const struct diag_options *opt, const unsigned char *der, size_t len,
+                               const mbedtls_x509_crt *intermediates);
 
 /* "zh-CN" unless `accept_language` (an Accept-Language value or a ?lang=)
  * prefers English. */

@@ -7,16 +7,46 @@
 #include "util/log.h"
 #include "util/secret.h"
 
+#include <ctype.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* At most this many slow requests (ROUTE_SLOW) run at once. */
+#define MAX_JOBS 8
+/* How long shutdown waits for running slow requests (seconds). */
+#define JOB_DRAIN_S 3
+
+struct job;
+
 struct http_server {
     struct MHD_Daemon *daemon;
     const struct agent_ctx *agent;
     const struct guard_policy *policy;
+    pthread_mutex_t lock;       /* guards jobs, n_jobs, stopping */
+    pthread_cond_t job_done;
+    struct job *jobs;
+    unsigned n_jobs;
+    int stopping;
+};
+
+/* A slow request: the connection is suspended while a thread of its own
+ * runs the handler on copies of what it may read; the thread then resumes
+ * the connection, whose next access-handler call sends the reply. */
+struct job {
+    struct job *next;
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    api_handler handler;
+    json_t *query, *headers;    /* copies (header names lower-cased) */
+    json_t *body;
+    char *method, *path, *origin, *param;
+    struct api_reply reply;
+    ukey_err result;
+    int done, orphaned;
 };
 
 /* Per-request state, from the first access-handler call to completion. */
@@ -31,6 +61,7 @@ struct req_ctx {
     char param[128];
     char *body;                 /* may hold a PIN: wiped before free */
     size_t body_len;
+    struct job *job;            /* a slow request under way */
 };
 
 /* Headers on every response (security.md 8.4). */
@@ -298,6 +329,151 @@ static const char *request_header(const struct api_request *req, const char *key
     return MHD_lookup_connection_value(req->http, MHD_HEADER_KIND, key);
 }
 
+static void job_free(struct job *j)
+{
+    json_decref(j->query);
+    json_decref(j->headers);
+    json_decref(j->body);
+    json_decref(j->reply.json);
+    json_decref(j->reply.error_extra);
+    free(j->method);
+    free(j->path);
+    free(j->origin);
+    free(j->param);
+    free(j);
+}
+
+static const char *job_query(const struct api_request *req, const char *key)
+{
+    return json_string_value(json_object_get(((struct job *)req->http)->query, key));
+}
+
+static const char *job_header(const struct api_request *req, const char *key)
+{
+    char lower[128];
+    size_t i;
+    for (i = 0; key[i] && i + 1 < sizeof lower; i++)
+        lower[i] = (char)tolower((unsigned char)key[i]);
+    lower[i] = '\0';
+    return json_string_value(json_object_get(((struct job *)req->http)->headers, lower));
+}
+
+static enum MHD_Result copy_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    char lower[128];
+    size_t i;
+    if (!key || !value)
+        return MHD_YES;
+    if (kind == MHD_HEADER_KIND) {
+        for (i = 0; key[i] && i + 1 < sizeof lower; i++)
+            lower[i] = (char)tolower((unsigned char)key[i]);
+        lower[i] = '\0';
+        key = lower;
+    }
+    if (!json_object_get(cls, key)) /* the first of repeated names, as MHD's lookup */
+        json_object_set_new(cls, key, json_string(value));
+    return MHD_YES;
+}
+
+static void *job_run(void *arg)
+{
+    struct job *j = arg;
+    struct http_server *srv = j->srv;
+    struct api_request req = {0};
+    req.agent = srv->agent;
+    req.method = j->method;
+    req.path = j->path;
+    req.origin = j->origin;
+    req.param = j->param;
+    req.body = j->body;
+    req.query = job_query;
+    req.header = job_header;
+    req.http = j;
+    j->result = j->handler(&req, &j->reply);
+
+    pthread_mutex_lock(&srv->lock);
+    j->done = 1;
+    for (struct job **p = &srv->jobs; *p; p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            break;
+        }
+    srv->n_jobs--;
+    if (j->orphaned)
+        job_free(j);
+    else if (!srv->stopping)
+        MHD_resume_connection(j->conn);
+    pthread_cond_broadcast(&srv->job_done);
+    pthread_mutex_unlock(&srv->lock);
+    return NULL;
+}
+
+/* Starts the slow request of `rc` on its own thread and suspends the
+ * connection; UKEY_OK, or the error to answer now. Takes `body`. */
+static ukey_err job_start(struct http_server *srv, struct MHD_Connection *c, struct req_ctx *rc,
+                          const char *url, const char *method, json_t *body)
+{
+    struct job *j = calloc(1, sizeof *j);
+    pthread_attr_t attr;
+    pthread_t tid;
+    int started;
+
+    if (!j) {
+        json_decref(body);
+        return UKEY_ERR_OUT_OF_MEMORY;
+    }
+    j->srv = srv;
+    j->conn = c;
+    j->handler = rc->route->handler;
+    j->body = body;
+    j->query = json_object();
+    j->headers = json_object();
+    j->method = strdup(method);
+    j->path = strdup(url);
+    j->origin = rc->cors_origin ? strdup(rc->cors_origin) : NULL;
+    j->param = rc->param[0] ? strdup(rc->param) : NULL;
+    if (!j->query || !j->headers || !j->method || !j->path || (rc->cors_origin && !j->origin) ||
+        (rc->param[0] && !j->param)) {
+        job_free(j);
+        return UKEY_ERR_OUT_OF_MEMORY;
+    }
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, copy_value, j->query);
+    MHD_get_connection_values(c, MHD_HEADER_KIND, copy_value, j->headers);
+
+    pthread_mutex_lock(&srv->lock);
+    if (srv->stopping || srv->n_jobs >= MAX_JOBS) {
+        pthread_mutex_unlock(&srv->lock);
+        job_free(j);
+        return UKEY_ERR_AGENT_BUSY;
+    }
+    /* Suspended before the thread exists, so its resume cannot come first. */
+    MHD_suspend_connection(c);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    started = pthread_create(&tid, &attr, job_run, j) == 0;
+    pthread_attr_destroy(&attr);
+    if (!started) {
+        MHD_resume_connection(c);
+        pthread_mutex_unlock(&srv->lock);
+        job_free(j);
+        return UKEY_ERR_AGENT_BUSY;
+    }
+    j->next = srv->jobs;
+    srv->jobs = j;
+    srv->n_jobs++;
+    rc->job = j;
+    pthread_mutex_unlock(&srv->lock);
+    return UKEY_OK;
+}
+
+static enum MHD_Result queue_reply(struct MHD_Connection *c, const struct req_ctx *rc, ukey_err e,
+                                   const struct api_reply *reply)
+{
+    if (e == UKEY_OK && reply->json)
+        return queue_json(c, rc, reply->status ? reply->status : MHD_HTTP_OK, reply->json, NULL);
+    return queue_error(c, rc, e == UKEY_OK ? UKEY_ERR_INTERNAL : e, reply->error_extra);
+}
+
 static enum MHD_Result dispatch(struct http_server *srv, struct MHD_Connection *c,
                                 struct req_ctx *rc, const char *url, const char *method)
 {
@@ -313,6 +489,14 @@ static enum MHD_Result dispatch(struct http_server *srv, struct MHD_Connection *
         return queue_static(c, rc, srv->agent, url);
     if (rc->route->flags & ROUTE_EVENTS)
         return queue_events(c, rc);
+    if (rc->job) {
+        /* Resumed: by the job's thread when done, or by shutdown. */
+        int done;
+        pthread_mutex_lock(&srv->lock);
+        done = rc->job->done;
+        pthread_mutex_unlock(&srv->lock);
+        return done ? queue_reply(c, rc, rc->job->result, &rc->job->reply) : MHD_NO;
+    }
     if (rc->route->flags & ROUTE_JSON_BODY) {
         json_error_t jerr;
         body = rc->body ? json_loadb(rc->body, rc->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
@@ -330,11 +514,12 @@ static enum MHD_Result dispatch(struct http_server *srv, struct MHD_Connection *
     req.query = request_query;
     req.header = request_header;
     req.http = c;
+    if (rc->route->flags & ROUTE_SLOW) {
+        e = job_start(srv, c, rc, url, method, body);
+        return e == UKEY_OK ? MHD_YES : queue_error(c, rc, e, NULL);
+    }
     e = rc->route->handler(&req, &reply);
-    if (e == UKEY_OK && reply.json)
-        ret = queue_json(c, rc, reply.status ? reply.status : MHD_HTTP_OK, reply.json, NULL);
-    else
-        ret = queue_error(c, rc, e == UKEY_OK ? UKEY_ERR_INTERNAL : e, reply.error_extra);
+    ret = queue_reply(c, rc, e, &reply);
     json_decref(reply.json);
     json_decref(reply.error_extra);
     json_decref(body);
@@ -398,12 +583,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct http_server *srv = cls;
     struct req_ctx *rc = *con_cls;
-    (void)cls;
     (void)c;
     (void)toe;
     if (!rc)
         return;
+    if (rc->job) {
+        /* A job still running (only at shutdown) frees itself when done. */
+        pthread_mutex_lock(&srv->lock);
+        if (rc->job->done)
+            job_free(rc->job);
+        else
+            rc->job->orphaned = 1;
+        pthread_mutex_unlock(&srv->lock);
+    }
     if (rc->body) {
         secret_wipe(rc->body, rc->body_len);
         free(rc->body);
@@ -454,6 +648,8 @@ struct http_server *http_create(const struct agent_ctx *agent, const struct guar
     }
     srv->agent = agent;
     srv->policy = policy;
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->job_done, NULL);
     srv->daemon = MHD_start_daemon(
         MHD_USE_NO_LISTEN_SOCKET | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
             MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
@@ -470,6 +666,8 @@ struct http_server *http_create(const struct agent_ctx *agent, const struct guar
         MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot start the HTTP engine (libmicrohttpd)");
+        pthread_mutex_destroy(&srv->lock);
+        pthread_cond_destroy(&srv->job_done);
         free(srv);
         return NULL;
     }
@@ -484,8 +682,31 @@ int http_add_connection(struct http_server *srv, int fd, const struct sockaddr *
 
 void http_destroy(struct http_server *srv)
 {
+    struct timespec until;
+    unsigned left;
     if (!srv)
         return;
+    /* Slow requests get a moment to finish; the connections of those that
+     * do not are resumed (and closed) so that MHD can stop. */
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += JOB_DRAIN_S;
+    pthread_mutex_lock(&srv->lock);
+    srv->stopping = 1;
+    while (srv->n_jobs && pthread_cond_timedwait(&srv->job_done, &srv->lock, &until) == 0)
+        ;
+    for (struct job *j = srv->jobs; j; j = j->next)
+        MHD_resume_connection(j->conn);
+    pthread_mutex_unlock(&srv->lock);
     MHD_stop_daemon(srv->daemon);
+    pthread_mutex_lock(&srv->lock);
+    left = srv->n_jobs;
+    pthread_mutex_unlock(&srv->lock);
+    if (left) {
+        /* Their threads still hold `srv`; the process is ending anyway. */
+        log_warn("%u slow request(s) still running at shutdown", left);
+        return;
+    }
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->job_done);
     free(srv);
 }

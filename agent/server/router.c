@@ -11,7 +11,8 @@ static const struct route routes[] = {
     {"POST", "/api/v1/tokens/{id}/pin/change", api_pin_change, ROUTE_JSON_BODY},
     {"POST", "/api/v1/tokens/{id}/pin/unblock", api_pin_unblock, ROUTE_JSON_BODY},
     {"POST", "/api/v1/login", api_login, ROUTE_JSON_BODY},
-    {"GET", "/api/v1/diagnostics", api_diagnostics, 0},
+    {"GET", "/api/v1/diagnostics", api_diagnostics, ROUTE_SLOW},
+    {"POST", "/api/v1/certificates/check", api_certificates_check, ROUTE_JSON_BODY | ROUTE_SLOW},
 };
 
 const struct route *router_table(size_t *count)

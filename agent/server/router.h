@@ -13,6 +13,7 @@
 
 #define ROUTE_JSON_BODY 0x1u /* POST with a JSON object body (Content-Type enforced) */
 #define ROUTE_EVENTS 0x2u    /* the Server-Sent Events stream (no handler: http.c streams it) */
+#define ROUTE_SLOW 0x4u      /* may wait on the network: runs on a thread of its own */
 
 struct route {
     const char *method;

@@ -21,6 +21,7 @@ void config_defaults(struct agent_config *cfg)
     cfg->handshake_timeout_s = 10;
     cfg->idle_timeout_s = 60;
     cfg->max_body_bytes = 64 * 1024;
+    cfg->fetch_timeout_s = 15;
 }
 
 int config_set_string(char **member, const char *value)
@@ -138,9 +139,13 @@ static int load_limits(struct loader *ld, struct agent_config *cfg, json_t *limi
             if (get_uint(ld, key, v, 1024, 16 * 1024 * 1024, &n))
                 return -1;
             cfg->max_body_bytes = n;
+        } else if (strcmp(key, "fetch_timeout_s") == 0) {
+            if (get_uint(ld, key, v, 1, 120, &n))
+                return -1;
+            cfg->fetch_timeout_s = (unsigned)n;
         } else {
             return fail_key(ld, key, "unknown key in \"limits\" (known: max_connections, "
-                                     "handshake_timeout_s, idle_timeout_s, max_body_bytes)");
+                                     "handshake_timeout_s, idle_timeout_s, max_body_bytes, fetch_timeout_s)");
         }
     }
     return 0;
@@ -165,6 +170,9 @@ static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root
         } else if (strcmp(key, "ca_file") == 0) {
             if (get_path(ld, key, v, &cfg->ca_file))
                 return -1;
+        } else if (strcmp(key, "ca_dir") == 0) {
+            if (get_path(ld, key, v, &cfg->ca_dir))
+                return -1;
         } else if (strcmp(key, "log_level") == 0) {
             int level = json_is_string(v) ? log_level_parse(json_string_value(v)) : -1;
             if (level < 0)
@@ -186,7 +194,7 @@ static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root
             if (load_limits(ld, cfg, v))
                 return -1;
         } else {
-            return fail_key(ld, key, "unknown key (known: port, state_dir, webroot, ca_file, "
+            return fail_key(ld, key, "unknown key (known: port, state_dir, webroot, ca_file, ca_dir, "
                                      "allow_origins, log_level, limits)");
         }
     }
@@ -265,11 +273,17 @@ int config_resolve_state_dir(struct agent_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+const char *config_ca_dir(const struct agent_config *cfg)
+{
+    return cfg->ca_dir ? cfg->ca_dir : UKEY_CERTS_DIR;
+}
+
 void config_free(struct agent_config *cfg)
 {
     free(cfg->state_dir);
     free(cfg->webroot);
     free(cfg->ca_file);
+    free(cfg->ca_dir);
     for (size_t i = 0; i < cfg->n_allow_origins; i++)
         free(cfg->allow_origins[i]);
     free(cfg->allow_origins);

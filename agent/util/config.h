@@ -9,10 +9,11 @@
  *     "state_dir": "/path",            // default $XDG_DATA_HOME/ukey-agent
  *     "webroot": "/path",               // default: the pages built into the binary
  *     "ca_file": "/path/anchors.pem",   // extra trust anchors for diagnostics
+ *     "ca_dir": "/path/certs",          // a directory of them (default: the shipped certs/)
  *     "allow_origins": ["https://portal.example.gov.cn"],  // or wildcard patterns, see origin.h
  *     "log_level": "info",
  *     "limits": {"max_connections": 256, "handshake_timeout_s": 10,
- *                "idle_timeout_s": 60, "max_body_bytes": 65536}
+ *                "idle_timeout_s": 60, "max_body_bytes": 65536, "fetch_timeout_s": 15}
  *   }
  */
 #ifndef UKEY_UTIL_CONFIG_H
@@ -27,6 +28,7 @@ struct agent_config {
     char *state_dir;
     char *webroot;
     char *ca_file;
+    char *ca_dir;               /* NULL: UKEY_CERTS_DIR, the shipped anchors */
     char **allow_origins;
     size_t n_allow_origins;
     int log_level;
@@ -34,6 +36,7 @@ struct agent_config {
     unsigned handshake_timeout_s;
     unsigned idle_timeout_s;
     size_t max_body_bytes;
+    unsigned fetch_timeout_s;   /* each CRL, OCSP or issuer fetch */
 };
 
 /* Fills `cfg` with the built-in defaults (no allocation). */
@@ -50,11 +53,14 @@ int config_load(struct agent_config *cfg, const char *path, char *err, size_t er
 /* Adds an allow-list entry after checking its syntax; -1 with `err` if bad. */
 int config_add_origin(struct agent_config *cfg, const char *origin, char *err, size_t errlen);
 
-/* Replaces a string member (state_dir, webroot, ca_file) with a copy of `value`. */
+/* Replaces a string member (state_dir, webroot, ca_file, ca_dir) with a copy of `value`. */
 int config_set_string(char **member, const char *value);
 
 /* Resolves cfg->state_dir to the default when unset; -1 if HOME is unknown. */
 int config_resolve_state_dir(struct agent_config *cfg, char *err, size_t errlen);
+
+/* The directory of trust anchors in effect. */
+const char *config_ca_dir(const struct agent_config *cfg);
 
 void config_free(struct agent_config *cfg);
 

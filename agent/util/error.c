@@ -121,6 +121,14 @@ static struct err_info err_lookup(ukey_err e)
         return (struct err_info){400, "ORIGIN_REQUIRED",
             "登录请求必须来自浏览器中的门户网页（缺少 Origin），签名需要绑定该网站。",
             "A login must come from a portal page in a browser (no Origin header): the signature is bound to that site."};
+    case UKEY_ERR_CERT_INVALID:
+        return (struct err_info){400, "CERTIFICATE_INVALID",
+            "无法读取该证书：请提供 Base64 编码的 DER 证书或 PEM 格式的证书。",
+            "The certificate cannot be read: send a Base64 DER or a PEM certificate."};
+    case UKEY_ERR_AGENT_BUSY:
+        return (struct err_info){503, "AGENT_BUSY",
+            "助手正在进行其他检查，请稍后重试。",
+            "The agent is busy with other checks; try again in a moment."};
     case UKEY_ERR__COUNT:
         break;
     }

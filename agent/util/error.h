@@ -40,6 +40,8 @@ typedef enum {
     UKEY_ERR_CERT_NOT_FOUND,
     UKEY_ERR_PIN_REQUIRED,
     UKEY_ERR_ORIGIN_REQUIRED,
+    UKEY_ERR_CERT_INVALID,
+    UKEY_ERR_AGENT_BUSY,
     UKEY_ERR__COUNT /* keep last */
 } ukey_err;
 

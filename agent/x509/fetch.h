@@ -1,28 +1,39 @@
 /*
- * Revocation plumbing shared by the agent's diagnostics and libukeyverify:
- * the certificate's CRL distribution point (RFC 5280 4.2.1.13, which mbedTLS
- * does not parse) and a bounded HTTP(S) GET through libcurl.
+ * Bounded HTTP(S) fetches of CRLs, OCSP answers and issuer certificates,
+ * shared by the agent's diagnostics and libukeyverify.
  */
 #ifndef UKEY_X509_FETCH_H
 #define UKEY_X509_FETCH_H
 
-#include <mbedtls/x509_crt.h>
 #include <stddef.h>
 #include <time.h>
 
 #define X509_FETCH_MAX (8u * 1024 * 1024)
 
-/* The first http(s) URI of the CRL distribution points; 0, or -1 if none. */
-int x509_crl_url(const mbedtls_x509_crt *crt, char *url, size_t cap);
+#define X509_FETCH_TIMEOUT_S 15L
+
+struct x509_fetch_req {
+    const char *url;
+    const unsigned char *post;  /* a POST body, or NULL for a GET */
+    size_t post_len;
+    const char *content_type;   /* the whole header line for a POST */
+    long timeout_s;             /* 0: X509_FETCH_TIMEOUT_S */
+};
+
+struct x509_fetch_res {
+    unsigned char *body;        /* malloc'd, NUL-terminated */
+    size_t len;
+    long http_code;
+    time_t date;                /* the server's Date header, 0 if none */
+};
 
 /*
- * GETs `url` (http/https only, at most X509_FETCH_MAX bytes, 5 s to connect,
- * 15 s in all, 3 redirects, proxies from the environment). Returns 0 with a
- * malloc'd, NUL-terminated body (*len bytes) and *http_code, and (when
- * `date` is not NULL) the server's Date header as time_t (0 if it sent
- * none); or -1 with a reason in `err`.
+ * GETs or POSTs `req->url` (http/https only, at most X509_FETCH_MAX bytes,
+ * at most 5 s to connect and timeout_s in all, 3 redirects, proxies from
+ * the environment but never for loopback). Returns 0 with `res` filled (any
+ * HTTP status), or -1 with a reason in `err` (unreachable, timed out, too
+ * large).
  */
-int x509_fetch(const char *url, unsigned char **body, size_t *len, long *http_code, time_t *date, char *err,
-               size_t errlen);
+int x509_fetch(const struct x509_fetch_req *req, struct x509_fetch_res *res, char *err, size_t errlen);
 
 #endif

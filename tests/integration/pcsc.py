@@ -23,13 +23,18 @@ VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 READER = "Virtual PCD 00 00"
 
 
-def in_private_namespace():
-    """Re-executes this test under `unshare --mount` unless already there."""
+def in_private_namespace(net=False):
+    """Re-executes this test under `unshare --mount` unless already there.
+    With `net`, also in a network namespace of its own with only loopback
+    up: servers that cannot bind to 127.0.0.1 alone (`openssl ocsp`) are
+    then still reachable from nowhere else."""
     if os.environ.get("UKEY_PRIVATE_MOUNT_NS") == "1":
         return
     env = dict(os.environ, UKEY_PRIVATE_MOUNT_NS="1")
-    os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private",
-                           sys.executable] + sys.argv, env)
+    cmd = [sys.executable] + sys.argv
+    if net:
+        cmd = ["sh", "-c", 'ip link set lo up && exec "$0" "$@"'] + cmd
+    os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private"] + (["--net"] if net else []) + cmd, env)
 
 
 def free_port_pair():

@@ -143,6 +143,11 @@ class Diagnostics(unittest.TestCase):
             pcsc.make_crl(d)
             checks = self.diagnostics("?lang=en", agent=agent)
             self.assertEqual((checks["cert.crl.published"]["status"], checks["cert.revoked"]["status"]), ("pass", "pass"))
+            # Again: the verified (PEM) CRL now comes from the agent's cache.
+            checks = self.diagnostics("?lang=en", agent=agent)
+            self.assertEqual(checks["cert.revoked"]["status"], "pass")
+            with_crl = [e["crl"] for e in checks["cert.revoked"]["evidence"] if "url" in e["crl"]]
+            self.assertTrue(with_crl and all(c.get("cached") for c in with_crl), with_crl)
             # An agent whose clock is two days behind: system.clock fails.
             from test_tls import FAKETIME_LIB
             skewed = harness.Agent(args=["--ca-file", os.path.join(d, "ca.pem")], env={
@@ -155,6 +160,8 @@ class Diagnostics(unittest.TestCase):
             finally:
                 skewed.cleanup()
             pcsc.make_crl(d, revoke=("9a",))
+            # The agent keeps a verified CRL until its nextUpdate: forget it.
+            shutil.rmtree(os.path.join(agent.state_dir, "cache"))
             checks = self.diagnostics("?lang=en", agent=agent)
             self.assertEqual(checks["cert.revoked"]["status"], "fail")
             self.assertIn("new certificate", checks["cert.revoked"]["fix"])
@@ -194,6 +201,32 @@ class Diagnostics(unittest.TestCase):
                 self.assertFalse([l for l in card.apdu_log() if " 20 00 80 lc=8" in l])  # no PIN sent
             finally:
                 card.remove()
+
+    def test_redacted_report(self):
+        self.pcscd.proc or self.pcscd.start()
+        card = self.card()
+        try:
+            plain = json.dumps(self.diagnostics("?lang=en"), ensure_ascii=False)
+            self.assertIn("张三", plain)
+            for how in ("api", "doctor"):
+                if how == "api":
+                    status, _, report = self.agent.get_json("/api/v1/diagnostics?lang=en&mask_names=1")
+                    self.assertEqual(status, 200)
+                else:
+                    r = subprocess.run([harness.AGENT, "doctor", "--json", "--mask-names", "--state-dir",
+                                        self.agent.state_dir, "--lang", "en"],
+                                       capture_output=True, text=True, timeout=60, env=self.agent.env)
+                    report = json.loads(r.stdout)
+                text = json.dumps(report, ensure_ascii=False)
+                self.assertTrue(report["names_masked"], how)
+                self.assertNotIn("张三", text, how)
+                self.assertNotIn("测试单位", text, how)
+                self.assertIn("CN=张*", text, how)
+                self.assertNotIn('"der"', text, how)
+                certs = by_id(report)["cert.validity"]["evidence"]
+                self.assertTrue(all(len(c["serial"]) > 0 for c in certs), how)  # serials are kept
+        finally:
+            card.remove()
 
     def test_version_language_proxy_and_doctor(self):
         self.assertEqual(self.diagnostics("?min_version=9.9.9")["agent.version"]["status"], "fail")

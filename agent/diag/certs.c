@@ -1,0 +1,490 @@
+/* One certificate's validity, chain and revocation; see certs.h. */
+#include "diag/certs.h"
+
+#include "util/file.h"
+#include "util/mbedtls_compat.h"
+#include "util/rng.h"
+#include "x509/ext.h"
+#include "x509/fetch.h"
+#include "x509/name.h"
+#include "x509/ocsp.h"
+#include "x509/sigenc.h"
+#include "x509/xtime.h"
+
+#include <mbedtls/x509_crl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_CHAIN 4
+#define SLACK 300 /* seconds a server's clock may be off ours */
+
+/* One fetch of this run, kept so that certificates sharing a CRL or an
+ * issuer fetch it once. */
+struct memo {
+    struct memo *next;
+    char *url;
+    int rc;
+    struct x509_fetch_res res;
+    char err[256];
+};
+
+struct cert_env {
+    struct cert_env_options opt;
+    mbedtls_x509_crt anchors;
+    int have_anchors;
+    struct memo *memo;
+    time_t server_date;
+};
+
+struct cert_env *cert_env_new(const struct cert_env_options *opt)
+{
+    struct cert_env *env = calloc(1, sizeof *env);
+    if (!env)
+        return NULL;
+    env->opt = *opt;
+    mbedtls_x509_crt_init(&env->anchors);
+    /* A file or directory that does not parse adds no anchors; a directory
+     * may hold a README beside the certificates. */
+    if (opt->ca_file)
+        mbedtls_x509_crt_parse_file(&env->anchors, opt->ca_file);
+    if (opt->ca_dir)
+        mbedtls_x509_crt_parse_path(&env->anchors, opt->ca_dir);
+    env->have_anchors = env->anchors.version != 0;
+    return env;
+}
+
+void cert_env_free(struct cert_env *env)
+{
+    if (!env)
+        return;
+    mbedtls_x509_crt_free(&env->anchors);
+    while (env->memo) {
+        struct memo *m = env->memo;
+        env->memo = m->next;
+        free(m->url);
+        free(m->res.body);
+        free(m);
+    }
+    free(env);
+}
+
+int cert_env_has_anchors(const struct cert_env *env) { return env->have_anchors; }
+time_t cert_env_server_date(const struct cert_env *env) { return env->server_date; }
+
+static void note_date(struct cert_env *env, time_t date)
+{
+    if (date > env->server_date)
+        env->server_date = date;
+}
+
+/* A GET through the run's memo. NULL only when out of memory. */
+static const struct memo *get(struct cert_env *env, const char *url)
+{
+    struct memo *m;
+    struct x509_fetch_req req = {.url = url, .timeout_s = env->opt.fetch_timeout_s};
+    for (m = env->memo; m; m = m->next)
+        if (strcmp(m->url, url) == 0)
+            return m;
+    if (!(m = calloc(1, sizeof *m)) || !(m->url = strdup(url))) {
+        free(m);
+        return NULL;
+    }
+    m->rc = x509_fetch(&req, &m->res, m->err, sizeof m->err);
+    note_date(env, m->res.date);
+    m->next = env->memo;
+    env->memo = m;
+    return m;
+}
+
+/* ---- the on-disk cache of verified answers ---- */
+
+static int cache_path(const struct cert_env *env, const char *kind, const unsigned char *key, size_t key_len,
+                      char *path, size_t cap)
+{
+    unsigned char h[32];
+    char hex[65];
+    if (!env->opt.cache_dir || compat_sha256(key, key_len, h) != 0)
+        return -1;
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    return snprintf(path, cap, "%s/%s-%s", env->opt.cache_dir, kind, hex) < (int)cap ? 0 : -1;
+}
+
+/* The cached answer for `key` while it is fresh (malloc'd), else NULL. */
+static unsigned char *cache_get(const struct cert_env *env, const char *kind, const unsigned char *key,
+                                size_t key_len, size_t *len)
+{
+    char path[4200], *data;
+    size_t n;
+    long long expires;
+    int head = 0;
+    if (cache_path(env, kind, key, key_len, path, sizeof path) != 0 ||
+        !(data = file_read_all(path, X509_FETCH_MAX + 64, &n)))
+        return NULL;
+    if (sscanf(data, "ukey-cache 1 %lld\n%n", &expires, &head) != 1 || head <= 0 || (time_t)expires <= time(NULL)) {
+        free(data);
+        unlink(path); /* stale or damaged: gone */
+        return NULL;
+    }
+    memmove(data, data + head, n - (size_t)head);
+    *len = n - (size_t)head;
+    data[*len] = '\0'; /* a PEM CRL is parsed as a string */
+    return (unsigned char *)data;
+}
+
+static void cache_put(const struct cert_env *env, const char *kind, const unsigned char *key, size_t key_len,
+                      time_t expires, const unsigned char *body, size_t len)
+{
+    char path[4200], tmp[4300], head[64];
+    int fd, hn;
+    if (expires <= time(NULL) || cache_path(env, kind, key, key_len, path, sizeof path) != 0)
+        return;
+    if (mkdir(env->opt.cache_dir, 0700) != 0 && errno != EEXIST)
+        return;
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+        return;
+    hn = snprintf(head, sizeof head, "ukey-cache 1 %lld\n", (long long)expires);
+    if (write(fd, head, (size_t)hn) != hn || write(fd, body, len) != (ssize_t)len || close(fd) != 0 ||
+        rename(tmp, path) != 0)
+        unlink(tmp);
+}
+
+/* ---- chain ---- */
+
+/* The certificate in `list` or the anchors that issued `c` (name and
+ * signature), NULL if none. */
+static const mbedtls_x509_crt *find_issuer(const struct cert_env *env, const mbedtls_x509_crt *list,
+                                           const mbedtls_x509_crt *c)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (const mbedtls_x509_crt *i = pass ? &env->anchors : list; i && i->version; i = i->next)
+            if (i != c && i->subject_raw.len == c->issuer_raw.len &&
+                memcmp(i->subject_raw.p, c->issuer_raw.p, c->issuer_raw.len) == 0 &&
+                sigenc_verifies(&i->pk, c->sig_md, c->sig_pk, c->sig_opts, c->tbs.p, c->tbs.len, c->sig.p, c->sig.len))
+                return i;
+    return NULL;
+}
+
+/* 1 if `c` is one of the anchors (the same certificate). */
+static int is_anchor(const struct cert_env *env, const mbedtls_x509_crt *c)
+{
+    for (const mbedtls_x509_crt *a = &env->anchors; a && a->version; a = a->next)
+        if (a->raw.len == c->raw.len && memcmp(a->raw.p, c->raw.p, c->raw.len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Completes `chain` (the certificate first) with intermediates from AIA
+ * caIssuers until an anchor issues the last one; returns how many were
+ * fetched, with what went wrong in `note`. */
+static int complete_chain(struct cert_env *env, mbedtls_x509_crt *chain, char *note, size_t cap)
+{
+    int fetched = 0;
+    for (int depth = 0; depth < MAX_CHAIN; depth++) {
+        const mbedtls_x509_crt *top = chain, *up;
+        struct x509_urls urls;
+        const struct memo *m;
+        /* Walk up what we have. */
+        for (int guard = 0; guard < 8 && (up = find_issuer(env, chain, top)) && up != top; guard++) {
+            if (is_anchor(env, up))
+                return fetched;
+            top = up;
+        }
+        if (is_anchor(env, top) || find_issuer(env, NULL, top))
+            return fetched;
+        if (x509_cert_urls(top, &urls) != 0 || urls.n_ca_issuers == 0)
+            return fetched;
+        if (!(m = get(env, urls.ca_issuers[0])) || m->rc != 0) {
+            snprintf(note, cap, "the issuer certificate could not be fetched (%.200s)", m ? m->err : "out of memory");
+            return fetched;
+        }
+        if (m->res.http_code != 200 ||
+            mbedtls_x509_crt_parse(chain, m->res.body, m->res.len + (m->res.body[0] == '-' ? 1 : 0)) != 0) {
+            snprintf(note, cap, "%.200s does not answer with a certificate (HTTP %ld)", urls.ca_issuers[0],
+                     m->res.http_code);
+            return fetched;
+        }
+        fetched++;
+    }
+    return fetched;
+}
+
+static const char *iso(time_t t, char buf[32])
+{
+    struct tm tm;
+    if (!t || !gmtime_r(&t, &tm))
+        return NULL;
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+static void set_str(json_t *o, const char *key, const char *value)
+{
+    if (value && *value)
+        json_object_set_new(o, key, json_string(value));
+}
+
+static const char *const verdicts[] = {"pass", "warn", "fail", "skip"};
+
+/* ---- revocation ---- */
+
+static int serial_listed(const mbedtls_x509_crl *crl, const mbedtls_x509_crt *crt, time_t *when)
+{
+    for (const mbedtls_x509_crl_entry *e = &crl->entry; e && e->serial.len; e = e->next)
+        if (e->serial.len == crt->serial.len && memcmp(e->serial.p, crt->serial.p, e->serial.len) == 0) {
+            *when = x509_time_utc(&e->revocation_date);
+            return 1;
+        }
+    return 0;
+}
+
+/* Judges the CRL at `url` for `crt`: published and revoked verdicts. */
+static void judge_crl(struct cert_env *env, const mbedtls_x509_crt *crt, const mbedtls_x509_crt *issuer,
+                      const char *url, json_t *ev, enum diag_status *published, enum diag_status *revoked)
+{
+    mbedtls_x509_crl crl;
+    const struct memo *m = NULL;
+    unsigned char *cached = NULL;
+    const unsigned char *body;
+    size_t len = 0;
+    time_t now = time(NULL), this_update, next_update, when;
+    char note[300] = "", t1[32], t2[32];
+
+    *published = DIAG_WARN;
+    *revoked = DIAG_SKIP;
+    mbedtls_x509_crl_init(&crl);
+    set_str(ev, "url", url);
+    if ((cached = cache_get(env, "crl", (const unsigned char *)url, strlen(url), &len)))
+        body = cached, json_object_set_new(ev, "cached", json_true());
+    else if (!(m = get(env, url)))
+        goto out;
+    else if (m->rc != 0) {
+        snprintf(note, sizeof note, "the CRL server did not answer: %.250s", m->err);
+        goto out;
+    } else if (m->res.http_code == 404 || m->res.len == 0) {
+        snprintf(note, sizeof note, "no CRL is published there yet (HTTP %ld, %zu bytes)", m->res.http_code,
+                 m->res.len);
+        json_object_set_new(ev, "not_published", json_true());
+        goto out;
+    } else if (m->res.http_code != 200) {
+        snprintf(note, sizeof note, "the CRL server answered HTTP %ld", m->res.http_code);
+        goto out;
+    } else {
+        body = m->res.body, len = m->res.len;
+    }
+    if (mbedtls_x509_crl_parse(&crl, body, len + (body[0] == '-' ? 1 : 0)) != 0) {
+        snprintf(note, sizeof note, "the address answers with something that is not a CRL (%zu bytes)", len);
+        goto out;
+    }
+    *published = DIAG_PASS;
+    this_update = x509_time_utc(&crl.this_update);
+    next_update = crl.next_update.year ? x509_time_utc(&crl.next_update) : 0;
+    set_str(ev, "this_update", iso(this_update, t1));
+    set_str(ev, "next_update", iso(next_update, t2));
+    if (!issuer) {
+        snprintf(note, sizeof note, "the CRL cannot be verified: the certificate's issuer is unknown");
+    } else if (crl.issuer_raw.len != issuer->subject_raw.len ||
+               memcmp(crl.issuer_raw.p, issuer->subject_raw.p, crl.issuer_raw.len) != 0) {
+        *published = DIAG_WARN;
+        snprintf(note, sizeof note, "the CRL there is from another issuer");
+    } else if (!sigenc_verifies(&issuer->pk, crl.sig_md, crl.sig_pk, crl.sig_opts, crl.tbs.p, crl.tbs.len, crl.sig.p,
+                                crl.sig.len)) {
+        *published = DIAG_WARN;
+        snprintf(note, sizeof note, "the CRL's signature does not verify with the issuer's key");
+    } else if (serial_listed(&crl, crt, &when)) {
+        *revoked = DIAG_FAIL;
+        set_str(ev, "revoked_at", iso(when, t1));
+        snprintf(note, sizeof note, "the CRL lists this certificate as revoked");
+    } else if (this_update > now + SLACK) {
+        *published = DIAG_WARN;
+        snprintf(note, sizeof note, "the CRL is dated in the future: check the computer's clock");
+    } else if (next_update && next_update + SLACK < now) {
+        *published = DIAG_WARN;
+        snprintf(note, sizeof note, "the CRL is stale: its next update was due %s", t2);
+    } else {
+        *revoked = DIAG_PASS;
+        snprintf(note, sizeof note, "the CRL is signed by the issuer, fresh, and does not list this certificate");
+        if (!cached && next_update)
+            cache_put(env, "crl", (const unsigned char *)url, strlen(url), next_update, body, len);
+    }
+out:
+    if (!m && !cached && !note[0])
+        snprintf(note, sizeof note, "out of memory");
+    set_str(ev, "note", note);
+    json_object_set_new(ev, "verdict", json_string(*revoked == DIAG_FAIL ? "revoked" : verdicts[*published]));
+    mbedtls_x509_crl_free(&crl);
+    free(cached);
+}
+
+/* Asks the OCSP responder at `url` about `crt`: pass (good), fail
+ * (revoked), warn (unknown to the responder) or skip (no valid answer). */
+static enum diag_status judge_ocsp(struct cert_env *env, const mbedtls_x509_crt *crt, const mbedtls_x509_crt *issuer,
+                                   const char *url, json_t *ev)
+{
+    unsigned char buf[1024], *req_der, nonce[OCSP_NONCE_LEN], key[X509_URL_LEN + 1024], *cached = NULL;
+    size_t req_len, key_len, len = 0;
+    struct x509_fetch_req req = {.url = url, .content_type = "Content-Type: application/ocsp-request",
+                                 .timeout_s = env->opt.fetch_timeout_s};
+    struct x509_fetch_res res = {0};
+    struct ocsp_result r;
+    enum diag_status st = DIAG_SKIP;
+    char note[300] = "", t[32];
+    int ok;
+
+    set_str(ev, "url", url);
+    if (!issuer) {
+        set_str(ev, "note", "not asked: the certificate's issuer is unknown");
+        json_object_set_new(ev, "verdict", json_string("skip"));
+        return DIAG_SKIP;
+    }
+    /* The cache key: the responder and the certificate (issuer + serial). */
+    key_len = (size_t)snprintf((char *)key, sizeof key, "%s|", url);
+    if (key_len + issuer->subject_raw.len + crt->serial.len > sizeof key)
+        key_len = 0;
+    else {
+        memcpy(key + key_len, issuer->subject_raw.p, issuer->subject_raw.len);
+        key_len += issuer->subject_raw.len;
+        memcpy(key + key_len, crt->serial.p, crt->serial.len);
+        key_len += crt->serial.len;
+    }
+    if (key_len && (cached = cache_get(env, "ocsp", key, key_len, &len))) {
+        json_object_set_new(ev, "cached", json_true());
+        ok = ocsp_check(cached, len, crt, issuer, NULL, time(NULL), &r, note, sizeof note) == 0;
+    } else if (rng_random(NULL, nonce, sizeof nonce) != 0 ||
+               ocsp_request(crt, issuer, nonce, buf, sizeof buf, &req_der, &req_len) != 0) {
+        snprintf(note, sizeof note, "the OCSP request could not be built");
+        ok = 0;
+    } else {
+        req.post = req_der;
+        req.post_len = req_len;
+        if (x509_fetch(&req, &res, note, sizeof note) != 0) {
+            ok = 0;
+        } else if (res.http_code != 200) {
+            snprintf(note, sizeof note, "the OCSP responder answered HTTP %ld", res.http_code);
+            ok = 0;
+        } else {
+            ok = ocsp_check(res.body, res.len, crt, issuer, nonce, time(NULL), &r, note, sizeof note) == 0;
+            if (ok)
+                json_object_set_new(ev, "nonce", json_string(r.nonce_matched ? "matched" : "not returned"));
+            if (ok && key_len && r.next_update)
+                cache_put(env, "ocsp", key, key_len, r.next_update, res.body, res.len);
+        }
+        note_date(env, res.date);
+    }
+    if (ok) {
+        static const char *const names[] = {"good", "revoked", "unknown"};
+        st = r.status == OCSP_GOOD ? DIAG_PASS : r.status == OCSP_REVOKED ? DIAG_FAIL : DIAG_WARN;
+        json_object_set_new(ev, "status", json_string(names[r.status]));
+        set_str(ev, "this_update", iso(r.this_update, t));
+        set_str(ev, "next_update", iso(r.next_update, t));
+        set_str(ev, "revoked_at", iso(r.revoked_at, t));
+        json_object_set_new(ev, "responder", json_string(r.delegated ? "delegated" : "issuer"));
+        snprintf(note, sizeof note, "%s", r.status == OCSP_GOOD      ? "the responder says the certificate is good"
+                                          : r.status == OCSP_REVOKED ? "the responder says the certificate is revoked"
+                                                                     : "the responder does not know this certificate");
+    }
+    set_str(ev, "note", note);
+    json_object_set_new(ev, "verdict", json_string(ok ? verdicts[st] : "warn"));
+    free(res.body);
+    free(cached);
+    return ok ? st : DIAG_SKIP;
+}
+
+/* Combines CRL and OCSP: revoked by either is revoked; a certificate the
+ * responder does not know is suspect; else good by either is good. */
+static enum diag_status combine(enum diag_status crl, enum diag_status ocsp)
+{
+    if (crl == DIAG_FAIL || ocsp == DIAG_FAIL)
+        return DIAG_FAIL;
+    if (ocsp == DIAG_WARN)
+        return DIAG_WARN;
+    return crl == DIAG_PASS || ocsp == DIAG_PASS ? DIAG_PASS : DIAG_SKIP;
+}
+
+void cert_look(struct cert_env *env, const unsigned char *der, size_t len, const mbedtls_x509_crt *intermediates,
+               struct cert_look *out)
+{
+    mbedtls_x509_crt chain;
+    struct x509_urls urls;
+    const mbedtls_x509_crt *issuer;
+    json_t *ev = json_object(), *chain_ev = json_object(), *crl_ev = json_object(), *ocsp_ev = NULL;
+    time_t now = time(NULL), from, to;
+    char note[300] = "", t1[32], t2[32], serial[130] = "";
+    enum diag_status crl_revoked = DIAG_SKIP, ocsp_revoked = DIAG_SKIP;
+    int fetched;
+
+    memset(out, 0, sizeof *out);
+    out->validity = out->chain = out->published = out->revoked = DIAG_SKIP;
+    out->evidence = ev;
+    mbedtls_x509_crt_init(&chain);
+    if (mbedtls_x509_crt_parse_der(&chain, der, len) != 0) {
+        out->validity = DIAG_FAIL;
+        set_str(ev, "note", "the certificate cannot be read");
+        json_decref(chain_ev);
+        json_decref(crl_ev);
+        return;
+    }
+    for (const mbedtls_x509_crt *i = intermediates; i && i->version; i = i->next)
+        mbedtls_x509_crt_parse_der(&chain, i->raw.p, i->raw.len);
+
+    {
+        char dn[1024], issuer_dn[1024];
+        x509_name_format(&chain.subject, dn, sizeof dn, NULL, 0);
+        x509_name_format(&chain.issuer, issuer_dn, sizeof issuer_dn, NULL, 0);
+        set_str(ev, "subject", dn);
+        set_str(ev, "issuer", issuer_dn);
+    }
+    for (size_t i = 0; i < chain.serial.len && i < 64; i++)
+        snprintf(serial + 2 * i, 3, "%02x", chain.serial.p[i]);
+    set_str(ev, "serial", serial);
+    from = x509_time_utc(&chain.valid_from);
+    to = x509_time_utc(&chain.valid_to);
+    set_str(ev, "not_before", iso(from, t1));
+    set_str(ev, "not_after", iso(to, t2));
+    out->validity = now < from || now > to ? DIAG_FAIL : to - now < (time_t)EXPIRY_WARN_DAYS * 86400 ? DIAG_WARN : DIAG_PASS;
+    json_object_set_new(ev, "validity", json_string(now < from ? "not_yet_valid" : now > to ? "expired"
+                                                    : out->validity == DIAG_WARN ? "expiring_soon" : "valid"));
+
+    fetched = complete_chain(env, &chain, note, sizeof note);
+    if (fetched)
+        json_object_set_new(chain_ev, "fetched_intermediates", json_integer(fetched));
+    if (env->have_anchors) {
+        uint32_t flags = 0;
+        const uint32_t timing = MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE;
+        char info[256] = "";
+        mbedtls_x509_crt_verify(&chain, &env->anchors, NULL, NULL, &flags, NULL, NULL);
+        out->chain = (flags & ~timing) ? DIAG_FAIL : DIAG_PASS;
+        if (out->chain == DIAG_FAIL && !note[0]) {
+            mbedtls_x509_crt_verify_info(info, sizeof info, "", flags & ~timing);
+            info[strcspn(info, "\n")] = '\0';
+            snprintf(note, sizeof note, "%s", info);
+        }
+    }
+    json_object_set_new(chain_ev, "verdict", json_string(verdicts[out->chain]));
+    set_str(chain_ev, "note", out->chain == DIAG_SKIP ? "no trust anchors configured" : note);
+    json_object_set_new(ev, "chain", chain_ev);
+
+    issuer = find_issuer(env, chain.next, &chain);
+    x509_cert_urls(&chain, &urls);
+    if (urls.n_crl) {
+        judge_crl(env, &chain, issuer, urls.crl[0], crl_ev, &out->published, &crl_revoked);
+    } else {
+        set_str(crl_ev, "note", "the certificate names no CRL distribution point");
+        json_object_set_new(crl_ev, "verdict", json_string("skip"));
+    }
+    json_object_set_new(ev, "crl", crl_ev);
+    if (urls.n_ocsp) {
+        ocsp_ev = json_object();
+        ocsp_revoked = judge_ocsp(env, &chain, issuer, urls.ocsp[0], ocsp_ev);
+        json_object_set_new(ev, "ocsp", ocsp_ev);
+    }
+    out->revoked = combine(crl_revoked, ocsp_revoked);
+    json_object_set_new(ev, "revoked", json_string(verdicts[out->revoked]));
+    mbedtls_x509_crt_free(&chain);
+}
