@@ -187,6 +187,17 @@ class CertificateCheck(unittest.TestCase):
                 issuer_signed.stop()
             type(self).responder = testpki.OcspResponder(self.pki, self.ocsp_port)
 
+    def test_proxy_never_for_loopback(self):
+        # A proxy in the environment that answers nothing: loopback servers
+        # are still reached directly (libcurl's NO_PROXY, set by the agent).
+        dead = testpki.free_port()
+        with harness.Agent(args=["--ca-file", self.pki.p("root.pem")],
+                           env={"http_proxy": "http://127.0.0.1:%d" % dead, "HTTP_PROXY": "http://127.0.0.1:%d" % dead,
+                                "no_proxy": "example.invalid"}) as agent:
+            checks = self.check(self.pki.pem("valid"), agent=agent)
+            ev = self.evidence(checks)
+            self.assertEqual((ev["crl"]["verdict"], ev["ocsp"]["verdict"]), ("pass", "pass"), ev)
+
     def test_cache(self):
         first = self.evidence(self.check(self.pki.pem("valid")))
         self.assertNotIn("cached", first["crl"])
