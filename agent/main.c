@@ -24,7 +24,7 @@ static void usage(FILE *to)
             "ukey-agent %s - USB token (UKey) login for web portals, no plug-in\n"
             "\n"
             "Usage:\n"
-            "  ukey-agent serve [--port N] [--state-dir DIR] [--config FILE]\n"
+            "  ukey-agent serve [--port N] [--probe-port N] [--state-dir DIR] [--config FILE]\n"
             "                   [--allow-origin ORIGIN]... [--ca-file PEM] [--ca-dir DIR]\n"
             "                   [--webroot DIR]\n"
             "                   [--log-level error|warn|info|debug]\n"
@@ -40,7 +40,7 @@ static void usage(FILE *to)
             UKEY_VERSION);
 }
 
-enum { OPT_PORT = 1000, OPT_STATE_DIR, OPT_CONFIG, OPT_ALLOW_ORIGIN, OPT_CA_FILE, OPT_CA_DIR, OPT_WEBROOT,
+enum { OPT_PORT = 1000, OPT_PROBE_PORT, OPT_STATE_DIR, OPT_CONFIG, OPT_ALLOW_ORIGIN, OPT_CA_FILE, OPT_CA_DIR, OPT_WEBROOT,
        OPT_LOG_LEVEL, OPT_JSON, OPT_NO_SYSTEM, OPT_LANG, OPT_MASK_NAMES };
 
 struct cli {
@@ -55,6 +55,7 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
 {
     static const struct option longopts[] = {
         {"port", required_argument, NULL, OPT_PORT},
+        {"probe-port", required_argument, NULL, OPT_PROBE_PORT},
         {"state-dir", required_argument, NULL, OPT_STATE_DIR},
         {"config", required_argument, NULL, OPT_CONFIG},
         {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
@@ -89,12 +90,14 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
         unsigned long v;
         switch (c) {
         case OPT_PORT:
+        case OPT_PROBE_PORT:
             v = strtoul(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || v > 65535) {
-                fprintf(stderr, "ukey-agent: --port: \"%s\" is not a port number (0-65535)\n", optarg);
+                fprintf(stderr, "ukey-agent: --%s: \"%s\" is not a port number (0-65535)\n",
+                        c == OPT_PORT ? "port" : "probe-port", optarg);
                 return 2;
             }
-            cfg->port = (unsigned)v;
+            *(c == OPT_PORT ? &cfg->port : &cfg->probe_port) = (unsigned)v;
             break;
         case OPT_STATE_DIR:
             if (config_set_string(&cfg->state_dir, optarg))

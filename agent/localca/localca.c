@@ -127,11 +127,11 @@ static int parse_pem_file(mbedtls_x509_crt *crt, const char *path)
     return rc;
 }
 
-/* Writes the certificate as DER and parses it into `out`. */
-static int crt_finish(mbedtls_x509write_cert *crt, mbedtls_x509_crt *out)
+/* Writes the certificate, signed with `issuer_key`, as DER and parses it into `out`. */
+static int crt_finish(mbedtls_x509write_cert *crt, mbedtls_pk_context *issuer_key, mbedtls_x509_crt *out)
 {
     unsigned char buf[CERT_BUF];
-    int n = mbedtls_x509write_crt_der(crt, buf, sizeof buf, rng_random, NULL);
+    int n = compat_x509write_crt_der(crt, issuer_key, buf, sizeof buf, rng_random, NULL);
     if (n < 0)
         return n;
     return parse_der(out, buf + sizeof buf - n, (size_t)n);
@@ -194,7 +194,7 @@ int localca_ca_create(time_t now, struct localca_ca **out, char *err, size_t err
         rc = n < 0 ? n : rc;
         goto fail;
     }
-    if ((rc = crt_finish(&crt, &ca->cert)) != 0)
+    if ((rc = crt_finish(&crt, &ca->key, &ca->cert)) != 0)
         goto fail;
     mbedtls_x509write_crt_free(&crt);
     *out = ca;
@@ -242,7 +242,7 @@ int localca_issue_leaf(const struct localca_ca *ca, time_t now, const char *cons
         rc = n < 0 ? n : rc;
         goto out;
     }
-    if ((rc = crt_finish(&crt, &parsed)) != 0)
+    if ((rc = crt_finish(&crt, (mbedtls_pk_context *)&ca->key, &parsed)) != 0)
         goto out;
     if ((rc = mbedtls_pk_write_key_pem(&key, keybuf, sizeof keybuf)) != 0)
         goto out;
@@ -359,6 +359,14 @@ fail:
 /* 1 if the three files exist and belong together and the leaf has more than
  * LOCALCA_RENEW_DAYS to live; 0 if they must be replaced (with the reason in
  * `why`). */
+/* 1 if `c` was written by a version that put a NULL parameter after
+ * ecdsa-with-SHA256 (mbedTLS 2.28's encoding), which Chromium refuses. */
+static int ecdsa_null_param(const mbedtls_x509_crt *c)
+{
+    static const unsigned char bad[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02, 0x05, 0x00};
+    return memmem(c->raw.p, c->raw.len, bad, sizeof bad) != NULL;
+}
+
 static int identity_usable(const char *dir, time_t now, char *why, size_t whylen)
 {
     char ca_path[4096], crt_path[4096], key_path[4096];
@@ -392,6 +400,10 @@ static int identity_usable(const char *dir, time_t now, char *why, size_t whylen
     if (mbedtls_x509_crt_verify(&leaf, &ca, NULL, "localhost", &flags, NULL, NULL) != 0 &&
         (flags & ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE)) != 0) {
         snprintf(why, whylen, "server.crt is not issued by ca.crt (flags 0x%x)", (unsigned)flags);
+        goto out;
+    }
+    if (ecdsa_null_param(&ca) || ecdsa_null_param(&leaf)) {
+        snprintf(why, whylen, "the certificates were written in an encoding browsers refuse (ECDSA with NULL)");
         goto out;
     }
     if (x509_time_utc(&leaf.valid_to) - now < (time_t)LOCALCA_RENEW_DAYS * 86400) {

@@ -11,6 +11,7 @@
 #include "localca/trust.h"
 #include "server/guard.h"
 #include "server/http.h"
+#include "server/probe.h"
 #include "server/tls.h"
 #include "token/tokens.h"
 #include "util/log.h"
@@ -87,6 +88,7 @@ int serve_main(struct agent_config *cfg)
     struct agent_ctx agent = {.cfg = cfg, .started = time(NULL)};
     struct guard_policy policy;
     struct http_server *http = NULL;
+    struct probe_server *probe = NULL;
     struct tls_front_options opt;
     struct sigaction sa;
     enum localca_result res;
@@ -144,6 +146,12 @@ int serve_main(struct agent_config *cfg)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    /* The probe is a convenience for the SDK: the agent runs without it. */
+    if ((probe = probe_start(cfg->probe_port, agent.port, cfg->state_dir, cfg->allow_origins, cfg->n_allow_origins,
+                             err, sizeof err)))
+        log_info("probe listening on http://127.0.0.1:%u/probe", probe_port(probe));
+    else
+        log_warn("no probe: %s", err);
     log_info("ukey-agent %s listening on https://127.0.0.1:%u (state %s, %zu allowed origin(s))",
              UKEY_VERSION, agent.port, cfg->state_dir, cfg->n_allow_origins);
     if (events_start() != 0)
@@ -154,6 +162,7 @@ int serve_main(struct agent_config *cfg)
     /* Parked event streams must be resumed before the HTTP engine stops. */
     events_shutdown();
 out:
+    probe_stop(probe);
     tls_front_destroy(st.front);
     http_destroy(http);
     tokens_forget();

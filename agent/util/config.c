@@ -16,6 +16,7 @@ void config_defaults(struct agent_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->port = CONFIG_DEFAULT_PORT;
+    cfg->probe_port = CONFIG_DEFAULT_PROBE_PORT;
     cfg->log_level = LOG_INFO;
     cfg->max_connections = 256;
     cfg->handshake_timeout_s = 10;
@@ -161,6 +162,10 @@ static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root
             if (get_uint(ld, key, v, 1, 65535, &n))
                 return -1;
             cfg->port = (unsigned)n;
+        } else if (strcmp(key, "probe_port") == 0) {
+            if (get_uint(ld, key, v, 0, 65535, &n))
+                return -1;
+            cfg->probe_port = (unsigned)n;
         } else if (strcmp(key, "state_dir") == 0) {
             if (get_path(ld, key, v, &cfg->state_dir))
                 return -1;
@@ -194,7 +199,7 @@ static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root
             if (load_limits(ld, cfg, v))
                 return -1;
         } else {
-            return fail_key(ld, key, "unknown key (known: port, state_dir, webroot, ca_file, ca_dir, "
+            return fail_key(ld, key, "unknown key (known: port, probe_port, state_dir, webroot, ca_file, ca_dir, "
                                      "allow_origins, log_level, limits)");
         }
     }

@@ -6,6 +6,7 @@
  * agent.json (all keys optional):
  *   {
  *     "port": 27443,
+ *     "probe_port": 27480,              // plain-HTTP GET /probe for the JS SDK
  *     "state_dir": "/path",            // default $XDG_DATA_HOME/ukey-agent
  *     "webroot": "/path",               // default: the pages built into the binary
  *     "ca_file": "/path/anchors.pem",   // extra trust anchors for diagnostics
@@ -22,9 +23,11 @@
 #include <stddef.h>
 
 #define CONFIG_DEFAULT_PORT 27443
+#define CONFIG_DEFAULT_PROBE_PORT 27480
 
 struct agent_config {
     unsigned port;
+    unsigned probe_port;        /* the plain-HTTP probe (server/probe.h); 0: any free port */
     char *state_dir;
     char *webroot;
     char *ca_file;

@@ -62,3 +62,96 @@ void compat_ssl_conf_versions_and_suites(struct mbedtls_ssl_config *conf)
 #endif
     mbedtls_ssl_conf_ciphersuites(conf, suites);
 }
+
+#if !COMPAT_MBEDTLS3
+#include <mbedtls/asn1write.h>
+#include <mbedtls/oid.h>
+#include <stdlib.h>
+
+/*
+ * mbedTLS 2.28 writes ecdsa-with-SHA256 with a NULL parameter, which RFC
+ * 5758 3.2 forbids and Chromium refuses ("Unacceptable signature
+ * algorithm": the page never loads). Rewrites both AlgorithmIdentifiers
+ * without it and signs the corrected TBSCertificate again with `issuer`.
+ * `der` (len bytes) in, the certificate at the end of out[0..cap) out.
+ */
+static int ecdsa_without_null(const unsigned char *der, size_t len, mbedtls_pk_context *issuer,
+                              int (*f_rng)(void *, unsigned char *, size_t), void *p_rng, unsigned char *out,
+                              size_t cap)
+{
+    static const unsigned char alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+    unsigned char *p = (unsigned char *)der, *end = p + len, *tbs_body, *tbs_end, *alg_at, *alg_end, *q;
+    unsigned char *tbs = NULL, hash[32], sig[MBEDTLS_ECDSA_MAX_LEN];
+    size_t n, body_len, sig_len = 0, total = 0;
+    int rc = MBEDTLS_ERR_X509_BAD_INPUT_DATA, w;
+
+    if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0 ||
+        mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+        return rc;
+    tbs_body = p;
+    tbs_end = p + n;
+    /* version [0], serialNumber, then the signature AlgorithmIdentifier */
+    if (mbedtls_asn1_get_tag(&p, tbs_end, &n, MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 0) != 0)
+        return rc;
+    p += n;
+    if (mbedtls_asn1_get_tag(&p, tbs_end, &n, MBEDTLS_ASN1_INTEGER) != 0)
+        return rc;
+    p += n;
+    alg_at = p;
+    if (mbedtls_asn1_get_tag(&p, tbs_end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+        return rc;
+    alg_end = p + n;
+    /* The TBSCertificate again, its algorithm without the NULL. */
+    body_len = (size_t)(alg_at - tbs_body) + sizeof alg + (size_t)(tbs_end - alg_end);
+    if (!(tbs = malloc(body_len + 8)))
+        return MBEDTLS_ERR_X509_ALLOC_FAILED;
+    q = tbs + 8;
+    memcpy(q, tbs_body, (size_t)(alg_at - tbs_body));
+    memcpy(q + (alg_at - tbs_body), alg, sizeof alg);
+    memcpy(q + (alg_at - tbs_body) + sizeof alg, alg_end, (size_t)(tbs_end - alg_end));
+    if ((w = mbedtls_asn1_write_len(&q, tbs, body_len)) < 0 ||
+        (w = mbedtls_asn1_write_tag(&q, tbs, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) < 0) {
+        free(tbs);
+        return w;
+    }
+    n = (size_t)(tbs + 8 + body_len - q); /* the whole TBSCertificate at q */
+    if ((rc = compat_sha256(q, n, hash)) != 0 ||
+        (rc = mbedtls_pk_sign(issuer, MBEDTLS_MD_SHA256, hash, sizeof hash, sig, &sig_len, f_rng, p_rng)) != 0) {
+        free(tbs);
+        return rc;
+    }
+    /* Certificate ::= SEQUENCE { tbs, algorithm, BIT STRING signature }, written backwards. */
+    p = out + cap;
+    rc = 0;
+    if ((w = mbedtls_asn1_write_bitstring(&p, out, sig, sig_len * 8)) < 0 ||
+        (total += (size_t)w, (w = mbedtls_asn1_write_raw_buffer(&p, out, alg, sizeof alg)) < 0) ||
+        (total += (size_t)w, (w = mbedtls_asn1_write_raw_buffer(&p, out, q, n)) < 0) ||
+        (total += (size_t)w, (w = mbedtls_asn1_write_len(&p, out, total)) < 0) ||
+        (total += (size_t)w, (w = mbedtls_asn1_write_tag(&p, out, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) < 0))
+        rc = w;
+    total += (size_t)(w > 0 ? w : 0);
+    free(tbs);
+    return rc < 0 ? rc : (int)total;
+}
+#endif
+
+int compat_x509write_crt_der(mbedtls_x509write_cert *crt, mbedtls_pk_context *issuer_key, unsigned char *buf,
+                             size_t size, int (*f_rng)(void *, unsigned char *, size_t), void *p_rng)
+{
+    int n = mbedtls_x509write_crt_der(crt, buf, size, f_rng, p_rng);
+#if COMPAT_MBEDTLS3
+    (void)issuer_key;
+    return n;
+#else
+    unsigned char *copy;
+    int rc;
+    if (n < 0 || mbedtls_pk_get_type(issuer_key) != MBEDTLS_PK_ECKEY)
+        return n;
+    if (!(copy = malloc((size_t)n)))
+        return MBEDTLS_ERR_X509_ALLOC_FAILED;
+    memcpy(copy, buf + size - (size_t)n, (size_t)n);
+    rc = ecdsa_without_null(copy, (size_t)n, issuer_key, f_rng, p_rng, buf, size);
+    free(copy);
+    return rc;
+#endif
+}

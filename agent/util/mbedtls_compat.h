@@ -99,6 +99,13 @@ static inline int compat_crt_has_ext(const mbedtls_x509_crt *crt, int type)
 int compat_x509write_crt_set_serial(mbedtls_x509write_cert *crt, const unsigned char *serial,
                                     size_t len);
 
+/* mbedtls_x509write_crt_der, with ECDSA signature algorithms encoded as
+ * RFC 5758 says (no NULL parameter: 2.28 writes one, which Chromium
+ * refuses). `issuer_key` is the key the certificate is signed with. Returns
+ * the length written at the end of buf, or a negative mbedTLS error. */
+int compat_x509write_crt_der(mbedtls_x509write_cert *crt, mbedtls_pk_context *issuer_key, unsigned char *buf,
+                             size_t size, int (*f_rng)(void *, unsigned char *, size_t), void *p_rng);
+
 /* Human-readable text for any mbedTLS error code, "mbedTLS -0x2700: ..." */
 void compat_strerror(int code, char *buf, size_t len);
 

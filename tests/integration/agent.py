@@ -57,6 +57,7 @@ class Agent:
             self.env.update(env)
         self.proc = None
         self.port = None
+        self.probe_port = None
         self.log = []
         self._log_lock = threading.Lock()
 
@@ -65,7 +66,8 @@ class Agent:
         return os.path.join(self.state_dir, "ca.crt")
 
     def command(self):
-        cmd = [AGENT, "serve", "--port", "0", "--state-dir", self.state_dir, "--log-level", "debug"]
+        cmd = [AGENT, "serve", "--port", "0", "--probe-port", "0", "--state-dir", self.state_dir,
+               "--log-level", "debug"]
         if self.config_path:
             cmd += ["--config", self.config_path]
         return cmd + self.args
@@ -82,6 +84,9 @@ class Agent:
             for line in self.proc.stderr:
                 with self._log_lock:
                     self.log.append(line)
+                m = re.search(r"probe listening on http://127\.0\.0\.1:(\d+)", line)
+                if m:
+                    self.probe_port = int(m.group(1))
                 m = re.search(r"listening on https://127\.0\.0\.1:(\d+)", line)
                 if m:
                     self.port = int(m.group(1))

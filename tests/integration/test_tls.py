@@ -56,6 +56,31 @@ class TlsIdentity(unittest.TestCase):
         self.assertIn("ecdsa-with-SHA256", t)
         self.assertIn("prime256v1", t)
 
+    def test_signature_algorithm_encoding(self):
+        # RFC 5758 3.2: ecdsa-with-SHA256 has no parameters. Chromium refuses
+        # a certificate with a NULL there ("Unacceptable signature algorithm").
+        for name in ("ca.crt", "server.crt"):
+            parsed = run_tool("openssl", "asn1parse", "-in", os.path.join(self.agent.state_dir, name)).stdout
+            self.assertNotIn("NULL", parsed, name)
+
+    def test_legacy_identity_is_replaced(self):
+        # Certificates an earlier version wrote with that NULL are replaced at start.
+        legacy = os.path.join(os.environ.get("UKEY_SOURCE_DIR", "."), "tests", "data", "legacy-identity")
+        import shutil
+        import tempfile
+        state = tempfile.mkdtemp(prefix="ukey-legacy-")
+        self.addCleanup(shutil.rmtree, state, True)
+        for name in ("ca.crt", "server.crt", "server.key"):
+            with open(os.path.join(legacy, name)) as f, open(os.path.join(state, name), "w") as g:
+                g.write(f.read())
+        os.chmod(os.path.join(state, "server.key"), 0o600)
+        with harness.Agent(state_dir=state) as again:
+            self.assertIn("an encoding browsers refuse", again.log_text())
+            parsed = run_tool("openssl", "asn1parse", "-in", os.path.join(state, "server.crt")).stdout
+            self.assertNotIn("NULL", parsed)
+            run_tool("curl", "-sS", "--fail", "--cacert", again.ca, "--max-time", "10",
+                     "https://127.0.0.1:%d/api/v1/status" % again.port)
+
     def test_leaf_extensions_and_lifetime(self):
         t = self.text("server.crt")
         self.assertRegex(t, r"X509v3 Subject Alternative Name:\s+DNS:localhost, "

@@ -1,0 +1,305 @@
+"""The web issue's end-to-end tests (issue 6), in Debian's chromium and
+firefox-esr driven by puppeteer-core (browser.mjs): a private pcscd with the
+virtual card, the agent, and the demo portal, all on loopback in network
+and mount namespaces of this test's own. Each browser gets a fresh HOME and
+profile into which `ukey-agent trust install` has put the agent's CA: no
+certificate-error flags. Screenshots of each state go to
+<build>/browser-screenshots/. A missing browser or Node module is a
+failure, never a skip."""
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import pcsc  # noqa: E402
+pcsc.in_private_namespace(net=True)
+import agent as harness  # noqa: E402
+from agent import run_tool, terminate, _die_with_parent  # noqa: E402
+
+PIN = "123456"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Browser:
+    """One browser.mjs process: send(cmd, **args) -> value, or AssertionError."""
+
+    def __init__(self, which, home, screenshots, profile=None, args=()):
+        node_modules = os.path.join(HERE, "node_modules", "puppeteer-core")
+        if not os.path.isdir(node_modules):
+            raise AssertionError("puppeteer-core is not installed: run scripts/test (npm ci in tests/browser)")
+        self.proc = subprocess.Popen(["node", os.path.join(HERE, "browser.mjs")], cwd=HERE, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
+        self.version = self.send("launch", timeout=90, browser=which, home=home, screenshots=screenshots,
+                                 profile=profile, args=list(args))
+
+    def send(self, cmd, timeout=60, **args):
+        self.proc.stdin.write(json.dumps(dict(args, cmd=cmd)) + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            raise AssertionError("the browser did not answer %s within %d s" % (cmd, timeout))
+        reply = json.loads(self.proc.stdout.readline() or '{"ok": false, "error": "browser.mjs exited"}')
+        if not reply["ok"]:
+            raise AssertionError("%s %s: %s" % (cmd, json.dumps(args, ensure_ascii=False)[:300], reply["error"]))
+        return reply.get("value")
+
+    def close(self):
+        try:
+            self.send("close", timeout=30)
+        except (AssertionError, OSError, ValueError):
+            pass
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        terminate(self.proc, 10)
+        try:
+            os.killpg(self.proc.pid, 9)  # anything the browser left behind
+        except ProcessLookupError:
+            pass
+        self.proc.stdout.close()
+
+
+class Portal:
+    def __init__(self, port, ca_file, crl_file, agent_port, probe_port):
+        binary = os.path.join(os.path.dirname(harness.AGENT), "ukey-portal")
+        self.url = "http://127.0.0.1:%d" % port
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(port), "--ca-file", ca_file, "--crl", crl_file,
+             "--agent", "https://127.0.0.1:%d" % agent_port, "--probe", "http://127.0.0.1:%d" % probe_port],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            preexec_fn=_die_with_parent)
+        if "listening" not in self.proc.stderr.readline():
+            raise RuntimeError("the demo portal did not start")
+
+    def stop(self):
+        terminate(self.proc)
+        self.proc.stderr.close()
+
+
+def trusted_home(state_dir, env, firefox):
+    """A HOME whose Chromium NSS database (and, for Firefox, a profile)
+    holds the agent's CA, put there by `ukey-agent trust install`."""
+    home = tempfile.mkdtemp(prefix="ukey-browser-home-")
+    profile = None
+    if firefox:
+        profile = os.path.join(home, ".mozilla", "firefox", "test.default")
+        os.makedirs(profile)
+        run_tool("certutil", "-N", "-d", "sql:" + profile, "--empty-password")
+    run_tool(harness.AGENT, "trust", "install", "--no-system", "--state-dir", state_dir, env=dict(env, HOME=home))
+    return home, profile
+
+
+class Web:
+    """Services shared by both browsers' runs."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ukey-browser-")
+        self.screens = os.path.join(os.path.dirname(harness.AGENT), "browser-screenshots")
+        self.pcscd = pcsc.Pcscd()
+        self.pcscd.start()
+        self.pki = pcsc.make_pki(self.dir)
+        self.crl = pcsc.make_crl(self.dir)
+        self.cards = {}
+        for name, tries in (("good", 3), ("blocked", 0)):
+            self.cards[name] = os.path.join(self.dir, "card-%s.json" % name)
+            pcsc.write_card_state(self.cards[name], self.pki, tries=tries)
+        self.card = pcsc.VirtualCard(self.pcscd, self.cards["good"]).insert()
+        self.agent_port, self.probe_port, self.portal_port = free_port(), free_port(), free_port()
+        self.portal_origin = "http://127.0.0.1:%d" % self.portal_port
+        self.agent = self.start_agent()
+        self.portal = Portal(self.portal_port, os.path.join(self.dir, "ca.pem"), self.crl, self.agent_port,
+                             self.probe_port)
+
+    def start_agent(self, state_dir=None):
+        return harness.Agent(args=["--port", str(self.agent_port), "--probe-port", str(self.probe_port),
+                                   "--allow-origin", self.portal_origin,
+                                   "--ca-file", os.path.join(self.dir, "ca.pem")],
+                             state_dir=state_dir).start()
+
+    def swap_card(self, name):
+        self.card.remove()
+        self.card = pcsc.VirtualCard(self.pcscd, self.cards[name]).insert()
+
+    def close(self):
+        self.portal.stop()
+        self.agent.cleanup()
+        self.card.remove()
+        self.pcscd.cleanup()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+WEB = None
+
+
+def setUpModule():
+    global WEB
+    for exe in ("/usr/bin/chromium", "/usr/bin/firefox-esr", "/usr/bin/node"):
+        if not os.access(exe, os.X_OK):
+            raise AssertionError("%s is missing: scripts/bootstrap installs it" % exe)
+    WEB = Web()
+
+
+def tearDownModule():
+    if WEB:
+        WEB.close()
+
+
+class Flow:
+    """The scenario, run once per browser (subclasses set BROWSER)."""
+    BROWSER = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.home, cls.profile = trusted_home(WEB.agent.state_dir, WEB.agent.env, cls.BROWSER == "firefox")
+        cls.b = Browser(cls.BROWSER, cls.home, WEB.screens, profile=cls.profile)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.b.close()
+        shutil.rmtree(cls.home, ignore_errors=True)
+
+    def shot(self, name):
+        self.b.send("screenshot", name=name)
+
+    def open_portal(self):
+        self.b.send("goto", url=WEB.portal.url + "/")
+        self.b.send("waitFor", selector="#agent-state", text="正在运行")
+        self.b.send("waitFor", selector="#token", text="张三")
+
+    def login(self, pin):
+        self.b.send("type", selector="#pin", text=pin)
+        self.b.send("click", selector="#submit")
+
+    def test_1_diagnostic_page(self):
+        status = self.b.send("goto", url="https://127.0.0.1:%d/" % WEB.agent_port)
+        self.assertEqual(status, 200)  # a trusted certificate: no interstitial
+        self.b.send("waitFor", selector="#readers", text="张三")
+        self.shot("diagnostic-page")
+        # Unplugging the card updates the page without a reload.
+        WEB.card.remove()
+        self.b.send("waitFor", selector="#readers", text="张三", gone=True)
+        self.shot("diagnostic-page-unplugged")
+        WEB.card = pcsc.VirtualCard(WEB.pcscd, WEB.cards["good"]).insert()
+        self.b.send("waitFor", selector="#readers", text="张三")
+
+    def test_2_portal_login(self):
+        self.open_portal()
+        self.login(PIN)
+        self.b.send("waitFor", selector="#who", text="张三")
+        self.shot("portal-logged-in")
+        self.b.send("click", selector="#logout")
+        self.b.send("waitFor", selector="#message", text="已退出")
+
+    def test_3_wrong_pin(self):
+        self.open_portal()
+        self.login("000000")
+        self.b.send("waitFor", selector="#message", text="PIN 码错误，还剩 2 次机会")
+        self.shot("portal-wrong-pin")
+        self.login(PIN)  # the right PIN resets the counter
+        self.b.send("waitFor", selector="#who", text="张三")
+        self.b.send("click", selector="#logout")
+
+    def test_4_blocked_token(self):
+        WEB.swap_card("blocked")
+        try:
+            self.open_portal()
+            self.login(PIN)
+            self.b.send("waitFor", selector="#message", text="PIN 已锁定")
+            self.assertFalse(self.b.send("hidden", selector="#agent-help"))  # the way to unblock
+            self.shot("portal-blocked")
+        finally:
+            WEB.swap_card("good")
+
+    def test_5_agent_stopped(self):
+        WEB.agent.stop()
+        try:
+            self.b.send("goto", url=WEB.portal.url + "/")
+            self.b.send("waitFor", selector="#agent-state", text="没有检测到证书助手")
+            self.assertEqual(self.b.send("attr", selector="#agent-state", name="data-state"), "not-running")
+            self.shot("portal-agent-not-running")
+        finally:
+            WEB.agent = WEB.start_agent(state_dir=WEB.agent.state_dir)
+        self.open_portal()
+
+    def test_6_untrusted_certificate(self):
+        home = tempfile.mkdtemp(prefix="ukey-browser-untrusted-")
+        profile = None
+        if self.BROWSER == "firefox":
+            profile = os.path.join(home, "profile")
+            os.makedirs(profile)
+        other = Browser(self.BROWSER, home, WEB.screens, profile=profile)
+        try:
+            other.send("goto", url=WEB.portal.url + "/")
+            other.send("waitFor", selector="#agent-state", text="浏览器不信任它的本地证书")
+            self.assertEqual(other.send("attr", selector="#agent-state", name="data-state"), "untrusted-certificate")
+            other.send("screenshot", name="portal-untrusted-certificate")
+        finally:
+            other.close()
+            shutil.rmtree(home, ignore_errors=True)
+
+    def test_7_other_origin_reads_nothing(self):
+        # http://localhost:PORT is another origin than the allowed http://127.0.0.1:PORT.
+        self.b.send("goto", url="http://localhost:%d/" % WEB.portal_port)
+        result = self.b.send("eval", body="""
+            const out = {};
+            for (const [name, url] of [["tokens", "https://127.0.0.1:%d/api/v1/tokens"],
+                                       ["status", "https://127.0.0.1:%d/api/v1/status"],
+                                       ["probe", "http://127.0.0.1:%d/probe"]]) {
+              try { const r = await fetch(url); out[name] = "read " + r.status + " " + (await r.text()).slice(0, 80); }
+              catch (e) { out[name] = "refused"; }
+            }
+            return out;""" % (WEB.agent_port, WEB.agent_port, WEB.probe_port))
+        self.assertEqual(result, {"tokens": "refused", "status": "refused", "probe": "refused"})
+        self.b.send("waitFor", selector="#agent-state", text="没有检测到证书助手")
+
+
+class Chromium(Flow, unittest.TestCase):
+    BROWSER = "chromium"
+
+    def test_8_local_network_access(self):
+        # The portal counts as a public site: its calls to loopback need the
+        # user's Local Network Access permission.
+        home, _ = trusted_home(WEB.agent.state_dir, WEB.agent.env, False)
+        b = Browser("chromium", home, WEB.screens,
+                    args=["--ip-address-space-overrides=127.0.0.1:%d=public" % WEB.portal_port])
+        try:
+            b.send("permission", origin=WEB.portal_origin, setting="granted")
+            b.send("goto", url=WEB.portal.url + "/")
+            b.send("waitFor", selector="#agent-state", text="正在运行")
+            b.send("waitFor", selector="#token", text="张三")
+            b.send("type", selector="#pin", text=PIN)
+            b.send("click", selector="#submit")
+            b.send("waitFor", selector="#who", text="张三")
+            b.send("screenshot", name="lna-granted")
+            b.send("click", selector="#logout")
+            b.send("permission", origin=WEB.portal_origin, setting="denied")
+            b.send("goto", url=WEB.portal.url + "/")
+            b.send("waitFor", selector="#agent-state", text="浏览器禁止本网站访问证书助手")
+            self.assertEqual(b.send("attr", selector="#agent-state", name="data-state"), "blocked-by-browser")
+            b.send("screenshot", name="lna-denied")
+        finally:
+            b.close()
+            shutil.rmtree(home, ignore_errors=True)
+
+
+class Firefox(Flow, unittest.TestCase):
+    BROWSER = "firefox"
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,104 @@
+// Types of the ukey-agent SDK (ukey-agent.js as window.UKeyAgent, or ukey-agent.mjs).
+
+export type Lang = "zh-CN" | "en";
+export type Messages = { "zh-CN": string; en: string };
+
+/** Stable codes: every code of docs/API.md, and the SDK's own three. */
+export type ErrorCode =
+  | "AGENT_UNREACHABLE" | "TIMEOUT" | "BLOCKED_BY_BROWSER"
+  | "INTERNAL_ERROR" | "OUT_OF_MEMORY" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "HOST_NOT_ALLOWED"
+  | "ORIGIN_NOT_ALLOWED" | "INVALID_REQUEST" | "UNSUPPORTED_MEDIA_TYPE" | "BODY_TOO_LARGE" | "INVALID_JSON"
+  | "PCSC_UNAVAILABLE" | "TOKEN_NOT_FOUND" | "TOKEN_REMOVED" | "TOKEN_BUSY" | "TOKEN_NOT_SUPPORTED"
+  | "CARD_DATA_INVALID" | "CARD_ERROR" | "PIN_FORMAT" | "PIN_INCORRECT" | "PIN_LAST_ATTEMPT" | "PIN_BLOCKED"
+  | "PUK_INCORRECT" | "PUK_BLOCKED" | "CHALLENGE_INVALID" | "CERT_NOT_FOUND" | "PIN_REQUIRED"
+  | "ORIGIN_REQUIRED" | "CERTIFICATE_INVALID" | "AGENT_BUSY";
+
+export declare class UKeyAgentError extends Error {
+  readonly name: "UKeyAgentError";
+  readonly code: ErrorCode | string;
+  readonly messages: Messages;
+  /** The HTTP status of the agent's answer; 0 when there was none. */
+  readonly status: number;
+  /** Extra members of the error envelope, e.g. { retries_left: 2 }. */
+  readonly details: { retries_left?: number; [key: string]: unknown };
+  messageIn(lang: Lang): string;
+}
+
+export interface Detection {
+  state: "running" | "untrusted-certificate" | "not-running" | "blocked-by-browser";
+  version: string | null;
+  /** The agent's own help and diagnostic page. */
+  helpUrl: string;
+  status?: AgentStatus;
+  probe?: { name: string; version: string; https_port: number; ca_fingerprint_sha256: string };
+  /** What to tell the user when the state is not "running". */
+  error?: UKeyAgentError;
+}
+
+export interface AgentStatus {
+  name: string; version: string; protocol: string; api: string;
+  pcsc: { available: boolean; error?: string; detail?: string };
+  readers: number; cards: number;
+}
+
+export interface Certificate {
+  id: string; slot: string; authentication: boolean; pin_required: boolean;
+  subject: string; subject_cn?: string; issuer: string; serial: string;
+  not_before: string; not_after: string; key_type: "EC" | "RSA"; key_size: number;
+  key_usage: string[]; ext_key_usage: string[]; der: string;
+}
+
+export interface Token {
+  id: string; reader: string; type: string; label: string; serial: string;
+  pin: { retries_left: number | null; blocked: boolean; pin_pad: boolean; min_length: number; max_length: number };
+  certificates: Certificate[];
+}
+
+export interface Reader {
+  name: string; state: "empty" | "present" | "unresponsive" | "in_use"; atr?: string; token?: string;
+  error?: { code: string; "zh-CN": string; en: string };
+}
+
+export interface TokenList { pcsc: { available: boolean }; readers: Reader[]; tokens: Token[] }
+
+/** The Web eID authentication token, for the portal's back end as it is. */
+export interface AuthToken {
+  unverifiedCertificate: string; algorithm: "ES256" | "ES384" | "RS256" | "PS256" | string;
+  signature: string; format: "web-eid:1.0"; appVersion: string;
+}
+
+export interface TokenEvent {
+  type: "reader-added" | "reader-removed" | "token-inserted" | "token-removed";
+  reader?: string; token?: string | null;
+}
+
+export interface Settings { base: string; probe: string; timeout: number; lang: Lang | null }
+
+export declare function configure(options: Partial<Settings>): Settings;
+export declare function detect(options?: {
+  timeout?: number;
+  /** Awaited before the browser shows its Local Network Access prompt. */
+  onPermissionPrompt?: (text: string, messages: Messages) => void | Promise<void>;
+}): Promise<Detection>;
+export declare function permissionState(): Promise<"granted" | "prompt" | "denied" | "unknown">;
+export declare function listTokens(options?: { timeout?: number }): Promise<TokenList>;
+export declare function onTokenChange(callback: (event: TokenEvent) => void): () => void;
+export declare function verifyPin(token: string, pin: string,
+  options?: { confirmLastAttempt?: boolean; timeout?: number }):
+  Promise<{ verified: true; pin: { retries_left: number | null; blocked: boolean } }>;
+export declare function authenticate(challenge: string, options: {
+  pin: string; token?: string; certificate?: string; algorithm?: "PS256";
+  confirmLastAttempt?: boolean; timeout?: number;
+}): Promise<AuthToken>;
+export declare function language(): Lang;
+
+declare const UKeyAgent: {
+  configure: typeof configure; detect: typeof detect; permissionState: typeof permissionState;
+  listTokens: typeof listTokens; onTokenChange: typeof onTokenChange; verifyPin: typeof verifyPin;
+  authenticate: typeof authenticate; language: typeof language; UKeyAgentError: typeof UKeyAgentError;
+};
+export default UKeyAgent;
+
+declare global {
+  interface Window { UKeyAgent: typeof UKeyAgent }
+}

@@ -1,0 +1,257 @@
+/*
+ * ukey-agent JS SDK: lets a portal page log people in with their UKey
+ * through the local ukey-agent. No dependency. Load it as a classic script
+ * (window.UKeyAgent) or import ukey-agent.mjs (ES module, same API).
+ *
+ *   const state = await UKeyAgent.detect();       // running | untrusted-certificate | not-running | blocked-by-browser
+ *   const {tokens} = await UKeyAgent.listTokens();
+ *   const token = await UKeyAgent.authenticate(challenge, {pin});   // the Web eID token for your back end
+ *
+ * Every failure is a UKeyAgentError with a stable `code` (docs/API.md, and
+ * AGENT_UNREACHABLE / TIMEOUT / BLOCKED_BY_BROWSER from the SDK itself) and
+ * a message in zh-CN and en. Types: ukey-agent.d.ts. Guide: docs/INTEGRATION.md.
+ */
+(function (global) {
+  "use strict";
+
+  var settings = {
+    base: "https://127.0.0.1:27443",
+    probe: "http://127.0.0.1:27480",
+    timeout: 15000,
+    lang: null
+  };
+
+  var SDK_MESSAGES = {
+    AGENT_UNREACHABLE: {
+      "zh-CN": "无法连接本机的证书助手（ukey-agent）。请确认已安装并正在运行。",
+      en: "Cannot reach the certificate agent (ukey-agent) on this computer. Make sure it is installed and running."
+    },
+    TIMEOUT: {
+      "zh-CN": "证书助手没有及时响应，请重试。",
+      en: "The certificate agent did not answer in time; please try again."
+    },
+    BLOCKED_BY_BROWSER: {
+      "zh-CN": "浏览器禁止本网站访问本机的证书助手。请在地址栏左侧的网站设置中，允许“本地网络访问”，然后刷新页面。",
+      en: "The browser blocks this site from reaching the certificate agent on this computer. In the site settings (left of the address bar) allow \"Local network access\", then reload the page."
+    },
+    UNTRUSTED_CERTIFICATE: {
+      "zh-CN": "证书助手正在运行，但浏览器不信任它的本地证书。请运行“ukey-agent trust install”，然后重启浏览器。",
+      en: "The certificate agent runs, but this browser does not trust its local certificate. Run \"ukey-agent trust install\", then restart the browser."
+    },
+    PERMISSION_PROMPT: {
+      "zh-CN": "浏览器接下来会询问是否允许本网站访问本机设备（本地网络访问）。请选择“允许”，以便使用 UKey 登录。",
+      en: "The browser will now ask whether this site may reach devices on this computer (local network access). Choose \"Allow\" to log in with your UKey."
+    }
+  };
+
+  function language() {
+    if (settings.lang) return settings.lang;
+    var langs = (global.navigator && (global.navigator.languages || [global.navigator.language])) || [];
+    for (var i = 0; i < langs.length; i++) {
+      if (/^zh/i.test(langs[i] || "")) return "zh-CN";
+      if (/^en/i.test(langs[i] || "")) return "en";
+    }
+    return "zh-CN";
+  }
+
+  /* The error every call rejects with. */
+  class UKeyAgentError extends Error {
+    constructor(code, messages, status, details) {
+      var m = messages || SDK_MESSAGES[code] || { "zh-CN": code, en: code };
+      super(m[language()] || m.en);
+      this.name = "UKeyAgentError";
+      this.code = code;
+      this.messages = { "zh-CN": m["zh-CN"], en: m.en };
+      this.status = status || 0;
+      this.details = details || {};
+    }
+    /* The message in `lang` ("zh-CN" or "en"). */
+    messageIn(lang) { return this.messages[lang] || this.message; }
+  }
+
+  function sdkError(code) { return new UKeyAgentError(code, SDK_MESSAGES[code]); }
+
+  /* fetch with a timeout; never sends cookies; marks the loopback target for
+   * Local Network Access (Chrome 142+, Edge 143+). */
+  function send(url, init, timeout) {
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = null, timedOut = false;
+    var opts = Object.assign({ mode: "cors", credentials: "omit", cache: "no-store",
+                               targetAddressSpace: "loopback" }, init || {});
+    if (controller) {
+      opts.signal = controller.signal;
+      timer = setTimeout(function () { timedOut = true; controller.abort(); }, timeout || settings.timeout);
+    }
+    return fetch(url, opts).then(function (r) {
+      if (timer) clearTimeout(timer);
+      return r;
+    }, function (e) {
+      if (timer) clearTimeout(timer);
+      throw timedOut ? sdkError("TIMEOUT") : e;
+    });
+  }
+
+  /* One API call: the JSON answer, or a UKeyAgentError from the envelope. */
+  function call(method, path, body, timeout) {
+    var init = { method: method };
+    if (body !== undefined) {
+      init.headers = { "Content-Type": "application/json" };
+      init.body = JSON.stringify(body);
+    }
+    return send(settings.base + path, init, timeout).then(function (r) {
+      return r.json().then(function (data) {
+        if (r.ok) return data;
+        var e = (data && data.error) || {};
+        var details = Object.assign({}, e);
+        delete details.code; delete details.message; delete details.i18n;
+        throw new UKeyAgentError(e.code || "INTERNAL_ERROR", e.i18n, r.status, details);
+      }, function () {
+        throw new UKeyAgentError("INTERNAL_ERROR", null, r.status);
+      });
+    }, function (e) {
+      if (e instanceof UKeyAgentError) throw e;
+      return permissionState().then(function (state) {
+        throw sdkError(state === "denied" ? "BLOCKED_BY_BROWSER" : "AGENT_UNREACHABLE");
+      });
+    });
+  }
+
+  /* The browser's Local Network Access permission for this page:
+   * "granted", "prompt", "denied", or "unknown" (no such permission here). */
+  function permissionState() {
+    var names = ["loopback-network", "local-network-access", "local-network"];
+    if (!global.navigator || !navigator.permissions || !navigator.permissions.query)
+      return Promise.resolve("unknown");
+    function next(i) {
+      if (i >= names.length) return Promise.resolve("unknown");
+      return navigator.permissions.query({ name: names[i] }).then(function (s) {
+        return s.state;
+      }, function () { return next(i + 1); });
+    }
+    return next(0);
+  }
+
+  /*
+   * Is the agent there, and can this page use it?
+   *   running                the agent answers (version)
+   *   untrusted-certificate  it runs (the plain-HTTP probe answers) but the
+   *                          browser does not trust its HTTPS certificate
+   *   blocked-by-browser     Local Network Access was denied for this site
+   *   not-running            nothing answers: not installed, or stopped
+   * options.onPermissionPrompt(text): called, and awaited, before the
+   * browser is about to show its Local Network Access prompt, so the page
+   * can explain it first.
+   */
+  function detect(options) {
+    options = options || {};
+    var helpUrl = settings.base + "/";
+    return permissionState().then(function (state) {
+      if (state === "prompt" && typeof options.onPermissionPrompt === "function")
+        return Promise.resolve(options.onPermissionPrompt(SDK_MESSAGES.PERMISSION_PROMPT[language()],
+                                                          SDK_MESSAGES.PERMISSION_PROMPT));
+    }).then(function () {
+      return call("GET", "/api/v1/status", undefined, options.timeout || 4000);
+    }).then(function (status) {
+      return { state: "running", version: status.version, status: status, helpUrl: helpUrl };
+    }, function (e) {
+      if (e.code === "BLOCKED_BY_BROWSER")
+        return { state: "blocked-by-browser", version: null, error: e, helpUrl: helpUrl };
+      if (e.code === "TIMEOUT")
+        return { state: "not-running", version: null, error: e, helpUrl: helpUrl };
+      return send(settings.probe + "/probe", { method: "GET" }, 3000).then(function (r) {
+        if (!r.ok) throw new Error("probe " + r.status);
+        return r.json();
+      }).then(function (info) {
+        return { state: "untrusted-certificate", version: info.version, probe: info, helpUrl: helpUrl,
+                 error: sdkError("UNTRUSTED_CERTIFICATE") };
+      }, function () {
+        return permissionState().then(function (state) {
+          return state === "denied"
+            ? { state: "blocked-by-browser", version: null, error: sdkError("BLOCKED_BY_BROWSER"), helpUrl: helpUrl }
+            : { state: "not-running", version: null, error: sdkError("AGENT_UNREACHABLE"), helpUrl: helpUrl };
+        });
+      });
+    });
+  }
+
+  function listTokens(options) {
+    return call("GET", "/api/v1/tokens", undefined, options && options.timeout);
+  }
+
+  /*
+   * Calls callback({type, reader, token}) when a reader or token comes or
+   * goes (type: reader-added, reader-removed, token-inserted, token-removed).
+   * Reconnects by itself (1 s, doubling to 30 s). Returns a function that stops it.
+   */
+  function onTokenChange(callback) {
+    var types = ["reader-added", "reader-removed", "token-inserted", "token-removed"];
+    var source = null, stopped = false, delay = 1000, timer = null;
+    function open() {
+      if (stopped) return;
+      source = new EventSource(settings.base + "/api/v1/events");
+      source.onopen = function () { delay = 1000; };
+      source.onerror = function () {
+        if (source.readyState !== EventSource.CLOSED) return; /* the browser retries by itself */
+        source = null;
+        timer = setTimeout(open, delay);
+        delay = Math.min(delay * 2, 30000);
+      };
+      types.forEach(function (type) {
+        source.addEventListener(type, function (ev) {
+          var data = {};
+          try { data = JSON.parse(ev.data); } catch (ignored) { /* keep {} */ }
+          callback({ type: type, reader: data.reader, token: data.token });
+        });
+      });
+    }
+    open();
+    return function stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      if (source) source.close();
+    };
+  }
+
+  function verifyPin(token, pin, options) {
+    options = options || {};
+    return call("POST", "/api/v1/tokens/" + encodeURIComponent(token) + "/pin/verify",
+                { pin: pin, confirm_last_attempt: !!options.confirmLastAttempt }, options.timeout);
+  }
+
+  /*
+   * Signs the portal's challenge with the token; resolves with the Web eID
+   * authentication token ({unverifiedCertificate, algorithm, signature,
+   * format, appVersion}) to send to the portal's back end as it is.
+   * options: pin (required), token, certificate, algorithm ("PS256" for
+   * RSA-PSS), confirmLastAttempt, timeout.
+   */
+  function authenticate(challenge, options) {
+    options = options || {};
+    var body = { challenge: challenge, pin: options.pin, confirm_last_attempt: !!options.confirmLastAttempt };
+    if (options.token) body.token = options.token;
+    if (options.certificate) body.certificate = options.certificate;
+    if (options.algorithm) body.algorithm = options.algorithm;
+    return call("POST", "/api/v1/login", body, options.timeout || 60000);
+  }
+
+  /* base: the agent's HTTPS origin; probe: its plain-HTTP probe origin;
+   * timeout (ms) for calls; lang: "zh-CN" or "en" (default: the browser's). */
+  function configure(options) {
+    Object.keys(options || {}).forEach(function (k) {
+      if (k in settings) settings[k] = options[k];
+    });
+    return Object.assign({}, settings);
+  }
+
+  global.UKeyAgent = {
+    configure: configure,
+    detect: detect,
+    permissionState: permissionState,
+    listTokens: listTokens,
+    onTokenChange: onTokenChange,
+    verifyPin: verifyPin,
+    authenticate: authenticate,
+    language: language,
+    UKeyAgentError: UKeyAgentError
+  };
+})(typeof globalThis !== "undefined" ? globalThis : window);
