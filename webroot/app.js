@@ -1,74 +1,291 @@
-// The agent's own page: status, readers and tokens, refreshed live from
-// /api/v1/events. Text only goes in with textContent (never innerHTML).
+// The agent's own page (https://127.0.0.1:27443/): agent and trust state,
+// readers and tokens live from /api/v1/events, certificates with their
+// countdown and revocation verdict, PIN state and unblock, a test login
+// verified here with WebCrypto, every diagnostic check, and the redacted
+// report for the help desk. Text only goes in with textContent.
 "use strict";
 (function () {
+  var T = {
+    "zh-CN": {
+      title: "ukey-agent 证书助手", checking: "正在检查…", copyReport: "复制诊断报告", downloadReport: "下载诊断报告",
+      tokensTitle: "读卡器与 UKey", loginTitle: "测试登录", checksTitle: "诊断检查",
+      loginHelp: "用所选证书签名一个随机挑战值，并在本页验证签名：证明 UKey、证书和助手都能正常工作。",
+      certificate: "证书", pin: "PIN 码", testLogin: "测试登录", running: "助手正在运行，版本 {v}。",
+      noReader: "未发现读卡器或 UKey：请插入 UKey。", empty: "无卡片", unresponsive: "卡片无响应", in_use: "被其他程序占用",
+      present: "已插入", holder: "持有人", issuer: "颁发者", serial: "序列号", validUntil: "有效期至 {d}（还剩 {n} 天）",
+      expired: "已于 {d} 过期", notYet: "{d} 才生效", revocation: "吊销状态", rv_pass: "未吊销", rv_fail: "已吊销",
+      rv_warn: "状态未知（OCSP 不认识该证书）", rv_skip: "未检查", pinLeft: "PIN 剩余 {n} 次", pinBlocked: "PIN 已锁定",
+      pinUnknown: "PIN 次数未知", unblock: "用 PUK 解锁", puk: "PUK 解锁码", newPin: "新 PIN 码", doUnblock: "解锁",
+      unblocked: "已解锁，新 PIN 可以使用。", signing: "请稍候，正在签名…", verified: "签名验证通过：{s}（{a}）。整个登录链路工作正常。",
+      badSig: "签名没有通过验证！请联系发证机构。", copied: "诊断报告已复制（已隐去姓名，不含 PIN）。",
+      copyFailed: "无法复制：请使用“下载诊断报告”。", downloaded: "诊断报告已下载（已隐去姓名，不含 PIN）。",
+      summary: "失败 {fail} · 警告 {warn} · 通过 {pass} · 跳过 {skip}", evidence: "证据", fix: "解决办法：",
+      stopped: "无法连接助手。", retries: "PIN 码错误，还剩 {n} 次机会。", lang: "English"
+    },
+    en: {
+      title: "ukey-agent certificate agent", checking: "Checking…", copyReport: "Copy report", downloadReport: "Download report",
+      tokensTitle: "Readers and tokens", loginTitle: "Test login", checksTitle: "Diagnostic checks",
+      loginHelp: "Signs a random challenge with the chosen certificate and verifies the signature on this page: proof that the token, the certificate and the agent work.",
+      certificate: "Certificate", pin: "PIN", testLogin: "Test login", running: "The agent is running, version {v}.",
+      noReader: "No reader or token found: plug in your token.", empty: "no card", unresponsive: "card does not answer",
+      in_use: "held by another program", present: "inserted", holder: "Holder", issuer: "Issuer", serial: "Serial",
+      validUntil: "valid until {d} ({n} days left)", expired: "expired on {d}", notYet: "valid from {d}",
+      revocation: "Revocation", rv_pass: "not revoked", rv_fail: "REVOKED", rv_warn: "unknown (the OCSP responder does not know it)",
+      rv_skip: "not checked", pinLeft: "PIN: {n} tries left", pinBlocked: "PIN blocked", pinUnknown: "PIN tries unknown",
+      unblock: "Unblock with the PUK", puk: "PUK", newPin: "New PIN", doUnblock: "Unblock",
+      unblocked: "Unblocked: the new PIN works now.", signing: "Signing, please wait…",
+      verified: "Signature verified: {s} ({a}). The whole login chain works.", badSig: "The signature does NOT verify! Contact the issuer.",
+      copied: "Report copied (names masked, no PIN).", copyFailed: "Cannot copy: use \"Download report\".",
+      downloaded: "Report downloaded (names masked, no PIN).", summary: "{fail} failed · {warn} warnings · {pass} passed · {skip} skipped",
+      evidence: "Evidence", fix: "What to do: ", stopped: "Cannot reach the agent.", retries: "Wrong PIN: {n} tries left.",
+      lang: "中文"
+    }
+  };
+  var lang = /^zh/i.test(navigator.language || "") ? "zh-CN" : /^en/i.test(navigator.language || "") ? "en" : "zh-CN";
+  var revocation = {};   // certificate serial -> verdict, from the diagnostics
+  var lastTokens = null;
+
   function $(id) { return document.getElementById(id); }
+  function t(key, vars) {
+    return T[lang][key].replace(/\{(\w+)\}/g, function (_, k) { return vars && vars[k] !== undefined ? vars[k] : ""; });
+  }
   function el(tag, text, cls) {
     var e = document.createElement(tag);
-    if (text !== undefined) e.textContent = text;
+    if (text !== undefined && text !== null) e.textContent = text;
     if (cls) e.className = cls;
     return e;
   }
-  function errorText(err) {
-    return err ? (err["zh-CN"] || err.message || "") + " / " + (err.en || "") : "";
+  function errText(e) { return e ? (e[lang] || e.i18n && e.i18n[lang] || e.message || e.code || "") : ""; }
+  function api(method, path, body) {
+    return fetch(path, {
+      method: method, cache: "no-store",
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined
+    }).then(function (r) {
+      return r.json().then(function (j) { if (!r.ok) { var e = j.error || {}; e.status = r.status; throw e; } return j; });
+    });
+  }
+
+  function translate() {
+    document.documentElement.lang = lang;
+    document.title = t("title");
+    $("lang").textContent = t("lang");
+    $("lang").lang = lang === "en" ? "zh-CN" : "en";
+    Array.prototype.forEach.call(document.querySelectorAll("[data-t]"), function (e) { e.textContent = t(e.dataset.t); });
   }
 
   function showStatus() {
-    fetch("/api/v1/status", { cache: "no-store" })
-      .then(function (r) { return r.json(); })
-      .then(function (s) {
-        $("state").textContent = "助手正在运行 / The agent is running";
-        $("version").textContent = s.version;
-        $("pcsc").textContent = s.pcsc.available ? "正常 / available"
-          : "不可用 / not available: " + (s.pcsc.detail || s.pcsc.error);
-        $("facts").hidden = false;
-      })
-      .catch(function () { $("state").textContent = "无法读取助手状态 / Cannot read the agent's status"; });
+    return api("GET", "/api/v1/status").then(function (s) {
+      $("version").textContent = s.version;
+      $("state").textContent = t("running", { v: s.version });
+    }, function () { $("state").textContent = t("stopped"); });
   }
 
-  function certItem(c) {
-    var li = el("li");
-    li.appendChild(el("strong", c.subject_cn || c.subject || c.id));
-    li.appendChild(el("span", " — " + c.slot + " (" + c.key_type + " " + c.key_size + ")"));
-    li.appendChild(el("div", "颁发者 / Issuer: " + c.issuer, "detail"));
-    li.appendChild(el("div", "有效期至 / Valid until: " + c.not_after, "detail"));
-    return li;
+  function days(until) { return Math.floor((Date.parse(until) - Date.now()) / 86400000); }
+
+  function certBlock(tok, c) {
+    var box = el("div", null, "cert"), now = Date.now(), left = days(c.not_after), v = revocation[c.serial];
+    box.appendChild(el("strong", c.subject_cn || c.subject));
+    box.appendChild(el("span", " — " + c.slot + " · " + c.key_type + " " + c.key_size, "detail"));
+    box.appendChild(el("div", t("holder") + ": " + c.subject, "detail"));
+    box.appendChild(el("div", t("issuer") + ": " + c.issuer, "detail"));
+    box.appendChild(el("div", t("serial") + ": " + c.serial, "detail"));
+    box.appendChild(el("div", Date.parse(c.not_before) > now ? t("notYet", { d: c.not_before.slice(0, 10) })
+      : left < 0 ? t("expired", { d: c.not_after.slice(0, 10) })
+      : t("validUntil", { d: c.not_after.slice(0, 10), n: left }), left < 30 ? "detail error" : "detail"));
+    var rv = el("div", null, "detail");
+    rv.appendChild(el("span", v || "skip", "badge " + (v || "skip")));
+    rv.appendChild(el("span", t("revocation") + ": " + t("rv_" + (v || "skip"))));
+    box.appendChild(rv);
+    return box;
+  }
+
+  function pinBlock(tok) {
+    var p = tok.pin || {}, box = el("div", null, "detail");
+    box.appendChild(el("span", p.blocked ? t("pinBlocked") : p.retries_left === null || p.retries_left === undefined
+      ? t("pinUnknown") : t("pinLeft", { n: p.retries_left }), p.blocked || p.retries_left === 1 ? "error" : ""));
+    if (p.blocked) box.appendChild(unblockForm(tok));
+    return box;
+  }
+
+  function unblockForm(tok) {
+    var d = el("details"), f = el("form"), puk = el("input"), pin = el("input"), out = el("p", null, "detail");
+    d.appendChild(el("summary", t("unblock")));
+    [[puk, "puk"], [pin, "newPin"]].forEach(function (x) {
+      x[0].type = "password"; x[0].inputMode = "numeric"; x[0].autocomplete = "off"; x[0].required = true;
+      x[0].id = x[1] + "-" + tok.id;
+      var l = el("label", t(x[1])); l.htmlFor = x[0].id;
+      f.appendChild(l); f.appendChild(x[0]);
+    });
+    var b = el("button", t("doUnblock")); b.type = "submit";
+    f.appendChild(b);
+    f.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      api("POST", "/api/v1/tokens/" + encodeURIComponent(tok.id) + "/pin/unblock", { puk: puk.value, new_pin: pin.value })
+        .then(function () { out.textContent = t("unblocked"); out.className = "ok"; showTokens(); },
+              function (e) { out.textContent = errText(e.i18n) + (e.retries_left !== undefined ? " (" + e.retries_left + ")" : ""); out.className = "error"; })
+        .then(function () { puk.value = ""; pin.value = ""; });
+    });
+    d.appendChild(f);
+    d.appendChild(out);
+    return d;
   }
 
   function showTokens() {
-    fetch("/api/v1/tokens", { cache: "no-store" })
-      .then(function (r) { return r.json(); })
-      .then(function (d) {
-        var list = $("readers"), byId = {};
-        list.textContent = "";
-        if (d.error) { $("tokens-state").textContent = errorText(d.error); return; }
-        (d.tokens || []).forEach(function (t) { byId[t.id] = t; });
-        $("tokens-state").textContent = d.readers.length ? "" : "未发现读卡器或 UKey / No reader or token found";
-        d.readers.forEach(function (r) {
-          var li = el("li"), t = r.token && byId[r.token];
-          li.appendChild(el("strong", r.name));
-          li.appendChild(el("span", " — " + r.state));
-          if (r.error) li.appendChild(el("div", errorText(r.error), "error"));
-          if (t) {
-            var pin = t.pin.blocked ? "PIN 已锁定 / PIN blocked"
-              : "PIN 剩余次数 / PIN tries left: " + (t.pin.retries_left === null ? "?" : t.pin.retries_left);
-            li.appendChild(el("div", t.type + " " + t.id + " · " + pin, "detail"));
-            var certs = el("ul");
-            t.certificates.forEach(function (c) { certs.appendChild(certItem(c)); });
-            li.appendChild(certs);
-          }
-          list.appendChild(li);
-        });
-      })
-      .catch(function () { $("tokens-state").textContent = "无法读取 UKey 列表 / Cannot list tokens"; });
+    return api("GET", "/api/v1/tokens").then(function (d) {
+      var list = $("readers"), byId = {}, select = $("test-cert"), chosen = select.value;
+      lastTokens = d;
+      list.textContent = "";
+      select.textContent = "";
+      (d.tokens || []).forEach(function (tok) { byId[tok.id] = tok; });
+      $("tokens-state").textContent = d.readers.length ? "" : t("noReader");
+      d.readers.forEach(function (r) {
+        var li = el("li"), tok = r.token && byId[r.token];
+        li.appendChild(el("strong", r.name));
+        li.appendChild(el("span", " — " + (T[lang][r.state] ? t(r.state) : r.state), "detail"));
+        if (r.error) li.appendChild(el("div", errText(r.error), "error"));
+        if (tok) {
+          li.appendChild(el("div", tok.type + " · " + tok.id, "detail"));
+          li.appendChild(pinBlock(tok));
+          tok.certificates.forEach(function (c) {
+            li.appendChild(certBlock(tok, c));
+            var o = el("option", (c.subject_cn || c.subject) + " · " + c.slot);
+            o.value = tok.id + "|" + c.id;
+            select.appendChild(o);
+          });
+        }
+        list.appendChild(li);
+      });
+      if (chosen) select.value = chosen;
+    }, function (e) {
+      $("readers").textContent = "";
+      $("tokens-state").textContent = errText(e.i18n) || t("stopped");
+    });
   }
 
-  showStatus();
-  showTokens();
+  function showChecks() {
+    return api("GET", "/api/v1/diagnostics?lang=" + lang).then(function (r) {
+      var list = $("checks");
+      list.textContent = "";
+      $("checks-summary").textContent = t("summary", r.summary);
+      revocation = {};
+      r.checks.forEach(function (c) {
+        var li = el("li", null, "s-" + c.status);
+        li.id = "check-" + c.id.replace(/\./g, "-");
+        li.appendChild(el("span", c.status, "badge " + c.status));
+        li.appendChild(el("strong", c.title));
+        li.appendChild(el("div", c.detail, "detail"));
+        if (c.fix) li.appendChild(el("p", t("fix") + c.fix, "fix"));
+        var ev = el("details");
+        ev.appendChild(el("summary", t("evidence")));
+        ev.appendChild(el("pre", JSON.stringify(c.evidence, null, 2)));
+        li.appendChild(ev);
+        list.appendChild(li);
+        if (c.id === "cert.revoked" && Array.isArray(c.evidence))
+          c.evidence.forEach(function (e) { revocation[e.serial] = e.revoked; });
+      });
+      if (lastTokens) showTokens();
+    });
+  }
+
+  // --- the test login, verified here -------------------------------------
+  function b64(bytes) { var s = ""; bytes.forEach(function (b) { s += String.fromCharCode(b); }); return btoa(s); }
+  function unb64(text) { return Uint8Array.from(atob(text), function (c) { return c.charCodeAt(0); }); }
+  function derNext(d, pos) {  // one DER element: {tag, start (header), body, end}
+    var tag = d[pos], len = d[pos + 1], body = pos + 2;
+    if (len & 0x80) {
+      var n = len & 0x7f;
+      len = 0;
+      for (var i = 0; i < n; i++) len = len * 256 + d[body + i];
+      body += n;
+    }
+    return { tag: tag, start: pos, body: body, end: body + len };
+  }
+  function spkiOf(der) {  // Certificate -> tbsCertificate -> subjectPublicKeyInfo (7th, or 6th without version)
+    var tbs = derNext(der, derNext(der, 0).body), p = tbs.body, n = der[p] === 0xa0 ? 6 : 5;
+    for (var i = 0; i < n; i++) p = derNext(der, p).end;
+    var spki = derNext(der, p);
+    return der.slice(spki.start, spki.end);
+  }
+  function verify(token, challenge) {
+    var algs = {
+      ES256: [{ name: "ECDSA", namedCurve: "P-256" }, { name: "ECDSA", hash: "SHA-256" }, "SHA-256"],
+      ES384: [{ name: "ECDSA", namedCurve: "P-384" }, { name: "ECDSA", hash: "SHA-384" }, "SHA-384"],
+      RS256: [{ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, { name: "RSASSA-PKCS1-v1_5" }, "SHA-256"],
+      PS256: [{ name: "RSA-PSS", hash: "SHA-256" }, { name: "RSA-PSS", saltLength: 32 }, "SHA-256"]
+    }, a = algs[token.algorithm], enc = new TextEncoder();
+    if (!a) return Promise.resolve(false);
+    return Promise.all([
+      crypto.subtle.importKey("spki", spkiOf(unb64(token.unverifiedCertificate)), a[0], false, ["verify"]),
+      crypto.subtle.digest(a[2], enc.encode(location.origin)),
+      crypto.subtle.digest(a[2], enc.encode(challenge))
+    ]).then(function (x) {
+      var data = new Uint8Array(x[1].byteLength + x[2].byteLength);
+      data.set(new Uint8Array(x[1]), 0);
+      data.set(new Uint8Array(x[2]), x[1].byteLength);
+      return crypto.subtle.verify(a[1], x[0], unb64(token.signature), data);
+    });
+  }
+  function testLogin(ev) {
+    ev.preventDefault();
+    var parts = $("test-cert").value.split("|"), out = $("test-result"), challenge = b64(crypto.getRandomValues(new Uint8Array(32)));
+    var pin = $("test-pin").value;
+    $("test-pin").value = "";
+    out.textContent = t("signing");
+    out.className = "";
+    api("POST", "/api/v1/login", { challenge: challenge, pin: pin, token: parts[0], certificate: parts[1] })
+      .then(function (token) {
+        return verify(token, challenge).then(function (ok) {
+          var cert = lastTokens && lastTokens.tokens.map(function (x) { return x.certificates; })
+            .reduce(function (a, b) { return a.concat(b); }, []).filter(function (c) { return c.id === parts[1]; })[0];
+          out.textContent = ok ? t("verified", { s: cert ? cert.subject_cn || cert.subject : "", a: token.algorithm }) : t("badSig");
+          out.className = ok ? "ok" : "error";
+        });
+      }, function (e) {
+        out.textContent = e.code === "PIN_INCORRECT" ? t("retries", { n: e.retries_left }) : errText(e.i18n);
+        out.className = "error";
+        showTokens();
+      });
+  }
+
+  // --- the report for the help desk --------------------------------------
+  function report() {
+    return fetch("/api/v1/diagnostics?mask_names=1&lang=" + lang, { cache: "no-store" }).then(function (r) { return r.text(); });
+  }
+  function copyReport() {
+    report().then(function (text) { return navigator.clipboard.writeText(text); })
+      .then(function () { $("report-state").textContent = t("copied"); },
+            function () { $("report-state").textContent = t("copyFailed"); });
+  }
+  function downloadReport() {
+    report().then(function (text) {
+      var a = el("a"), url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+      a.href = url;
+      a.download = "ukey-agent-report-" + new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-") + ".json";
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+      $("report-state").textContent = t("downloaded");
+    });
+  }
+
+  function refreshAll() { showStatus(); showTokens(); showChecks(); }
+
+  translate();
+  $("lang").addEventListener("click", function () { lang = lang === "en" ? "zh-CN" : "en"; translate(); refreshAll(); });
+  $("test-form").addEventListener("submit", testLogin);
+  $("copy-report").addEventListener("click", copyReport);
+  $("download-report").addEventListener("click", downloadReport);
+  refreshAll();
   if (window.EventSource) {
-    var source = new EventSource("/api/v1/events");
+    var source = new EventSource("/api/v1/events"), pending = null;
     ["reader-added", "reader-removed", "token-inserted", "token-removed"].forEach(function (type) {
-      source.addEventListener(type, showTokens);
+      source.addEventListener(type, function () {
+        showTokens();
+        clearTimeout(pending);
+        pending = setTimeout(showChecks, 500);
+      });
     });
   }
 })();

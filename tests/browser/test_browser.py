@@ -189,7 +189,32 @@ class Flow:
         status = self.b.send("goto", url="https://127.0.0.1:%d/" % WEB.agent_port)
         self.assertEqual(status, 200)  # a trusted certificate: no interstitial
         self.b.send("waitFor", selector="#readers", text="张三")
+        self.b.send("waitFor", selector="#readers", text="还剩")         # the validity countdown
+        self.b.send("waitFor", selector="#readers", text="PIN 剩余 3 次")
+        self.b.send("waitFor", selector="#checks", text="智能卡服务")     # every check, in Chinese
+        self.b.send("waitFor", selector="#check-cert-revoked", text="证书吊销状态")
         self.shot("diagnostic-page")
+        # Switchable to English, and back.
+        self.b.send("click", selector="#lang")
+        self.b.send("waitFor", selector="#checks", text="Smart-card service")
+        self.b.send("waitFor", selector="#checks-title", text="Diagnostic checks")
+        self.shot("diagnostic-page-en")
+        self.b.send("click", selector="#lang")
+        self.b.send("waitFor", selector="#checks", text="智能卡服务")
+        # The test login: the card signs, the page verifies with WebCrypto.
+        self.b.send("waitFor", selector="#test-cert", text="张三")
+        self.b.send("type", selector="#test-pin", text=PIN)
+        self.b.send("click", selector="#test-login")
+        self.b.send("waitFor", selector="#test-result", text="签名验证通过", timeout=30000)
+        self.shot("diagnostic-test-login")
+        # The redacted report for the help desk.
+        self.b.send("click", selector="#download-report")
+        self.b.send("waitFor", selector="#report-state", text="诊断报告已下载")
+        report = self.b.send("eval", body="""
+            const r = await fetch("/api/v1/diagnostics?mask_names=1");
+            return JSON.stringify(await r.json());""")
+        self.assertNotIn("张三", report)
+        self.assertIn("张*", report)
         # Unplugging the card updates the page without a reload.
         WEB.card.remove()
         self.b.send("waitFor", selector="#readers", text="张三", gone=True)
