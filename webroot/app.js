@@ -20,7 +20,9 @@
       badSig: "签名没有通过验证！请联系发证机构。", copied: "诊断报告已复制（已隐去姓名，不含 PIN）。",
       copyFailed: "无法复制：请使用“下载诊断报告”。", downloaded: "诊断报告已下载（已隐去姓名，不含 PIN）。",
       summary: "失败 {fail} · 警告 {warn} · 通过 {pass} · 跳过 {skip}", evidence: "证据", fix: "解决办法：",
-      stopped: "无法连接助手。", retries: "PIN 码错误，还剩 {n} 次机会。", lang: "English"
+      stopped: "无法连接助手。", retries: "PIN 码错误，还剩 {n} 次机会。", lang: "English",
+      sitesTitle: "允许使用助手的网站", noSites: "还没有允许任何网站（agent.json 的 allow_origins）。",
+      pe_consent: "PIN 码在助手的确认窗口中输入", pe_page: "PIN 码在网站页面中输入（旧方式）"
     },
     en: {
       title: "ukey-agent certificate agent", checking: "Checking…", copyReport: "Copy report", downloadReport: "Download report",
@@ -38,7 +40,8 @@
       copied: "Report copied (names masked, no PIN).", copyFailed: "Cannot copy: use \"Download report\".",
       downloaded: "Report downloaded (names masked, no PIN).", summary: "{fail} failed · {warn} warnings · {pass} passed · {skip} skipped",
       evidence: "Evidence", fix: "What to do: ", stopped: "Cannot reach the agent.", retries: "Wrong PIN: {n} tries left.",
-      lang: "中文"
+      lang: "中文", sitesTitle: "Sites allowed to use the agent", noSites: "No site is allowed yet (allow_origins in agent.json).",
+      pe_consent: "PIN typed in the agent's confirmation window", pe_page: "PIN typed in the site's page (the old way)"
     }
   };
   var lang = /^zh/i.test(navigator.language || "") ? "zh-CN" : /^en/i.test(navigator.language || "") ? "en" : "zh-CN";
@@ -78,6 +81,15 @@
     return api("GET", "/api/v1/status").then(function (s) {
       $("version").textContent = s.version;
       $("state").textContent = t("running", { v: s.version });
+      var sites = $("sites");
+      sites.textContent = "";
+      (s.allow_origins || []).forEach(function (o) {
+        var li = el("li");
+        li.appendChild(el("strong", o.origin));
+        li.appendChild(el("div", t("pe_" + o.pin_entry), "detail"));
+        sites.appendChild(li);
+      });
+      if (!sites.children.length) sites.appendChild(el("li", t("noSites"), "detail"));
     }, function () { $("state").textContent = t("stopped"); });
   }
 

@@ -49,4 +49,19 @@ ukey_err api_login(const struct api_request *req, struct api_reply *reply);
 ukey_err api_diagnostics(const struct api_request *req, struct api_reply *reply);
 ukey_err api_certificates_check(const struct api_request *req, struct api_reply *reply);
 
+/* Logins confirmed in the agent's own window (consent.c). */
+struct login_request;
+ukey_err consent_create(const struct api_request *req, const struct login_request *lr, struct api_reply *reply);
+ukey_err api_login_result(const struct api_request *req, struct api_reply *reply);
+ukey_err api_consent_info(const struct api_request *req, struct api_reply *reply);
+ukey_err api_consent_submit(const struct api_request *req, struct api_reply *reply);
+ukey_err api_consent_cancel(const struct api_request *req, struct api_reply *reply);
+void consent_forget(void);
+
+/* 1 if the request comes from the agent's own origin. */
+int api_origin_is_self(const struct api_request *req);
+/* 1 if this request may carry a PIN: no Origin (a local program), the
+ * agent's own pages, or a site whose pin_entry is "page". */
+int api_pin_from_page_allowed(const struct api_request *req);
+
 #endif

@@ -2,7 +2,8 @@
  * POST /api/v1/login
  *   {"challenge": "<Base64>", "pin": "…", "token": id?, "certificate": id?,
  *    "algorithm": "PS256"?, "confirm_last_attempt": bool?}
- * -> the Web eID authentication token. The origin that is signed is the
+ * -> the Web eID authentication token; or, with "consent": true and no PIN,
+ * 202 and a pending login confirmed in the agent's window (consent.c). The origin that is signed is the
  * request's Origin header (already checked against the allow-list by the
  * guard) and nothing else: never a member of the body.
  */
@@ -20,6 +21,7 @@ ukey_err api_login(const struct api_request *req, struct api_reply *reply)
     const char *key;
     json_t *v;
     ukey_err e = UKEY_OK;
+    int consent = 0;
 
     json_object_foreach(req->body, key, v) {
         const char **slot = strcmp(key, "challenge") == 0 ? &lr.challenge
@@ -29,6 +31,10 @@ ukey_err api_login(const struct api_request *req, struct api_reply *reply)
                             : strcmp(key, "algorithm") == 0 ? &lr.algorithm : NULL;
         if (strcmp(key, "confirm_last_attempt") == 0 && json_is_boolean(v)) {
             lr.confirm_last_attempt = json_is_true(v);
+            continue;
+        }
+        if (strcmp(key, "consent") == 0 && json_is_boolean(v)) {
+            consent = json_is_true(v);
             continue;
         }
         if (!slot || !json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
@@ -42,8 +48,15 @@ ukey_err api_login(const struct api_request *req, struct api_reply *reply)
         e = UKEY_ERR_BAD_REQUEST;
     if (e == UKEY_OK && !req->origin)
         e = UKEY_ERR_ORIGIN_REQUIRED;
+    if (e == UKEY_OK && consent) {
+        /* The PIN will be typed in the agent's window, never sent from here. */
+        e = lr.pin ? UKEY_ERR_BAD_REQUEST : consent_create(req, &lr, reply);
+        goto out;
+    }
     if (e == UKEY_OK && (!lr.pin || !*lr.pin))
         e = UKEY_ERR_PIN_REQUIRED;
+    if (e == UKEY_OK && !api_pin_from_page_allowed(req))
+        e = UKEY_ERR_PIN_ENTRY_IN_WINDOW;
     if (e == UKEY_OK) {
         lr.origin = req->origin;
         e = tokens_login(&lr, &reply->json, &pin);
@@ -51,6 +64,7 @@ ukey_err api_login(const struct api_request *req, struct api_reply *reply)
             reply->error_extra = json_pack("{s:i, s:b}", "retries_left", pin.retries_left, "blocked",
                                            pin.blocked || e == UKEY_ERR_PIN_BLOCKED);
     }
+out:
     if (lr.pin)
         secret_wipe((char *)lr.pin, strlen(lr.pin));
     return e;

@@ -73,6 +73,10 @@ static ukey_err pin_endpoint(const struct api_request *req, struct api_reply *re
     struct token_pin pin;
     ukey_err e;
 
+    if (!api_pin_from_page_allowed(req)) {
+        wipe_strings(req->body);
+        return UKEY_ERR_PIN_ENTRY_IN_WINDOW;
+    }
     if (take_members(req->body, keys, op == TOKEN_PIN_VERIFY ? 1 : 2, values, op != TOKEN_PIN_UNBLOCK,
                      &pr.confirm_last_attempt) != 0) {
         wipe_strings(req->body);

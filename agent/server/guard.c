@@ -29,13 +29,20 @@ int guard_host_allowed(const struct guard_policy *policy, const char *host)
     return 0;
 }
 
+int guard_origin_is_self(const struct guard_policy *policy, const char *origin)
+{
+    for (int i = 0; origin && i < 3; i++)
+        if (strcmp(origin, policy->self[i]) == 0)
+            return 1;
+    return 0;
+}
+
 int guard_origin_allowed(const struct guard_policy *policy, const char *origin)
 {
     if (!origin)
         return 0;
-    for (int i = 0; i < 3; i++)
-        if (strcmp(origin, policy->self[i]) == 0)
-            return 1;
+    if (guard_origin_is_self(policy, origin))
+        return 1;
     for (size_t i = 0; i < policy->n_origins; i++)
         if (origin_matches(policy->origins[i], origin))
             return 1;

@@ -38,6 +38,9 @@ void guard_policy_init(struct guard_policy *policy, unsigned port, char *const *
 /* 1 if `host` is 127.0.0.1:PORT, localhost:PORT or [::1]:PORT. */
 int guard_host_allowed(const struct guard_policy *policy, const char *host);
 
+/* 1 if `origin` is the agent's own origin (https://127.0.0.1:PORT etc.). */
+int guard_origin_is_self(const struct guard_policy *policy, const char *origin);
+
 /* 1 if `origin` is the agent's own origin or matches the allow-list. */
 int guard_origin_allowed(const struct guard_policy *policy, const char *origin);
 

@@ -259,6 +259,15 @@ static ukey_err check_headers(struct http_server *srv, struct MHD_Connection *c,
                             sizeof rc->param, rc->allow, sizeof rc->allow, &rc->match);
     if (rc->match == ROUTER_NO_PATH)
         return UKEY_ERR_NOT_FOUND;
+    if (router_path_flags(url) & ROUTE_SELF_ONLY) {
+        /* The consent window's routes: the agent's own pages, no CORS at all
+         * (a same-origin GET carries no Origin, but Sec-Fetch-Site says so). */
+        int self = greq.origin ? guard_origin_is_self(srv->policy, greq.origin)
+                               : greq.sec_fetch_site && strcmp(greq.sec_fetch_site, "same-origin") == 0;
+        rc->cors_origin = NULL;
+        if (!self)
+            return UKEY_ERR_ORIGIN_NOT_ALLOWED;
+    }
     strncat(rc->allow, ", OPTIONS", sizeof rc->allow - strlen(rc->allow) - 1);
     if (strcmp(method, "OPTIONS") == 0) {
         rc->preflight = 1;

@@ -11,6 +11,10 @@ static const struct route routes[] = {
     {"POST", "/api/v1/tokens/{id}/pin/change", api_pin_change, ROUTE_JSON_BODY},
     {"POST", "/api/v1/tokens/{id}/pin/unblock", api_pin_unblock, ROUTE_JSON_BODY},
     {"POST", "/api/v1/login", api_login, ROUTE_JSON_BODY},
+    {"GET", "/api/v1/login/{id}", api_login_result, 0},
+    {"GET", "/api/v1/consent/{id}", api_consent_info, ROUTE_SELF_ONLY},
+    {"POST", "/api/v1/consent/{id}", api_consent_submit, ROUTE_JSON_BODY | ROUTE_SELF_ONLY},
+    {"POST", "/api/v1/consent/{id}/cancel", api_consent_cancel, ROUTE_JSON_BODY | ROUTE_SELF_ONLY},
     {"GET", "/api/v1/diagnostics", api_diagnostics, ROUTE_SLOW},
     {"POST", "/api/v1/certificates/check", api_certificates_check, ROUTE_JSON_BODY | ROUTE_SLOW},
 };
@@ -39,6 +43,16 @@ static int path_matches(const char *pattern, const char *path, char *param, size
             return 0;
     }
     return *pattern == '\0' && *path == '\0';
+}
+
+unsigned router_path_flags(const char *path)
+{
+    char scratch[128];
+    unsigned flags = 0;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (path_matches(routes[i].pattern, path, scratch, sizeof scratch))
+            flags |= routes[i].flags;
+    return flags;
 }
 
 const struct route *router_find(const char *method, const char *path, char *param,

@@ -14,6 +14,7 @@
 #define ROUTE_JSON_BODY 0x1u /* POST with a JSON object body (Content-Type enforced) */
 #define ROUTE_EVENTS 0x2u    /* the Server-Sent Events stream (no handler: http.c streams it) */
 #define ROUTE_SLOW 0x4u      /* may wait on the network: runs on a thread of its own */
+#define ROUTE_SELF_ONLY 0x8u /* the agent's own pages only: no CORS, no other origin */
 
 struct route {
     const char *method;
@@ -32,6 +33,9 @@ enum router_match { ROUTER_FOUND, ROUTER_NO_PATH, ROUTER_NO_METHOD };
 const struct route *router_find(const char *method, const char *path, char *param,
                                 size_t paramlen, char *allow, size_t allowlen,
                                 enum router_match *match);
+
+/* The flags of every route on `path`, whatever the method (for preflights). */
+unsigned router_path_flags(const char *path);
 
 /* Every row, for tests that walk the whole API (the route inventory). */
 const struct route *router_table(size_t *count);

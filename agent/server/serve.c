@@ -166,6 +166,7 @@ out:
     tls_front_destroy(st.front);
     http_destroy(http);
     tokens_forget();
+    consent_forget();
     close(wake_pipe[0]);
     close(wake_pipe[1]);
     rng_free();

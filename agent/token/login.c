@@ -31,7 +31,7 @@ struct login_job {
     struct token_pin *pin;
 };
 
-static int challenge_valid(const char *b64)
+int login_challenge_valid(const char *b64)
 {
     unsigned char buf[CHALLENGE_MAX_CHARS];
     size_t n = strlen(b64), out = 0;
@@ -188,7 +188,7 @@ ukey_err tokens_login(const struct login_request *req, json_t **token, struct to
     pin->retries_left = -1;
     job.req = req;
     job.pin = pin;
-    if (!challenge_valid(req->challenge))
+    if (!login_challenge_valid(req->challenge))
         return UKEY_ERR_CHALLENGE_INVALID;
     if ((e = tokens_find(req->token_id, req->cert_id, &job.driver, job.token_id, reader, pin, &cert)) != UKEY_OK)
         return e;

@@ -27,6 +27,9 @@ struct login_request {
     int confirm_last_attempt;
 };
 
+/* 1 if `b64` is the Base64 of at least 32 bytes (a usable challenge). */
+int login_challenge_valid(const char *b64);
+
 /*
  * Signs the login. On success *token is the Web eID token object (owned by
  * the caller). *pin holds the PIN state afterwards, also on PIN errors.

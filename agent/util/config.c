@@ -23,6 +23,8 @@ void config_defaults(struct agent_config *cfg)
     cfg->idle_timeout_s = 60;
     cfg->max_body_bytes = 64 * 1024;
     cfg->fetch_timeout_s = 15;
+    cfg->consent_timeout_s = 120;
+    cfg->pin_entry = PIN_ENTRY_CONSENT;
 }
 
 int config_set_string(char **member, const char *value)
@@ -38,6 +40,7 @@ int config_set_string(char **member, const char *value)
 int config_add_origin(struct agent_config *cfg, const char *origin, char *err, size_t errlen)
 {
     char **grown;
+    enum pin_entry *entry;
     if (!origin_pattern_valid(origin)) {
         char shown[128];
         log_sanitize(origin, shown, sizeof shown);
@@ -48,15 +51,33 @@ int config_add_origin(struct agent_config *cfg, const char *origin, char *err, s
         return -1;
     }
     grown = realloc(cfg->allow_origins, (cfg->n_allow_origins + 1) * sizeof *grown);
-    if (!grown || !(grown[cfg->n_allow_origins] = strdup(origin))) {
-        if (grown)
-            cfg->allow_origins = grown;
+    if (grown)
+        cfg->allow_origins = grown;
+    entry = realloc(cfg->origin_pin_entry, (cfg->n_allow_origins + 1) * sizeof *entry);
+    if (entry)
+        cfg->origin_pin_entry = entry;
+    if (!grown || !entry || !(grown[cfg->n_allow_origins] = strdup(origin))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    cfg->allow_origins = grown;
+    entry[cfg->n_allow_origins] = PIN_ENTRY_DEFAULT;
     cfg->n_allow_origins++;
     return 0;
+}
+
+/* "consent" or "page" -> the policy, else -1. */
+static int pin_entry_parse(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return !s ? -1 : strcmp(s, "consent") == 0 ? PIN_ENTRY_CONSENT : strcmp(s, "page") == 0 ? PIN_ENTRY_PAGE : -1;
+}
+
+enum pin_entry config_pin_entry_for(const struct agent_config *cfg, const char *origin)
+{
+    for (size_t i = 0; origin && i < cfg->n_allow_origins; i++)
+        if (cfg->origin_pin_entry[i] != PIN_ENTRY_DEFAULT && origin_matches(cfg->allow_origins[i], origin))
+            return cfg->origin_pin_entry[i];
+    return cfg->pin_entry;
 }
 
 /* Line (1-based) of the first `"key"` followed by ':' in `text`, 0 if unknown.
@@ -140,13 +161,17 @@ static int load_limits(struct loader *ld, struct agent_config *cfg, json_t *limi
             if (get_uint(ld, key, v, 1024, 16 * 1024 * 1024, &n))
                 return -1;
             cfg->max_body_bytes = n;
+        } else if (strcmp(key, "consent_timeout_s") == 0) {
+            if (get_uint(ld, key, v, 1, 600, &n))
+                return -1;
+            cfg->consent_timeout_s = (unsigned)n;
         } else if (strcmp(key, "fetch_timeout_s") == 0) {
             if (get_uint(ld, key, v, 1, 120, &n))
                 return -1;
             cfg->fetch_timeout_s = (unsigned)n;
         } else {
             return fail_key(ld, key, "unknown key in \"limits\" (known: max_connections, "
-                                     "handshake_timeout_s, idle_timeout_s, max_body_bytes, fetch_timeout_s)");
+                                     "handshake_timeout_s, idle_timeout_s, max_body_bytes, fetch_timeout_s, consent_timeout_s)");
         }
     }
     return 0;
@@ -190,16 +215,28 @@ static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root
             if (!json_is_array(v))
                 return fail_key(ld, key, "must be an array of origins");
             json_array_foreach(v, i, o) {
-                if (!json_is_string(o))
-                    return fail_key(ld, key, "every entry must be a string");
-                if (config_add_origin(cfg, json_string_value(o), why, sizeof why))
+                /* "https://portal…", or {"origin": "https://portal…", "pin_entry": "page"} */
+                json_t *name = json_is_object(o) ? json_object_get(o, "origin") : o;
+                json_t *entry = json_is_object(o) ? json_object_get(o, "pin_entry") : NULL;
+                int policy = entry ? pin_entry_parse(entry) : PIN_ENTRY_DEFAULT;
+                if (!json_is_string(name) || (json_is_object(o) && json_object_size(o) != 1u + (entry != NULL)))
+                    return fail_key(ld, key, "every entry is an origin string or {\"origin\": …, \"pin_entry\": …}");
+                if (policy < 0)
+                    return fail_key(ld, key, "\"pin_entry\" must be \"consent\" or \"page\"");
+                if (config_add_origin(cfg, json_string_value(name), why, sizeof why))
                     return fail_key(ld, key, why);
+                cfg->origin_pin_entry[cfg->n_allow_origins - 1] = (enum pin_entry)policy;
             }
+        } else if (strcmp(key, "pin_entry") == 0) {
+            int policy = pin_entry_parse(v);
+            if (policy < 0)
+                return fail_key(ld, key, "must be \"consent\" (the agent's window) or \"page\" (the portal's page)");
+            cfg->pin_entry = (enum pin_entry)policy;
         } else if (strcmp(key, "limits") == 0) {
             if (load_limits(ld, cfg, v))
                 return -1;
         } else {
-            return fail_key(ld, key, "unknown key (known: port, probe_port, state_dir, webroot, ca_file, ca_dir, "
+            return fail_key(ld, key, "unknown key (known: port, probe_port, state_dir, webroot, ca_file, ca_dir, pin_entry, "
                                      "allow_origins, log_level, limits)");
         }
     }
@@ -292,5 +329,6 @@ void config_free(struct agent_config *cfg)
     for (size_t i = 0; i < cfg->n_allow_origins; i++)
         free(cfg->allow_origins[i]);
     free(cfg->allow_origins);
+    free(cfg->origin_pin_entry);
     memset(cfg, 0, sizeof *cfg);
 }

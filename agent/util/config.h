@@ -11,10 +11,13 @@
  *     "webroot": "/path",               // default: the pages built into the binary
  *     "ca_file": "/path/anchors.pem",   // extra trust anchors for diagnostics
  *     "ca_dir": "/path/certs",          // a directory of them (default: the shipped certs/)
- *     "allow_origins": ["https://portal.example.gov.cn"],  // or wildcard patterns, see origin.h
+ *     "allow_origins": ["https://portal.example.gov.cn",   // or wildcard patterns, see origin.h
+ *                       {"origin": "https://old.example.gov.cn", "pin_entry": "page"}],
+ *     "pin_entry": "consent",           // or "page": where PINs are typed, for entries without their own
  *     "log_level": "info",
  *     "limits": {"max_connections": 256, "handshake_timeout_s": 10,
- *                "idle_timeout_s": 60, "max_body_bytes": 65536, "fetch_timeout_s": 15}
+ *                "idle_timeout_s": 60, "max_body_bytes": 65536, "fetch_timeout_s": 15,
+ *                "consent_timeout_s": 120}
  *   }
  */
 #ifndef UKEY_UTIL_CONFIG_H
@@ -25,6 +28,13 @@
 #define CONFIG_DEFAULT_PORT 27443
 #define CONFIG_DEFAULT_PROBE_PORT 27480
 
+/* Where a site's users type their PIN (issue 9). */
+enum pin_entry {
+    PIN_ENTRY_DEFAULT = 0,      /* an allow-list entry without its own: the config's pin_entry */
+    PIN_ENTRY_CONSENT,          /* only in the agent's own consent window */
+    PIN_ENTRY_PAGE,             /* the portal's page may send it (the plug-in era's flow) */
+};
+
 struct agent_config {
     unsigned port;
     unsigned probe_port;        /* the plain-HTTP probe (server/probe.h); 0: any free port */
@@ -33,13 +43,16 @@ struct agent_config {
     char *ca_file;
     char *ca_dir;               /* NULL: UKEY_CERTS_DIR, the shipped anchors */
     char **allow_origins;
+    enum pin_entry *origin_pin_entry; /* per allow_origins entry */
     size_t n_allow_origins;
+    enum pin_entry pin_entry;   /* for entries without their own: CONSENT unless configured */
     int log_level;
     unsigned max_connections;
     unsigned handshake_timeout_s;
     unsigned idle_timeout_s;
     size_t max_body_bytes;
     unsigned fetch_timeout_s;   /* each CRL, OCSP or issuer fetch */
+    unsigned consent_timeout_s; /* a pending consent login */
 };
 
 /* Fills `cfg` with the built-in defaults (no allocation). */
@@ -61,6 +74,9 @@ int config_set_string(char **member, const char *value);
 
 /* Resolves cfg->state_dir to the default when unset; -1 if HOME is unknown. */
 int config_resolve_state_dir(struct agent_config *cfg, char *err, size_t errlen);
+
+/* Where `origin` (an allowed origin) must have its users type the PIN. */
+enum pin_entry config_pin_entry_for(const struct agent_config *cfg, const char *origin);
 
 /* The directory of trust anchors in effect. */
 const char *config_ca_dir(const struct agent_config *cfg);

@@ -129,6 +129,22 @@ static struct err_info err_lookup(ukey_err e)
         return (struct err_info){503, "AGENT_BUSY",
             "助手正在进行其他检查，请稍后重试。",
             "The agent is busy with other checks; try again in a moment."};
+    case UKEY_ERR_PIN_ENTRY_IN_WINDOW:
+        return (struct err_info){403, "PIN_ENTRY_IN_AGENT_WINDOW",
+            "本网站的 PIN 码只能在证书助手自己的窗口中输入，网页不能接收 PIN 码。",
+            "This site's users type their PIN only in the agent's own window; the page may not send it."};
+    case UKEY_ERR_CONSENT_NOT_FOUND:
+        return (struct err_info){404, "CONSENT_NOT_FOUND",
+            "该登录请求不存在、已经完成或已过期，请回到网站重新登录。",
+            "This login request is unknown, already finished or expired: log in again from the site."};
+    case UKEY_ERR_USER_CANCELLED:
+        return (struct err_info){409, "USER_CANCELLED",
+            "您在证书助手的窗口中取消了登录。",
+            "The login was cancelled in the agent's window."};
+    case UKEY_ERR_CONSENT_TIMEOUT:
+        return (struct err_info){408, "CONSENT_TIMEOUT",
+            "没有在规定时间内在证书助手的窗口中确认登录，请重新登录。",
+            "The login was not confirmed in the agent's window in time: log in again."};
     case UKEY_ERR__COUNT:
         break;
     }

@@ -9,7 +9,8 @@ import puppeteer from "puppeteer-core";
 
 const EXECUTABLES = { chromium: "/usr/bin/chromium", firefox: "/usr/bin/firefox-esr" };
 let browser = null;
-let page = null;
+let page = null;       // the page commands act on
+let mainPage = null;   // the first tab, back from a popup
 let kind = null;
 const consoleLog = [];
 
@@ -35,7 +36,7 @@ async function launch({ browser: which, home, lang = "zh-CN", args = [], profile
       },
     });
   }
-  page = await browser.newPage();
+  page = mainPage = await browser.newPage();
   page.on("console", (m) => consoleLog.push(m.text()));
   await page.setViewport({ width: 1280, height: 860 });
   launch.screenshots = screenshots;
@@ -94,6 +95,27 @@ const commands = {
     return set;
   },
   async console() { return consoleLog.splice(0); },
+  // Waits for a window whose URL contains `url` (a popup) and acts on it from now on.
+  async popup({ url, timeout = 15000 }) {
+    const target = await browser.waitForTarget((t) => t.url().includes(url), { timeout });
+    page = await target.page();
+    await page.setViewport({ width: 520, height: 680 });
+    return page.url();
+  },
+  async mainPage() { page = mainPage; return page.url(); },
+  // Whether the popup (current page) has been closed.
+  async closed() { return page.isClosed(); },
+  async setContent({ html }) { await page.setContent(html, { waitUntil: "load" }); return true; },
+  // Whether any frame of the page has an element matching `selector`.
+  async frameHas({ selector }) {
+    for (const f of page.frames()) {
+      if (f === page.mainFrame()) continue;
+      const found = await f.$(selector).catch(() => null);
+      if (found) return true;
+    }
+    return false;
+  },
+  async frameUrls() { return page.frames().map((f) => f.url()); },
   async close() {
     if (browser) await browser.close();
     browser = null;

@@ -119,16 +119,22 @@ class Web:
             self.cards[name] = os.path.join(self.dir, "card-%s.json" % name)
             pcsc.write_card_state(self.cards[name], self.pki, tries=tries)
         self.card = pcsc.VirtualCard(self.pcscd, self.cards["good"]).insert()
-        self.agent_port, self.probe_port, self.portal_port = free_port(), free_port(), free_port()
+        self.agent_port, self.probe_port = free_port(), free_port()
+        # Two portals: one keeps the PIN on its page ("pin_entry": "page"), the
+        # other has its users type it in the agent's window (the default).
+        self.portal_port, self.consent_port = free_port(), free_port()
         self.portal_origin = "http://127.0.0.1:%d" % self.portal_port
+        self.consent_origin = "http://127.0.0.1:%d" % self.consent_port
         self.agent = self.start_agent()
-        self.portal = Portal(self.portal_port, os.path.join(self.dir, "ca.pem"), self.crl, self.agent_port,
-                             self.probe_port)
+        ca = os.path.join(self.dir, "ca.pem")
+        self.portal = Portal(self.portal_port, ca, self.crl, self.agent_port, self.probe_port)
+        self.consent_portal = Portal(self.consent_port, ca, self.crl, self.agent_port, self.probe_port)
 
     def start_agent(self, state_dir=None):
         return harness.Agent(args=["--port", str(self.agent_port), "--probe-port", str(self.probe_port),
-                                   "--allow-origin", self.portal_origin,
                                    "--ca-file", os.path.join(self.dir, "ca.pem")],
+                             config={"allow_origins": [{"origin": self.portal_origin, "pin_entry": "page"},
+                                                       self.consent_origin]},
                              state_dir=state_dir).start()
 
     def swap_card(self, name):
@@ -137,6 +143,7 @@ class Web:
 
     def close(self):
         self.portal.stop()
+        self.consent_portal.stop()
         self.agent.cleanup()
         self.card.remove()
         self.pcscd.cleanup()
@@ -193,6 +200,11 @@ class Flow:
         self.b.send("waitFor", selector="#readers", text="PIN 剩余 3 次")
         self.b.send("waitFor", selector="#checks", text="智能卡服务")     # every check, in Chinese
         self.b.send("waitFor", selector="#check-cert-revoked", text="证书吊销状态")
+        # Which sites may use the agent, and where their users type the PIN.
+        self.b.send("waitFor", selector="#sites", text=WEB.consent_origin)
+        sites = self.b.send("text", selector="#sites")
+        self.assertIn(WEB.portal_origin + "PIN 码在网站页面中输入", sites)
+        self.assertIn(WEB.consent_origin + "PIN 码在助手的确认窗口中输入", sites)
         self.shot("diagnostic-page")
         # Switchable to English, and back.
         self.b.send("click", selector="#lang")
@@ -291,6 +303,109 @@ class Flow:
             return out;""" % (WEB.agent_port, WEB.agent_port, WEB.probe_port))
         self.assertEqual(result, {"tokens": "refused", "status": "refused", "probe": "refused"})
         self.b.send("waitFor", selector="#agent-state", text="没有检测到证书助手")
+
+
+    # --- issue 9: the agent's consent window ---------------------------------
+
+    def open_consent_portal(self):
+        self.b.send("goto", url=WEB.consent_portal.url + "/")
+        self.b.send("waitFor", selector="#agent-state", text="正在运行")
+        self.b.send("waitFor", selector="#token", text="张三")
+        self.assertTrue(self.b.send("hidden", selector="#pin-row"))      # no PIN field on the portal
+        self.assertFalse(self.b.send("hidden", selector="#consent-note"))
+        # Everything the portal's own scripts could see: every event and
+        # message on the page, and its storage.
+        self.b.send("eval", body="""
+            window.__seen = [];
+            for (const type of ["input", "keydown", "keyup", "change", "message", "storage", "paste"])
+              window.addEventListener(type, (e) => window.__seen.push(type + ":" + (e.key || e.data || (e.target && e.target.value) || "")), true);
+            return true;""")
+
+    def portal_saw(self):
+        return json.dumps(self.b.send("eval", body="""
+            return {seen: window.__seen, local: JSON.stringify(localStorage), session: JSON.stringify(sessionStorage),
+                    cookie: document.cookie, html: document.documentElement.outerHTML};"""))
+
+    def test_9a_consent_window(self):
+        self.open_consent_portal()
+        self.b.send("click", selector="#submit")
+        url = self.b.send("popup", url="/consent.html")
+        self.assertTrue(url.startswith("https://127.0.0.1:%d/consent.html" % WEB.agent_port), url)
+        self.assertNotIn("#", url)                          # the request id left the address bar
+        self.b.send("waitFor", selector="#origin", text=WEB.consent_origin)
+        self.b.send("waitFor", selector="#cert", text="张三")
+        self.b.send("waitFor", selector="#retries", text="PIN 剩余 3 次")
+        self.shot("consent-window-zh")
+        self.b.send("click", selector="#lang")
+        self.b.send("waitFor", selector="#asking", text="This site asks to log in")
+        self.shot("consent-window-en")
+        self.b.send("click", selector="#lang")
+        # A wrong PIN: the window says how many tries are left, and stays.
+        self.b.send("type", selector="#pin", text="000000")
+        self.b.send("click", selector="#submit")
+        self.b.send("waitFor", selector="#message", text="还剩 2 次")
+        self.shot("consent-window-wrong-pin")
+        self.b.send("type", selector="#pin", text=PIN)
+        self.b.send("click", selector="#submit")
+        deadline = time.monotonic() + 15
+        while not self.b.send("closed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertTrue(self.b.send("closed"), "the consent window did not close")
+        self.b.send("mainPage")
+        self.b.send("waitFor", selector="#who", text="张三")   # the portal's back end verified the token
+        self.shot("consent-portal-logged-in")
+        seen = self.portal_saw()
+        for pin in (PIN, "000000"):
+            self.assertNotIn(pin, seen)
+        self.b.send("click", selector="#logout")
+
+    def test_9b_consent_cancel(self):
+        self.open_consent_portal()
+        self.b.send("click", selector="#submit")
+        self.b.send("popup", url="/consent.html")
+        self.b.send("waitFor", selector="#cert", text="张三")
+        self.b.send("click", selector="#cancel")
+        self.b.send("mainPage")
+        self.b.send("waitFor", selector="#message", text="取消")
+        self.shot("consent-cancelled")
+
+    def test_9c_consent_window_cannot_be_framed(self):
+        import http.server
+        import threading
+        agent = "https://127.0.0.1:%d" % WEB.agent_port
+        pages = {
+            "/frame": '<!doctype html><input id="pin">',    # may be framed: the control
+            "/control": '<!doctype html><iframe src="/frame"></iframe>',
+            "/attack": '<!doctype html><iframe src="%s/consent.html#%s"></iframe><iframe src="%s/"></iframe>'
+                       % (agent, "0" * 64, agent),
+        }
+
+        class Pages(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                body = pages.get(self.path, "").encode()
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = "http://127.0.0.1:%d" % server.server_address[1]
+        try:
+            self.b.send("goto", url=base + "/control")
+            time.sleep(1)
+            self.assertTrue(self.b.send("frameHas", selector="#pin"), self.b.send("frameUrls"))
+            self.b.send("goto", url=base + "/attack")
+            time.sleep(2)
+            self.assertFalse(self.b.send("frameHas", selector="#pin"), self.b.send("frameUrls"))
+            self.assertFalse(self.b.send("frameHas", selector="#readers"))
+            self.shot("consent-framing-refused")
+        finally:
+            server.shutdown()
+            server.server_close()
 
 
 class Chromium(Flow, unittest.TestCase):

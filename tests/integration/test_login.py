@@ -46,7 +46,9 @@ class LoginBase(unittest.TestCase):
         cls.dir = tempfile.mkdtemp(prefix="ukey-login-")
         cls.crl_server = pcsc.CrlServer(cls.dir)
         cls.pki = pcsc.make_pki(cls.dir, crl_url="http://127.0.0.1:%d/ca.crl" % cls.crl_server.port)
-        cls.agent = harness.Agent(args=["--allow-origin", PORTAL, "--allow-origin", OTHER]).start()
+        # These portals send the PIN from their page (the consent window is test_consent's).
+        cls.agent = harness.Agent(args=["--allow-origin", PORTAL, "--allow-origin", OTHER],
+                                  config={"pin_entry": "page"}).start()
 
     @classmethod
     def tearDownClass(cls):

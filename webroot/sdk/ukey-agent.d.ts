@@ -5,13 +5,14 @@ export type Messages = { "zh-CN": string; en: string };
 
 /** Stable codes: every code of docs/API.md, and the SDK's own three. */
 export type ErrorCode =
-  | "AGENT_UNREACHABLE" | "TIMEOUT" | "BLOCKED_BY_BROWSER"
+  | "AGENT_UNREACHABLE" | "TIMEOUT" | "BLOCKED_BY_BROWSER" | "POPUP_BLOCKED"
   | "INTERNAL_ERROR" | "OUT_OF_MEMORY" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "HOST_NOT_ALLOWED"
   | "ORIGIN_NOT_ALLOWED" | "INVALID_REQUEST" | "UNSUPPORTED_MEDIA_TYPE" | "BODY_TOO_LARGE" | "INVALID_JSON"
   | "PCSC_UNAVAILABLE" | "TOKEN_NOT_FOUND" | "TOKEN_REMOVED" | "TOKEN_BUSY" | "TOKEN_NOT_SUPPORTED"
   | "CARD_DATA_INVALID" | "CARD_ERROR" | "PIN_FORMAT" | "PIN_INCORRECT" | "PIN_LAST_ATTEMPT" | "PIN_BLOCKED"
   | "PUK_INCORRECT" | "PUK_BLOCKED" | "CHALLENGE_INVALID" | "CERT_NOT_FOUND" | "PIN_REQUIRED"
-  | "ORIGIN_REQUIRED" | "CERTIFICATE_INVALID" | "AGENT_BUSY";
+  | "ORIGIN_REQUIRED" | "CERTIFICATE_INVALID" | "AGENT_BUSY" | "PIN_ENTRY_IN_AGENT_WINDOW"
+  | "CONSENT_NOT_FOUND" | "USER_CANCELLED" | "CONSENT_TIMEOUT";
 
 export declare class UKeyAgentError extends Error {
   readonly name: "UKeyAgentError";
@@ -39,6 +40,8 @@ export interface AgentStatus {
   name: string; version: string; protocol: string; api: string;
   pcsc: { available: boolean; error?: string; detail?: string };
   readers: number; cards: number;
+  /** Where this site's users type the PIN: authenticate({mode: pin_entry}). */
+  pin_entry?: "consent" | "page";
 }
 
 export interface Certificate {
@@ -87,7 +90,9 @@ export declare function verifyPin(token: string, pin: string,
   options?: { confirmLastAttempt?: boolean; timeout?: number }):
   Promise<{ verified: true; pin: { retries_left: number | null; blocked: boolean } }>;
 export declare function authenticate(challenge: string, options: {
-  pin: string; token?: string; certificate?: string; algorithm?: "PS256";
+  /** "consent": the PIN is typed in the agent's own window (call from a click); "page": send options.pin. */
+  mode?: "consent" | "page";
+  pin?: string; token?: string; certificate?: string; algorithm?: "PS256";
   confirmLastAttempt?: boolean; timeout?: number;
 }): Promise<AuthToken>;
 export declare function language(): Lang;

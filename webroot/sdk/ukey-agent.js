@@ -8,7 +8,8 @@
  *   const token = await UKeyAgent.authenticate(challenge, {pin});   // the Web eID token for your back end
  *
  * Every failure is a UKeyAgentError with a stable `code` (docs/API.md, and
- * AGENT_UNREACHABLE / TIMEOUT / BLOCKED_BY_BROWSER from the SDK itself) and
+ * AGENT_UNREACHABLE / TIMEOUT / BLOCKED_BY_BROWSER / POPUP_BLOCKED from the
+ * SDK itself) and
  * a message in zh-CN and en. Types: ukey-agent.d.ts. Guide: docs/INTEGRATION.md.
  */
 (function (global) {
@@ -37,6 +38,14 @@
     UNTRUSTED_CERTIFICATE: {
       "zh-CN": "证书助手正在运行，但浏览器不信任它的本地证书。请运行“ukey-agent trust install”，然后重启浏览器。",
       en: "The certificate agent runs, but this browser does not trust its local certificate. Run \"ukey-agent trust install\", then restart the browser."
+    },
+    POPUP_BLOCKED: {
+      "zh-CN": "浏览器阻止了证书助手的确认窗口。请允许本网站弹出窗口，然后再点一次登录。",
+      en: "The browser blocked the agent's confirmation window. Allow pop-ups for this site, then click log in again."
+    },
+    USER_CANCELLED: {
+      "zh-CN": "您关闭了证书助手的确认窗口，登录已取消。",
+      en: "The agent's confirmation window was closed: the login is cancelled."
     },
     PERMISSION_PROMPT: {
       "zh-CN": "浏览器接下来会询问是否允许本网站访问本机设备（本地网络访问）。请选择“允许”，以便使用 UKey 登录。",
@@ -222,16 +231,48 @@
    * Signs the portal's challenge with the token; resolves with the Web eID
    * authentication token ({unverifiedCertificate, algorithm, signature,
    * format, appVersion}) to send to the portal's back end as it is.
-   * options: pin (required), token, certificate, algorithm ("PS256" for
-   * RSA-PSS), confirmLastAttempt, timeout.
+   * options: mode ("consent": the PIN is typed in the agent's own window,
+   * which this page cannot read — call it from a click; "page": options.pin
+   * is sent), pin, token, certificate, algorithm ("PS256" for RSA-PSS),
+   * confirmLastAttempt, timeout.
    */
   function authenticate(challenge, options) {
     options = options || {};
-    var body = { challenge: challenge, pin: options.pin, confirm_last_attempt: !!options.confirmLastAttempt };
+    var body = { challenge: challenge };
     if (options.token) body.token = options.token;
     if (options.certificate) body.certificate = options.certificate;
     if (options.algorithm) body.algorithm = options.algorithm;
+    if (options.mode === "consent") return authenticateInWindow(body, options);
+    body.pin = options.pin;
+    body.confirm_last_attempt = !!options.confirmLastAttempt;
     return call("POST", "/api/v1/login", body, options.timeout || 60000);
+  }
+
+  /* The consent flow: open the window now (still inside the click), ask
+   * the agent for a pending login, show its page, and wait for the answer. */
+  function authenticateInWindow(body, options) {
+    var popup = global.open ? global.open("", "ukey-agent-consent", "popup,width=520,height=680") : null;
+    body.consent = true;
+    return call("POST", "/api/v1/login", body).then(function (pending) {
+      if (!popup) throw sdkError("POPUP_BLOCKED");
+      popup.location.href = pending.consent_url;
+      var deadline = Date.now() + (pending.expires_in + 5) * 1000, closedSeen = 0;
+      return new Promise(function (resolve, reject) {
+        function poll() {
+          call("GET", "/api/v1/login/" + encodeURIComponent(pending.request), undefined, options.timeout).then(function (r) {
+            if (r.state !== "pending") return resolve(r);
+            /* Closed without an answer (the window also cancels as it closes). */
+            closedSeen = popup.closed ? closedSeen + 1 : 0;
+            if (closedSeen > 3 || Date.now() > deadline) return reject(sdkError(closedSeen > 3 ? "USER_CANCELLED" : "TIMEOUT"));
+            setTimeout(poll, 600);
+          }, reject);
+        }
+        setTimeout(poll, 600);
+      });
+    }).catch(function (e) {
+      if (popup && !popup.closed) popup.close();
+      throw e;
+    });
   }
 
   /* base: the agent's HTTPS origin; probe: its plain-HTTP probe origin;

@@ -15,7 +15,8 @@
       retries: "PIN 码错误，还剩 {n} 次机会。", lastAttempt: "只剩最后一次机会：确认 PIN 正确后勾选下面的确认框再登录。",
       blockedPin: "PIN 已锁定。请在证书助手的诊断页面用 PUK 解锁，或携带 UKey 到发证机构办理。",
       signing: "正在用 UKey 签名…", refused: "门户拒绝了登录：{e}", loggedOut: "已退出。",
-      permission: "浏览器将询问是否允许本网站访问本机设备，请选择“允许”。"
+      permission: "浏览器将询问是否允许本网站访问本机设备，请选择“允许”。",
+      consentNote: "点击登录后，请在证书助手弹出的窗口中核对网站并输入 PIN 码。", waitWindow: "请在证书助手的窗口中输入 PIN 码…"
     },
     en: {
       title: "Demo portal", switch: "中文", checking: "Looking for the certificate agent…", help: "Open the agent's diagnostic page",
@@ -28,11 +29,13 @@
       retries: "Wrong PIN: {n} attempt(s) left.", lastAttempt: "One attempt left: make sure of the PIN, tick the box below, then log in.",
       blockedPin: "The PIN is blocked. Unblock it with the PUK on the agent's diagnostic page, or take the token to its issuer.",
       signing: "Signing with the UKey…", refused: "The portal refused the login: {e}", loggedOut: "Logged out.",
-      permission: "The browser will ask whether this site may reach devices on this computer: choose \"Allow\"."
+      permission: "The browser will ask whether this site may reach devices on this computer: choose \"Allow\".",
+      consentNote: "After you click log in, check the site and type your PIN in the agent's window.",
+      waitWindow: "Type your PIN in the agent's window…"
     }
   };
   var lang = /^zh/i.test(navigator.language || "") ? "zh-CN" : /^en/i.test(navigator.language || "") ? "en" : "zh-CN";
-  var A = window.UKeyAgent, tokens = [];
+  var A = window.UKeyAgent, tokens = [], mode = "page";
   function $(id) { return document.getElementById(id); }
   function t(key, vars) {
     return T[lang][key].replace(/\{(\w+)\}/g, function (_, k) { return vars && vars[k] !== undefined ? vars[k] : ""; });
@@ -72,6 +75,11 @@
 
   function showState(d) {
     var s = $("agent-state");
+    /* Where the agent wants this site's users to type the PIN. */
+    mode = d.status && d.status.pin_entry === "consent" ? "consent" : "page";
+    $("pin-row").hidden = mode === "consent";
+    $("pin").required = mode !== "consent";
+    $("consent-note").hidden = mode !== "consent";
     $("agent-help").hidden = d.state === "running";
     $("agent-help-link").href = d.helpUrl;
     s.dataset.state = d.state;
@@ -85,9 +93,10 @@
     ev.preventDefault();
     var pin = $("pin").value, token = $("token").value;
     $("submit").disabled = true;
-    say(t("signing"), true);
+    say(t(mode === "consent" ? "waitWindow" : "signing"), true);
     api("POST", "/api/challenge", {}).then(function (c) {
-      return A.authenticate(c.challenge, { pin: pin, token: token, confirmLastAttempt: $("confirm-last").checked });
+      return A.authenticate(c.challenge, { mode: mode, pin: pin, token: token,
+                                           confirmLastAttempt: $("confirm-last").checked });
     }).then(function (authToken) {
       return api("POST", "/api/login", { token: authToken });
     }).then(function (r) {

@@ -1,0 +1,302 @@
+/*
+ * Logins confirmed in the agent's own window (issue 9). The portal asks for
+ * a pending login (POST /api/v1/login with "consent": true, no PIN) and gets
+ * a request id and a consent URL on the agent's origin; the user sees there
+ * which site asks and with which certificate, and types the PIN into the
+ * agent's page, which no portal script can read. The portal then collects
+ * the token with GET /api/v1/login/{id}.
+ *
+ * A request is bound to the origin and challenge it was made with, its id
+ * is 32 random bytes, it is answered once, and it ends after
+ * consent_timeout_s. The consent routes serve the agent's own pages only
+ * (ROUTE_SELF_ONLY: no CORS, no other origin).
+ */
+#include "api/api.h"
+
+#include "server/guard.h"
+#include "token/login.h"
+#include "token/tokens.h"
+#include "util/rng.h"
+#include "util/secret.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PENDING 16
+#define KEEP_ENDED_S 60 /* an ended request still tells the portal why */
+
+enum pending_state { P_FREE, P_PENDING, P_SIGNING, P_DONE, P_CANCELLED };
+
+struct pending {
+    enum pending_state state;
+    char id[65];
+    char origin[256];
+    char challenge[700];
+    char token_id[128], cert_id[16], algorithm[8];
+    time_t expires;
+    json_t *token;              /* the Web eID token once signed */
+};
+
+static struct pending table[MAX_PENDING];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void release(struct pending *p)
+{
+    json_decref(p->token);
+    memset(p, 0, sizeof *p);
+}
+
+int api_origin_is_self(const struct api_request *req)
+{
+    struct guard_policy self;
+    guard_policy_init(&self, req->agent->port, NULL, 0);
+    return guard_origin_is_self(&self, req->origin);
+}
+
+int api_pin_from_page_allowed(const struct api_request *req)
+{
+    /* Local programs send no Origin; the agent's own pages are its window. */
+    return !req->origin || api_origin_is_self(req) ||
+           config_pin_entry_for(req->agent->cfg, req->origin) == PIN_ENTRY_PAGE;
+}
+
+/* The entry with `id` (lock held), NULL if none; ends what has expired. */
+static struct pending *find(const char *id)
+{
+    time_t now = time(NULL);
+    struct pending *found = NULL;
+    for (int i = 0; i < MAX_PENDING; i++) {
+        struct pending *p = &table[i];
+        if (p->state == P_FREE)
+            continue;
+        if (now > p->expires + KEEP_ENDED_S && p->state != P_SIGNING)
+            release(p);
+        else if (id && strlen(id) == 64 && strcmp(p->id, id) == 0)
+            found = p;
+    }
+    return found;
+}
+
+ukey_err consent_create(const struct api_request *req, const struct login_request *lr, struct api_reply *reply)
+{
+    unsigned char raw[32];
+    struct pending *p = NULL;
+    char url[200];
+    ukey_err e = UKEY_OK;
+
+    if (!login_challenge_valid(lr->challenge))
+        return UKEY_ERR_CHALLENGE_INVALID;
+    if (strlen(req->origin) >= sizeof p->origin || strlen(lr->challenge) >= sizeof p->challenge ||
+        (lr->token_id && strlen(lr->token_id) >= sizeof p->token_id) ||
+        (lr->cert_id && strlen(lr->cert_id) >= sizeof p->cert_id))
+        return UKEY_ERR_BAD_REQUEST;
+    if (rng_random(NULL, raw, sizeof raw) != 0)
+        return UKEY_ERR_INTERNAL;
+    pthread_mutex_lock(&lock);
+    find(NULL); /* frees what has ended */
+    for (int i = 0; i < MAX_PENDING && !p; i++)
+        if (table[i].state == P_FREE)
+            p = &table[i];
+    if (!p) {
+        e = UKEY_ERR_AGENT_BUSY;
+    } else {
+        for (size_t i = 0; i < sizeof raw; i++)
+            snprintf(p->id + 2 * i, 3, "%02x", raw[i]);
+        snprintf(p->origin, sizeof p->origin, "%s", req->origin);
+        snprintf(p->challenge, sizeof p->challenge, "%s", lr->challenge);
+        snprintf(p->token_id, sizeof p->token_id, "%s", lr->token_id ? lr->token_id : "");
+        snprintf(p->cert_id, sizeof p->cert_id, "%s", lr->cert_id ? lr->cert_id : "");
+        snprintf(p->algorithm, sizeof p->algorithm, "%s", lr->algorithm ? lr->algorithm : "");
+        p->expires = time(NULL) + req->agent->cfg->consent_timeout_s;
+        p->state = P_PENDING;
+        snprintf(url, sizeof url, "https://127.0.0.1:%u/consent.html#%s", req->agent->port, p->id);
+        reply->json = json_pack("{s:s, s:s, s:i}", "request", p->id, "consent_url", url, "expires_in",
+                                (int)req->agent->cfg->consent_timeout_s);
+        reply->status = 202;
+        if (!reply->json) {
+            release(p);
+            e = UKEY_ERR_OUT_OF_MEMORY;
+        }
+    }
+    secret_wipe(raw, sizeof raw);
+    pthread_mutex_unlock(&lock);
+    return e;
+}
+
+/* GET /api/v1/login/{id}: for the origin that asked, the token once. */
+ukey_err api_login_result(const struct api_request *req, struct api_reply *reply)
+{
+    struct pending *p;
+    ukey_err e = UKEY_OK;
+    pthread_mutex_lock(&lock);
+    p = find(req->param);
+    if (!p || !req->origin || strcmp(p->origin, req->origin) != 0) {
+        e = UKEY_ERR_CONSENT_NOT_FOUND;
+    } else if (p->state == P_DONE) {
+        reply->json = p->token;
+        p->token = NULL;
+        release(p);
+    } else if (p->state == P_CANCELLED) {
+        release(p);
+        e = UKEY_ERR_USER_CANCELLED;
+    } else if (time(NULL) >= p->expires) {
+        release(p);
+        e = UKEY_ERR_CONSENT_TIMEOUT;
+    } else {
+        reply->json = json_pack("{s:s, s:I}", "state", "pending", "expires_in", (json_int_t)(p->expires - time(NULL)));
+        reply->status = 202;
+    }
+    pthread_mutex_unlock(&lock);
+    return e == UKEY_OK && !reply->json ? UKEY_ERR_OUT_OF_MEMORY : e;
+}
+
+/* A pending, unexpired entry for the window, copied out (lock taken and
+ * released); UKEY_OK or why not. */
+static ukey_err pending_copy(const char *id, struct pending *out, int mark_signing)
+{
+    struct pending *p;
+    ukey_err e = UKEY_OK;
+    pthread_mutex_lock(&lock);
+    p = find(id);
+    if (!p || p->state == P_DONE)
+        e = UKEY_ERR_CONSENT_NOT_FOUND;
+    else if (p->state == P_CANCELLED)
+        e = UKEY_ERR_USER_CANCELLED;
+    else if (time(NULL) >= p->expires)
+        e = UKEY_ERR_CONSENT_TIMEOUT;
+    else if (p->state == P_SIGNING)
+        e = UKEY_ERR_TOKEN_BUSY;
+    else {
+        *out = *p;
+        out->token = NULL;
+        if (mark_signing)
+            p->state = P_SIGNING;
+    }
+    pthread_mutex_unlock(&lock);
+    return e;
+}
+
+/* The token (and its certificate) the window will use, from the listing. */
+static json_t *choose(const struct pending *p, json_t *list, json_t **cert_out)
+{
+    json_t *t, *c, *token = NULL;
+    size_t i;
+    *cert_out = NULL;
+    json_array_foreach(json_object_get(list, "tokens"), i, t)
+        if (!token && (!p->token_id[0] || strcmp(json_string_value(json_object_get(t, "id")), p->token_id) == 0))
+            token = t;
+    json_array_foreach(json_object_get(token, "certificates"), i, c)
+        if (!*cert_out && (p->cert_id[0] ? strcmp(json_string_value(json_object_get(c, "id")), p->cert_id) == 0
+                                         : json_is_true(json_object_get(c, "authentication"))))
+            *cert_out = c;
+    return token;
+}
+
+/* GET /api/v1/consent/{id}: what the window shows. */
+ukey_err api_consent_info(const struct api_request *req, struct api_reply *reply)
+{
+    struct pending p;
+    json_t *list = NULL, *token, *cert;
+    ukey_err e = pending_copy(req->param, &p, 0);
+    if (e != UKEY_OK)
+        return e;
+    tokens_list(&list);
+    token = choose(&p, list, &cert);
+    reply->json = json_pack("{s:s, s:I, s:o?, s:o?, s:O?}", "origin", p.origin, "expires_in",
+                            (json_int_t)(p.expires - time(NULL)), "token",
+                            token ? json_pack("{s:O, s:O, s:O}", "id", json_object_get(token, "id"), "type",
+                                              json_object_get(token, "type"), "reader",
+                                              json_object_get(token, "reader"))
+                                  : NULL,
+                            "certificate",
+                            cert ? json_pack("{s:O, s:O, s:O, s:O, s:O, s:O}", "subject", json_object_get(cert, "subject"),
+                                             "subject_cn", json_object_get(cert, "subject_cn"), "issuer",
+                                             json_object_get(cert, "issuer"), "serial", json_object_get(cert, "serial"),
+                                             "not_before", json_object_get(cert, "not_before"), "not_after",
+                                             json_object_get(cert, "not_after"))
+                                 : NULL,
+                            "pin", token ? json_object_get(token, "pin") : NULL);
+    json_decref(list);
+    return reply->json ? UKEY_OK : UKEY_ERR_OUT_OF_MEMORY;
+}
+
+/* POST /api/v1/consent/{id} {"pin", "confirm_last_attempt"?}: verify the
+ * PIN and sign, in one card transaction; a wrong PIN leaves the request
+ * pending (the window shows the retries left). */
+ukey_err api_consent_submit(const struct api_request *req, struct api_reply *reply)
+{
+    struct pending p, *live;
+    struct login_request lr = {0};
+    struct token_pin pin;
+    json_t *token = NULL, *v;
+    const char *key;
+    ukey_err e = UKEY_OK;
+
+    json_object_foreach(req->body, key, v) {
+        if (strcmp(key, "pin") == 0 && json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v))
+            lr.pin = json_string_value(v);
+        else if (strcmp(key, "confirm_last_attempt") == 0 && json_is_boolean(v))
+            lr.confirm_last_attempt = json_is_true(v);
+        else
+            e = UKEY_ERR_BAD_REQUEST;
+    }
+    if (e == UKEY_OK && (!lr.pin || !*lr.pin))
+        e = UKEY_ERR_PIN_REQUIRED;
+    if (e == UKEY_OK)
+        e = pending_copy(req->param, &p, 1);
+    if (e == UKEY_OK) {
+        lr.token_id = p.token_id[0] ? p.token_id : NULL;
+        lr.cert_id = p.cert_id[0] ? p.cert_id : NULL;
+        lr.algorithm = p.algorithm[0] ? p.algorithm : NULL;
+        lr.origin = p.origin;        /* the portal's origin, never this page's */
+        lr.challenge = p.challenge;
+        e = tokens_login(&lr, &token, &pin);
+        if (e != UKEY_OK && pin.retries_left >= 0)
+            reply->error_extra = json_pack("{s:i, s:b}", "retries_left", pin.retries_left, "blocked",
+                                           pin.blocked || e == UKEY_ERR_PIN_BLOCKED);
+        pthread_mutex_lock(&lock);
+        live = find(req->param);
+        if (live && live->state == P_SIGNING) {
+            live->state = e == UKEY_OK ? P_DONE : P_PENDING;
+            live->token = token;
+            token = NULL;
+        }
+        pthread_mutex_unlock(&lock);
+        json_decref(token);
+        if (e == UKEY_OK)
+            reply->json = json_pack("{s:b}", "done", 1);
+    }
+    if (lr.pin)
+        secret_wipe((char *)lr.pin, strlen(lr.pin));
+    return e;
+}
+
+/* POST /api/v1/consent/{id}/cancel */
+ukey_err api_consent_cancel(const struct api_request *req, struct api_reply *reply)
+{
+    struct pending *p;
+    ukey_err e = UKEY_OK;
+    pthread_mutex_lock(&lock);
+    p = find(req->param);
+    if (!p || p->state == P_DONE || p->state == P_CANCELLED)
+        e = UKEY_ERR_CONSENT_NOT_FOUND;
+    else if (p->state == P_SIGNING)
+        e = UKEY_ERR_TOKEN_BUSY;
+    else
+        p->state = P_CANCELLED;
+    pthread_mutex_unlock(&lock);
+    if (e == UKEY_OK)
+        reply->json = json_pack("{s:b}", "cancelled", 1);
+    return e;
+}
+
+void consent_forget(void)
+{
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (table[i].state != P_FREE)
+            release(&table[i]);
+    pthread_mutex_unlock(&lock);
+}

@@ -1,0 +1,214 @@
+"""Logins confirmed in the agent's own window (issue 9), at the API level:
+a pending login bound to the portal's origin and challenge, the window's
+routes open to the agent's own pages only, one answer per request, wrong
+PIN / cancel / timeout / replay, and the per-origin pin_entry policy.
+(The window itself, in real browsers: tests/browser/test_browser.py.)"""
+import base64
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pcsc  # noqa: E402
+pcsc.in_private_namespace()
+import agent as harness  # noqa: E402
+from agent import run_tool  # noqa: E402
+
+PORTAL = "https://portal.gov.example"       # consent (the default)
+LEGACY = "https://legacy.gov.example"       # "pin_entry": "page"
+CHALLENGE = base64.b64encode(os.urandom(32)).decode()
+JSON = {"Content-Type": "application/json"}
+
+
+class Consent(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pcscd = pcsc.Pcscd().start()
+        cls.dir = tempfile.mkdtemp(prefix="ukey-consent-")
+        cls.pki = pcsc.make_pki(cls.dir)
+        cls.agent = harness.Agent(config={
+            "allow_origins": [PORTAL, {"origin": LEGACY, "pin_entry": "page"}],
+            "limits": {"consent_timeout_s": 3}}).start()
+        cls.self_origin = "https://127.0.0.1:%d" % cls.agent.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.cleanup()
+        cls.pcscd.cleanup()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def setUp(self):
+        state = os.path.join(self.dir, "card-%s.json" % self.id().rsplit(".", 1)[1])
+        pcsc.write_card_state(state, self.pki)
+        self.state = state
+        self.card = pcsc.VirtualCard(self.pcscd, state).insert()
+
+    def tearDown(self):
+        self.card.remove()
+
+    def call(self, method, path, body=None, origin=PORTAL, site=None):
+        headers = dict(JSON) if body is not None else {}
+        if origin:
+            headers["Origin"] = origin
+        if site:
+            headers["Sec-Fetch-Site"] = site
+        status, hdrs, raw = self.agent.request(method, path, headers, None if body is None else json.dumps(body))
+        return status, hdrs, json.loads(raw) if raw else None
+
+    def window(self, method, path, body=None):
+        """A request from the consent page itself (the agent's own origin)."""
+        return self.call(method, path, body, origin=self.self_origin if method == "POST" else None,
+                         site="same-origin")
+
+    def pending(self, origin=PORTAL, challenge=CHALLENGE):
+        status, _, r = self.call("POST", "/api/v1/login", {"challenge": challenge, "consent": True}, origin=origin)
+        self.assertEqual(status, 202, r)
+        self.assertEqual(len(r["request"]), 64)
+        self.assertEqual(r["consent_url"], "https://127.0.0.1:%d/consent.html#%s" % (self.agent.port, r["request"]))
+        return r["request"]
+
+    def test_the_whole_flow(self):
+        rid = self.pending()
+        # The portal waits.
+        status, _, r = self.call("GET", "/api/v1/login/" + rid)
+        self.assertEqual((status, r["state"]), (202, "pending"))
+        # The window shows the origin, the certificate and the retries.
+        status, hdrs, info = self.window("GET", "/api/v1/consent/" + rid)
+        self.assertEqual(status, 200, info)
+        self.assertEqual(info["origin"], PORTAL)
+        self.assertEqual(info["certificate"]["subject_cn"], "张三")
+        self.assertEqual(info["pin"]["retries_left"], 3)
+        self.assertIsNone(hdrs.get("Access-Control-Allow-Origin"))
+        # A wrong PIN: the window shows the retries, the request stays pending.
+        status, _, r = self.window("POST", "/api/v1/consent/" + rid, {"pin": "000000"})
+        self.assertEqual((status, r["error"]["code"], r["error"]["retries_left"]), (403, "PIN_INCORRECT", 2))
+        self.assertEqual(self.call("GET", "/api/v1/login/" + rid)[0], 202)
+        # The right PIN signs for the portal's origin and challenge.
+        status, _, r = self.window("POST", "/api/v1/consent/" + rid, {"pin": "123456"})
+        self.assertEqual((status, r), (200, {"done": True}))
+        status, _, token = self.call("GET", "/api/v1/login/" + rid)
+        self.assertEqual(status, 200, token)
+        path = os.path.join(self.dir, "token.json")
+        with open(path, "w") as f:
+            json.dump(token, f)
+        out = run_tool(os.path.join(os.path.dirname(harness.AGENT), "ukey-verify"), "--token", path, "--challenge",
+                       CHALLENGE, "--origin", PORTAL, "--ca-file", os.path.join(self.dir, "ca.pem"))
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        # Answered once: the id is spent, for the portal and for the window.
+        self.assertEqual(self.call("GET", "/api/v1/login/" + rid)[2]["error"]["code"], "CONSENT_NOT_FOUND")
+        self.assertEqual(self.window("POST", "/api/v1/consent/" + rid, {"pin": "123456"})[2]["error"]["code"],
+                         "CONSENT_NOT_FOUND")
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 3)  # the right PIN reset the counter
+
+    def test_bound_to_the_origin_and_replays_fail(self):
+        rid = self.pending()
+        # Another allowed site cannot collect it.
+        self.assertEqual(self.call("GET", "/api/v1/login/" + rid, origin=LEGACY)[2]["error"]["code"], "CONSENT_NOT_FOUND")
+        self.assertEqual(self.call("GET", "/api/v1/login/" + rid, origin=None)[2]["error"]["code"], "CONSENT_NOT_FOUND")
+        # Guessing ids gets nowhere.
+        self.assertEqual(self.call("GET", "/api/v1/login/" + "0" * 64)[2]["error"]["code"], "CONSENT_NOT_FOUND")
+        self.assertEqual(self.window("GET", "/api/v1/consent/" + "0" * 64)[2]["error"]["code"], "CONSENT_NOT_FOUND")
+        # Two submits at once are not two signatures: the second finds it spent.
+        self.assertEqual(self.window("POST", "/api/v1/consent/" + rid, {"pin": "123456"})[0], 200)
+        self.assertEqual(self.window("POST", "/api/v1/consent/" + rid, {"pin": "123456"})[0], 404)
+
+    def test_the_window_routes_are_the_agents_own(self):
+        rid = self.pending()
+        for method, path, body in (("GET", "/api/v1/consent/" + rid, None),
+                                   ("POST", "/api/v1/consent/" + rid, {"pin": "123456"}),
+                                   ("POST", "/api/v1/consent/%s/cancel" % rid, {})):
+            # An allowed portal, a cross-site request without Origin, and a preflight: all refused, no CORS.
+            status, hdrs, r = self.call(method, path, body, origin=PORTAL)
+            self.assertEqual((status, r["error"]["code"]), (403, "ORIGIN_NOT_ALLOWED"), path)
+            self.assertIsNone(hdrs.get("Access-Control-Allow-Origin"))
+            self.assertEqual(self.call(method, path, body, origin=None, site="cross-site")[0], 403)
+            status, hdrs, _ = self.call("OPTIONS", path, origin=PORTAL)
+            self.assertEqual(status, 403)
+            self.assertIsNone(hdrs.get("Access-Control-Allow-Origin"))
+        self.assertEqual(self.call("GET", "/api/v1/login/" + rid)[0], 202)  # still pending: nothing was signed
+        # The page itself: never framed.
+        status, hdrs, _ = self.agent.request("GET", "/consent.html")
+        self.assertEqual(status, 200)
+        self.assertIn("frame-ancestors 'none'", hdrs["Content-Security-Policy"])
+        self.assertEqual(hdrs["X-Frame-Options"], "DENY")
+
+    def test_cancel_and_timeout(self):
+        rid = self.pending()
+        self.assertEqual(self.window("POST", "/api/v1/consent/%s/cancel" % rid, {})[2], {"cancelled": True})
+        self.assertEqual(self.window("POST", "/api/v1/consent/" + rid, {"pin": "123456"})[2]["error"]["code"],
+                         "USER_CANCELLED")
+        status, _, r = self.call("GET", "/api/v1/login/" + rid)
+        self.assertEqual((status, r["error"]["code"]), (409, "USER_CANCELLED"))
+        rid = self.pending()
+        time.sleep(3.5)  # consent_timeout_s is 3 here
+        self.assertEqual(self.window("GET", "/api/v1/consent/" + rid)[2]["error"]["code"], "CONSENT_TIMEOUT")
+        status, _, r = self.call("GET", "/api/v1/login/" + rid)
+        self.assertEqual((status, r["error"]["code"]), (408, "CONSENT_TIMEOUT"))
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 3)
+
+    def test_pin_entry_policy(self):
+        # A consent site may not send PINs from its page, to any PIN endpoint.
+        status, _, r = self.call("POST", "/api/v1/login", {"challenge": CHALLENGE, "pin": "123456"})
+        self.assertEqual((status, r["error"]["code"]), (403, "PIN_ENTRY_IN_AGENT_WINDOW"))
+        tid = json.loads(self.agent.request("GET", "/api/v1/tokens")[2])["tokens"][0]["id"]
+        for op, body in (("verify", {"pin": "123456"}), ("change", {"old_pin": "123456", "new_pin": "654321"}),
+                         ("unblock", {"puk": "12345678", "new_pin": "654321"})):
+            status, _, r = self.call("POST", "/api/v1/tokens/%s/pin/%s" % (tid, op), body)
+            self.assertEqual(r["error"]["code"], "PIN_ENTRY_IN_AGENT_WINDOW", op)
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 3)
+        # Status tells each site which flow to use.
+        self.assertEqual(self.call("GET", "/api/v1/status")[2]["pin_entry"], "consent")
+        self.assertEqual(self.call("GET", "/api/v1/status", origin=LEGACY)[2]["pin_entry"], "page")
+        # The allow-list itself only to the agent's own page (and local programs).
+        self.assertNotIn("allow_origins", self.call("GET", "/api/v1/status")[2])
+        self.assertEqual(self.call("GET", "/api/v1/status", origin=None)[2]["allow_origins"],
+                         [{"origin": PORTAL, "pin_entry": "consent"}, {"origin": LEGACY, "pin_entry": "page"}])
+        # A "page" site keeps today's flow; the agent's own pages and local programs too.
+        self.assertEqual(self.call("POST", "/api/v1/login", {"challenge": CHALLENGE, "pin": "123456"},
+                                   origin=LEGACY)[0], 200)
+        self.assertEqual(self.call("POST", "/api/v1/login", {"challenge": CHALLENGE, "pin": "123456"},
+                                   origin=self.self_origin)[0], 200)
+        self.assertEqual(self.call("POST", "/api/v1/tokens/%s/pin/verify" % tid, {"pin": "123456"}, origin=None)[0],
+                         200)
+        # Consent requests never carry a PIN, and need a real challenge and an origin.
+        self.assertEqual(self.call("POST", "/api/v1/login", {"challenge": CHALLENGE, "consent": True,
+                                                             "pin": "123456"})[0], 400)
+        self.assertEqual(self.call("POST", "/api/v1/login", {"challenge": "c2hvcnQ=", "consent": True})[2]["error"]["code"],
+                         "CHALLENGE_INVALID")
+        self.assertEqual(self.call("POST", "/api/v1/login", {"challenge": CHALLENGE, "consent": True},
+                                   origin=None)[2]["error"]["code"], "ORIGIN_REQUIRED")
+
+    def test_several_tabs_do_not_mix(self):
+        c1, c2 = CHALLENGE, base64.b64encode(os.urandom(32)).decode()
+        first, second = self.pending(challenge=c1), self.pending(origin=LEGACY, challenge=c2)
+        self.assertEqual(self.window("GET", "/api/v1/consent/" + first)[2]["origin"], PORTAL)
+        self.assertEqual(self.window("GET", "/api/v1/consent/" + second)[2]["origin"], LEGACY)
+        self.assertEqual(self.window("POST", "/api/v1/consent/" + second, {"pin": "123456"})[0], 200)
+        self.assertEqual(self.call("GET", "/api/v1/login/" + first)[0], 202)          # still waiting
+        status, _, token = self.call("GET", "/api/v1/login/" + second, origin=LEGACY)
+        self.assertEqual(status, 200)
+        path = os.path.join(self.dir, "token2.json")
+        with open(path, "w") as f:
+            json.dump(token, f)
+        out = run_tool(os.path.join(os.path.dirname(harness.AGENT), "ukey-verify"), "--token", path, "--challenge",
+                       c2, "--origin", LEGACY, "--ca-file", os.path.join(self.dir, "ca.pem"), check=False)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        # Too many pending logins: a clear refusal, not an unbounded table.
+        ids, status = [], 202
+        while status == 202 and len(ids) <= 16:
+            status, _, r = self.call("POST", "/api/v1/login", {"challenge": CHALLENGE, "consent": True})
+            if status == 202:
+                ids.append(r["request"])
+        self.assertEqual((status, r["error"]["code"]), (503, "AGENT_BUSY"))
+        self.assertLessEqual(len(ids), 15)  # 16 at most, "first" among them
+        for rid in ids + [first]:
+            self.window("POST", "/api/v1/consent/%s/cancel" % rid, {})
+            self.call("GET", "/api/v1/login/" + rid)
+
+
+if __name__ == "__main__":
+    harness.main()

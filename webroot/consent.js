@@ -1,0 +1,118 @@
+// The consent window: the agent's own page, where the user sees which site
+// asks to log in with which certificate, and types the PIN — which no
+// portal script can read (another origin, no CORS, never framed). The
+// request id comes in the URL fragment and is removed from the address bar.
+"use strict";
+(function () {
+  var T = {
+    "zh-CN": {
+      title: "确认登录", asking: "以下网站请求用您的 UKey 登录：", originHelp: "请核对网址。只有您信任的网站，才输入 PIN 码。",
+      certTitle: "将使用的证书", pin: "PIN 码", confirmLast: "我确认 PIN 正确，使用最后一次机会", submit: "确认登录",
+      cancel: "取消", holder: "持有人", issuer: "颁发者", valid: "有效期", noToken: "请插入 UKey，然后稍候。",
+      retries: "PIN 剩余 {n} 次机会", blocked: "PIN 已锁定：请在证书助手的诊断页面用 PUK 解锁，或到发证机构办理。",
+      wrong: "PIN 码错误，还剩 {n} 次机会。", last: "只剩最后一次机会：确认 PIN 正确后勾选确认框。",
+      done: "登录已确认，窗口即将关闭。", cancelled: "已取消登录。", left: "请在 {s} 秒内确认",
+      expired: "时间已到，请回到网站重新登录。", framed: "此页面不能嵌入其他网页中显示。", signing: "正在签名…", lang: "English"
+    },
+    en: {
+      title: "Confirm login", asking: "This site asks to log in with your UKey:", originHelp: "Check the address. Type your PIN only for a site you trust.",
+      certTitle: "Certificate to be used", pin: "PIN", confirmLast: "I am sure of the PIN: use the last attempt", submit: "Log in",
+      cancel: "Cancel", holder: "Holder", issuer: "Issuer", valid: "Valid", noToken: "Plug in your UKey, then wait a moment.",
+      retries: "{n} PIN tries left", blocked: "The PIN is blocked: unblock it with the PUK on the agent's diagnostic page, or at the issuer.",
+      wrong: "Wrong PIN: {n} tries left.", last: "One try left: make sure of the PIN and tick the box.",
+      done: "Login confirmed; this window closes now.", cancelled: "Login cancelled.", left: "Confirm within {s} s",
+      expired: "Time is up: log in again from the site.", framed: "This page cannot be shown inside another page.", signing: "Signing…", lang: "中文"
+    }
+  };
+  var lang = /^zh/i.test(navigator.language || "") ? "zh-CN" : /^en/i.test(navigator.language || "") ? "en" : "zh-CN";
+  var id = location.hash.slice(1), ended = false, deadline = 0, info = null;
+  function $(x) { return document.getElementById(x); }
+  function t(k, v) { return T[lang][k].replace(/\{(\w+)\}/g, function (_, n) { return v && v[n] !== undefined ? v[n] : ""; }); }
+  function say(text, ok) { $("message").textContent = text; $("message").className = ok ? "ok" : ""; }
+  function api(method, path, body, keepalive) {
+    return fetch(path, { method: method, cache: "no-store", keepalive: !!keepalive,
+                         headers: body ? { "Content-Type": "application/json" } : {},
+                         body: body ? JSON.stringify(body) : undefined })
+      .then(function (r) { return r.json().then(function (j) { if (!r.ok) { var e = j.error || {}; throw e; } return j; }); });
+  }
+  function errText(e) { return (e.i18n && e.i18n[lang]) || e.code || String(e); }
+  function finish(text, ok) {
+    ended = true;
+    $("form").hidden = true;
+    say(text, ok);
+    setTimeout(function () { window.close(); }, 1200);
+  }
+
+  function translate() {
+    document.documentElement.lang = lang;
+    document.title = t("title") + " · ukey-agent";
+    $("lang").textContent = t("lang");
+    Array.prototype.forEach.call(document.querySelectorAll("[data-t]"), function (e) { e.textContent = t(e.dataset.t); });
+    render();
+  }
+
+  function render() {
+    if (!info) return;
+    var box = $("cert"), c = info.certificate, p = info.pin;
+    $("origin").textContent = info.origin;   // the Origin header the browser sent: nothing the site chose
+    box.textContent = "";
+    if (!c) { box.textContent = t("noToken"); $("retries").textContent = ""; return; }
+    [["holder", c.subject], ["issuer", c.issuer], ["valid", c.not_before.slice(0, 10) + " — " + c.not_after.slice(0, 10)]]
+      .forEach(function (row) {
+        var d = document.createElement("div");
+        d.textContent = t(row[0]) + ": " + row[1];
+        box.appendChild(d);
+      });
+    $("retries").textContent = p && p.blocked ? t("blocked") : p && p.retries_left !== null ? t("retries", { n: p.retries_left }) : "";
+  }
+
+  function load() {
+    return api("GET", "/api/v1/consent/" + encodeURIComponent(id)).then(function (r) {
+      info = r;
+      if (!deadline) deadline = Date.now() + r.expires_in * 1000;
+      render();
+    }, function (e) { finish(errText(e)); });
+  }
+
+  function tick() {
+    if (ended) return;
+    var s = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+    $("countdown").textContent = deadline ? t("left", { s: s }) : "";
+    if (deadline && s === 0) return finish(t("expired"));
+    setTimeout(tick, 1000);
+  }
+
+  if (window.top !== window) {       // frame-ancestors 'none' already stops this; say so if not
+    document.body.textContent = t("framed");
+    return;
+  }
+  history.replaceState(null, "", "/consent.html");
+  translate();
+  $("lang").addEventListener("click", function () { lang = lang === "en" ? "zh-CN" : "en"; translate(); });
+  $("form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var pin = $("pin").value;
+    $("pin").value = "";
+    $("submit").disabled = true;
+    say(t("signing"), true);
+    api("POST", "/api/v1/consent/" + encodeURIComponent(id), { pin: pin, confirm_last_attempt: $("confirm-last").checked })
+      .then(function () { finish(t("done"), true); }, function (e) {
+        if (e.code === "PIN_INCORRECT") say(t("wrong", { n: e.retries_left }));
+        else if (e.code === "PIN_LAST_ATTEMPT") { $("last-attempt").hidden = false; say(t("last")); }
+        else if (e.code === "PIN_BLOCKED") say(t("blocked"));
+        else if (e.code === "CONSENT_TIMEOUT" || e.code === "CONSENT_NOT_FOUND" || e.code === "USER_CANCELLED") finish(errText(e));
+        else say(errText(e));
+        if (e.code) $("message").dataset.code = e.code;
+        load();
+      }).then(function () { $("submit").disabled = false; });
+  });
+  $("cancel").addEventListener("click", function () {
+    api("POST", "/api/v1/consent/" + encodeURIComponent(id) + "/cancel", {})
+      .then(function () { finish(t("cancelled"), true); }, function (e) { finish(errText(e)); });
+  });
+  // Closing the window is a cancel too.
+  window.addEventListener("pagehide", function () {
+    if (!ended) api("POST", "/api/v1/consent/" + encodeURIComponent(id) + "/cancel", {}, true).catch(function () {});
+  });
+  load().then(tick);
+})();
