@@ -66,6 +66,7 @@ const struct route *router_find(const char *method, const char *path, char *para
     if (allowlen)
         allow[0] = '\0';
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        scratch[0] = '\0'; /* a route without {id} leaves it alone (found by valgrind) */
         if (!path_matches(routes[i].pattern, path, scratch, sizeof scratch))
             continue;
         path_seen = 1;

@@ -331,8 +331,10 @@ class Flow:
         self.b.send("click", selector="#submit")
         url = self.b.send("popup", url="/consent.html")
         self.assertTrue(url.startswith("https://127.0.0.1:%d/consent.html" % WEB.agent_port), url)
-        self.assertNotIn("#", url)                          # the request id left the address bar
         self.b.send("waitFor", selector="#origin", text=WEB.consent_origin)
+        # The request id has left the address bar (and so any later Referer or history).
+        self.assertEqual(self.b.send("eval", body="return location.href;"),
+                         "https://127.0.0.1:%d/consent.html" % WEB.agent_port)
         self.b.send("waitFor", selector="#cert", text="张三")
         self.b.send("waitFor", selector="#retries", text="PIN 剩余 3 次")
         self.shot("consent-window-zh")

@@ -42,10 +42,11 @@ def _die_with_parent():
 class Agent:
     """One agent process. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, args=(), config=None, state_dir=None, env=None):
+    def __init__(self, args=(), config=None, state_dir=None, env=None, wrapper=()):
         self.tmp = tempfile.mkdtemp(prefix="ukey-it-")
         self.state_dir = state_dir or os.path.join(self.tmp, "state")
         self.args = list(args)
+        self.wrapper = list(wrapper)   # e.g. valgrind and its options
         self.config_path = None
         if config is not None:
             self.config_path = os.path.join(self.tmp, "agent.json")
@@ -66,8 +67,8 @@ class Agent:
         return os.path.join(self.state_dir, "ca.crt")
 
     def command(self):
-        cmd = [AGENT, "serve", "--port", "0", "--probe-port", "0", "--state-dir", self.state_dir,
-               "--log-level", "debug"]
+        cmd = self.wrapper + [AGENT, "serve", "--port", "0", "--probe-port", "0", "--state-dir", self.state_dir,
+                              "--log-level", "debug"]
         if self.config_path:
             cmd += ["--config", self.config_path]
         return cmd + self.args

@@ -33,6 +33,47 @@ int main(int argc, char **argv)
 
 
 class Install(unittest.TestCase):
+    def test_user_service_and_deb(self):
+        build = os.path.dirname(harness.AGENT)
+        with tempfile.TemporaryDirectory() as out:
+            run_tool("cpack", "-G", "DEB", "--config", os.path.join(build, "CPackConfig.cmake"), "-B", out,
+                     timeout=300)
+            deb = [os.path.join(out, f) for f in os.listdir(out) if f.endswith(".deb")][0]
+            files = run_tool("dpkg-deb", "-c", deb).stdout
+            with open(os.path.join(build, "CMakeCache.txt")) as f:
+                prefix = [l.split("=", 1)[1].strip() for l in f if l.startswith("CMAKE_INSTALL_PREFIX:")][0]
+            for path in ("bin/ukey-agent", "bin/ukey-verify", "lib/systemd/user/ukey-agent.service",
+                         "share/ukey-agent/certs/README.md", "share/doc/ukey-agent/INTEGRATION.md"):
+                self.assertIn("." + prefix + "/" + path, files, path)
+            info = run_tool("dpkg-deb", "-I", deb).stdout
+            for dep in ("libmicrohttpd12", "libpcsclite1", "libmbedtls14", "libjansson4", "libcurl4"):
+                self.assertIn(dep, info)
+            # The maintainer scripts need no network: they only enable the user unit.
+            control = os.path.join(out, "control")
+            run_tool("dpkg-deb", "-e", deb, control)
+            with open(os.path.join(control, "postinst")) as f:
+                postinst = f.read()
+            self.assertIn("systemctl --global enable ukey-agent.service", postinst)
+            for tool in ("curl", "wget", "apt", "npm", "pip", "http"):
+                self.assertNotIn(tool, postinst)
+            # The unit: restart on failure, hardening, and systemd finds nothing wrong with it.
+            root = os.path.join(out, "root")
+            run_tool("dpkg-deb", "-x", deb, root)
+            with open(os.path.join(root, prefix.lstrip("/"), "lib/systemd/user/ukey-agent.service")) as f:
+                unit = f.read()
+            self.assertIn("ExecStart=%s/bin/ukey-agent serve" % prefix, unit)
+            for line in ("Restart=on-failure", "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
+                         "LimitCORE=0", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "WantedBy=default.target"):
+                self.assertIn(line, unit)
+            runtime = os.path.join(out, "runtime")
+            os.mkdir(runtime, 0o700)
+            local = os.path.join(runtime, "ukey-agent.service")
+            with open(local, "w") as f:
+                f.write(unit.replace("%s/bin/ukey-agent" % prefix, harness.AGENT))
+            r = run_tool("systemd-analyze", "verify", "--user", local, env=dict(os.environ, XDG_RUNTIME_DIR=runtime),
+                         check=False)
+            self.assertEqual((r.returncode, r.stderr.strip()), (0, ""), r.stderr)
+
     def test_pkg_config_static_and_shared(self):
         build = os.path.dirname(harness.AGENT)
         with tempfile.TemporaryDirectory() as prefix:
