@@ -12,7 +12,8 @@
       retries: "PIN 剩余 {n} 次机会", blocked: "PIN 已锁定：请在证书助手的诊断页面用 PUK 解锁，或到发证机构办理。",
       wrong: "PIN 码错误，还剩 {n} 次机会。", last: "只剩最后一次机会：确认 PIN 正确后勾选确认框。",
       done: "登录已确认，窗口即将关闭。", cancelled: "已取消登录。", left: "请在 {s} 秒内确认",
-      expired: "时间已到，请回到网站重新登录。", framed: "此页面不能嵌入其他网页中显示。", signing: "正在签名…", lang: "English"
+      expired: "时间已到，请回到网站重新登录。", framed: "此页面不能嵌入其他网页中显示。", signing: "正在签名…", lang: "English",
+      pinpad: "请在读卡器的键盘上输入 PIN 码，然后点击“确认登录”。"
     },
     en: {
       title: "Confirm login", asking: "This site asks to log in with your UKey:", originHelp: "Check the address. Type your PIN only for a site you trust.",
@@ -21,7 +22,8 @@
       retries: "{n} PIN tries left", blocked: "The PIN is blocked: unblock it with the PUK on the agent's diagnostic page, or at the issuer.",
       wrong: "Wrong PIN: {n} tries left.", last: "One try left: make sure of the PIN and tick the box.",
       done: "Login confirmed; this window closes now.", cancelled: "Login cancelled.", left: "Confirm within {s} s",
-      expired: "Time is up: log in again from the site.", framed: "This page cannot be shown inside another page.", signing: "Signing…", lang: "中文"
+      expired: "Time is up: log in again from the site.", framed: "This page cannot be shown inside another page.", signing: "Signing…", lang: "中文",
+      pinpad: "Type your PIN on the reader's keypad after clicking \"Log in\"."
     }
   };
   var lang = /^zh/i.test(navigator.language || "") ? "zh-CN" : /^en/i.test(navigator.language || "") ? "en" : "zh-CN";
@@ -64,6 +66,11 @@
         box.appendChild(d);
       });
     $("retries").textContent = p && p.blocked ? t("blocked") : p && p.retries_left !== null ? t("retries", { n: p.retries_left }) : "";
+    /* A pin-pad reader: the PIN goes in on the reader, never through a page. */
+    var pad = !!(p && p.pin_pad);
+    $("pin").hidden = pad;
+    $("pin").required = !pad;
+    document.querySelector("label[for=pin]").textContent = pad ? t("pinpad") : t("pin");
   }
 
   function load() {

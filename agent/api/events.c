@@ -5,12 +5,13 @@
 #include "token/tokens.h"
 #include "util/log.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define EVENTS_MAX_SUBS 64
+#define EVENTS_MAX_SUBS 256
 #define EVENTS_QUEUE 8192 /* bytes per subscriber; a client that falls behind loses its stream */
 
 struct event_sub {
@@ -30,8 +31,10 @@ static unsigned long next_id = 1;
 struct event_sub *events_subscribe(void (*park)(void *ctx), void (*wake)(void *ctx), void *ctx)
 {
     struct event_sub *sub = calloc(1, sizeof *sub);
-    if (!sub)
+    if (!sub) {
+        errno = ENOMEM;
         return NULL;
+    }
     sub->park = park;
     sub->wake = wake;
     sub->ctx = ctx;
@@ -47,6 +50,10 @@ struct event_sub *events_subscribe(void (*park)(void *ctx), void (*wake)(void *c
     }
     pthread_mutex_unlock(&hub_lock);
     free(sub);
+    /* Full: closed streams hold their slot until they are written to, so
+     * ping everyone now to free those, and let this client retry. */
+    events_ping();
+    errno = EBUSY;
     return NULL;
 }
 

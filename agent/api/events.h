@@ -22,8 +22,9 @@
 struct event_sub;
 
 /* A new subscriber; `park`/`wake` are called with the subscriber's lock held
- * when it must wait for data / when data arrived for a parked one. NULL when
- * there are too many subscribers or no memory. */
+ * when it must wait for data / when data arrived for a parked one. NULL with
+ * errno EBUSY when there are too many subscribers (the closed ones are then
+ * pinged out), ENOMEM when there is no memory. */
 struct event_sub *events_subscribe(void (*park)(void *ctx), void (*wake)(void *ctx), void *ctx);
 
 /* Copies queued event text into buf. Returns the byte count; 0 after

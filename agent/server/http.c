@@ -8,6 +8,7 @@
 #include "util/secret.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -15,8 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* At most this many slow requests (ROUTE_SLOW) run at once. */
+/* At most this many requests wait on the network (ROUTE_SLOW) at once... */
 #define MAX_JOBS 8
+/* ...and this many on a card (ROUTE_CARD): they take turns on it, so more
+ * would only wait longer; the next one hears TOKEN_BUSY. */
+#define MAX_CARD_JOBS 32
 /* How long shutdown waits for running slow requests (seconds). */
 #define JOB_DRAIN_S 3
 
@@ -29,11 +33,12 @@ struct http_server {
     pthread_mutex_t lock;       /* guards jobs, n_jobs, stopping */
     pthread_cond_t job_done;
     struct job *jobs;
-    unsigned n_jobs;
+    unsigned n_jobs;            /* running jobs, both kinds */
+    unsigned n_card_jobs;       /* of which ROUTE_CARD */
     int stopping;
 };
 
-/* A slow request: the connection is suspended while a thread of its own
+/* A slow request (network or card): the connection is suspended while a thread of its own
  * runs the handler on copies of what it may read; the thread then resumes
  * the connection, whose next access-handler call sends the reply. */
 struct job {
@@ -46,7 +51,8 @@ struct job {
     char *method, *path, *origin, *param;
     struct api_reply reply;
     ukey_err result;
-    int done, orphaned;
+    int done, orphaned, card;
+    int resumed;                /* shutdown resumed the connection: the thread must not */
 };
 
 /* Per-request state, from the first access-handler call to completion. */
@@ -313,8 +319,9 @@ static enum MHD_Result queue_events(struct MHD_Connection *c, const struct req_c
         return queue_error(c, rc, UKEY_ERR_OUT_OF_MEMORY, NULL);
     s->conn = c;
     if (!(s->sub = events_subscribe(sse_park, sse_wake, s))) {
+        ukey_err e = errno == EBUSY ? UKEY_ERR_AGENT_BUSY : UKEY_ERR_OUT_OF_MEMORY;
         free(s);
-        return queue_error(c, rc, UKEY_ERR_OUT_OF_MEMORY, NULL);
+        return queue_error(c, rc, e, NULL);
     }
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
     if (!resp) {
@@ -408,9 +415,10 @@ static void *job_run(void *arg)
             break;
         }
     srv->n_jobs--;
+    srv->n_card_jobs -= (unsigned)j->card;
     if (j->orphaned)
         job_free(j);
-    else if (!srv->stopping)
+    else if (!j->resumed)
         MHD_resume_connection(j->conn);
     pthread_cond_broadcast(&srv->job_done);
     pthread_mutex_unlock(&srv->lock);
@@ -450,10 +458,12 @@ static ukey_err job_start(struct http_server *srv, struct MHD_Connection *c, str
     MHD_get_connection_values(c, MHD_HEADER_KIND, copy_value, j->headers);
 
     pthread_mutex_lock(&srv->lock);
-    if (srv->stopping || srv->n_jobs >= MAX_JOBS) {
+    j->card = (rc->route->flags & ROUTE_CARD) != 0;
+    if (srv->stopping || (j->card ? srv->n_card_jobs >= MAX_CARD_JOBS : srv->n_jobs - srv->n_card_jobs >= MAX_JOBS)) {
+        int card = j->card;
         pthread_mutex_unlock(&srv->lock);
         job_free(j);
-        return UKEY_ERR_AGENT_BUSY;
+        return card ? UKEY_ERR_TOKEN_BUSY : UKEY_ERR_AGENT_BUSY;
     }
     /* Suspended before the thread exists, so its resume cannot come first. */
     MHD_suspend_connection(c);
@@ -470,6 +480,7 @@ static ukey_err job_start(struct http_server *srv, struct MHD_Connection *c, str
     j->next = srv->jobs;
     srv->jobs = j;
     srv->n_jobs++;
+    srv->n_card_jobs += (unsigned)j->card;
     rc->job = j;
     pthread_mutex_unlock(&srv->lock);
     return UKEY_OK;
@@ -523,7 +534,7 @@ static enum MHD_Result dispatch(struct http_server *srv, struct MHD_Connection *
     req.query = request_query;
     req.header = request_header;
     req.http = c;
-    if (rc->route->flags & ROUTE_SLOW) {
+    if (rc->route->flags & (ROUTE_SLOW | ROUTE_CARD)) {
         e = job_start(srv, c, rc, url, method, body);
         return e == UKEY_OK ? MHD_YES : queue_error(c, rc, e, NULL);
     }
@@ -695,16 +706,19 @@ void http_destroy(struct http_server *srv)
     unsigned left;
     if (!srv)
         return;
-    /* Slow requests get a moment to finish; the connections of those that
-     * do not are resumed (and closed) so that MHD can stop. */
+    /* Slow requests get a moment to finish (their threads resume their
+     * connections as usual); the connections of those that do not are
+     * resumed here (and closed), since MHD cannot stop with suspended ones. */
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += JOB_DRAIN_S;
     pthread_mutex_lock(&srv->lock);
     srv->stopping = 1;
     while (srv->n_jobs && pthread_cond_timedwait(&srv->job_done, &srv->lock, &until) == 0)
         ;
-    for (struct job *j = srv->jobs; j; j = j->next)
+    for (struct job *j = srv->jobs; j; j = j->next) {
+        j->resumed = 1;
         MHD_resume_connection(j->conn);
+    }
     pthread_mutex_unlock(&srv->lock);
     MHD_stop_daemon(srv->daemon);
     pthread_mutex_lock(&srv->lock);

@@ -15,6 +15,7 @@
 #define ROUTE_EVENTS 0x2u    /* the Server-Sent Events stream (no handler: http.c streams it) */
 #define ROUTE_SLOW 0x4u      /* may wait on the network: runs on a thread of its own */
 #define ROUTE_SELF_ONLY 0x8u /* the agent's own pages only: no CORS, no other origin */
+#define ROUTE_CARD 0x10u     /* talks to a card: a thread of its own, so that a slow card holds up no other request */
 
 struct route {
     const char *method;

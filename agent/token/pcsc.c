@@ -13,7 +13,7 @@
 struct card {
     SCARDHANDLE handle;
     DWORD protocol;
-    unsigned exchanged;     /* APDUs that got an answer */
+    int secret_sent;        /* a PIN, PUK or new PIN went to the card: never run twice */
     int reset_seen;         /* a transmit found the card reset by someone else */
 };
 
@@ -53,11 +53,13 @@ static const struct scard_err scard_errors[] = {
     {(LONG)SCARD_E_TIMEOUT, "SCARD_E_TIMEOUT", UKEY_ERR_CARD_ERROR,
      "the smart-card service did not answer in time"},
     {(LONG)SCARD_E_NO_MEMORY, "SCARD_E_NO_MEMORY", UKEY_ERR_OUT_OF_MEMORY, "out of memory"},
+    {(LONG)SCARD_E_PROTO_MISMATCH, "SCARD_E_PROTO_MISMATCH", UKEY_ERR_CARD_ERROR,
+     "the card was reset to another protocol by another program"},
 };
 
 static const struct scard_err *scard_lookup(LONG rv)
 {
-    static const struct scard_err unknown = {0, "SCARD_E_UNEXPECTED", UKEY_ERR_CARD_ERROR,
+    static const struct scard_err unknown = {0, "SCARD_E_UNKNOWN", UKEY_ERR_CARD_ERROR,
                                              "unexpected PC/SC error"};
     for (size_t i = 0; i < sizeof scard_errors / sizeof scard_errors[0]; i++)
         if (scard_errors[i].code == rv)
@@ -176,8 +178,37 @@ void pcsc_probe(struct pcsc_probe *out)
         out->cards += readers[i].state != READER_EMPTY;
 }
 
+/* How often an operation starts over when another handle reset the card
+ * before its first command. */
+#define PCSC_RESET_RETRIES 16
+#define PCSC_WAIT_S 5
+
+/* The agent's own card operations take turns here, each waiting at most
+ * PCSC_WAIT_S: a slow or stuck card makes the next requests hear TOKEN_BUSY
+ * at once instead of queueing inside PC/SC for as long as it takes. */
+static pthread_mutex_t card_turn = PTHREAD_MUTEX_INITIALIZER;
+
+static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(struct card *card, void *arg),
+                          void *arg);
+
 ukey_err pcsc_with_card(const char *reader, enum card_end end,
                         ukey_err (*fn)(struct card *card, void *arg), void *arg)
+{
+    struct timespec until;
+    ukey_err e;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += PCSC_WAIT_S;
+    if (pthread_mutex_timedlock(&card_turn, &until) != 0) {
+        log_debug("pcsc: the card stayed busy for %d s", PCSC_WAIT_S);
+        return UKEY_ERR_TOKEN_BUSY;
+    }
+    e = with_card(reader, end, fn, arg);
+    pthread_mutex_unlock(&card_turn);
+    return e;
+}
+
+static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(struct card *card, void *arg),
+                          void *arg)
 {
     SCARDCONTEXT ctx;
     struct card card = {0};
@@ -193,29 +224,36 @@ ukey_err pcsc_with_card(const char *reader, enum card_end end,
         e = scard_fail("SCardConnect", rv);
         goto out_ctx;
     }
-    rv = SCardBeginTransaction(card.handle);
-    if (rv == (LONG)SCARD_W_RESET_CARD) {
-        /* Someone reset the card since we connected: take note and go on;
-         * every operation selects its application again anyway. */
-        rv = SCardReconnect(card.handle, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
-                            SCARD_LEAVE_CARD, &card.protocol);
-        if (rv == SCARD_S_SUCCESS)
-            rv = SCardBeginTransaction(card.handle);
-    }
-    if (rv != SCARD_S_SUCCESS) {
-        e = scard_fail("SCardBeginTransaction", rv);
-        goto out_card;
-    }
-    e = fn(&card, arg);
-    if (e != UKEY_OK && card.reset_seen && card.exchanged == 0) {
-        /* Another handle reset the card between our connect and our first
-         * command (a PIN operation that just ended does that): nothing was
-         * done yet, so reconnect and run the operation once more. */
+    for (int attempt = 0;; attempt++) {
+        rv = SCardBeginTransaction(card.handle);
+        if (rv == (LONG)SCARD_W_RESET_CARD && attempt < PCSC_RESET_RETRIES) {
+            /* Someone reset the card since we connected (under load, again
+             * and again): reconnect and queue for the card once more; every
+             * operation selects its application again anyway. */
+            rv = SCardReconnect(card.handle, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
+                                SCARD_LEAVE_CARD, &card.protocol);
+            if (rv == SCARD_S_SUCCESS)
+                continue;
+        }
+        if (rv != SCARD_S_SUCCESS) {
+            e = scard_fail("SCardBeginTransaction", rv);
+            goto out_card;
+        }
+        e = fn(&card, arg);
+        if (e == UKEY_OK || !card.reset_seen || card.secret_sent || attempt == PCSC_RESET_RETRIES)
+            break;
+        /* Another handle's reset got in the way (a PIN operation that just
+         * ended does that, and under load several may) before any PIN went
+         * to the card: leave the transaction, reconnect and run the
+         * operation again from its start. */
+        SCardEndTransaction(card.handle, SCARD_LEAVE_CARD);
         rv = SCardReconnect(card.handle, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
                             SCARD_LEAVE_CARD, &card.protocol);
         card.reset_seen = 0;
-        if (rv == SCARD_S_SUCCESS)
-            e = fn(&card, arg);
+        if (rv != SCARD_S_SUCCESS) {
+            e = scard_fail("SCardReconnect", rv);
+            goto out_card;
+        }
     }
     /* Invariant 5: after a PIN operation the card is reset, whatever happened,
      * so that no other program or origin finds it verified. */
@@ -256,9 +294,17 @@ ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_l
 {
     DWORD len = (DWORD)*resp_len;
     const SCARD_IO_REQUEST *pci = card->protocol == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
-    LONG rv = SCardTransmit(card->handle, pci, cmd, (DWORD)cmd_len, NULL, resp, &len);
+    LONG rv;
+    /* ISO 7816-4 VERIFY, CHANGE REFERENCE DATA and RESET RETRY COUNTER with
+     * data: once sent, a failure must not make the operation run again. */
+    if (cmd_len > 5 && (cmd[1] == 0x20 || cmd[1] == 0x24 || cmd[1] == 0x2C))
+        card->secret_sent = 1;
+    rv = SCardTransmit(card->handle, pci, cmd, (DWORD)cmd_len, NULL, resp, &len);
     if (rv != SCARD_S_SUCCESS) {
-        card->reset_seen |= rv == (LONG)SCARD_W_RESET_CARD;
+        /* pcsc-lite answers a command right after another handle's reset
+         * with either of these (the reset may renegotiate the protocol):
+         * start over (pcsc_with_card). */
+        card->reset_seen |= rv == (LONG)SCARD_W_RESET_CARD || rv == (LONG)SCARD_E_PROTO_MISMATCH;
         return rv == (LONG)SCARD_W_RESET_CARD ? scard_fail("SCardTransmit", rv)
                                               : exchange_failed(card, scard_fail("SCardTransmit", rv));
     }
@@ -266,7 +312,6 @@ ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_l
         log_debug("pcsc: SCardTransmit: answer of %lu bytes", (unsigned long)len);
         return exchange_failed(card, UKEY_ERR_CARD_ERROR);
     }
-    card->exchanged++;
     *resp_len = len;
     return UKEY_OK;
 }

@@ -146,11 +146,11 @@ class Agent:
     def connect(self, host="127.0.0.1", timeout=10):
         return http.client.HTTPSConnection(host, self.port, context=self.ssl_context(), timeout=timeout)
 
-    def request(self, method, path, headers=None, body=None, host_header=None, conn=None):
+    def request(self, method, path, headers=None, body=None, host_header=None, conn=None, timeout=10):
         """Sends one request with exactly the given headers (Host included
         unless host_header is False). Returns (status, headers, body bytes)."""
         own = conn is None
-        conn = conn or self.connect()
+        conn = conn or self.connect(timeout=timeout)
         try:
             conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
             if host_header is not False:
