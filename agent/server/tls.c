@@ -47,7 +47,7 @@ struct tls_identity {
  * send an RST that destroys the response before the client reads it. */
 enum conn_state { CONN_HANDSHAKE, CONN_RELAY, CONN_DRAIN };
 
-#define DRAIN_MS 2000
+#define DRAIN_MS 5000 /* a busy machine may need seconds to send the rest of a refused body */
 
 struct conn {
     int tcp;

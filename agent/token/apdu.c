@@ -85,8 +85,10 @@ ukey_err apdu_run(struct card *card, const struct apdu *cmd, unsigned char *out,
     do {
         size_t chunk = cmd->len - off > 255 ? 255 : cmd->len - off;
         int last = off + chunk == cmd->len;
-        e = send_one(card, last ? cmd->cla : (unsigned char)(cmd->cla | 0x10), cmd, cmd->data + off,
-                     chunk, last ? cmd->le : -1, resp, &resp_len);
+        /* No arithmetic on a NULL data pointer (a status-only VERIFY has
+         * none; found by fuzz_piv under clang's UBSan). */
+        e = send_one(card, last ? cmd->cla : (unsigned char)(cmd->cla | 0x10), cmd,
+                     cmd->data ? cmd->data + off : NULL, chunk, last ? cmd->le : -1, resp, &resp_len);
         if (e != UKEY_OK)
             return e;
         off += chunk;
