@@ -51,6 +51,7 @@
     $("lang").textContent = t("lang");
     Array.prototype.forEach.call(document.querySelectorAll("[data-t]"), function (e) { e.textContent = t(e.dataset.t); });
     render();
+    showCountdown();
   }
 
   function render() {
@@ -81,11 +82,12 @@
     }, function (e) { finish(errText(e)); });
   }
 
+  function secondsLeft() { return Math.max(0, Math.round((deadline - Date.now()) / 1000)); }
+  function showCountdown() { $("countdown").textContent = deadline && !ended ? t("left", { s: secondsLeft() }) : ""; }
   function tick() {
     if (ended) return;
-    var s = Math.max(0, Math.round((deadline - Date.now()) / 1000));
-    $("countdown").textContent = deadline ? t("left", { s: s }) : "";
-    if (deadline && s === 0) return finish(t("expired"));
+    showCountdown();
+    if (deadline && secondsLeft() === 0) return finish(t("expired"));
     setTimeout(tick, 1000);
   }
 

@@ -340,6 +340,7 @@ class Flow:
         self.shot("consent-window-zh")
         self.b.send("click", selector="#lang")
         self.b.send("waitFor", selector="#asking", text="This site asks to log in")
+        self.b.send("waitFor", selector="#countdown", text="Confirm within", timeout=500)  # at once, not at the next tick
         self.shot("consent-window-en")
         self.b.send("click", selector="#lang")
         # A wrong PIN: the window says how many tries are left, and stays.
