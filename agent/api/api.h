@@ -58,6 +58,11 @@ ukey_err api_consent_submit(const struct api_request *req, struct api_reply *rep
 ukey_err api_consent_cancel(const struct api_request *req, struct api_reply *reply);
 void consent_forget(void);
 
+/* The error envelope's extra members after a PIN operation: retries_left
+ * and blocked, when the card said how many tries are left; else NULL. */
+struct token_pin;
+json_t *api_pin_error_extra(ukey_err e, const struct token_pin *pin);
+
 /* 1 if the request comes from the agent's own origin. */
 int api_origin_is_self(const struct api_request *req);
 /* 1 if this request may carry a PIN: no Origin (a local program), the

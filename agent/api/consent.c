@@ -253,9 +253,8 @@ ukey_err api_consent_submit(const struct api_request *req, struct api_reply *rep
         lr.origin = p.origin;        /* the portal's origin, never this page's */
         lr.challenge = p.challenge;
         e = tokens_login(&lr, &token, &pin);
-        if (e != UKEY_OK && pin.retries_left >= 0)
-            reply->error_extra = json_pack("{s:i, s:b}", "retries_left", pin.retries_left, "blocked",
-                                           pin.blocked || e == UKEY_ERR_PIN_BLOCKED);
+        if (e != UKEY_OK)
+            reply->error_extra = api_pin_error_extra(e, &pin);
         pthread_mutex_lock(&lock);
         live = find(req->param);
         if (live && live->state == P_SIGNING) {

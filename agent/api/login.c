@@ -60,9 +60,8 @@ ukey_err api_login(const struct api_request *req, struct api_reply *reply)
     if (e == UKEY_OK) {
         lr.origin = req->origin;
         e = tokens_login(&lr, &reply->json, &pin);
-        if (e != UKEY_OK && pin.retries_left >= 0)
-            reply->error_extra = json_pack("{s:i, s:b}", "retries_left", pin.retries_left, "blocked",
-                                           pin.blocked || e == UKEY_ERR_PIN_BLOCKED);
+        if (e != UKEY_OK)
+            reply->error_extra = api_pin_error_extra(e, &pin);
     }
 out:
     if (lr.pin)

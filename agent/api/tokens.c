@@ -61,6 +61,13 @@ static void wipe_strings(json_t *body)
             secret_wipe((char *)json_string_value(v), json_string_length(v));
 }
 
+json_t *api_pin_error_extra(ukey_err e, const struct token_pin *pin)
+{
+    return pin->retries_left < 0 ? NULL
+                                 : json_pack("{s:i, s:b}", "retries_left", pin->retries_left, "blocked",
+                                             pin->blocked || e == UKEY_ERR_PIN_BLOCKED);
+}
+
 static ukey_err pin_endpoint(const struct api_request *req, struct api_reply *reply,
                              enum token_pin_op op)
 {
@@ -87,9 +94,7 @@ static ukey_err pin_endpoint(const struct api_request *req, struct api_reply *re
     e = tokens_pin(req->param, &pr, &pin);
     wipe_strings(req->body);
     if (e != UKEY_OK) {
-        if (pin.retries_left >= 0)
-            reply->error_extra = json_pack("{s:i, s:b}", "retries_left", pin.retries_left, "blocked",
-                                           pin.blocked || e == UKEY_ERR_PIN_BLOCKED);
+        reply->error_extra = api_pin_error_extra(e, &pin);
         return e;
     }
     reply->json = json_pack("{s:b, s:{s:o, s:b}}", op == TOKEN_PIN_VERIFY ? "verified"

@@ -37,6 +37,12 @@ int guard_origin_is_self(const struct guard_policy *policy, const char *origin)
     return 0;
 }
 
+int guard_from_self(const struct guard_policy *policy, const struct guard_request *req)
+{
+    return req->origin ? guard_origin_is_self(policy, req->origin)
+                       : req->sec_fetch_site && strcmp(req->sec_fetch_site, "same-origin") == 0;
+}
+
 int guard_origin_allowed(const struct guard_policy *policy, const char *origin)
 {
     if (!origin)

@@ -41,6 +41,11 @@ int guard_host_allowed(const struct guard_policy *policy, const char *host);
 /* 1 if `origin` is the agent's own origin (https://127.0.0.1:PORT etc.). */
 int guard_origin_is_self(const struct guard_policy *policy, const char *origin);
 
+/* 1 if the request comes from one of the agent's own pages: its Origin is
+ * the agent's, or (a same-origin GET carries no Origin) Sec-Fetch-Site says
+ * same-origin. For the routes only those pages may use (the consent window). */
+int guard_from_self(const struct guard_policy *policy, const struct guard_request *req);
+
 /* 1 if `origin` is the agent's own origin or matches the allow-list. */
 int guard_origin_allowed(const struct guard_policy *policy, const char *origin);
 

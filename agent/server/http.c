@@ -266,12 +266,9 @@ static ukey_err check_headers(struct http_server *srv, struct MHD_Connection *c,
     if (rc->match == ROUTER_NO_PATH)
         return UKEY_ERR_NOT_FOUND;
     if (router_path_flags(url) & ROUTE_SELF_ONLY) {
-        /* The consent window's routes: the agent's own pages, no CORS at all
-         * (a same-origin GET carries no Origin, but Sec-Fetch-Site says so). */
-        int self = greq.origin ? guard_origin_is_self(srv->policy, greq.origin)
-                               : greq.sec_fetch_site && strcmp(greq.sec_fetch_site, "same-origin") == 0;
+        /* The consent window's routes: the agent's own pages, no CORS at all. */
         rc->cors_origin = NULL;
-        if (!self)
+        if (!guard_from_self(srv->policy, &greq))
             return UKEY_ERR_ORIGIN_NOT_ALLOWED;
     }
     strncat(rc->allow, ", OPTIONS", sizeof rc->allow - strlen(rc->allow) - 1);
@@ -364,28 +361,29 @@ static const char *job_query(const struct api_request *req, const char *key)
     return json_string_value(json_object_get(((struct job *)req->http)->query, key));
 }
 
+/* A header name as the job's copy keys it: lower case (cut at 127 bytes). */
+static const char *lower_key(const char *key, char lower[128])
+{
+    size_t i;
+    for (i = 0; key[i] && i + 1 < 128; i++)
+        lower[i] = (char)tolower((unsigned char)key[i]);
+    lower[i] = '\0';
+    return lower;
+}
+
 static const char *job_header(const struct api_request *req, const char *key)
 {
     char lower[128];
-    size_t i;
-    for (i = 0; key[i] && i + 1 < sizeof lower; i++)
-        lower[i] = (char)tolower((unsigned char)key[i]);
-    lower[i] = '\0';
-    return json_string_value(json_object_get(((struct job *)req->http)->headers, lower));
+    return json_string_value(json_object_get(((struct job *)req->http)->headers, lower_key(key, lower)));
 }
 
 static enum MHD_Result copy_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     char lower[128];
-    size_t i;
     if (!key || !value)
         return MHD_YES;
-    if (kind == MHD_HEADER_KIND) {
-        for (i = 0; key[i] && i + 1 < sizeof lower; i++)
-            lower[i] = (char)tolower((unsigned char)key[i]);
-        lower[i] = '\0';
-        key = lower;
-    }
+    if (kind == MHD_HEADER_KIND)
+        key = lower_key(key, lower);
     if (!json_object_get(cls, key)) /* the first of repeated names, as MHD's lookup */
         json_object_set_new(cls, key, json_string(value));
     return MHD_YES;

@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(text);
         return 0;
     }
-    if ((router_path_flags(path) & ROUTE_SELF_ONLY) && (!g.origin || !guard_origin_is_self(&policy, g.origin))) {
+    if ((router_path_flags(path) & ROUTE_SELF_ONLY) && !guard_from_self(&policy, &g)) {
         free(text);
         return 0;
     }
