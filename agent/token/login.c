@@ -22,10 +22,11 @@ struct login_job {
     const struct login_request *req;
     const struct token_driver *driver;
     char token_id[TOKEN_ID_LEN];
-    char cert_id[8];
+    char cert_id[TOKEN_CERT_ID_LEN];
     enum token_key kind;
-    unsigned char in[256];      /* digest (EC) or padded block (RSA) */
-    size_t in_len;
+    int pss;
+    unsigned char digest[64];
+    size_t digest_len;
     unsigned char sig[512];
     size_t sig_len;
     struct token_pin *pin;
@@ -89,7 +90,7 @@ static ukey_err login_on_card(struct card *card, void *arg)
     e = d->pin_op(card, TOKEN_PIN_VERIFY, job->req->pin, NULL, job->pin);
     if (e == UKEY_OK) {
         job->sig_len = sizeof job->sig;
-        e = d->sign(card, job->cert_id, job->kind, job->in, job->in_len, job->sig, &job->sig_len);
+        e = d->sign(card, job->cert_id, job->kind, job->pss, job->digest, job->digest_len, job->sig, &job->sig_len);
     }
     d->logout(card);
     {
@@ -111,7 +112,8 @@ static ukey_err sign_on_card(struct card *card, void *arg)
     if (strcmp(id, job->token_id) != 0)
         return UKEY_ERR_TOKEN_NOT_FOUND;
     job->sig_len = sizeof job->sig;
-    return job->driver->sign(card, job->cert_id, job->kind, job->in, job->in_len, job->sig, &job->sig_len);
+    return job->driver->sign(card, job->cert_id, job->kind, 0, job->digest, job->digest_len, job->sig,
+                            &job->sig_len);
 }
 
 ukey_err tokens_check_key(const char *token_id, const char *cert_id)
@@ -121,10 +123,8 @@ ukey_err tokens_check_key(const char *token_id, const char *cert_id)
     struct token_pin pin;
     mbedtls_x509_crt crt;
     mbedtls_md_type_t md;
-    unsigned char digest[64];
     const char *alg;
     char reader[128];
-    size_t hlen;
     ukey_err e;
 
     memset(&job, 0, sizeof job);
@@ -137,20 +137,13 @@ ukey_err tokens_check_key(const char *token_id, const char *cert_id)
     }
     snprintf(job.cert_id, sizeof job.cert_id, "%s", cert.id);
     md = job.kind == TOKEN_KEY_P384 ? MBEDTLS_MD_SHA384 : MBEDTLS_MD_SHA256;
-    hlen = md == MBEDTLS_MD_SHA384 ? 48 : 32;
-    if (rng_random(NULL, digest, hlen) != 0) {
+    job.digest_len = md == MBEDTLS_MD_SHA384 ? 48 : 32;
+    if (rng_random(NULL, job.digest, job.digest_len) != 0) {
         e = UKEY_ERR_INTERNAL;
         goto out;
     }
-    if (job.kind == TOKEN_KEY_RSA2048) {
-        job.in_len = 256;
-        sigenc_pkcs1_v15(md, digest, 256, job.in);
-    } else {
-        memcpy(job.in, digest, hlen);
-        job.in_len = hlen;
-    }
     e = pcsc_with_card(reader, CARD_LEAVE, sign_on_card, &job);
-    if (e == UKEY_OK && mbedtls_pk_verify(&crt.pk, md, digest, hlen, job.sig, job.sig_len) != 0)
+    if (e == UKEY_OK && mbedtls_pk_verify(&crt.pk, md, job.digest, job.digest_len, job.sig, job.sig_len) != 0)
         e = UKEY_ERR_CARD_ERROR;
 out:
     mbedtls_x509_crt_free(&crt);
@@ -176,7 +169,7 @@ ukey_err tokens_login(const struct login_request *req, json_t **token, struct to
     struct token_cert_copy cert;
     mbedtls_x509_crt crt;
     mbedtls_md_type_t md;
-    unsigned char tbs[128], digest[64], raw[96];
+    unsigned char tbs[128], raw[96];
     const char *alg = NULL;
     char reader[128];
     size_t hlen;
@@ -208,18 +201,8 @@ ukey_err tokens_login(const struct login_request *req, json_t **token, struct to
     md = job.kind == TOKEN_KEY_P384 ? MBEDTLS_MD_SHA384 : MBEDTLS_MD_SHA256;
     hlen = sigenc_hash(md, (const unsigned char *)req->origin, strlen(req->origin), tbs);
     sigenc_hash(md, (const unsigned char *)req->challenge, strlen(req->challenge), tbs + hlen);
-    sigenc_hash(md, tbs, 2 * hlen, digest);
-    if (job.kind == TOKEN_KEY_RSA2048) {
-        job.in_len = 256;
-        if ((strcmp(alg, "PS256") == 0 ? sigenc_pss(md, digest, 2048, rng_random, NULL, job.in)
-                                       : sigenc_pkcs1_v15(md, digest, 256, job.in)) != 0) {
-            e = UKEY_ERR_INTERNAL;
-            goto out;
-        }
-    } else {
-        memcpy(job.in, digest, hlen);
-        job.in_len = hlen;
-    }
+    job.digest_len = sigenc_hash(md, tbs, 2 * hlen, job.digest);
+    job.pss = strcmp(alg, "PS256") == 0;
     e = pcsc_with_card(reader, CARD_RESET, login_on_card, &job);
     tokens_update_pin(job.token_id, pin);
     if (e != UKEY_OK)
@@ -234,13 +217,13 @@ ukey_err tokens_login(const struct login_request *req, json_t **token, struct to
     }
     /* Check the card's work before handing it out: a wrong key or a faulty
      * card must not produce a token that fails later at the portal. */
-    if (strcmp(alg, "PS256") == 0) {
+    if (job.pss) {
         mbedtls_pk_rsassa_pss_options opts = {md, (int)hlen};
-        e = mbedtls_pk_verify_ext(MBEDTLS_PK_RSASSA_PSS, &opts, &crt.pk, md, digest, hlen, job.sig,
+        e = mbedtls_pk_verify_ext(MBEDTLS_PK_RSASSA_PSS, &opts, &crt.pk, md, job.digest, hlen, job.sig,
                                   job.sig_len) == 0 ? UKEY_OK : UKEY_ERR_CARD_ERROR;
     } else {
-        e = mbedtls_pk_verify(&crt.pk, md, digest, hlen, job.sig, job.sig_len) == 0 ? UKEY_OK
-                                                                                  : UKEY_ERR_CARD_ERROR;
+        e = mbedtls_pk_verify(&crt.pk, md, job.digest, hlen, job.sig, job.sig_len) == 0 ? UKEY_OK
+                                                                                     : UKEY_ERR_CARD_ERROR;
     }
     if (e != UKEY_OK) {
         log_warn("login: the card's signature does not verify with certificate %s", job.cert_id);

@@ -7,7 +7,9 @@
 #include "token/tlv.h"
 #include "token/token.h"
 #include "util/log.h"
+#include "util/rng.h"
 #include "util/secret.h"
+#include "x509/sigenc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +172,7 @@ static ukey_err piv_pin_status(struct card *card, struct token_pin *pin)
     pin->blocked = 0;
     pin->min_len = 6;
     pin->max_len = 8;
+    pin->digits_only = 1;
     if ((e = apdu_run(card, &cmd, resp, sizeof resp, &len, &sw)) != UKEY_OK)
         return e;
     if ((sw & 0xfff0) == 0x63c0)
@@ -240,20 +243,31 @@ static size_t put_ber_len(unsigned char *out, size_t len)
     return n;
 }
 
-static ukey_err piv_sign(struct card *card, const char *cert_id, enum token_key kind,
-                         const unsigned char *in, size_t in_len, unsigned char *out, size_t *out_len)
+static ukey_err piv_sign(struct card *card, const char *cert_id, enum token_key kind, int pss,
+                         const unsigned char *digest, size_t digest_len, unsigned char *out, size_t *out_len)
 {
     /* SP 800-78-4 Table 6-2: algorithm identifiers */
     static const unsigned char alg_ids[] = {0x07, 0x11, 0x14};
-    unsigned char data[8 + 512], *resp;
+    unsigned char data[8 + 512], block[256], *resp;
     struct apdu cmd = {0x00, 0x87, alg_ids[kind], 0, data, 0, 0};
+    const unsigned char *in = digest;
+    size_t in_len = digest_len;
+    mbedtls_md_type_t md = digest_len == 48 ? MBEDTLS_MD_SHA384 : MBEDTLS_MD_SHA256;
     struct tlv outer, sig;
     size_t n = 0, got;
     unsigned sw;
     ukey_err e;
 
-    if (in_len > 512 || strlen(cert_id) != 2 || sscanf(cert_id, "%2hhx", &cmd.p2) != 1)
+    if ((digest_len != 32 && digest_len != 48) || strlen(cert_id) != 2 || sscanf(cert_id, "%2hhx", &cmd.p2) != 1)
         return UKEY_ERR_CARD_ERROR;
+    /* The card computes raw RSA: the padding is ours (SP 800-73-4 Part 2, 3.2.4). */
+    if (kind == TOKEN_KEY_RSA2048) {
+        if ((pss ? sigenc_pss(md, digest, 2048, rng_random, NULL, block)
+                 : sigenc_pkcs1_v15(md, digest, sizeof block, block)) != 0)
+            return UKEY_ERR_INTERNAL;
+        in = block;
+        in_len = sizeof block;
+    }
     /* SP 800-73-4 Part 2, 3.2.4: 7C { 82 00 (response wanted), 81 challenge } */
     data[n++] = 0x7c;
     n += put_ber_len(data + n, 2 + 1 + ber_len_size(in_len) + in_len);

@@ -18,7 +18,7 @@ ukey_err token_pin_format(const struct token_pin *pin, const char *value)
     size_t n = value ? strlen(value) : 0;
     if (n < pin->min_len || n > pin->max_len)
         return UKEY_ERR_PIN_FORMAT;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; pin->digits_only && i < n; i++)
         if (value[i] < '0' || value[i] > '9')
             return UKEY_ERR_PIN_FORMAT;
     return UKEY_OK;
@@ -39,13 +39,14 @@ json_t *token_json(const struct token *t)
         }
         json_array_append_new(certs, c);
     }
-    out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:o, s:b, s:b, s:i, s:i}, s:o}",
+    out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:o, s:b, s:b, s:b, s:i, s:i}, s:o}",
                     "id", t->id, "reader", t->reader, "type", t->driver->name, "label", t->label,
                     "serial", t->serial,
                     "pin",
                       "retries_left", t->pin.retries_left >= 0 ? json_integer(t->pin.retries_left) : json_null(),
                       "blocked", t->pin.blocked,
                       "pin_pad", t->pin.pin_pad,
+                      "digits_only", t->pin.digits_only,
                       "min_length", (int)t->pin.min_len,
                       "max_length", (int)t->pin.max_len,
                     "certificates", certs);

@@ -19,9 +19,10 @@
 
 #define TOKEN_MAX_CERTS 4
 #define TOKEN_ID_LEN 40
+#define TOKEN_CERT_ID_LEN 16
 
 struct token_cert {
-    char id[8];                 /* driver's key reference, e.g. "9a" */
+    char id[TOKEN_CERT_ID_LEN]; /* driver's key reference, e.g. "9a" */
     const char *slot;           /* e.g. "PIV Authentication" */
     int auth;                   /* the key for logging in */
     int pin_free;               /* the card signs with this key without a PIN */
@@ -34,6 +35,7 @@ struct token_pin {
     int blocked;
     int pin_pad;                /* the reader has a PIN pad */
     unsigned min_len, max_len;  /* accepted PIN length */
+    int digits_only;            /* the PIN is made of the digits 0-9 only */
 };
 
 struct token {
@@ -72,13 +74,14 @@ struct token_driver {
      * PUK_INCORRECT with pin->retries_left set. Required. */
     ukey_err (*pin_op)(struct card *card, enum token_pin_op op, const char *a, const char *b,
                        struct token_pin *pin);
-    /* Signs with the private key of certificate `cert_id`, after a PIN
-     * verify in the same transaction. RSA: `in` is the padded block of the
-     * modulus size and `out` the raw result; EC: `in` is the digest and
-     * `out` the DER ECDSA-Sig-Value. *out_len holds the capacity on entry.
-     * Required. */
-    ukey_err (*sign)(struct card *card, const char *cert_id, enum token_key kind,
-                     const unsigned char *in, size_t in_len, unsigned char *out, size_t *out_len);
+    /* Signs `digest` (SHA-256 or SHA-384, told by its length) with the
+     * private key of certificate `cert_id`, after a PIN verify in the same
+     * transaction. RSA: PKCS#1 v1.5, or PSS (MGF1 with the same hash, salt
+     * as long as the digest) when `pss` is set; a card that cannot do PSS
+     * answers TOKEN_NOT_SUPPORTED. `out` gets the RSA signature or the DER
+     * ECDSA-Sig-Value; *out_len holds the capacity on entry. Required. */
+    ukey_err (*sign)(struct card *card, const char *cert_id, enum token_key kind, int pss,
+                     const unsigned char *digest, size_t digest_len, unsigned char *out, size_t *out_len);
     /* Drops the card's verified state (e.g. VERIFY P1=FF). Required. */
     void (*logout)(struct card *card);
 };

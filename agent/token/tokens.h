@@ -36,7 +36,7 @@ ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_
 
 /* A copy of one certificate of a token (der is malloc'd: free it). */
 struct token_cert_copy {
-    char id[8];
+    char id[TOKEN_CERT_ID_LEN];
     unsigned char *der;
     size_t der_len;
 };

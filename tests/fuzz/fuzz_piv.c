@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         __builtin_trap();
     d->pin_status(NULL, &pin);
     if (d->pin_op(NULL, TOKEN_PIN_VERIFY, "123456", NULL, &pin) == UKEY_OK)
-        d->sign(NULL, "9a", TOKEN_KEY_P256, digest, sizeof digest, sig, &sig_len);
+        d->sign(NULL, "9a", TOKEN_KEY_P256, 0, digest, sizeof digest, sig, &sig_len);
     if (sig_len > sizeof sig)
         __builtin_trap();
     d->logout(NULL);

@@ -138,7 +138,7 @@ class Tokens(CardTest):
         self.assertEqual(status, 200, body)
         self.assertEqual(self.pin("verify", {"pin": "112233"})[0], 200)
         self.assertEqual(self.tokens()["tokens"][0]["pin"], {"retries_left": 3, "blocked": False, "pin_pad": False,
-                                                            "min_length": 6, "max_length": 8})
+                                                            "digits_only": True, "min_length": 6, "max_length": 8})
 
     def test_malformed_pin_costs_no_try(self):
         for bad in ("12ab56", "123", "123456789", "", "１２３４５６"):

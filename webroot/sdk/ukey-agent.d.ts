@@ -53,7 +53,14 @@ export interface Certificate {
 
 export interface Token {
   id: string; reader: string; type: string; label: string; serial: string;
-  pin: { retries_left: number | null; blocked: boolean; pin_pad: boolean; min_length: number; max_length: number };
+  pin: {
+    retries_left: number | null;
+    blocked: boolean;
+    pin_pad: boolean;
+    digits_only: boolean;
+    min_length: number;
+    max_length: number;
+  };
   certificates: Certificate[];
 }
 
