@@ -1,6 +1,8 @@
 /* PC/SC access (pcsc-lite / WinSCard); see pcsc.h. */
 #include "token/pcsc.h"
 
+#include "token/card.h"
+
 #include "util/log.h"
 
 #include <PCSC/winscard.h>
@@ -10,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-struct card {
+struct pcsc_card {
     SCARDHANDLE handle;
     DWORD protocol;
     int secret_sent;        /* a PIN, PUK or new PIN went to the card: never run twice */
@@ -211,7 +213,8 @@ static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(
                           void *arg)
 {
     SCARDCONTEXT ctx;
-    struct card card = {0};
+    struct pcsc_card pc = {0};
+    struct card card = {&pc, NULL};
     ukey_err e;
     LONG rv;
 
@@ -219,19 +222,19 @@ static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(
     if (rv != SCARD_S_SUCCESS)
         return scard_fail("SCardEstablishContext", rv);
     rv = SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
-                      &card.handle, &card.protocol);
+                      &pc.handle, &pc.protocol);
     if (rv != SCARD_S_SUCCESS) {
         e = scard_fail("SCardConnect", rv);
         goto out_ctx;
     }
     for (int attempt = 0;; attempt++) {
-        rv = SCardBeginTransaction(card.handle);
+        rv = SCardBeginTransaction(pc.handle);
         if (rv == (LONG)SCARD_W_RESET_CARD && attempt < PCSC_RESET_RETRIES) {
             /* Someone reset the card since we connected (under load, again
              * and again): reconnect and queue for the card once more; every
              * operation selects its application again anyway. */
-            rv = SCardReconnect(card.handle, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
-                                SCARD_LEAVE_CARD, &card.protocol);
+            rv = SCardReconnect(pc.handle, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
+                                SCARD_LEAVE_CARD, &pc.protocol);
             if (rv == SCARD_S_SUCCESS)
                 continue;
         }
@@ -240,16 +243,16 @@ static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(
             goto out_card;
         }
         e = fn(&card, arg);
-        if (e == UKEY_OK || !card.reset_seen || card.secret_sent || attempt == PCSC_RESET_RETRIES)
+        if (e == UKEY_OK || !pc.reset_seen || pc.secret_sent || attempt == PCSC_RESET_RETRIES)
             break;
         /* Another handle's reset got in the way (a PIN operation that just
          * ended does that, and under load several may) before any PIN went
          * to the card: leave the transaction, reconnect and run the
          * operation again from its start. */
-        SCardEndTransaction(card.handle, SCARD_LEAVE_CARD);
-        rv = SCardReconnect(card.handle, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
-                            SCARD_LEAVE_CARD, &card.protocol);
-        card.reset_seen = 0;
+        SCardEndTransaction(pc.handle, SCARD_LEAVE_CARD);
+        rv = SCardReconnect(pc.handle, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
+                            SCARD_LEAVE_CARD, &pc.protocol);
+        pc.reset_seen = 0;
         if (rv != SCARD_S_SUCCESS) {
             e = scard_fail("SCardReconnect", rv);
             goto out_card;
@@ -257,11 +260,11 @@ static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(
     }
     /* Invariant 5: after a PIN operation the card is reset, whatever happened,
      * so that no other program or origin finds it verified. */
-    rv = SCardEndTransaction(card.handle, end == CARD_RESET ? SCARD_RESET_CARD : SCARD_LEAVE_CARD);
+    rv = SCardEndTransaction(pc.handle, end == CARD_RESET ? SCARD_RESET_CARD : SCARD_LEAVE_CARD);
     if (rv != SCARD_S_SUCCESS && rv != (LONG)SCARD_W_REMOVED_CARD && rv != (LONG)SCARD_E_NO_SMARTCARD)
         scard_fail("SCardEndTransaction", rv);
 out_card:
-    SCardDisconnect(card.handle, end == CARD_RESET ? SCARD_RESET_CARD : SCARD_LEAVE_CARD);
+    SCardDisconnect(pc.handle, end == CARD_RESET ? SCARD_RESET_CARD : SCARD_LEAVE_CARD);
 out_ctx:
     SCardReleaseContext(ctx);
     return e;
@@ -278,7 +281,7 @@ static ukey_err exchange_failed(struct card *card, ukey_err e)
     for (int i = 0; i < 10; i++) {
         DWORD state = 0, proto, atr_len = PCSC_MAX_ATR, name_len = 0;
         BYTE atr[PCSC_MAX_ATR];
-        LONG st = SCardStatus(card->handle, NULL, &name_len, &state, &proto, atr, &atr_len);
+        LONG st = SCardStatus(card->pcsc->handle, NULL, &name_len, &state, &proto, atr, &atr_len);
         if (st == (LONG)SCARD_W_REMOVED_CARD || st == (LONG)SCARD_E_NO_SMARTCARD ||
             (st == SCARD_S_SUCCESS && !(state & SCARD_PRESENT)))
             return UKEY_ERR_TOKEN_REMOVED;
@@ -292,19 +295,23 @@ static ukey_err exchange_failed(struct card *card, ukey_err e)
 ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_len,
                        unsigned char *resp, size_t *resp_len)
 {
+    struct pcsc_card *pc = card->pcsc;
     DWORD len = (DWORD)*resp_len;
-    const SCARD_IO_REQUEST *pci = card->protocol == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
+    const SCARD_IO_REQUEST *pci;
     LONG rv;
+    if (!pc)
+        return UKEY_ERR_CARD_ERROR; /* not a PC/SC card: no APDUs */
+    pci = pc->protocol == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
     /* ISO 7816-4 VERIFY, CHANGE REFERENCE DATA and RESET RETRY COUNTER with
      * data: once sent, a failure must not make the operation run again. */
     if (cmd_len > 5 && (cmd[1] == 0x20 || cmd[1] == 0x24 || cmd[1] == 0x2C))
-        card->secret_sent = 1;
-    rv = SCardTransmit(card->handle, pci, cmd, (DWORD)cmd_len, NULL, resp, &len);
+        pc->secret_sent = 1;
+    rv = SCardTransmit(pc->handle, pci, cmd, (DWORD)cmd_len, NULL, resp, &len);
     if (rv != SCARD_S_SUCCESS) {
         /* pcsc-lite answers a command right after another handle's reset
          * with either of these (the reset may renegotiate the protocol):
          * start over (pcsc_with_card). */
-        card->reset_seen |= rv == (LONG)SCARD_W_RESET_CARD || rv == (LONG)SCARD_E_PROTO_MISMATCH;
+        pc->reset_seen |= rv == (LONG)SCARD_W_RESET_CARD || rv == (LONG)SCARD_E_PROTO_MISMATCH;
         return rv == (LONG)SCARD_W_RESET_CARD ? scard_fail("SCardTransmit", rv)
                                               : exchange_failed(card, scard_fail("SCardTransmit", rv));
     }
