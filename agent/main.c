@@ -6,6 +6,7 @@
 #include "localca/localca.h"
 #include "localca/trust.h"
 #include "server/serve.h"
+#include "token/pkcs11.h"
 #include "token/tokens.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -26,22 +27,23 @@ static void usage(FILE *to)
             "Usage:\n"
             "  ukey-agent serve [--port N] [--probe-port N] [--state-dir DIR] [--config FILE]\n"
             "                   [--allow-origin ORIGIN]... [--ca-file PEM] [--ca-dir DIR]\n"
-            "                   [--webroot DIR]\n"
+            "                   [--webroot DIR] [--pkcs11-module SO]...\n"
             "                   [--log-level error|warn|info|debug]\n"
-            "  ukey-agent tokens [--json]\n"
-            "  ukey-agent doctor [--json] [--lang zh-CN|en] [--mask-names]\n"
+            "  ukey-agent tokens [--json] [--pkcs11-module SO]...\n"
+            "  ukey-agent doctor [--json] [--lang zh-CN|en] [--mask-names] [--pkcs11-module SO]...\n"
             "  ukey-agent trust install|uninstall|status [--json] [--no-system]\n"
             "                   [--state-dir DIR] [--config FILE]\n"
             "  ukey-agent --version\n"
             "\n"
             "ORIGIN is an exact origin (https://portal.example.gov.cn) or a pattern\n"
-            "(https://*.example.gov.cn). The config file defaults to\n"
+            "(https://*.example.gov.cn). SO is a token vendor's PKCS#11 module\n"
+            "(repeatable; also \"pkcs11_modules\" in the config). The config file defaults to\n"
             "$XDG_CONFIG_HOME/ukey-agent/agent.json. See docs/ for the API.\n",
             UKEY_VERSION);
 }
 
 enum { OPT_PORT = 1000, OPT_PROBE_PORT, OPT_STATE_DIR, OPT_CONFIG, OPT_ALLOW_ORIGIN, OPT_CA_FILE, OPT_CA_DIR, OPT_WEBROOT,
-       OPT_LOG_LEVEL, OPT_JSON, OPT_NO_SYSTEM, OPT_LANG, OPT_MASK_NAMES };
+       OPT_LOG_LEVEL, OPT_JSON, OPT_NO_SYSTEM, OPT_LANG, OPT_MASK_NAMES, OPT_PKCS11_MODULE };
 
 struct cli {
     const char *config_path;
@@ -63,6 +65,7 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
         {"ca-dir", required_argument, NULL, OPT_CA_DIR},
         {"mask-names", no_argument, NULL, OPT_MASK_NAMES},
         {"webroot", required_argument, NULL, OPT_WEBROOT},
+        {"pkcs11-module", required_argument, NULL, OPT_PKCS11_MODULE},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"json", no_argument, NULL, OPT_JSON},
         {"no-system", no_argument, NULL, OPT_NO_SYSTEM},
@@ -118,6 +121,12 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
         case OPT_CA_DIR:
             if (config_set_string(&cfg->ca_dir, optarg))
                 return 2;
+            break;
+        case OPT_PKCS11_MODULE:
+            if (config_add_pkcs11_module(cfg, optarg, err, sizeof err) != 0) {
+                fprintf(stderr, "ukey-agent: --pkcs11-module: %s\n", err);
+                return 2;
+            }
             break;
         case OPT_MASK_NAMES:
             cli->mask_names = 1;
@@ -208,11 +217,13 @@ static int tokens_main(const struct cli *cli)
             printf("no card reader found\n");
         json_array_foreach(json_object_get(list, "tokens"), i, t) {
             json_t *pin = json_object_get(t, "pin");
-            printf("token %s (%s) in \"%s\": PIN %s, %lld tries left\n",
-                   json_string_value(json_object_get(t, "id")), json_string_value(json_object_get(t, "type")),
-                   json_string_value(json_object_get(t, "reader")),
-                   json_is_true(json_object_get(pin, "blocked")) ? "BLOCKED" : "ok",
-                   (long long)json_integer_value(json_object_get(pin, "retries_left")));
+            json_t *left = json_object_get(pin, "retries_left");
+            char tries[32] = "tries left not told"; /* PKCS#11 tokens say only "final try" */
+            if (json_is_integer(left))
+                snprintf(tries, sizeof tries, "%lld tries left", (long long)json_integer_value(left));
+            printf("token %s (%s) in \"%s\": PIN %s, %s\n", json_string_value(json_object_get(t, "id")),
+                   json_string_value(json_object_get(t, "type")), json_string_value(json_object_get(t, "reader")),
+                   json_is_true(json_object_get(pin, "blocked")) ? "BLOCKED" : "ok", tries);
             json_array_foreach(json_object_get(t, "certificates"), j, c)
                 printf("  %s %s: %s (valid until %s)\n", json_string_value(json_object_get(c, "id")),
                        json_string_value(json_object_get(c, "slot")),
@@ -286,18 +297,14 @@ int main(int argc, char **argv)
         return 0;
     }
     config_defaults(&cfg);
-    if (strcmp(command, "serve") == 0) {
+    if (strcmp(command, "serve") == 0 || strcmp(command, "tokens") == 0 || strcmp(command, "doctor") == 0) {
         rc = parse_options(argc - 1, argv + 1, &cfg, &cli);
-        if (rc == 0)
-            rc = serve_main(&cfg);
-    } else if (strcmp(command, "tokens") == 0) {
-        rc = parse_options(argc - 1, argv + 1, &cfg, &cli);
-        if (rc == 0)
-            rc = tokens_main(&cli);
-    } else if (strcmp(command, "doctor") == 0) {
-        rc = parse_options(argc - 1, argv + 1, &cfg, &cli);
-        if (rc == 0)
-            rc = doctor_main(&cfg, &cli);
+        if (rc == 0) {
+            /* Commands that reach tokens: the vendors' modules too. */
+            p11_load(cfg.pkcs11_modules, cfg.n_pkcs11_modules);
+            rc = command[0] == 's' ? serve_main(&cfg) : command[0] == 't' ? tokens_main(&cli) : doctor_main(&cfg, &cli);
+            p11_unload();
+        }
     } else if (strcmp(command, "trust") == 0) {
         if (argc < 3) {
             fprintf(stderr, "ukey-agent: trust: say install, uninstall or status\n");

@@ -2,6 +2,7 @@
 #include "api/events.h"
 
 #include "token/pcsc.h"
+#include "token/pkcs11.h"
 #include "token/tokens.h"
 #include "util/log.h"
 
@@ -156,11 +157,12 @@ static void on_pcsc(enum pcsc_event ev, const char *reader, void *arg)
     }
 }
 
-int events_start(void) { return pcsc_monitor_start(on_pcsc, NULL); }
+int events_start(void) { return pcsc_monitor_start(on_pcsc, NULL) == 0 ? p11_monitor_start(on_pcsc, NULL) : -1; }
 
 void events_shutdown(void)
 {
     pcsc_monitor_stop();
+    p11_monitor_stop();
     pthread_mutex_lock(&hub_lock);
     closing = 1;
     for (size_t i = 0; i < EVENTS_MAX_SUBS; i++) {

@@ -143,6 +143,30 @@ static void check_certificates(struct run *r, json_t *items, const mbedtls_x509_
 static void check_keymatch(struct run *r, json_t *tokens);
 
 /* PC/SC, readers and tokens, all from one listing. */
+/* The configured PKCS#11 modules (none configured: no check). */
+static void check_modules(struct run *r, json_t *modules)
+{
+    size_t i, failed = 0;
+    json_t *m, *first = NULL;
+    struct text d;
+    if (json_array_size(modules) == 0)
+        return;
+    json_array_foreach(modules, i, m) {
+        if (json_object_get(m, "error") && !failed++)
+            first = m;
+    }
+    if (failed)
+        say(&d, "%zu 个 PKCS#11 驱动不可用：%s %s。", "%zu PKCS#11 module(s) unusable: %s %s.", failed,
+            json_string_value(json_object_get(first, "path")),
+            json_string_value(json_object_get(json_object_get(first, "error"), "detail")));
+    else
+        say(&d, "已加载 %zu 个 PKCS#11 驱动。", "%zu PKCS#11 module(s) loaded.", json_array_size(modules));
+    add(r, "pkcs11.modules", failed ? DIAG_FAIL : DIAG_PASS, "UKey 厂商驱动（PKCS#11）", "Token vendor modules (PKCS#11)",
+        &d, "重新安装 UKey 厂商提供的驱动程序，或在 agent.json 的 pkcs11_modules 中改正驱动文件的路径。",
+        "Reinstall the token vendor's driver, or correct the module's path in pkcs11_modules of agent.json.",
+        json_pack("{s:O}", "modules", modules));
+}
+
 static void check_tokens(struct run *r)
 {
     /* The checks that depend on PC/SC, with their titles (used when skipped). */
@@ -167,6 +191,7 @@ static void check_tokens(struct run *r)
     struct text d;
     const char *why = list ? json_string_value(json_object_get(json_object_get(list, "pcsc"), "error")) : NULL;
 
+    check_modules(r, json_object_get(list, "pkcs11"));
     if (e == UKEY_ERR_PCSC_UNAVAILABLE) {
         say(&d, "无法连接智能卡服务（%s）。", "The smart-card service cannot be reached (%s).", why ? why : "?");
         add(r, "pcsc.service", DIAG_FAIL, "智能卡服务", "Smart-card service", &d,
@@ -182,8 +207,19 @@ static void check_tokens(struct run *r)
     }
     readers = json_object_get(list, "readers");
     tokens = json_object_get(list, "tokens");
-    say(&d, "智能卡服务正常。", "The smart-card service answers.");
-    add(r, "pcsc.service", DIAG_PASS, "智能卡服务", "Smart-card service", &d, NULL, NULL, NULL);
+    if (!json_is_true(json_object_get(json_object_get(list, "pcsc"), "available"))) {
+        /* Down, but the PKCS#11 modules' tokens are still checked. */
+        say(&d, "无法连接智能卡服务（%s），只检查 PKCS#11 驱动中的 UKey。",
+            "The smart-card service cannot be reached (%s); only the PKCS#11 modules' tokens are checked.",
+            why ? why : "?");
+        add(r, "pcsc.service", DIAG_WARN, "智能卡服务", "Smart-card service", &d,
+            "Windows：在“服务”中启动“Smart Card”；Linux：sudo apt install pcscd && sudo systemctl start pcscd。",
+            "Windows: start the \"Smart Card\" service; Linux: sudo apt install pcscd && sudo systemctl start pcscd.",
+            json_pack("{s:s?}", "error", why));
+    } else {
+        say(&d, "智能卡服务正常。", "The smart-card service answers.");
+        add(r, "pcsc.service", DIAG_PASS, "智能卡服务", "Smart-card service", &d, NULL, NULL, NULL);
+    }
 
     if (json_array_size(readers) == 0)
         say(&d, "没有发现读卡器或 UKey。", "No reader or token is connected.");

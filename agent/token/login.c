@@ -142,7 +142,7 @@ ukey_err tokens_check_key(const char *token_id, const char *cert_id)
         e = UKEY_ERR_INTERNAL;
         goto out;
     }
-    e = pcsc_with_card(reader, CARD_LEAVE, sign_on_card, &job);
+    e = token_with_card(reader, CARD_LEAVE, sign_on_card, &job);
     if (e == UKEY_OK && mbedtls_pk_verify(&crt.pk, md, job.digest, job.digest_len, job.sig, job.sig_len) != 0)
         e = UKEY_ERR_CARD_ERROR;
 out:
@@ -203,7 +203,7 @@ ukey_err tokens_login(const struct login_request *req, json_t **token, struct to
     sigenc_hash(md, (const unsigned char *)req->challenge, strlen(req->challenge), tbs + hlen);
     job.digest_len = sigenc_hash(md, tbs, 2 * hlen, job.digest);
     job.pss = strcmp(alg, "PS256") == 0;
-    e = pcsc_with_card(reader, CARD_RESET, login_on_card, &job);
+    e = token_with_card(reader, CARD_RESET, login_on_card, &job);
     tokens_update_pin(job.token_id, pin);
     if (e != UKEY_OK)
         goto out;

@@ -300,7 +300,7 @@ ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_l
     const SCARD_IO_REQUEST *pci;
     LONG rv;
     if (!pc)
-        return UKEY_ERR_CARD_ERROR; /* not a PC/SC card: no APDUs */
+        return UKEY_ERR_TOKEN_NOT_SUPPORTED; /* not a PC/SC card: APDU drivers decline it */
     pci = pc->protocol == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
     /* ISO 7816-4 VERIFY, CHANGE REFERENCE DATA and RESET RETRY COUNTER with
      * data: once sent, a failure must not make the operation run again. */

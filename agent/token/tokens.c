@@ -1,14 +1,18 @@
 /* The token service; see tokens.h. */
 #include "token/tokens.h"
 
+#include "token/pkcs11.h"
 #include "util/log.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Every driver, tried in this order on a new card. */
-static const struct token_driver *const drivers[] = {&piv_driver};
+/* Every driver, tried in this order on a new card; each declines what is
+ * not its kind (APDU drivers a PKCS#11 slot, and the other way round). */
+static const struct token_driver *const drivers[] = {&piv_driver, &pkcs11_driver};
+
+#define TOKENS_MAX_SLOTS (PCSC_MAX_READERS + P11_MAX_SLOTS)
 
 /* What was read from the card now in each reader, valid while the reader's
  * event counter and ATR stay the same (the card was not swapped). */
@@ -19,13 +23,31 @@ struct cache_entry {
     unsigned char atr[PCSC_MAX_ATR];
     size_t atr_len;
     ukey_err err;
+    int shadowed;               /* a PKCS#11 view of a card a PC/SC driver shows */
     struct token t;
 };
 
-static struct cache_entry cache[PCSC_MAX_READERS];
+static struct cache_entry cache[TOKENS_MAX_SLOTS];
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const state_names[] = {"empty", "present", "unresponsive", "in_use"};
+
+ukey_err token_with_card(const char *reader, enum card_end end, ukey_err (*fn)(struct card *card, void *arg),
+                         void *arg)
+{
+    return p11_owns(reader) ? p11_with_slot(reader, end, fn, arg) : pcsc_with_card(reader, end, fn, arg);
+}
+
+/* The PC/SC readers, then the PKCS#11 modules' tokens. Returns the PC/SC
+ * answer (UKEY_OK or PCSC_UNAVAILABLE, with `why`); *n counts both. */
+static ukey_err list_slots(struct reader_info out[TOKENS_MAX_SLOTS], size_t *n, const char **why)
+{
+    ukey_err e = pcsc_list(out, n, why);
+    if (e != UKEY_OK)
+        *n = 0;
+    *n += p11_list(out + *n, TOKENS_MAX_SLOTS - *n);
+    return e;
+}
 
 static ukey_err read_card(struct card *card, void *arg)
 {
@@ -58,7 +80,7 @@ static size_t cache_fill(const struct reader_info *r)
     size_t slot = 0;
 
     pthread_mutex_lock(&cache_lock);
-    for (size_t i = 0; i < PCSC_MAX_READERS; i++) {
+    for (size_t i = 0; i < TOKENS_MAX_SLOTS; i++) {
         if (same_card(&cache[i], r)) {
             pthread_mutex_unlock(&cache_lock);
             return i;
@@ -67,14 +89,14 @@ static size_t cache_fill(const struct reader_info *r)
     pthread_mutex_unlock(&cache_lock);
 
     memset(&t, 0, sizeof t);
-    e = pcsc_with_card(r->name, CARD_LEAVE, read_card, &t);
+    e = token_with_card(r->name, CARD_LEAVE, read_card, &t);
     snprintf(t.reader, sizeof t.reader, "%s", r->name);
     if (e != UKEY_OK)
         log_info("token in \"%s\" not read: %s", r->name, err_code(e));
 
     pthread_mutex_lock(&cache_lock);
     /* Reuse this reader's entry, else a free one, else the first. */
-    for (size_t i = PCSC_MAX_READERS; i-- > 0;)
+    for (size_t i = TOKENS_MAX_SLOTS; i-- > 0;)
         if (!cache[i].used || strcmp(cache[i].reader, r->name) == 0)
             slot = i;
     token_clear(&cache[slot].t);
@@ -110,47 +132,104 @@ static char *hex(const unsigned char *b, size_t n, char *out)
     return out;
 }
 
+/* 1 if two tokens hold a certificate in common: one card seen through two
+ * backends (a PC/SC driver and a PKCS#11 module). */
+static int same_card_certs(const struct token *a, const struct token *b)
+{
+    for (size_t i = 0; i < a->n_certs; i++)
+        for (size_t j = 0; j < b->n_certs; j++)
+            if (a->certs[i].der_len == b->certs[j].der_len &&
+                memcmp(a->certs[i].der, b->certs[j].der, a->certs[i].der_len) == 0)
+                return 1;
+    return 0;
+}
+
+/* Reads the PIN state of the token in readers[i] (its certificates come from
+ * the cache) and returns its cache slot, or -1 with *te saying why not. */
+static long token_in(const struct reader_info *r, ukey_err *te)
+{
+    size_t slot = cache_fill(r);
+    struct token probe;
+    pthread_mutex_lock(&cache_lock);
+    *te = cache[slot].err;
+    memset(&probe, 0, sizeof probe);
+    probe.driver = cache[slot].t.driver;
+    pthread_mutex_unlock(&cache_lock);
+    /* The PIN counter changes behind our back: read it every time. */
+    if (*te == UKEY_OK)
+        *te = token_with_card(r->name, CARD_LEAVE, read_pin_status, &probe);
+    pthread_mutex_lock(&cache_lock);
+    if (*te == UKEY_OK && cache[slot].err == UKEY_OK)
+        cache[slot].t.pin = probe.pin;
+    else
+        slot = (size_t)-1;
+    pthread_mutex_unlock(&cache_lock);
+    return (long)slot;
+}
+
 ukey_err tokens_list(json_t **out)
 {
-    struct reader_info readers[PCSC_MAX_READERS];
+    struct reader_info readers[TOKENS_MAX_SLOTS];
+    long slot_of[TOKENS_MAX_SLOTS];
     json_t *rlist = json_array(), *tlist = json_array();
     const char *why = NULL;
     size_t n;
-    ukey_err e = pcsc_list(readers, &n, &why);
+    ukey_err e = list_slots(readers, &n, &why);
+    int pcsc_available = e != UKEY_ERR_PCSC_UNAVAILABLE;
 
-    for (size_t i = 0; e == UKEY_OK && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         char atr[2 * PCSC_MAX_ATR + 1];
-        json_t *r = json_pack("{s:s, s:s, s:s}", "name", readers[i].name, "state",
-                              state_names[readers[i].state], "atr",
-                              hex(readers[i].atr, readers[i].atr_len, atr));
+        const char *module = p11_module_of(readers[i].name);
+        json_t *r = json_pack("{s:s, s:s}", "name", readers[i].name, "state", state_names[readers[i].state]);
         ukey_err te = readers[i].state == READER_IN_USE ? UKEY_ERR_TOKEN_BUSY
                       : readers[i].state == READER_MUTE ? UKEY_ERR_CARD_ERROR : UKEY_OK;
-        if (readers[i].state == READER_PRESENT) {
-            size_t slot = cache_fill(&readers[i]);
-            struct token probe;
-            pthread_mutex_lock(&cache_lock);
-            te = cache[slot].err;
-            memset(&probe, 0, sizeof probe);
-            probe.driver = cache[slot].t.driver;
-            pthread_mutex_unlock(&cache_lock);
-            /* The PIN counter changes behind our back: read it every time. */
-            if (te == UKEY_OK)
-                te = pcsc_with_card(readers[i].name, CARD_LEAVE, read_pin_status, &probe);
-            pthread_mutex_lock(&cache_lock);
-            if (te == UKEY_OK && cache[slot].err == UKEY_OK) {
-                cache[slot].t.pin = probe.pin;
-                json_object_set_new(r, "token", json_string(cache[slot].t.id));
-                json_array_append_new(tlist, token_json(&cache[slot].t));
-            }
-            pthread_mutex_unlock(&cache_lock);
-        }
+        json_object_set_new(r, module ? "module" : "atr",
+                            json_string(module ? module : hex(readers[i].atr, readers[i].atr_len, atr)));
+        slot_of[i] = readers[i].state == READER_PRESENT ? token_in(&readers[i], &te) : -1;
         if (te != UKEY_OK)
             json_object_set_new(r, "error", error_json(te));
         json_array_append_new(rlist, r);
     }
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i < n; i++) {
+        struct cache_entry *c = slot_of[i] >= 0 ? &cache[slot_of[i]] : NULL;
+        if (!c)
+            continue;
+        json_object_set_new(json_array_get(rlist, i), "token", json_string(c->t.id));
+        c->shadowed = 0;
+        /* A PKCS#11 module's view of a card that a PC/SC driver reads too is
+         * the same token: show it once, the PC/SC way, naming the other. */
+        for (size_t j = 0; p11_owns(readers[i].name) && j < n && !c->shadowed; j++)
+            c->shadowed = slot_of[j] >= 0 && !p11_owns(readers[j].name) && same_card_certs(&cache[slot_of[j]].t, &c->t);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct cache_entry *c = slot_of[i] >= 0 ? &cache[slot_of[i]] : NULL;
+        json_t *tj, *also = json_array();
+        if (!c || c->shadowed) {
+            json_decref(also);
+            continue;
+        }
+        tj = token_json(&c->t);
+        json_object_set_new(tj, "backend", json_string(p11_owns(readers[i].name) ? "pkcs11" : "pcsc"));
+        if (p11_owns(readers[i].name))
+            json_object_set_new(tj, "module", json_string(p11_module_of(readers[i].name)));
+        for (size_t j = 0; j < n; j++)
+            if (slot_of[j] >= 0 && cache[slot_of[j]].shadowed && same_card_certs(&cache[slot_of[j]].t, &c->t))
+                json_array_append_new(also, json_pack("{s:s, s:s, s:s}", "id", cache[slot_of[j]].t.id, "reader",
+                                                      readers[j].name, "module", p11_module_of(readers[j].name)));
+        if (json_array_size(also) > 0)
+            json_object_set_new(tj, "also_via", also);
+        else
+            json_decref(also);
+        json_array_append_new(tlist, tj);
+    }
+    pthread_mutex_unlock(&cache_lock);
+    /* Without PC/SC the PKCS#11 modules may still have tokens. */
+    if (e == UKEY_ERR_PCSC_UNAVAILABLE && p11_loaded() > 0)
+        e = UKEY_OK;
     if (out)
-        *out = json_pack("{s:{s:b, s:s*}, s:o, s:o}", "pcsc", "available", e != UKEY_ERR_PCSC_UNAVAILABLE,
-                         "error", why, "readers", rlist, "tokens", tlist);
+        *out = json_pack("{s:{s:b, s:s*}, s:o, s:o, s:o}", "pcsc", "available", pcsc_available, "error", why,
+                         "pkcs11", p11_modules_json(), "readers", rlist, "tokens", tlist);
     else
         json_decref(rlist), json_decref(tlist);
     return e;
@@ -207,9 +286,10 @@ static ukey_err find_cached(const char *id, const char *cert_id, const struct to
 {
     ukey_err e = UKEY_ERR_TOKEN_NOT_FOUND;
     pthread_mutex_lock(&cache_lock);
-    for (size_t i = 0; i < PCSC_MAX_READERS && e == UKEY_ERR_TOKEN_NOT_FOUND; i++) {
+    for (size_t i = 0; i < TOKENS_MAX_SLOTS && e == UKEY_ERR_TOKEN_NOT_FOUND; i++) {
         const struct token *t = &cache[i].t;
-        if (!cache[i].used || cache[i].err != UKEY_OK || (id && strcmp(t->id, id) != 0))
+        /* The first token present is never a second view of another one. */
+        if (!cache[i].used || cache[i].err != UKEY_OK || (id ? strcmp(t->id, id) != 0 : cache[i].shadowed))
             continue;
         *driver = t->driver;
         memcpy(token_id, t->id, TOKEN_ID_LEN);
@@ -255,7 +335,7 @@ ukey_err tokens_find(const char *id, const char *cert_id, const struct token_dri
 void tokens_update_pin(const char *id, const struct token_pin *pin)
 {
     pthread_mutex_lock(&cache_lock);
-    for (size_t i = 0; i < PCSC_MAX_READERS; i++)
+    for (size_t i = 0; i < TOKENS_MAX_SLOTS; i++)
         if (cache[i].used && strcmp(cache[i].t.id, id) == 0)
             cache[i].t.pin = *pin;
     pthread_mutex_unlock(&cache_lock);
@@ -274,17 +354,17 @@ ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_
     /* Formats first: a malformed PIN never reaches the card. */
     if (token_pin_format(pin, req->a) != UKEY_OK || (req->b && token_pin_format(pin, req->b) != UKEY_OK))
         return UKEY_ERR_PIN_FORMAT;
-    e = pcsc_with_card(reader, CARD_RESET, pin_on_card, &job);
+    e = token_with_card(reader, CARD_RESET, pin_on_card, &job);
     tokens_update_pin(id, pin);
     return e;
 }
 
 ukey_err tokens_in_reader(const char *reader, char id[TOKEN_ID_LEN])
 {
-    struct reader_info readers[PCSC_MAX_READERS];
+    struct reader_info readers[TOKENS_MAX_SLOTS];
     size_t n, slot;
-    ukey_err e = pcsc_list(readers, &n, NULL);
-    for (size_t i = 0; e == UKEY_OK && i < n; i++) {
+    ukey_err e = list_slots(readers, &n, NULL);
+    for (size_t i = 0; i < n; i++) {
         if (strcmp(readers[i].name, reader) != 0)
             continue;
         if (readers[i].state != READER_PRESENT)
@@ -304,7 +384,7 @@ int tokens_forget_reader(const char *reader, char id[TOKEN_ID_LEN])
 {
     int known = 0;
     pthread_mutex_lock(&cache_lock);
-    for (size_t i = 0; i < PCSC_MAX_READERS; i++) {
+    for (size_t i = 0; i < TOKENS_MAX_SLOTS; i++) {
         if (cache[i].used && strcmp(cache[i].reader, reader) == 0) {
             if (cache[i].err == UKEY_OK) {
                 memcpy(id, cache[i].t.id, TOKEN_ID_LEN);
@@ -321,7 +401,7 @@ int tokens_forget_reader(const char *reader, char id[TOKEN_ID_LEN])
 void tokens_forget(void)
 {
     pthread_mutex_lock(&cache_lock);
-    for (size_t i = 0; i < PCSC_MAX_READERS; i++)
+    for (size_t i = 0; i < TOKENS_MAX_SLOTS; i++)
         token_clear(&cache[i].t), cache[i].used = 0;
     pthread_mutex_unlock(&cache_lock);
 }

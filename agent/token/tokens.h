@@ -21,6 +21,13 @@
  */
 ukey_err tokens_list(json_t **out);
 
+/*
+ * Runs fn(card, arg) on the token in `reader` (a PC/SC reader or a PKCS#11
+ * slot), inside one transaction or session; see pcsc_with_card.
+ */
+ukey_err token_with_card(const char *reader, enum card_end end, ukey_err (*fn)(struct card *card, void *arg),
+                         void *arg);
+
 struct pin_request {
     enum token_pin_op op;
     const char *a;              /* PIN, old PIN or PUK */

@@ -65,6 +65,24 @@ int config_add_origin(struct agent_config *cfg, const char *origin, char *err, s
     return 0;
 }
 
+int config_add_pkcs11_module(struct agent_config *cfg, const char *path, char *err, size_t errlen)
+{
+    char **grown;
+    if (!*path) {
+        snprintf(err, errlen, "a PKCS#11 module path must not be empty");
+        return -1;
+    }
+    grown = realloc(cfg->pkcs11_modules, (cfg->n_pkcs11_modules + 1) * sizeof *grown);
+    if (grown)
+        cfg->pkcs11_modules = grown;
+    if (!grown || !(grown[cfg->n_pkcs11_modules] = strdup(path))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->n_pkcs11_modules++;
+    return 0;
+}
+
 /* "consent" or "page" -> the policy, else -1. */
 static int pin_entry_parse(const json_t *v)
 {
@@ -227,6 +245,18 @@ static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root
                     return fail_key(ld, key, why);
                 cfg->origin_pin_entry[cfg->n_allow_origins - 1] = (enum pin_entry)policy;
             }
+        } else if (strcmp(key, "pkcs11_modules") == 0) {
+            size_t i;
+            json_t *o;
+            char why[256];
+            if (!json_is_array(v))
+                return fail_key(ld, key, "must be an array of module paths");
+            json_array_foreach(v, i, o) {
+                if (!json_is_string(o) || strlen(json_string_value(o)) != json_string_length(o))
+                    return fail_key(ld, key, "every entry is the path of a PKCS#11 module (.so)");
+                if (config_add_pkcs11_module(cfg, json_string_value(o), why, sizeof why))
+                    return fail_key(ld, key, why);
+            }
         } else if (strcmp(key, "pin_entry") == 0) {
             int policy = pin_entry_parse(v);
             if (policy < 0)
@@ -237,7 +267,7 @@ static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root
                 return -1;
         } else {
             return fail_key(ld, key, "unknown key (known: port, probe_port, state_dir, webroot, ca_file, ca_dir, pin_entry, "
-                                     "allow_origins, log_level, limits)");
+                                     "allow_origins, pkcs11_modules, log_level, limits)");
         }
     }
     return 0;
@@ -330,5 +360,8 @@ void config_free(struct agent_config *cfg)
         free(cfg->allow_origins[i]);
     free(cfg->allow_origins);
     free(cfg->origin_pin_entry);
+    for (size_t i = 0; i < cfg->n_pkcs11_modules; i++)
+        free(cfg->pkcs11_modules[i]);
+    free(cfg->pkcs11_modules);
     memset(cfg, 0, sizeof *cfg);
 }

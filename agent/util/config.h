@@ -14,6 +14,7 @@
  *     "allow_origins": ["https://portal.example.gov.cn",   // or wildcard patterns, see origin.h
  *                       {"origin": "https://old.example.gov.cn", "pin_entry": "page"}],
  *     "pin_entry": "consent",           // or "page": where PINs are typed, for entries without their own
+ *     "pkcs11_modules": ["/usr/lib/vendor/libukey-p11.so"],  // token vendors' PKCS#11 modules
  *     "log_level": "info",
  *     "limits": {"max_connections": 256, "handshake_timeout_s": 10,
  *                "idle_timeout_s": 60, "max_body_bytes": 65536, "fetch_timeout_s": 15,
@@ -46,6 +47,8 @@ struct agent_config {
     enum pin_entry *origin_pin_entry; /* per allow_origins entry */
     size_t n_allow_origins;
     enum pin_entry pin_entry;   /* for entries without their own: CONSENT unless configured */
+    char **pkcs11_modules;      /* paths of PKCS#11 modules to load (token/pkcs11.h) */
+    size_t n_pkcs11_modules;
     int log_level;
     unsigned max_connections;
     unsigned handshake_timeout_s;
@@ -68,6 +71,9 @@ int config_load(struct agent_config *cfg, const char *path, char *err, size_t er
 
 /* Adds an allow-list entry after checking its syntax; -1 with `err` if bad. */
 int config_add_origin(struct agent_config *cfg, const char *origin, char *err, size_t errlen);
+
+/* Adds a PKCS#11 module path (config file and --pkcs11-module); -1 with `err`. */
+int config_add_pkcs11_module(struct agent_config *cfg, const char *path, char *err, size_t errlen);
 
 /* Replaces a string member (state_dir, webroot, ca_file, ca_dir) with a copy of `value`. */
 int config_set_string(char **member, const char *value);

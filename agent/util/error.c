@@ -145,6 +145,11 @@ static struct err_info err_lookup(ukey_err e)
         return (struct err_info){408, "CONSENT_TIMEOUT",
             "没有在规定时间内在证书助手的窗口中确认登录，请重新登录。",
             "The login was not confirmed in the agent's window in time: log in again."};
+    case UKEY_ERR_MODULE_FAILED:
+        return (struct err_info){503, "MODULE_FAILED",
+            "UKey 厂商的 PKCS#11 驱动无法加载或初始化：请重新安装该厂商的驱动，或检查配置的路径。",
+            "The token vendor's PKCS#11 module could not be loaded or initialised: reinstall the "
+            "vendor's driver, or check the configured path."};
     case UKEY_ERR__COUNT:
         break;
     }

@@ -46,6 +46,7 @@ typedef enum {
     UKEY_ERR_CONSENT_NOT_FOUND,
     UKEY_ERR_USER_CANCELLED,
     UKEY_ERR_CONSENT_TIMEOUT,
+    UKEY_ERR_MODULE_FAILED,
     UKEY_ERR__COUNT /* keep last */
 } ukey_err;
 

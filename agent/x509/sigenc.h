@@ -13,6 +13,12 @@
 /* Hash of `in` with `md`; returns the digest length (0 on error). */
 size_t sigenc_hash(mbedtls_md_type_t md, const unsigned char *in, size_t len, unsigned char out[64]);
 
+#define SIGENC_DIGEST_INFO_MAX (19 + 48)
+
+/* The DER DigestInfo of a SHA-256 or SHA-384 digest (what a token that pads
+ * PKCS#1 v1.5 itself signs); returns its length, 0 for another hash. */
+size_t sigenc_digest_info(mbedtls_md_type_t md, const unsigned char *digest, unsigned char out[SIGENC_DIGEST_INFO_MAX]);
+
 /* EM = 00 01 FF.. 00 DigestInfo(md) digest, `k` bytes (the modulus size). 0 or -1. */
 int sigenc_pkcs1_v15(mbedtls_md_type_t md, const unsigned char *digest, size_t k, unsigned char *em);
 
