@@ -23,7 +23,7 @@ ukey_err tokens_list(json_t **out);
 
 struct pin_request {
     enum token_pin_op op;
-    const char *a;              /* PIN, old PIN or PUK */
+    const char *a;              /* PIN, old PIN or PUK; NULL: verify on the reader's PIN pad */
     const char *b;              /* new PIN, or NULL */
     int confirm_last_attempt;
 };
