@@ -242,8 +242,9 @@ ukey_err api_consent_submit(const struct api_request *req, struct api_reply *rep
         else
             e = UKEY_ERR_BAD_REQUEST;
     }
-    if (e == UKEY_OK && (!lr.pin || !*lr.pin))
-        e = UKEY_ERR_PIN_REQUIRED;
+    /* The window sends an empty PIN for a PIN pad: tokens_login has the reader ask. */
+    if (lr.pin && !*lr.pin)
+        lr.pin = NULL;
     if (e == UKEY_OK)
         e = pending_copy(req->param, &p, 1);
     if (e == UKEY_OK) {

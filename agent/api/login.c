@@ -3,7 +3,8 @@
  *   {"challenge": "<Base64>", "pin": "…", "token": id?, "certificate": id?,
  *    "algorithm": "PS256"?, "confirm_last_attempt": bool?}
  * -> the Web eID authentication token; or, with "consent": true and no PIN,
- * 202 and a pending login confirmed in the agent's window (consent.c). The origin that is signed is the
+ * 202 and a pending login confirmed in the agent's window (consent.c). No "pin"
+ * on a token whose reader has a PIN pad: the user types it there. The origin that is signed is the
  * request's Origin header (already checked against the allow-list by the
  * guard) and nothing else: never a member of the body.
  */
@@ -53,8 +54,9 @@ ukey_err api_login(const struct api_request *req, struct api_reply *reply)
         e = lr.pin ? UKEY_ERR_BAD_REQUEST : consent_create(req, &lr, reply);
         goto out;
     }
-    if (e == UKEY_OK && (!lr.pin || !*lr.pin))
-        e = UKEY_ERR_PIN_REQUIRED;
+    /* No PIN: typed on the reader's PIN pad, or PIN_REQUIRED (tokens_login). */
+    if (lr.pin && !*lr.pin)
+        lr.pin = NULL;
     if (e == UKEY_OK && !api_pin_from_page_allowed(req))
         e = UKEY_ERR_PIN_ENTRY_IN_WINDOW;
     if (e == UKEY_OK) {

@@ -1,6 +1,6 @@
 /*
  * GET  /api/v1/tokens                       readers, tokens, certificates, PIN state
- * POST /api/v1/tokens/{id}/pin/verify       {"pin", "confirm_last_attempt"?}
+ * POST /api/v1/tokens/{id}/pin/verify       {"pin"?, "confirm_last_attempt"?} (no PIN: on the reader's pad)
  * POST /api/v1/tokens/{id}/pin/change       {"old_pin", "new_pin", "confirm_last_attempt"?}
  * POST /api/v1/tokens/{id}/pin/unblock      {"puk", "new_pin"}
  * PINs are wiped from the parsed body as soon as the card has them.
@@ -76,6 +76,7 @@ static ukey_err pin_endpoint(const struct api_request *req, struct api_reply *re
     static const char *const unblock_keys[] = {"puk", "new_pin"};
     const char *const *keys = op == TOKEN_PIN_VERIFY ? verify_keys : op == TOKEN_PIN_CHANGE ? change_keys : unblock_keys;
     const char *values[2] = {NULL, NULL};
+    size_t n = op == TOKEN_PIN_VERIFY ? 1 : 2;
     struct pin_request pr = {.op = op};
     struct token_pin pin;
     ukey_err e;
@@ -84,7 +85,11 @@ static ukey_err pin_endpoint(const struct api_request *req, struct api_reply *re
         wipe_strings(req->body);
         return UKEY_ERR_PIN_ENTRY_IN_WINDOW;
     }
-    if (take_members(req->body, keys, op == TOKEN_PIN_VERIFY ? 1 : 2, values, op != TOKEN_PIN_UNBLOCK,
+    /* A verify without a PIN is typed on the reader's pad; tokens_pin refuses
+     * it (INVALID_REQUEST) for a token without one. */
+    if (op == TOKEN_PIN_VERIFY && !json_object_get(req->body, "pin"))
+        n = 0;
+    if (take_members(req->body, keys, n, values, op != TOKEN_PIN_UNBLOCK,
                      &pr.confirm_last_attempt) != 0) {
         wipe_strings(req->body);
         return UKEY_ERR_BAD_REQUEST;

@@ -193,8 +193,8 @@ ukey_err tokens_login(const struct login_request *req, json_t **token, struct to
         goto out;
     }
     snprintf(job.cert_id, sizeof job.cert_id, "%s", cert.id);
-    if (token_pin_format(pin, req->pin) != UKEY_OK) {
-        e = UKEY_ERR_PIN_FORMAT;
+    if (req->pin ? token_pin_format(pin, req->pin) != UKEY_OK : !pin->pin_pad) { /* no PIN: typed on the pad */
+        e = req->pin ? UKEY_ERR_PIN_FORMAT : UKEY_ERR_PIN_REQUIRED;
         goto out;
     }
     /* Web eID: sign hash(origin) || hash(challenge), with the algorithm's hash. */

@@ -20,7 +20,7 @@
 struct login_request {
     const char *token_id;       /* NULL: the first token present */
     const char *cert_id;        /* NULL: the token's authentication certificate */
-    const char *pin;
+    const char *pin;            /* NULL: typed on the reader's PIN pad (PIN_REQUIRED without one) */
     const char *origin;         /* the request's allowed Origin */
     const char *challenge;      /* Base64 text of >= 32 random bytes */
     const char *algorithm;      /* NULL, or "PS256" to ask for RSA-PSS */

@@ -2,9 +2,11 @@
 #include "token/pcsc.h"
 
 #include "token/card.h"
+#include "token/pinpad.h"
 
 #include "util/log.h"
 
+#include <PCSC/reader.h>
 #include <PCSC/winscard.h>
 #include <PCSC/wintypes.h>
 #include <pthread.h>
@@ -17,6 +19,8 @@ struct pcsc_card {
     DWORD protocol;
     int secret_sent;        /* a PIN, PUK or new PIN went to the card: never run twice */
     int reset_seen;         /* a transmit found the card reset by someone else */
+    int features_read;      /* the reader's Part 10 features were asked for */
+    struct pinpad_features features;
 };
 
 struct scard_err {
@@ -320,6 +324,82 @@ ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_l
         return exchange_failed(card, UKEY_ERR_CARD_ERROR);
     }
     *resp_len = len;
+    return UKEY_OK;
+}
+
+/* Pin-pad readers (PC/SC Part 10) ------------------------------------------ */
+
+/* A failed SCardControl: reset and removal count as for SCardTransmit. */
+static ukey_err control_failed(struct card *card, const char *what, LONG rv)
+{
+    card->pcsc->reset_seen |= rv == (LONG)SCARD_W_RESET_CARD || rv == (LONG)SCARD_E_PROTO_MISMATCH;
+    return rv == (LONG)SCARD_W_RESET_CARD ? scard_fail(what, rv) : exchange_failed(card, scard_fail(what, rv));
+}
+
+ukey_err card_pin_pad(struct card *card, int *has_pad)
+{
+    struct pcsc_card *pc = card->pcsc;
+    unsigned char buf[256];
+    DWORD len = 0;
+    LONG rv;
+
+    *has_pad = 0;
+    if (!pc)
+        return UKEY_OK;
+    if (!pc->features_read) {
+        rv = SCardControl(pc->handle, CM_IOCTL_GET_FEATURE_REQUEST, NULL, 0, buf, sizeof buf, &len);
+        if (rv == (LONG)SCARD_W_RESET_CARD || rv == (LONG)SCARD_E_PROTO_MISMATCH ||
+            rv == (LONG)SCARD_W_REMOVED_CARD || rv == (LONG)SCARD_E_NO_SMARTCARD ||
+            rv == (LONG)SCARD_E_NO_SERVICE || rv == (LONG)SCARD_E_SERVICE_STOPPED ||
+            rv == (LONG)SCARD_E_READER_UNAVAILABLE)
+            return control_failed(card, "SCardControl(GET_FEATURE_REQUEST)", rv);
+        if (rv != SCARD_S_SUCCESS) {
+            /* Most readers without a keypad say so (e.g. SCARD_E_UNSUPPORTED_FEATURE). */
+            log_debug("pcsc: the reader lists no features: %s (0x%lx)", scard_lookup(rv)->name,
+                      (unsigned long)rv);
+        } else if (pinpad_parse_features(buf, len <= sizeof buf ? len : 0, &pc->features) != 0) {
+            log_warn("pcsc: the reader answered a malformed feature list (%lu bytes): no PIN pad",
+                     (unsigned long)len);
+        }
+        pc->features_read = 1;
+    }
+    *has_pad = pc->features.verify != 0;
+    return UKEY_OK;
+}
+
+ukey_err card_verify_pin_pad(struct card *card, const struct pinpad_params *p, unsigned *sw)
+{
+    struct pcsc_card *pc = card->pcsc;
+    unsigned char cmd[PINPAD_MAX_STRUCT], resp[258];
+    DWORD len = 0;
+    size_t n;
+    int has_pad;
+    ukey_err e;
+    LONG rv;
+
+    *sw = 0;
+    if ((e = card_pin_pad(card, &has_pad)) != UKEY_OK)
+        return e;
+    if (!has_pad)
+        return UKEY_ERR_TOKEN_NOT_SUPPORTED;
+    if (!(n = pinpad_build_verify(p, cmd, sizeof cmd)))
+        return UKEY_ERR_INTERNAL;
+    /* The reader sends the VERIFY with the typed PIN: never run the
+     * operation twice (see card_transmit). */
+    pc->secret_sent = 1;
+    rv = SCardControl(pc->handle, pc->features.verify, cmd, (DWORD)n, resp, sizeof resp, &len);
+    if (rv != SCARD_S_SUCCESS)
+        return control_failed(card, "SCardControl(VERIFY_PIN_DIRECT)", rv);
+    /* The answer is the card's SW1 SW2, or the reader's own (6400 timeout...). */
+    if (len < 2 || len > sizeof resp) {
+        log_debug("pcsc: VERIFY_PIN_DIRECT: answer of %lu bytes", (unsigned long)len);
+        return exchange_failed(card, UKEY_ERR_CARD_ERROR);
+    }
+    *sw = (unsigned)resp[len - 2] << 8 | resp[len - 1];
+    if ((e = pinpad_reader_sw(*sw)) != UKEY_OK) {
+        log_info("pcsc: the PIN pad answered %04x (%s)", *sw, err_code(e));
+        return e;
+    }
     return UKEY_OK;
 }
 

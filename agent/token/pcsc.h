@@ -75,6 +75,28 @@ ukey_err pcsc_with_card(const char *reader, enum card_end end,
 ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_len,
                        unsigned char *resp, size_t *resp_len);
 
+struct pinpad_params;
+
+/*
+ * Whether the card's reader takes PINs on its own keypad (PC/SC Part 10
+ * FEATURE_VERIFY_PIN_DIRECT, asked once per connection with
+ * CM_IOCTL_GET_FEATURE_REQUEST). Sets *has_pad to 1 or 0 and returns
+ * UKEY_OK; a reader that does not answer the request, or answers a
+ * malformed list, has no pad. TOKEN_REMOVED / CARD_ERROR only when the card
+ * went away or was reset meanwhile. A card with no PC/SC side has no pad.
+ */
+ukey_err card_pin_pad(struct card *card, int *has_pad);
+
+/*
+ * Has the reader run the PIN command `p` (pinpad.h): the user types the PIN
+ * on the keypad, the reader completes the APDU and sends it. Sets *sw to the
+ * card's SW1 SW2 and returns UKEY_OK; or PIN_PAD_TIMEOUT / PIN_PAD_CANCELLED
+ * / PIN_FORMAT / CARD_ERROR for what the reader itself answered, or a
+ * transport error. Blocks while the user types (up to p->timeout_s).
+ * TOKEN_NOT_SUPPORTED when the reader has no pad.
+ */
+ukey_err card_verify_pin_pad(struct card *card, const struct pinpad_params *p, unsigned *sw);
+
 enum pcsc_event { PCSC_READER_ADDED, PCSC_READER_REMOVED, PCSC_CARD_INSERTED, PCSC_CARD_REMOVED };
 
 /*

@@ -4,6 +4,7 @@
  * PUK (81), signing with GENERAL AUTHENTICATE.
  */
 #include "token/apdu.h"
+#include "token/pinpad.h"
 #include "token/tlv.h"
 #include "token/token.h"
 #include "util/log.h"
@@ -173,6 +174,8 @@ static ukey_err piv_pin_status(struct card *card, struct token_pin *pin)
     pin->min_len = 6;
     pin->max_len = 8;
     pin->digits_only = 1;
+    if ((e = card_pin_pad(card, &pin->pin_pad)) != UKEY_OK)
+        return e;
     if ((e = apdu_run(card, &cmd, resp, sizeof resp, &len, &sw)) != UKEY_OK)
         return e;
     if ((sw & 0xfff0) == 0x63c0)
@@ -191,25 +194,9 @@ static void pad_pin(unsigned char out[PIV_PIN_LEN], const char *value)
     memcpy(out, value, n > PIV_PIN_LEN ? PIV_PIN_LEN : n);
 }
 
-static ukey_err piv_pin_op(struct card *card, enum token_pin_op op, const char *a, const char *b,
-                           struct token_pin *pin)
+/* What the card answered to a PIN command, for the keyboard and the pad alike. */
+static ukey_err pin_result(unsigned sw, int puk, struct token_pin *pin)
 {
-    /* VERIFY 20, CHANGE REFERENCE DATA 24, RESET RETRY COUNTER 2C (SP 800-73-4 Part 2, 3.2.1-3.2.3) */
-    static const unsigned char ins[] = {0x20, 0x24, 0x2c};
-    unsigned char data[2 * PIV_PIN_LEN], resp[64];
-    struct apdu cmd = {0x00, ins[op], 0x00, PIV_PIN_REF, data, op == TOKEN_PIN_VERIFY ? 8 : 16, -1};
-    int puk = op == TOKEN_PIN_UNBLOCK;
-    size_t len;
-    unsigned sw;
-    ukey_err e;
-
-    pad_pin(data, a);
-    if (b)
-        pad_pin(data + PIV_PIN_LEN, b);
-    e = apdu_run(card, &cmd, resp, sizeof resp, &len, &sw);
-    secret_wipe(data, sizeof data);
-    if (e != UKEY_OK)
-        return e;
     if (sw == SW_OK)
         return UKEY_OK;
     if ((sw & 0xfff0) == 0x63c0) {
@@ -226,6 +213,49 @@ static ukey_err piv_pin_op(struct card *card, enum token_pin_op op, const char *
         return UKEY_ERR_PIN_FORMAT;
     log_warn("piv: PIN command answered %04x (%s)", sw, iso7816_sw_text(sw));
     return iso7816_error(sw);
+}
+
+/* VERIFY of the application PIN typed on the reader's keypad: the reader
+ * fills the same FF-padded 8-byte block the keyboard path sends. */
+static ukey_err verify_on_pad(struct card *card, struct token_pin *pin)
+{
+    static const struct pinpad_params verify = {
+        {0x00, 0x20, 0x00, PIV_PIN_REF}, PIV_PIN_LEN, PINPAD_ASCII, 0xff, 6, 8,
+        PINPAD_TIMEOUT_S, PINPAD_LANG_ZH_CN, PINPAD_VALIDATE_OK_KEY};
+    unsigned sw;
+    int has_pad;
+    ukey_err e;
+
+    if ((e = card_pin_pad(card, &has_pad)) != UKEY_OK)
+        return e;
+    if (!has_pad)
+        return UKEY_ERR_PIN_REQUIRED; /* no pad here: the PIN must come with the request */
+    if ((e = card_verify_pin_pad(card, &verify, &sw)) != UKEY_OK)
+        return e;
+    return pin_result(sw, 0, pin);
+}
+
+static ukey_err piv_pin_op(struct card *card, enum token_pin_op op, const char *a, const char *b,
+                           struct token_pin *pin)
+{
+    /* VERIFY 20, CHANGE REFERENCE DATA 24, RESET RETRY COUNTER 2C (SP 800-73-4 Part 2, 3.2.1-3.2.3) */
+    static const unsigned char ins[] = {0x20, 0x24, 0x2c};
+    unsigned char data[2 * PIV_PIN_LEN], resp[64];
+    struct apdu cmd = {0x00, ins[op], 0x00, PIV_PIN_REF, data, op == TOKEN_PIN_VERIFY ? 8 : 16, -1};
+    size_t len;
+    unsigned sw;
+    ukey_err e;
+
+    if (!a)
+        return op == TOKEN_PIN_VERIFY ? verify_on_pad(card, pin) : UKEY_ERR_BAD_REQUEST;
+    pad_pin(data, a);
+    if (b)
+        pad_pin(data + PIV_PIN_LEN, b);
+    e = apdu_run(card, &cmd, resp, sizeof resp, &len, &sw);
+    secret_wipe(data, sizeof data);
+    if (e != UKEY_OK)
+        return e;
+    return pin_result(sw, op == TOKEN_PIN_UNBLOCK, pin);
 }
 
 /* Size of a BER length field for `len`, and writing it (ISO 7816-4 5.2). */

@@ -135,8 +135,8 @@ static ukey_err ckr_fail(const struct p11_module *m, const char *call, CK_RV rv)
     case CKR_USER_NOT_LOGGED_IN:
         e = UKEY_ERR_PIN_REQUIRED;
         break;
-    case CKR_FUNCTION_CANCELED:
-        e = UKEY_ERR_USER_CANCELLED;
+    case CKR_FUNCTION_CANCELED: /* Cancel on the token's own PIN entry */
+        e = UKEY_ERR_PIN_PAD_CANCELLED;
         break;
     case CKR_HOST_MEMORY:
         e = UKEY_ERR_OUT_OF_MEMORY;

@@ -66,12 +66,18 @@ struct token_driver {
      * malloc'd; token_clear frees them). Called once per insertion: the
      * result is cached. Required. */
     ukey_err (*read)(struct card *card, struct token *t);
-    /* Reads the PIN state without spending a try. Required. */
+    /* Reads the PIN state without spending a try, pin_pad included. Required. */
     ukey_err (*pin_status)(struct card *card, struct token_pin *pin);
     /* VERIFY / CHANGE / RESET RETRY COUNTER. `a` is the PIN (verify), the
      * old PIN (change) or the PUK (unblock); `b` the new PIN or NULL. The
      * format has been checked. On a wrong PIN/PUK returns PIN_INCORRECT /
-     * PUK_INCORRECT with pin->retries_left set. Required. */
+     * PUK_INCORRECT with pin->retries_left set.
+     * A verify with `a` NULL means the PIN is typed on the reader or token
+     * itself (pin_status said pin_pad): PC/SC Part 10 VERIFY_PIN_DIRECT for
+     * a card reader, C_Login with a NULL PIN for a PKCS#11 token with a
+     * protected authentication path. Same answers as with a PIN, plus
+     * PIN_PAD_TIMEOUT / PIN_PAD_CANCELLED; PIN_REQUIRED when there is no
+     * pad. Required. */
     ukey_err (*pin_op)(struct card *card, enum token_pin_op op, const char *a, const char *b,
                        struct token_pin *pin);
     /* Signs `digest` (SHA-256 or SHA-384, told by its length) with the

@@ -351,8 +351,11 @@ ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_
     pin->retries_left = -1;
     if ((e = tokens_find(id, NULL, &job.driver, token_id, reader, pin, NULL)) != UKEY_OK)
         return e;
+    /* No PIN to verify: typed on the reader's pad, if it has one (token.h). */
+    if (!req->a && (req->op != TOKEN_PIN_VERIFY || !pin->pin_pad))
+        return UKEY_ERR_BAD_REQUEST;
     /* Formats first: a malformed PIN never reaches the card. */
-    if (token_pin_format(pin, req->a) != UKEY_OK || (req->b && token_pin_format(pin, req->b) != UKEY_OK))
+    if ((req->a && token_pin_format(pin, req->a) != UKEY_OK) || (req->b && token_pin_format(pin, req->b) != UKEY_OK))
         return UKEY_ERR_PIN_FORMAT;
     e = token_with_card(reader, CARD_RESET, pin_on_card, &job);
     tokens_update_pin(id, pin);

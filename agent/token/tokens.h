@@ -30,7 +30,7 @@ ukey_err token_with_card(const char *reader, enum card_end end, ukey_err (*fn)(s
 
 struct pin_request {
     enum token_pin_op op;
-    const char *a;              /* PIN, old PIN or PUK */
+    const char *a;              /* PIN, old PIN or PUK; NULL: verify on the reader's PIN pad */
     const char *b;              /* new PIN, or NULL */
     int confirm_last_attempt;
 };

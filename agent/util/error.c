@@ -150,6 +150,14 @@ static struct err_info err_lookup(ukey_err e)
             "UKey 厂商的 PKCS#11 驱动无法加载或初始化：请重新安装该厂商的驱动，或检查配置的路径。",
             "The token vendor's PKCS#11 module could not be loaded or initialised: reinstall the "
             "vendor's driver, or check the configured path."};
+    case UKEY_ERR_PIN_PAD_TIMEOUT:
+        return (struct err_info){408, "PIN_PAD_TIMEOUT",
+            "没有在规定时间内在读卡器的键盘上输入 PIN 码，本次未消耗重试次数。请重新登录，并在读卡器提示后输入 PIN 码。",
+            "No PIN was typed on the reader's keypad in time, so no attempt was used. Log in again and type the PIN when the reader asks for it."};
+    case UKEY_ERR_PIN_PAD_CANCELLED:
+        return (struct err_info){409, "PIN_PAD_CANCELLED",
+            "已在读卡器的键盘上取消输入 PIN 码，本次未消耗重试次数。",
+            "PIN entry was cancelled on the reader's keypad; no attempt was used."};
     case UKEY_ERR__COUNT:
         break;
     }

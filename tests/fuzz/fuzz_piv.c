@@ -4,10 +4,12 @@
  * session: answers, each as a 2-byte big-endian length and the bytes
  * (data + SW1 SW2). They go, in order, to whatever the driver sends:
  * SELECT, identify, read (CHUID and every certificate object), PIN status,
- * VERIFY, GENERAL AUTHENTICATE and logout. Linked with the driver, apdu.c
+ * VERIFY, GENERAL AUTHENTICATE, logout and a VERIFY on a PIN pad (the
+ * reader here always has one). Linked with the driver, apdu.c, pinpad.c
  * and tlv.c only (tests/CMakeLists.txt): this file is the transport. */
 #include "token/apdu.h"
 #include "token/pcsc.h"
+#include "token/pinpad.h"
 #include "token/token.h"
 
 #include <stdint.h>
@@ -40,6 +42,27 @@ ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_l
     return n >= 2 ? UKEY_OK : UKEY_ERR_CARD_ERROR;
 }
 
+ukey_err card_pin_pad(struct card *card, int *has_pad)
+{
+    (void)card;
+    *has_pad = 1;
+    return UKEY_OK;
+}
+
+/* The reader's answer is the next one in the input, as for card_transmit. */
+ukey_err card_verify_pin_pad(struct card *card, const struct pinpad_params *p, unsigned *sw)
+{
+    unsigned char cmd[PINPAD_MAX_STRUCT], resp[258];
+    size_t len = sizeof resp;
+    ukey_err e;
+    if (!pinpad_build_verify(p, cmd, sizeof cmd))
+        __builtin_trap(); /* the driver's parameters must always build */
+    if ((e = card_transmit(card, cmd, 0, resp, &len)) != UKEY_OK)
+        return e;
+    *sw = (unsigned)resp[len - 2] << 8 | resp[len - 1];
+    return pinpad_reader_sw(*sw);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const struct token_driver *d = &piv_driver;
@@ -63,6 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sig_len > sizeof sig)
         __builtin_trap();
     d->logout(NULL);
+    d->pin_op(NULL, TOKEN_PIN_VERIFY, NULL, NULL, &pin);
     for (size_t i = 0; i < t.n_certs; i++)
         free(t.certs[i].der);
     return 0;

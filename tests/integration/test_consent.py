@@ -104,6 +104,19 @@ class Consent(unittest.TestCase):
                          "CONSENT_NOT_FOUND")
         self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 3)  # the right PIN reset the counter
 
+    def test_no_pin_without_a_pin_pad(self):
+        # The window sends an empty PIN when the reader has a pad; vpcd has
+        # none, so the request is refused and stays pending, no try spent.
+        rid = self.pending()
+        status, _, info = self.window("GET", "/api/v1/consent/" + rid)
+        self.assertIs(info["pin"]["pin_pad"], False)
+        for body in ({"pin": ""}, {}):
+            status, _, r = self.window("POST", "/api/v1/consent/" + rid, body)
+            self.assertEqual((status, r["error"]["code"]), (400, "PIN_REQUIRED"), body)
+        self.assertEqual(self.call("GET", "/api/v1/login/" + rid)[2]["state"], "pending")
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 3)
+        self.assertEqual(self.window("POST", "/api/v1/consent/" + rid, {"pin": "123456"})[0], 200)
+
     def test_bound_to_the_origin_and_replays_fail(self):
         rid = self.pending()
         # Another allowed site cannot collect it.

@@ -165,6 +165,28 @@ class Login(LoginBase):
         self.assertEqual((status, body["error"]["code"]), (400, "PIN_REQUIRED"))
         self.assertEqual(self.sent_to_card(since), [])
 
+    def test_no_pin_pad_on_the_virtual_reader(self):
+        """vpcd has no PIN pad (it lists no PC/SC Part 10 features): the token
+        says so, and a request without a PIN is refused before any VERIFY
+        goes to the card, as for any reader without a pad (docs/API.md)."""
+        _, _, raw = self.agent.request("GET", "/api/v1/tokens")
+        token = json.loads(raw)["tokens"][0]
+        self.assertIs(token["pin"]["pin_pad"], False)
+        since = len(self.card.apdu_log())
+        for body in ({"challenge": CHALLENGE}, {"challenge": CHALLENGE, "pin": ""},
+                     {"challenge": CHALLENGE, "confirm_last_attempt": True}):
+            status, got = self.login(body)
+            self.assertEqual((status, got["error"]["code"]), (400, "PIN_REQUIRED"), body)
+        headers = {"Content-Type": "application/json", "Origin": PORTAL}
+        for body in ({}, {"confirm_last_attempt": True}):
+            status, _, raw = self.agent.request("POST", "/api/v1/tokens/%s/pin/verify" % token["id"], headers,
+                                                body=json.dumps(body))
+            self.assertEqual((status, json.loads(raw)["error"]["code"]), (400, "INVALID_REQUEST"), body)
+        self.assertEqual(self.sent_to_card(since), [])
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 3)
+        # The keyboard path is unchanged.
+        self.assertEqual(self.login({"challenge": CHALLENGE, "pin": "123456"})[0], 200)
+
     def test_wrong_pin_signs_nothing(self):
         since = len(self.card.apdu_log())
         status, body = self.login({"challenge": CHALLENGE, "pin": "000000"})
