@@ -14,7 +14,7 @@ size_t sigenc_hash(mbedtls_md_type_t md, const unsigned char *in, size_t len, un
     return mbedtls_md_get_size(info);
 }
 
-int sigenc_pkcs1_v15(mbedtls_md_type_t md, const unsigned char *digest, size_t k, unsigned char *em)
+int sigenc_digest_info(mbedtls_md_type_t md, const unsigned char *digest, unsigned char *out, size_t cap)
 {
     /* RFC 8017 9.2 note 1: the DER DigestInfo prefixes. */
     static const unsigned char sha256[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
@@ -22,15 +22,25 @@ int sigenc_pkcs1_v15(mbedtls_md_type_t md, const unsigned char *digest, size_t k
     static const unsigned char sha384[] = {0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
                                            0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30};
     const unsigned char *prefix = md == MBEDTLS_MD_SHA256 ? sha256 : md == MBEDTLS_MD_SHA384 ? sha384 : NULL;
-    size_t plen = sizeof sha256, hlen = md == MBEDTLS_MD_SHA256 ? 32 : 48, tlen = plen + hlen;
-    if (!prefix || k < tlen + 11)
+    size_t plen = sizeof sha256, hlen = md == MBEDTLS_MD_SHA256 ? 32 : 48;
+    if (!prefix || cap < plen + hlen)
+        return -1;
+    memcpy(out, prefix, plen);
+    memcpy(out + plen, digest, hlen);
+    return (int)(plen + hlen);
+}
+
+int sigenc_pkcs1_v15(mbedtls_md_type_t md, const unsigned char *digest, size_t k, unsigned char *em)
+{
+    unsigned char t[19 + 48];
+    int tlen = sigenc_digest_info(md, digest, t, sizeof t);
+    if (tlen < 0 || k < (size_t)tlen + 11)
         return -1;
     em[0] = 0x00;
     em[1] = 0x01;
-    memset(em + 2, 0xff, k - tlen - 3);
-    em[k - tlen - 1] = 0x00;
-    memcpy(em + k - tlen, prefix, plen);
-    memcpy(em + k - hlen, digest, hlen);
+    memset(em + 2, 0xff, k - (size_t)tlen - 3);
+    em[k - (size_t)tlen - 1] = 0x00;
+    memcpy(em + k - (size_t)tlen, t, (size_t)tlen);
     return 0;
 }
 

@@ -13,6 +13,10 @@
 /* Hash of `in` with `md`; returns the digest length (0 on error). */
 size_t sigenc_hash(mbedtls_md_type_t md, const unsigned char *in, size_t len, unsigned char out[64]);
 
+/* DigestInfo(md) digest (RFC 8017 9.2 step 2), for cards that pad PKCS#1
+ * v1.5 themselves; into out (capacity cap). Returns its length or -1. */
+int sigenc_digest_info(mbedtls_md_type_t md, const unsigned char *digest, unsigned char *out, size_t cap);
+
 /* EM = 00 01 FF.. 00 DigestInfo(md) digest, `k` bytes (the modulus size). 0 or -1. */
 int sigenc_pkcs1_v15(mbedtls_md_type_t md, const unsigned char *digest, size_t k, unsigned char *em);
 
