@@ -8,7 +8,7 @@
 #include <string.h>
 
 /* Every driver, tried in this order on a new card. */
-static const struct token_driver *const drivers[] = {&piv_driver};
+static const struct token_driver *const drivers[] = {&piv_driver, &openpgp_driver};
 
 /* What was read from the card now in each reader, valid while the reader's
  * event counter and ATR stay the same (the card was not swapped). */
