@@ -30,6 +30,7 @@ PORTAL = "https://portal.gov.example"
 CHALLENGE = base64.b64encode(bytes(range(32))).decode()
 JSON = {"Content-Type": "application/json"}
 FPRS = {"sig": "11" * 20, "dec": "22" * 20, "aut": "0123456789ABCDEF0123456789ABCDEF01234567"}
+OPENSC_PKCS11 = (glob.glob("/usr/lib/*/opensc-pkcs11.so") or ["opensc-pkcs11.so (install opensc)"])[0]
 PCSCLITE = (glob.glob("/usr/lib/*/libpcsclite.so.1") or ["libpcsclite.so.1"])[0]
 
 
@@ -99,6 +100,22 @@ class OpenPGPCard(unittest.TestCase):
         self.assertTrue(any(l.startswith("APDU 00 20 FF 82") for l in log), log)
         out = run_tool("opensc-tool", "-r", pcsc.READER, "-s", "00A4040006D27600012401", "-s", "00200082").stdout
         self.assertIn("SW1=0x63, SW2=0xC3", out)
+
+    def opensc_signs(self, mech, extra=()):
+        """OpenSC's PKCS#11 module (its openpgp driver) signs through INTERNAL
+        AUTHENTICATE; openssl verifies with the certificate's key."""
+        data = os.path.join(self.dir, "data.bin")
+        with open(data, "wb") as f:
+            f.write(b"ukey-agent independent OpenPGP check")
+        sig = os.path.join(self.dir, "sig.bin")
+        run_tool("pkcs11-tool", "--module", OPENSC_PKCS11, "--login", "--pin", "123456", "--sign", "-m", mech,
+                 "--id", "03", "-i", data, "-o", sig, *extra, env=dict(os.environ, OPENSC_DRIVER="openpgp"))
+        pub = os.path.join(self.dir, "pub.pem")
+        with open(pub, "w") as f:
+            f.write(run_tool("openssl", "x509", "-noout", "-pubkey", input=self.pki[self.aut][0]).stdout)
+        self.assertIn("Verified OK", run_tool("openssl", "dgst", "-sha256", "-verify", pub, "-signature", sig,
+                                              data).stdout)
+        self.assertTrue(any(l.startswith("APDU 00 88 00 00") for l in self.card.apdu_log()))
 
 
 class Tokens(OpenPGPCard):
@@ -181,6 +198,9 @@ class LoginRSA(OpenPGPCard):
     def test_rs256(self):
         self.check_login("RS256")
 
+    def test_opensc_signs_with_the_rsa_authentication_key(self):
+        self.opensc_signs("SHA256-RSA-PKCS")
+
     def test_ps256_is_not_offered_by_the_card(self):
         status, body = self.login({"challenge": CHALLENGE, "pin": "123456", "algorithm": "PS256"})
         self.assertEqual(body["error"]["code"], "TOKEN_NOT_SUPPORTED", body)
@@ -243,6 +263,9 @@ class IndependentClients(OpenPGPCard):
             shutil.rmtree(home, ignore_errors=True)
         # The agent reads the same card right after.
         self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
+
+    def test_opensc_signs_with_the_authentication_key(self):
+        self.opensc_signs("ECDSA-SHA256", ["--signature-format", "openssl"])
 
     def test_opensc_reads_the_same_certificate(self):
         out_file = os.path.join(self.dir, "opensc-cert.der")
