@@ -47,7 +47,11 @@ const char *iso7816_sw_text(unsigned sw)
 ukey_err iso7816_error(unsigned sw)
 {
     size_t i = sw_index(sw);
-    return i == (size_t)-1 ? UKEY_ERR_CARD_ERROR : iso7816_errors[i].err;
+    /* Only 9000 is success: a 61xx left over (a chained block answered
+     * "more data", found by fuzz_piv) is a card error to a driver. */
+    if (i == (size_t)-1 || (iso7816_errors[i].err == UKEY_OK && sw != SW_OK))
+        return UKEY_ERR_CARD_ERROR;
+    return iso7816_errors[i].err;
 }
 
 /* Sends one short APDU; resp must hold 258 bytes. */

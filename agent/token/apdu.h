@@ -36,7 +36,8 @@ ukey_err apdu_run(struct card *card, const struct apdu *cmd, unsigned char *out,
 /* What a status word means, for logs and reports ("6983 authentication method blocked"). */
 const char *iso7816_sw_text(unsigned sw);
 
-/* The generic error for a status word a driver did not expect. */
+/* The generic error for a status word a driver did not expect; UKEY_OK
+ * for 9000 only. */
 ukey_err iso7816_error(unsigned sw);
 
 #endif

@@ -103,5 +103,6 @@ ukey_err token_pin_format(const struct token_pin *pin, const char *value);
 json_t *token_json(const struct token *t);
 
 extern const struct token_driver piv_driver;
+extern const struct token_driver openpgp_driver;
 
 #endif

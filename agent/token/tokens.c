@@ -10,7 +10,7 @@
 
 /* Every driver, tried in this order on a new card; each declines what is
  * not its kind (APDU drivers a PKCS#11 slot, and the other way round). */
-static const struct token_driver *const drivers[] = {&piv_driver, &pkcs11_driver};
+static const struct token_driver *const drivers[] = {&piv_driver, &openpgp_driver, &pkcs11_driver};
 
 #define TOKENS_MAX_SLOTS (PCSC_MAX_READERS + P11_MAX_SLOTS)
 

@@ -188,6 +188,19 @@ def write_card_state(path, pki, pin="123456", puk="12345678", tries=3, guid="001
         json.dump(state, f)
 
 
+def write_openpgp_state(path, pki, aut="9a", pin="123456", reset_code="12345678", tries=3, serial="1234ABCD",
+                        fingerprints=None):
+    """An OpenPGP card (tests/vcard/README.md) whose authentication key is
+    make_pki's key `aut`, with its certificate as the AUT cardholder
+    certificate; `fingerprints` maps "sig"/"dec"/"aut" to 40 hex digits."""
+    state = {"profile": "openpgp", "pin": pin, "puk": reset_code, "pin_tries_max": 3, "pin_tries": tries,
+             "puk_tries_max": 3, "puk_tries": 3, "serial": serial,
+             "slots": {"aut": {"cert": pki[aut][0], "key": pki[aut][1]}},
+             "fingerprints": fingerprints or {}}
+    with open(path, "w") as f:
+        json.dump(state, f)
+
+
 def read_card_state(path):
     with open(path) as f:
         return json.load(f)

@@ -110,6 +110,9 @@ int main(void)
         play(s, 1);
         CHECK(apdu_run(NULL, &cmd, out, sizeof out, &len, &sw) == UKEY_OK && sw == 0x6983 && len == 0);
         CHECK(iso7816_error(sw) == UKEY_ERR_PIN_BLOCKED && strstr(iso7816_sw_text(sw), "blocked"));
+        /* Only 9000 is success to a driver, even for "more data" (61xx). */
+        CHECK(iso7816_error(0x9000) == UKEY_OK && iso7816_error(0x6100) == UKEY_ERR_CARD_ERROR &&
+              iso7816_error(0x61ff) == UKEY_ERR_CARD_ERROR);
     }
     /* A card that keeps saying "more" cannot fill memory: the cap stops it. */
     {

@@ -1,6 +1,7 @@
 /*
  * ukey-vcard: connects to pcscd's vpcd reader driver and answers as a PIV
- * card until the connection closes or SIGTERM.
+ * or OpenPGP card (the state file's "profile") until the connection closes
+ * or SIGTERM.
  *
  * vpcd protocol (vsmartcard): every message is a 2-byte big-endian length
  * and that many bytes. From the reader, 1 byte is a control code (0 power

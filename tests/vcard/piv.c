@@ -1,100 +1,11 @@
 /* The PIV card application of ukey-vcard (NIST SP 800-73-4 Part 2). */
 #include "vcard.h"
 
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/rsa.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const unsigned char piv_aid[] = {0xa0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00};
-
-static mbedtls_ctr_drbg_context drbg;
-static mbedtls_entropy_context entropy;
-static int drbg_ready;
-
-static int rng(void *ctx, unsigned char *out, size_t len)
-{
-    (void)ctx;
-    if (!drbg_ready) {
-        mbedtls_entropy_init(&entropy);
-        mbedtls_ctr_drbg_init(&drbg);
-        if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0) != 0)
-            return -1;
-        drbg_ready = 1;
-    }
-    return mbedtls_ctr_drbg_random(&drbg, out, len);
-}
-
-void vcard_reset(struct vcard *card)
-{
-    card->selected = 0;
-    card->pin_verified = 0;
-    card->chain_len = 0;
-    free(card->pending);
-    card->pending = NULL;
-    card->pending_len = card->pending_off = 0;
-}
-
-/* Writes a BER length at out; returns its size. */
-static size_t put_len(unsigned char *out, size_t len)
-{
-    if (len < 0x80)
-        return out[0] = (unsigned char)len, 1;
-    if (len < 0x100)
-        return out[0] = 0x81, out[1] = (unsigned char)len, 2;
-    return out[0] = 0x82, out[1] = (unsigned char)(len >> 8), out[2] = (unsigned char)len, 3;
-}
-
-/* Answers with `data` (chunked: 61xx + GET RESPONSE when over 256) and SW 9000. */
-static void reply_data(struct vcard *card, const unsigned char *data, size_t len, unsigned char *out,
-                       size_t *out_len)
-{
-    size_t first = len > 256 ? 256 : len;
-    free(card->pending);
-    card->pending = NULL;
-    card->pending_len = card->pending_off = 0;
-    memcpy(out, data, first);
-    if (len > first) {
-        size_t rest = len - first;
-        card->pending = malloc(rest);
-        memcpy(card->pending, data + first, rest);
-        card->pending_len = rest;
-        out[first] = 0x61;
-        out[first + 1] = (unsigned char)(rest > 255 ? 0 : rest);
-    } else {
-        out[first] = 0x90;
-        out[first + 1] = 0x00;
-    }
-    *out_len = first + 2;
-}
-
-static void reply_sw(unsigned sw, unsigned char *out, size_t *out_len)
-{
-    out[0] = (unsigned char)(sw >> 8);
-    out[1] = (unsigned char)sw;
-    *out_len = 2;
-}
-
-static void get_response(struct vcard *card, unsigned char *out, size_t *out_len)
-{
-    size_t rest = card->pending_len - card->pending_off, n = rest > 256 ? 256 : rest;
-    if (!card->pending || rest == 0) {
-        reply_sw(0x6985, out, out_len);
-        return;
-    }
-    memcpy(out, card->pending + card->pending_off, n);
-    card->pending_off += n;
-    rest -= n;
-    out[n] = rest ? 0x61 : 0x90;
-    out[n + 1] = rest ? (unsigned char)(rest > 255 ? 0 : rest) : 0x00;
-    *out_len = n + 2;
-    if (!rest) {
-        free(card->pending);
-        card->pending = NULL;
-        card->pending_len = card->pending_off = 0;
-    }
-}
 
 /* SP 800-73-4 Part 2, 3.1.1: SELECT answers the Application Property Template. */
 static void select_app(struct vcard *card, const unsigned char *data, size_t len, unsigned char *out,
@@ -108,11 +19,11 @@ static void select_app(struct vcard *card, const unsigned char *data, size_t len
     };
     if (len < 5 || len > sizeof piv_aid || memcmp(data, piv_aid, len) != 0) {
         /* ISO 7816-4: a failed SELECT leaves the current selection as it was. */
-        reply_sw(0x6a82, out, out_len);
+        vcard_reply_sw(0x6a82, out, out_len);
         return;
     }
     card->selected = 1;
-    reply_data(card, apt, sizeof apt, out, out_len);
+    vcard_reply_data(card, apt, sizeof apt, out, out_len);
 }
 
 /* Builds a certificate object 53 { 70 cert 71 00 FE 00 }, with faults. */
@@ -124,10 +35,10 @@ static size_t cert_object(const struct vcard *card, const struct vcard_slot *s, 
         /* A length no card object can have (security.md CARD-06). */
         buf[n++] = 0x84, buf[n++] = 0xff, buf[n++] = 0xff, buf[n++] = 0xff, buf[n++] = 0xff;
     } else {
-        n += put_len(buf + n, inner);
+        n += vcard_put_len(buf + n, inner);
     }
     buf[n++] = 0x70;
-    n += put_len(buf + n, s->cert_len);
+    n += vcard_put_len(buf + n, s->cert_len);
     memcpy(buf + n, s->cert, s->cert_len);
     n += s->cert_len;
     buf[n++] = 0x71, buf[n++] = 0x01, buf[n++] = 0x00;
@@ -146,11 +57,11 @@ static void get_data(struct vcard *card, const unsigned char *data, size_t len, 
         /* Discovery object: PIV AID and PIN usage policy (application PIN). */
         static const unsigned char disc[] = {0x7e, 0x12, 0x4f, 0x0b, 0xa0, 0x00, 0x00, 0x03, 0x08, 0x00,
                                              0x00, 0x10, 0x00, 0x01, 0x00, 0x5f, 0x2f, 0x02, 0x40, 0x00};
-        reply_data(card, disc, sizeof disc, out, out_len);
+        vcard_reply_data(card, disc, sizeof disc, out, out_len);
         return;
     }
     if (len != 5 || data[0] != 0x5c || data[1] != 0x03) {
-        reply_sw(0x6a80, out, out_len);
+        vcard_reply_sw(0x6a80, out, out_len);
         return;
     }
     tag = (unsigned)(data[2] << 16 | data[3] << 8 | data[4]);
@@ -170,19 +81,19 @@ static void get_data(struct vcard *card, const unsigned char *data, size_t len, 
         inner[m++] = 0x3e, inner[m++] = 0x00;
         inner[m++] = 0xfe, inner[m++] = 0x00;
         buf[n++] = 0x53;
-        n += put_len(buf + n, m);
+        n += vcard_put_len(buf + n, m);
         memcpy(buf + n, inner, m);
-        reply_data(card, buf, n + m, out, out_len);
+        vcard_reply_data(card, buf, n + m, out, out_len);
         return;
     }
     for (int i = 0; i < VCARD_SLOTS; i++) {
         if (card->slots[i].tag == tag && card->slots[i].cert && card->slots[i].cert_len < sizeof buf - 32) {
             n = cert_object(card, &card->slots[i], buf);
-            reply_data(card, buf, n, out, out_len);
+            vcard_reply_data(card, buf, n, out, out_len);
             return;
         }
     }
-    reply_sw(0x6a82, out, out_len);
+    vcard_reply_sw(0x6a82, out, out_len);
 }
 
 /* A PIV reference data value: 6-8 ASCII characters padded with FF to 8. */
@@ -200,25 +111,6 @@ static int unpad(const unsigned char *in, char out[9])
             return -1;
     out[n] = '\0';
     return n >= 6 ? 0 : -1;
-}
-
-/* Checks `value` against the PIN (or PUK) with its counter; returns the SW. */
-static unsigned check_secret(struct vcard *card, const char *value, int puk)
-{
-    int *tries = puk ? &card->puk_tries : &card->pin_tries;
-    int max = puk ? card->puk_tries_max : card->pin_tries_max;
-    if (*tries == 0)
-        return 0x6983;
-    if (strcmp(value, puk ? card->puk : card->pin) != 0) {
-        (*tries)--;
-        vcard_state_save(card);
-        return *tries == 0 ? 0x6983 : 0x63c0u | (unsigned)*tries;
-    }
-    if (*tries != max) {
-        *tries = max;
-        vcard_state_save(card);
-    }
-    return 0x9000;
 }
 
 /* VERIFY 20, CHANGE REFERENCE DATA 24, RESET RETRY COUNTER 2C on key reference 80. */
@@ -240,7 +132,7 @@ static unsigned pin_command(struct vcard *card, unsigned char ins, unsigned char
     }
     if (len != (ins == 0x20 ? 8u : 16u) || unpad(data, a) != 0 || (len == 16 && unpad(data + 8, b) != 0))
         return 0x6a80;
-    sw = check_secret(card, a, ins == 0x2c);
+    sw = vcard_check_secret(card, a, ins == 0x2c);
     if (sw != 0x9000)
         return sw;
     if (ins == 0x20) {
@@ -268,16 +160,16 @@ static void general_authenticate(struct vcard *card, unsigned char alg, unsigned
         if (card->slots[k].key_ref == ref && card->slots[k].has_key)
             s = &card->slots[k];
     if (!s) {
-        reply_sw(0x6a82, out, out_len);
+        vcard_reply_sw(0x6a82, out, out_len);
         return;
     }
     if ((ref == 0x9a || ref == 0x9c) && !card->pin_verified) {
-        reply_sw(0x6982, out, out_len);
+        vcard_reply_sw(0x6982, out, out_len);
         return;
     }
     /* Parse 7C len { ... 81 len challenge ... } with 1-3 byte lengths. */
     if (len < 2 || data[0] != 0x7c) {
-        reply_sw(0x6a80, out, out_len);
+        vcard_reply_sw(0x6a80, out, out_len);
         return;
     }
     if (data[1] & 0x80)
@@ -296,128 +188,67 @@ static void general_authenticate(struct vcard *card, unsigned char alg, unsigned
         i += skip + l;
     }
     if (!chal) {
-        reply_sw(0x6a80, out, out_len);
+        vcard_reply_sw(0x6a80, out, out_len);
         return;
     }
     if (alg == 0x07 && mbedtls_pk_get_type(&s->key) == MBEDTLS_PK_RSA && chal_len == 256) {
-        rc = mbedtls_rsa_private(mbedtls_pk_rsa(s->key), rng, NULL, chal, sig);
+        rc = mbedtls_rsa_private(mbedtls_pk_rsa(s->key), vcard_rng, NULL, chal, sig);
         sig_len = 256;
     } else if ((alg == 0x11 || alg == 0x14) && mbedtls_pk_get_type(&s->key) == MBEDTLS_PK_ECKEY &&
                mbedtls_pk_get_bitlen(&s->key) == (alg == 0x11 ? 256u : 384u)) {
         /* The challenge is the hash already; the digest type only steers
          * mbedTLS's deterministic nonce (RFC 6979), which needs one. */
         rc = mbedtls_pk_sign(&s->key, chal_len > 32 ? MBEDTLS_MD_SHA384 : MBEDTLS_MD_SHA256, chal, chal_len,
-                             sig, &sig_len, rng, NULL);
+                             sig, &sig_len, vcard_rng, NULL);
     } else {
-        reply_sw(0x6a80, out, out_len);
+        vcard_reply_sw(0x6a80, out, out_len);
         return;
     }
     if (rc != 0) {
-        reply_sw(0x6f00, out, out_len);
+        vcard_reply_sw(0x6f00, out, out_len);
         return;
     }
     if (ref == 0x9c)
         card->pin_verified = 0; /* PIN-always policy for the signature key */
     buf[n++] = 0x7c;
-    n += put_len(buf + n, 1 + (sig_len < 0x80 ? 1 : sig_len < 0x100 ? 2 : 3) + sig_len);
+    n += vcard_put_len(buf + n, 1 + (sig_len < 0x80 ? 1 : sig_len < 0x100 ? 2 : 3) + sig_len);
     buf[n++] = 0x82;
-    n += put_len(buf + n, sig_len);
+    n += vcard_put_len(buf + n, sig_len);
     memcpy(buf + n, sig, sig_len);
-    reply_data(card, buf, n + sig_len, out, out_len);
+    vcard_reply_data(card, buf, n + sig_len, out, out_len);
 }
 
-void vcard_apdu(struct vcard *card, const unsigned char *cmd, size_t len, unsigned char *out,
-                size_t *out_len)
+void vcard_piv_command(struct vcard *card, unsigned char ins, unsigned char p1, unsigned char p2,
+                       const unsigned char *data, size_t lc, unsigned char *out, size_t *out_len)
 {
-    unsigned char cla, ins, p1, p2;
-    const unsigned char *data = NULL;
-    size_t lc = 0;
-
-    if (len < 4) {
-        reply_sw(0x6700, out, out_len);
-        return;
-    }
-    cla = cmd[0], ins = cmd[1], p1 = cmd[2], p2 = cmd[3];
-    if (len > 5) {
-        lc = cmd[4];
-        if (lc == 0 || 5 + lc > len) {
-            reply_sw(0x6700, out, out_len);
-            return;
-        }
-        data = cmd + 5;
-    }
-    if (card->log) {
-        /* Never the data of PIN commands: it holds PINs. */
-        fprintf(card->log, "APDU %02X %02X %02X %02X lc=%zu\n", cla, ins, p1, p2, lc);
-        fflush(card->log);
-    }
-    if (card->faults.sw_ins == ins) {
-        reply_sw(card->faults.sw_value, out, out_len);
-        return;
-    }
-    if ((cla & ~0x10) != 0x00) {
-        reply_sw(0x6e00, out, out_len);
-        return;
-    }
-    if (ins != 0xc0 && card->pending) {
-        free(card->pending);
-        card->pending = NULL;
-        card->pending_len = card->pending_off = 0;
-    }
-    /* ISO 7816-4 5.1.1 command chaining: gather, answer 9000, run on the last block. */
-    if (cla & 0x10) {
-        if (card->chain_len + lc > sizeof card->chain) {
-            card->chain_len = 0;
-            reply_sw(0x6700, out, out_len);
-            return;
-        }
-        memcpy(card->chain + card->chain_len, data, lc);
-        card->chain_len += lc;
-        reply_sw(0x9000, out, out_len);
-        return;
-    }
-    if (card->chain_len) {
-        if (card->chain_len + lc > sizeof card->chain) {
-            card->chain_len = 0;
-            reply_sw(0x6700, out, out_len);
-            return;
-        }
-        memcpy(card->chain + card->chain_len, data, lc);
-        lc += card->chain_len;
-        data = card->chain;
-        card->chain_len = 0;
-    }
     switch (ins) {
     case 0xa4:
         if (p1 != 0x04)
-            reply_sw(0x6a86, out, out_len);
+            vcard_reply_sw(0x6a86, out, out_len);
         else
             select_app(card, data, lc, out, out_len);
         return;
-    case 0xc0:
-        get_response(card, out, out_len);
-        return;
     }
     if (!card->selected) {
-        reply_sw(0x6985, out, out_len);
+        vcard_reply_sw(0x6985, out, out_len);
         return;
     }
     switch (ins) {
     case 0xcb:
         if (p1 != 0x3f || p2 != 0xff)
-            reply_sw(0x6a86, out, out_len);
+            vcard_reply_sw(0x6a86, out, out_len);
         else
             get_data(card, data, lc, out, out_len);
         return;
     case 0x20:
     case 0x24:
     case 0x2c:
-        reply_sw(pin_command(card, ins, p1, p2, data, lc), out, out_len);
+        vcard_reply_sw(pin_command(card, ins, p1, p2, data, lc), out, out_len);
         return;
     case 0x87:
         general_authenticate(card, p1, p2, data, lc, out, out_len);
         return;
     default:
-        reply_sw(0x6d00, out, out_len);
+        vcard_reply_sw(0x6d00, out, out_len);
     }
 }
