@@ -319,11 +319,13 @@ static ukey_err openpgp_pin_op(struct card *card, enum token_pin_op op, const ch
      * Resetting Code (P1 00): the data is the old value || the new one. */
     static const unsigned char ins[] = {0x20, 0x24, 0x2c};
     unsigned char data[2 * PW_MAX], resp[64];
-    size_t na = strlen(a), nb = b ? strlen(b) : 0, len;
+    size_t na = a ? strlen(a) : 0, nb = b ? strlen(b) : 0, len;
     struct apdu cmd = {0x00, ins[op], 0x00, op == TOKEN_PIN_VERIFY ? PW1_OTHER : PW1_CDS, data, na + nb, -1};
     unsigned sw;
     ukey_err e;
 
+    if (!a)
+        return UKEY_ERR_PIN_REQUIRED; /* no PIN-pad entry for OpenPGP yet: pin_status never says pin_pad */
     if (na == 0 || na > PW_MAX || nb > PW_MAX || (op != TOKEN_PIN_VERIFY && nb == 0))
         return UKEY_ERR_PIN_FORMAT;
     memcpy(data, a, na);

@@ -32,14 +32,27 @@ struct p11_module {
     char library[96];           /* the module's own description and version */
     pthread_t monitor;
     int monitoring;
-    /* Every call into the module but C_WaitForSlotEvent holds `turn`:
-     * tokens share their login state between sessions, so operations take
-     * turns, and modules are not all safe with concurrent callers (OpenSC
-     * 0.23 deadlocks between C_GetTokenInfo and C_GetSlotList from two
-     * threads). */
-    pthread_mutex_t turn;
-    _Atomic int stuck;          /* a call did not return within P11_WAIT_S */
-    _Atomic int live;           /* initialised and not yet finalised */
+    /* Every call into the module but C_WaitForSlotEvent is made with its
+     * turn taken (`busy`): tokens share their login state between sessions,
+     * so operations take turns, and modules are not all safe with
+     * concurrent callers (OpenSC 0.23 deadlocks between C_GetTokenInfo and
+     * C_GetSlotList from two threads). The turn is a flag, not a mutex, so
+     * that the lister (below) can give back a turn its caller gave up on. */
+    pthread_mutex_t lock;       /* guards the members below */
+    pthread_cond_t cond;
+    int busy;
+    int stuck;                  /* a call did not return within P11_WAIT_S */
+    int live;                   /* initialised and not yet finalised */
+    /* Listings run on the module's own thread (the lister), so that a
+     * module stuck inside a call holds up that thread only, never a request
+     * or doctor: asked and answered count requests, `abandoned` says the
+     * asker stopped waiting (the lister then gives the turn back). */
+    pthread_t lister;
+    int has_lister, quit;
+    unsigned long asked, answered;
+    int abandoned;
+    struct reader_info listed[P11_MAX_SLOTS];
+    size_t n_listed;
 };
 
 /* The open session an operation runs in (card->p11). */
@@ -54,6 +67,22 @@ struct p11_session {
 static struct p11_module modules[P11_MAX_MODULES];
 static size_t n_modules;
 
+static void *lister_main(void *arg);
+
+static void deadline(struct timespec *t)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_sec += P11_WAIT_S;
+}
+
+/* With m->lock held: the module is stuck (once: say so). */
+static void mark_stuck(struct p11_module *m)
+{
+    if (!m->stuck)
+        log_warn("pkcs11: %s: a call has not returned for %d s: the module is left aside", m->name, P11_WAIT_S);
+    m->stuck = 1;
+}
+
 /*
  * Takes the module's turn, waiting at most P11_WAIT_S; 0, or -1 when it is
  * busy or finalised. A module whose call never returns (OpenSC 0.23 can
@@ -64,22 +93,38 @@ static size_t n_modules;
 static int turn_take(struct p11_module *m)
 {
     struct timespec until;
-    int rc;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += P11_WAIT_S;
-    rc = m->stuck ? pthread_mutex_trylock(&m->turn) : pthread_mutex_timedlock(&m->turn, &until);
-    if (rc != 0) {
-        if (!m->stuck)
-            log_warn("pkcs11: %s: a call has not returned for %d s: the module is left aside", m->name, P11_WAIT_S);
-        m->stuck = 1;
+    int rc = 0;
+    deadline(&until);
+    pthread_mutex_lock(&m->lock);
+    while (m->busy && !m->stuck && rc == 0)
+        rc = pthread_cond_timedwait(&m->cond, &m->lock, &until);
+    if (m->busy) {
+        mark_stuck(m);
+        pthread_mutex_unlock(&m->lock);
         return -1;
     }
     m->stuck = 0;
-    if (!m->live) {
-        pthread_mutex_unlock(&m->turn);
-        return -1;
-    }
-    return 0;
+    m->busy = m->live;
+    pthread_mutex_unlock(&m->lock);
+    return m->busy ? 0 : -1;
+}
+
+static void turn_give(struct p11_module *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->busy = 0;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Whether the module is stuck, read under its lock. */
+static int is_stuck(struct p11_module *m)
+{
+    int stuck;
+    pthread_mutex_lock(&m->lock);
+    stuck = m->stuck;
+    pthread_mutex_unlock(&m->lock);
+    return stuck;
 }
 
 /* Names for the return values worth naming in a log line. */
@@ -213,11 +258,23 @@ size_t p11_load(char *const *paths, size_t n)
     for (size_t i = 0; i < n && n_modules < P11_MAX_MODULES; i++) {
         struct p11_module *m = &modules[n_modules++];
         const char *slash = strrchr(paths[i], '/');
+        pthread_condattr_t ca;
         memset(m, 0, sizeof *m);
-        pthread_mutex_init(&m->turn, NULL);
+        pthread_mutex_init(&m->lock, NULL);
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&m->cond, &ca);
+        pthread_condattr_destroy(&ca);
         snprintf(m->path, sizeof m->path, "%s", paths[i]);
         m->name = m->path + (slash ? slash - paths[i] + 1 : 0);
         load_one(m);
+        if (m->err == UKEY_OK && pthread_create(&m->lister, NULL, lister_main, m) != 0) {
+            m->f->C_Finalize(NULL);
+            m->err = UKEY_ERR_MODULE_FAILED;
+            m->live = 0;
+            snprintf(m->detail, sizeof m->detail, "no thread could be started for it");
+        }
+        m->has_lister = m->err == UKEY_OK;
         if (m->err == UKEY_OK) {
             ok++;
             log_info("pkcs11: %s loaded (%s)", m->path, m->library);
@@ -247,8 +304,10 @@ static void finalize_all(void)
         if (turn_take(m) != 0)
             continue;
         m->f->C_Finalize(NULL);
+        pthread_mutex_lock(&m->lock);
         m->live = 0;
-        pthread_mutex_unlock(&m->turn);
+        pthread_mutex_unlock(&m->lock);
+        turn_give(m);
     }
 }
 
@@ -257,6 +316,20 @@ void p11_unload(void)
     if (n_modules == 0)
         return;
     finalize_all();
+    for (size_t i = 0; i < n_modules; i++) {
+        struct p11_module *m = &modules[i];
+        struct timespec until;
+        if (!m->has_lister)
+            continue;
+        pthread_mutex_lock(&m->lock);
+        m->quit = 1;
+        pthread_cond_broadcast(&m->cond);
+        pthread_mutex_unlock(&m->lock);
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        if (pthread_timedjoin_np(m->lister, NULL, &until) != 0)
+            pthread_detach(m->lister); /* inside a stuck call: left to the process's end */
+    }
     /* Modules start threads and register atexit handlers of their own
      * (OpenSC does): unloading the code under them is not safe, so the
      * libraries stay mapped until the process ends. */
@@ -271,7 +344,7 @@ json_t *p11_modules_json(void)
         json_t *o = json_pack("{s:s, s:b}", "path", m->path, "loaded", m->err == UKEY_OK);
         if (o && m->err == UKEY_OK && m->library[0])
             json_object_set_new(o, "library", json_string(m->library));
-        if (o && (m->err != UKEY_OK || m->stuck))
+        if (o && (m->err != UKEY_OK || is_stuck((struct p11_module *)m)))
             json_object_set_new(o, "error", json_pack("{s:s, s:s, s:s, s:s}", "code", err_code(UKEY_ERR_MODULE_FAILED),
                                                       "zh-CN", err_message_zh(UKEY_ERR_MODULE_FAILED), "en",
                                                       err_message_en(UKEY_ERR_MODULE_FAILED), "detail",
@@ -364,33 +437,98 @@ static unsigned token_stamp(const CK_TOKEN_INFO *ti)
     return h;
 }
 
+/* The module's initialised tokens as readers, asked of the module directly
+ * (the lister's work). */
+static size_t list_module(struct p11_module *m, struct reader_info *out, size_t cap)
+{
+    CK_SLOT_ID ids[P11_MAX_SLOTS];
+    size_t k = module_slots(m, ids, P11_MAX_SLOTS), n = 0;
+    for (size_t j = 0; j < k && n < cap; j++) {
+        CK_SLOT_INFO si;
+        CK_TOKEN_INFO ti;
+        char desc[65] = "";
+        struct reader_info *r = &out[n++];
+        memset(r, 0, sizeof *r);
+        if (m->f->C_GetSlotInfo(ids[j], &si) == CKR_OK)
+            field(desc, sizeof desc, si.slotDescription, sizeof si.slotDescription);
+        slot_name(r->name, m, ids[j], desc);
+        if (m->f->C_GetTokenInfo(ids[j], &ti) == CKR_OK) {
+            r->state = READER_PRESENT;
+            r->events = token_stamp(&ti);
+        } else {
+            r->state = READER_MUTE;
+        }
+    }
+    return n;
+}
+
+static void *lister_main(void *arg)
+{
+    struct p11_module *m = arg;
+    struct reader_info found[P11_MAX_SLOTS];
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        unsigned long job;
+        size_t n;
+        while (!m->quit && m->answered == m->asked)
+            pthread_cond_wait(&m->cond, &m->lock);
+        if (m->quit)
+            break;
+        job = m->asked;
+        pthread_mutex_unlock(&m->lock);
+        n = list_module(m, found, P11_MAX_SLOTS);
+        pthread_mutex_lock(&m->lock);
+        memcpy(m->listed, found, n * sizeof found[0]);
+        m->n_listed = n;
+        m->answered = job;
+        if (m->abandoned) {
+            /* Its asker gave up: the module answers again, and the turn
+             * the asker left taken is given back here. */
+            m->abandoned = 0;
+            m->busy = 0;
+            m->stuck = 0;
+        }
+        pthread_cond_broadcast(&m->cond);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+/* The module's tokens, listed by its lister within P11_WAIT_S; -1 when the
+ * module is busy, stuck or finalised. */
+static long listed(struct p11_module *m, struct reader_info *out, size_t cap)
+{
+    struct timespec until;
+    unsigned long job;
+    int rc = 0;
+    long n;
+    if (m->err != UKEY_OK || turn_take(m) != 0)
+        return -1;
+    deadline(&until);
+    pthread_mutex_lock(&m->lock);
+    job = ++m->asked;
+    pthread_cond_broadcast(&m->cond);
+    while (m->answered != job && rc == 0)
+        rc = pthread_cond_timedwait(&m->cond, &m->lock, &until);
+    if (m->answered != job) {
+        m->abandoned = 1; /* the turn stays taken until the lister is back */
+        mark_stuck(m);
+        pthread_mutex_unlock(&m->lock);
+        return -1;
+    }
+    n = (long)(m->n_listed < cap ? m->n_listed : cap);
+    memcpy(out, m->listed, (size_t)n * sizeof out[0]);
+    pthread_mutex_unlock(&m->lock);
+    turn_give(m);
+    return n;
+}
+
 size_t p11_list(struct reader_info *out, size_t cap)
 {
     size_t n = 0;
     for (size_t i = 0; i < n_modules; i++) {
-        struct p11_module *m = &modules[i];
-        CK_SLOT_ID ids[P11_MAX_SLOTS];
-        size_t k;
-        if (m->err != UKEY_OK || turn_take(m) != 0)
-            continue;
-        k = module_slots(m, ids, P11_MAX_SLOTS);
-        for (size_t j = 0; j < k && n < cap; j++) {
-            CK_SLOT_INFO si;
-            CK_TOKEN_INFO ti;
-            char desc[65] = "";
-            struct reader_info *r = &out[n++];
-            memset(r, 0, sizeof *r);
-            if (m->f->C_GetSlotInfo(ids[j], &si) == CKR_OK)
-                field(desc, sizeof desc, si.slotDescription, sizeof si.slotDescription);
-            slot_name(r->name, m, ids[j], desc);
-            if (m->f->C_GetTokenInfo(ids[j], &ti) == CKR_OK) {
-                r->state = READER_PRESENT;
-                r->events = token_stamp(&ti);
-            } else {
-                r->state = READER_MUTE;
-            }
-        }
-        pthread_mutex_unlock(&m->turn);
+        long k = listed(&modules[i], out + n, cap - n);
+        n += k > 0 ? (size_t)k : 0;
     }
     return n;
 }
@@ -406,7 +544,7 @@ ukey_err p11_with_slot(const char *reader, enum card_end end, ukey_err (*fn)(str
     if (parse_name(reader, &s.mod, &s.slot) != 0)
         return UKEY_ERR_TOKEN_NOT_FOUND;
     if (turn_take(s.mod) != 0)
-        return !s.mod->live ? UKEY_ERR_TOKEN_NOT_FOUND : s.mod->stuck ? UKEY_ERR_MODULE_FAILED : UKEY_ERR_TOKEN_BUSY;
+        return is_stuck(s.mod) ? UKEY_ERR_MODULE_FAILED : UKEY_ERR_TOKEN_BUSY;
     rv = s.mod->f->C_OpenSession(s.slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s.h);
     if (rv == CKR_TOKEN_WRITE_PROTECTED)
         rv = s.mod->f->C_OpenSession(s.slot, CKF_SERIAL_SESSION, NULL, NULL, &s.h);
@@ -420,7 +558,7 @@ ukey_err p11_with_slot(const char *reader, enum card_end end, ukey_err (*fn)(str
         s.mod->f->C_Logout(s.h);
     s.mod->f->C_CloseSession(s.h);
 out:
-    pthread_mutex_unlock(&s.mod->turn);
+    turn_give(s.mod);
     return e;
 }
 
@@ -716,36 +854,29 @@ static int monitor_stopping;
  * Returns how many changed. */
 static size_t compare(struct p11_module *m, char seen[P11_MAX_SLOTS][128], size_t *n_seen, int report)
 {
-    char now[P11_MAX_SLOTS][128];
-    CK_SLOT_ID ids[P11_MAX_SLOTS];
-    size_t n = 0, changed = 0, k;
+    struct reader_info now[P11_MAX_SLOTS];
+    long got = listed(m, now, P11_MAX_SLOTS);
+    size_t n, changed = 0;
 
-    if (turn_take(m) != 0)
-        return 0; /* busy: look again next time, nothing is news yet */
-    k = module_slots(m, ids, P11_MAX_SLOTS);
-    for (size_t j = 0; j < k; j++) {
-        CK_SLOT_INFO si;
-        char desc[65] = "";
-        if (m->f->C_GetSlotInfo(ids[j], &si) == CKR_OK)
-            field(desc, sizeof desc, si.slotDescription, sizeof si.slotDescription);
-        slot_name(now[n++], m, ids[j], desc);
-    }
-    pthread_mutex_unlock(&m->turn);
+    if (got < 0)
+        return 0; /* busy or stuck: look again next time, nothing is news yet */
+    n = (size_t)got;
     for (size_t i = 0; i < *n_seen; i++) {
         int still = 0;
         for (size_t j = 0; j < n && !still; j++)
-            still = strcmp(seen[i], now[j]) == 0;
+            still = strcmp(seen[i], now[j].name) == 0;
         if (!still && ++changed && report)
             monitor_cb(PCSC_CARD_REMOVED, seen[i], monitor_arg);
     }
     for (size_t j = 0; j < n; j++) {
         int known = 0;
         for (size_t i = 0; i < *n_seen && !known; i++)
-            known = strcmp(seen[i], now[j]) == 0;
+            known = strcmp(seen[i], now[j].name) == 0;
         if (!known && ++changed && report)
-            monitor_cb(PCSC_CARD_INSERTED, now[j], monitor_arg);
+            monitor_cb(PCSC_CARD_INSERTED, now[j].name, monitor_arg);
     }
-    memcpy(seen, now, n * sizeof now[0]);
+    for (size_t j = 0; j < n; j++)
+        memcpy(seen[j], now[j].name, sizeof seen[j]);
     *n_seen = n;
     return changed;
 }

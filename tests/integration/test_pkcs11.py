@@ -6,7 +6,10 @@ P-384 keys and certificates. No pcscd runs for it (the private namespace
 hides the machine's), so this also proves the PKCS#11 tokens work without
 PC/SC. Then OpenSC's own opensc-pkcs11.so over the virtual PIV card: the
 same card through two backends, shown once, with the same certificates and
-PIN counter. Every login token is checked by ukey-verify and by openssl."""
+PIN counter. Every login token is checked by ukey-verify and by openssl.
+Last, tests/p11mock (a module steered by files) for what neither does on
+cue: a module without C_WaitForSlotEvent, a locked PIN, a call that never
+returns."""
 import base64
 import json
 import os
@@ -25,6 +28,7 @@ from test_login import CHALLENGE, PORTAL, der_from_raw  # noqa: E402
 from test_tokens import EventStream  # noqa: E402
 
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
+P11MOCK = os.environ.get("UKEY_P11MOCK", "")
 OPENSC = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
 NOT_PKCS11 = "/lib/x86_64-linux-gnu/libz.so.1"
 MISSING = "/nonexistent/vendor-pkcs11.so"
@@ -306,6 +310,108 @@ class OpenScOverPiv(Base):
         # itself then (the agent leaves such a module aside, see pkcs11.c).
         self.both_views()
 
+
+class MockModule(Base):
+    """tests/p11mock beside SoftHSM2: polling, a locked PIN, a stuck module."""
+
+    def setUp(self):
+        self.assertTrue(os.path.exists(P11MOCK), "UKEY_P11MOCK must name the built p11mock module")
+        self.dir = tempfile.mkdtemp(prefix="ukey-p11mock-")
+        self.hsm = SoftHsm(os.path.join(self.dir, "hsm"))
+        self.hsm.init_token("Beside")
+        self.agent = harness.Agent(args=["--pkcs11-module", P11MOCK, "--pkcs11-module", SOFTHSM],
+                                   env={"UKEY_P11MOCK_DIR": self.dir, "SOFTHSM2_CONF": self.hsm.conf}).start()
+
+    def tearDown(self):
+        self.agent.cleanup()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def touch(self, name, present=True):
+        path = os.path.join(self.dir, name)
+        if present:
+            open(path, "w").close()
+        elif os.path.exists(path):
+            os.unlink(path)
+
+    def labels(self):
+        return sorted(t["label"] for t in self.tokens()["tokens"])
+
+    def test_a_module_without_slot_events_is_polled(self):
+        tab = EventStream(self.agent)
+        try:
+            self.touch("present")
+            events = tab.wait_for(1, timeout=20)
+            self.assertEqual([e for e, _ in events], ["token-inserted"], events)
+            self.assertTrue(events[0][1]["reader"].startswith("PKCS#11 #1 p11mock.so slot 7: Mock slot"))
+            self.assertEqual(self.labels(), ["Beside", "Mock UKey"])
+            self.touch("present", False)
+            events = tab.wait_for(2, timeout=20)
+            self.assertEqual(events[1], ("token-removed", events[0][1]), events)
+            self.assertEqual(self.labels(), ["Beside"])
+        finally:
+            tab.close()
+
+    def test_a_locked_pin(self):
+        self.touch("present")
+        self.touch("locked")
+        t = [t for t in self.tokens()["tokens"] if t["label"] == "Mock UKey"][0]
+        self.assertEqual((t["pin"]["blocked"], t["pin"]["retries_left"]), (True, 0))
+        status, body = self.pin(t["id"], "verify", {"pin": "123456"})
+        self.assertEqual((status, body["error"]["code"]), (423, "PIN_BLOCKED"), body)
+        self.touch("locked", False)
+        status, body = self.pin(t["id"], "verify", {"pin": "123456"})
+        # PKCS#11 tells no counter: none is made up.
+        self.assertEqual((status, body["error"]["code"], body["error"].get("retries_left")),
+                         (403, "PIN_INCORRECT", None), body)
+
+    def in_background(self, fn):
+        import threading
+        t = threading.Thread(target=lambda: self.swallow(fn), daemon=True)
+        t.start()
+        return t
+
+    @staticmethod
+    def swallow(fn):
+        try:
+            fn()
+        except Exception:  # the caller that got stuck times out: expected
+            pass
+
+    def test_a_module_stuck_in_a_call_is_left_aside(self):
+        self.touch("present")
+        self.assertEqual(self.labels(), ["Beside", "Mock UKey"])
+        self.touch("hang")
+        # Whoever calls first (a listing or the slot watcher) stays inside
+        # the module; the next one waits out the module's 5 s turn and marks
+        # it stuck; after that nobody waits for it.
+        self.in_background(self.tokens)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            mock = [m for m in self.tokens()["pkcs11"] if m["path"] == P11MOCK][0]
+            if "error" in mock:
+                break
+        self.assertEqual(mock["error"]["code"], "MODULE_FAILED")
+        self.assertIn("stopped answering", mock["error"]["detail"])
+        started = time.monotonic()
+        self.assertEqual(self.labels(), ["Beside"])  # the other module goes on
+        self.assertLess(time.monotonic() - started, 2)
+        self.assertEqual(self.agent.get_json("/api/v1/status")[0], 200)
+        r = run_tool(harness.AGENT, "doctor", "--json", "--pkcs11-module", P11MOCK, env=dict(self.agent.env),
+                     check=False, timeout=60)
+        self.assertEqual({c["id"]: c["status"] for c in json.loads(r.stdout)["checks"]}["pkcs11.modules"], "fail")
+        # Back once the call returns.
+        self.touch("hang", False)
+        deadline = time.monotonic() + 20
+        while self.labels() != ["Beside", "Mock UKey"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        self.assertEqual(self.labels(), ["Beside", "Mock UKey"])
+        # Stuck again at the end: the agent still stops, cleanly and in time.
+        self.touch("hang")
+        self.in_background(self.tokens)
+        time.sleep(1)
+        started = time.monotonic()
+        self.assertEqual(self.agent.stop(), 0)
+        self.assertLess(time.monotonic() - started, 14)
 
 if __name__ == "__main__":
     harness.main()
