@@ -130,3 +130,12 @@ ukey_err apdu_run(struct card *card, const struct apdu *cmd, unsigned char *out,
     *out_len = got;
     return UKEY_OK;
 }
+
+void iso7816_logout(struct card *card, unsigned char ref)
+{
+    struct apdu cmd = {0x00, 0x20, 0xff, ref, NULL, 0, -1};
+    unsigned char resp[64];
+    size_t len;
+    unsigned sw;
+    apdu_run(card, &cmd, resp, sizeof resp, &len, &sw);
+}

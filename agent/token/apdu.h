@@ -40,4 +40,9 @@ const char *iso7816_sw_text(unsigned sw);
  * for 9000 only. */
 ukey_err iso7816_error(unsigned sw);
 
+/* ISO 7816-4 VERIFY with P1=FF and no data: drops the verified state of the
+ * reference `ref` (PIV 80, OpenPGP PW1 82). Cards that refuse it are reset
+ * by the caller anyway; the answer is not looked at. */
+void iso7816_logout(struct card *card, unsigned char ref);
+
 #endif

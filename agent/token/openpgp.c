@@ -382,16 +382,9 @@ static ukey_err openpgp_sign(struct card *card, const char *cert_id, enum token_
     return UKEY_OK;
 }
 
-static void openpgp_logout(struct card *card)
-{
-    /* OpenPGP 3.4 7.2.2: VERIFY with P1=FF and no data resets PW1's
-     * verified state. Older cards refuse it; the caller resets the card. */
-    struct apdu cmd = {0x00, 0x20, 0xff, PW1_OTHER, NULL, 0, -1};
-    unsigned char resp[64];
-    size_t len;
-    unsigned sw;
-    apdu_run(card, &cmd, resp, sizeof resp, &len, &sw);
-}
+/* OpenPGP 3.4 7.2.2: VERIFY with P1=FF and no data resets PW1's verified
+ * state. Older cards refuse it; the caller resets the card. */
+static void openpgp_logout(struct card *card) { iso7816_logout(card, PW1_OTHER); }
 
 const struct token_driver openpgp_driver = {
     .name = "OpenPGP",

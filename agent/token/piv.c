@@ -324,15 +324,8 @@ static ukey_err piv_sign(struct card *card, const char *cert_id, enum token_key 
     return e;
 }
 
-static void piv_logout(struct card *card)
-{
-    /* SP 800-73-4 Part 2, 3.2.1: VERIFY with P1=FF resets the security status. */
-    struct apdu cmd = {0x00, 0x20, 0xff, PIV_PIN_REF, NULL, 0, -1};
-    unsigned char resp[64];
-    size_t len;
-    unsigned sw;
-    apdu_run(card, &cmd, resp, sizeof resp, &len, &sw);
-}
+/* SP 800-73-4 Part 2, 3.2.1: VERIFY with P1=FF resets the security status. */
+static void piv_logout(struct card *card) { iso7816_logout(card, PIV_PIN_REF); }
 
 const struct token_driver piv_driver = {
     .name = "PIV",
