@@ -18,6 +18,8 @@ import tempfile
 import threading
 import time
 
+from idle import idle_wakeups
+
 
 def free_port():
     with socket.socket() as s:
@@ -93,6 +95,24 @@ def wrk(port, conns, seconds, pid):
     return rps, ms("50%"), ms("99%"), peak[0]
 
 
+def requests(port, ca, count, clients=4):
+    """`count` GET /api/v1/status over `clients` keep-alive TLS connections."""
+    import http.client
+    ctx = ssl.create_default_context(cafile=ca)
+
+    def one(n):
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=30)
+        for _ in range(n):
+            conn.request("GET", "/api/v1/status", headers={"Host": "127.0.0.1:%d" % port})
+            conn.getresponse().read()
+        conn.close()
+    threads = [threading.Thread(target=one, args=(count // clients,)) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def handshakes(port, ca, seconds):
     out = subprocess.run(["openssl", "s_time", "-connect", "127.0.0.1:%d" % port, "-new",
                           "-time", str(seconds), "-CAfile", ca],
@@ -123,6 +143,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--agent", required=True)
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--idle-seconds", type=int, default=60, help="how long the idle wake-ups are counted")
     ap.add_argument("--record", action="store_true", help="write bench/RESULTS.md")
     args = ap.parse_args()
 
@@ -139,6 +160,9 @@ def main():
         try:
             time.sleep(1)
             idle = rss_kib(proc.pid)
+            wakeups = idle_wakeups(proc.pid, args.idle_seconds)
+            requests(port, os.path.join(state, "ca.crt"), 10000)
+            after_10k = rss_kib(proc.pid)
             results = {c: wrk(port, c, args.seconds, proc.pid) for c in (1, 16, 64)}
             hs = handshakes(port, os.path.join(state, "ca.crt"), args.seconds)
             after = rss_kib(proc.pid)
@@ -151,7 +175,10 @@ def main():
         rows.append("| `GET /api/v1/status`, TLS keep-alive, %d connection%s | %.0f req/s | p50 %.2f ms, p99 %.2f ms | peak RSS %.1f MiB |"
                     % (c, "" if c == 1 else "s", rps, p50, p99, peak / 1024))
     rows.append("| new TLS handshakes (openssl s_time -new, 1 client) | %.0f /s | | |" % hs)
-    rows.append("| RSS idle / after the load | %.1f MiB / %.1f MiB | | |" % (idle / 1024, after / 1024))
+    rows.append("| RSS idle / after 10,000 requests / after all the load | %.1f MiB / %.1f MiB / %.1f MiB | | |"
+                % (idle / 1024, after_10k / 1024, after / 1024))
+    rows.append("| wake-ups of the idle agent, no pcscd on the machine (context switches of all its threads, %d s) "
+                "| %.1f per minute | | |" % (args.idle_seconds, wakeups))
     rows.append("| exec to first answered request: first run (makes CA + leaf) / later runs | %.0f ms / %.0f ms | | |"
                 % (cold * 1000, warm * 1000))
     table = "\n".join(["| what | result | latency | memory |", "|---|---|---|---|"] + rows)

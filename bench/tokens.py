@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import pcsc  # noqa: E402
 pcsc.in_private_namespace()
 import agent as harness  # noqa: E402
+from idle import idle_wakeups  # noqa: E402
 
 OPENSC_PKCS11 = (__import__("glob").glob("/usr/lib/*/opensc-pkcs11.so") or ["opensc-pkcs11.so"])[0]
 
@@ -56,6 +57,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--agent", required=True)
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--idle-seconds", type=int, default=60)
     args = ap.parse_args()
     harness.AGENT = os.path.abspath(args.agent)
     pcscd = pcsc.Pcscd().start()
@@ -103,6 +105,11 @@ def main():
                     % (login * 1000, login_apdus))
         rows.append("| the same PIN + signature with `pkcs11-tool --login --sign` (OpenSC, fresh process) | %.1f ms | %.1f APDUs |"
                     % (p11 * 1000, p11_apdus))
+        time.sleep(2)
+        before = len(card.apdu_log())
+        wakeups = idle_wakeups(agent.proc.pid, args.idle_seconds)
+        rows.append("| wake-ups of the idle agent with pcscd and the card in (context switches of all its threads, "
+                    "%d s) | %.1f per minute | %d APDUs |" % (args.idle_seconds, wakeups, apdus(card, before)))
     finally:
         if card:
             card.remove()

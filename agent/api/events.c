@@ -25,9 +25,15 @@ struct event_sub {
 };
 
 static pthread_mutex_t hub_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hub_cond; /* the keep-alive thread's: a first subscriber, or closing */
 static struct event_sub *subs[EVENTS_MAX_SUBS];
+static size_t n_subs;
 static int closing;
 static unsigned long next_id = 1;
+static pthread_t keepalive;
+static int keepalive_running;
+
+static void ping(void);
 
 struct event_sub *events_subscribe(void (*park)(void *ctx), void (*wake)(void *ctx), void *ctx)
 {
@@ -45,6 +51,8 @@ struct event_sub *events_subscribe(void (*park)(void *ctx), void (*wake)(void *c
     for (size_t i = 0; i < EVENTS_MAX_SUBS; i++) {
         if (!subs[i] && !closing) {
             subs[i] = sub;
+            if (n_subs++ == 0)
+                pthread_cond_broadcast(&hub_cond);
             pthread_mutex_unlock(&hub_lock);
             return sub;
         }
@@ -53,7 +61,7 @@ struct event_sub *events_subscribe(void (*park)(void *ctx), void (*wake)(void *c
     free(sub);
     /* Full: closed streams hold their slot until they are written to, so
      * ping everyone now to free those, and let this client retry. */
-    events_ping();
+    ping();
     errno = EBUSY;
     return NULL;
 }
@@ -85,7 +93,7 @@ void events_unsubscribe(struct event_sub *sub)
     pthread_mutex_lock(&hub_lock);
     for (size_t i = 0; i < EVENTS_MAX_SUBS; i++)
         if (subs[i] == sub)
-            subs[i] = NULL;
+            subs[i] = NULL, n_subs--;
     pthread_mutex_unlock(&hub_lock);
     free(sub);
 }
@@ -122,7 +130,30 @@ void events_publish(const char *type, const char *data_json)
     broadcast(text);
 }
 
-void events_ping(void) { broadcast(": ping\n\n"); }
+static void ping(void) { broadcast(": ping\n\n"); }
+
+/* Pings every EVENTS_PING_S while anyone listens; sleeps untimed otherwise. */
+static void *keepalive_main(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&hub_lock);
+    while (!closing) {
+        struct timespec until;
+        if (n_subs == 0) {
+            pthread_cond_wait(&hub_cond, &hub_lock);
+            continue;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += EVENTS_PING_S;
+        if (pthread_cond_timedwait(&hub_cond, &hub_lock, &until) == ETIMEDOUT && !closing) {
+            pthread_mutex_unlock(&hub_lock);
+            ping();
+            pthread_mutex_lock(&hub_lock);
+        }
+    }
+    pthread_mutex_unlock(&hub_lock);
+    return NULL;
+}
 
 static void publish_reader(const char *type, const char *reader, const char *token)
 {
@@ -157,7 +188,17 @@ static void on_pcsc(enum pcsc_event ev, const char *reader, void *arg)
     }
 }
 
-int events_start(void) { return pcsc_monitor_start(on_pcsc, NULL) == 0 ? p11_monitor_start(on_pcsc, NULL) : -1; }
+int events_start(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&hub_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    keepalive_running = pthread_create(&keepalive, NULL, keepalive_main, NULL) == 0;
+    return keepalive_running && pcsc_monitor_start(on_pcsc, NULL) == 0 && p11_monitor_start(on_pcsc, NULL) == 0 ? 0
+                                                                                                               : -1;
+}
 
 void events_shutdown(void)
 {
@@ -165,6 +206,7 @@ void events_shutdown(void)
     p11_monitor_stop();
     pthread_mutex_lock(&hub_lock);
     closing = 1;
+    pthread_cond_broadcast(&hub_cond);
     for (size_t i = 0; i < EVENTS_MAX_SUBS; i++) {
         if (subs[i] && subs[i]->parked) {
             subs[i]->parked = 0;
@@ -172,4 +214,7 @@ void events_shutdown(void)
         }
     }
     pthread_mutex_unlock(&hub_lock);
+    if (keepalive_running)
+        pthread_join(keepalive, NULL);
+    keepalive_running = 0;
 }

@@ -9,7 +9,9 @@
  *
  * Types: reader-added, reader-removed, token-inserted, token-removed; a
  * comment line (": ping") every EVENTS_PING_S seconds keeps proxies and the
- * idle timeouts content and finds dead clients.
+ * idle timeouts content and finds dead clients. The pings come from a thread
+ * of the hub's own that sleeps without a timeout while nobody listens: an
+ * idle agent has no wake-ups.
  */
 #ifndef UKEY_API_EVENTS_H
 #define UKEY_API_EVENTS_H
@@ -37,10 +39,8 @@ void events_unsubscribe(struct event_sub *sub);
 /* Queues an event for every subscriber. `data_json` is a JSON text. */
 void events_publish(const char *type, const char *data_json);
 
-/* A keep-alive comment to every subscriber (call every EVENTS_PING_S). */
-void events_ping(void);
-
-/* Starts the PC/SC monitor that feeds the hub; 0 on success. */
+/* Starts the keep-alive thread and the PC/SC and PKCS#11 monitors that feed
+ * the hub; 0 on success. */
 int events_start(void);
 
 /* Stops the monitor, ends every stream and wakes parked connections, so the

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #define RENEWAL_CHECK_S 3600
-#define TICK_S EVENTS_PING_S
+#define TICK_S RENEWAL_CHECK_S
 
 static volatile int stop_requested;
 static int wake_pipe[2] = {-1, -1};
@@ -47,7 +47,6 @@ struct serve_state {
     struct agent_config *cfg;
     struct tls_front *front;
     char cert_path[4096], key_path[4096];
-    time_t next_renewal_check;
 };
 
 /* Makes a new CA + leaf when the leaf is near its end, switches new
@@ -71,16 +70,8 @@ static void renew_if_due(struct serve_state *st)
         log_warn("the renewed CA could not be installed in every trust store; run \"ukey-agent trust install\"");
 }
 
-/* Runs every TICK_S seconds in the event loop. */
-static void tick(void *arg)
-{
-    struct serve_state *st = arg;
-    events_ping();
-    if (time(NULL) >= st->next_renewal_check) {
-        st->next_renewal_check = time(NULL) + RENEWAL_CHECK_S;
-        renew_if_due(st);
-    }
-}
+/* Runs every TICK_S seconds in the event loop: the only timer of an idle agent. */
+static void tick(void *arg) { renew_if_due(arg); }
 
 int serve_main(struct agent_config *cfg)
 {
@@ -156,7 +147,6 @@ int serve_main(struct agent_config *cfg)
              UKEY_VERSION, agent.port, cfg->state_dir, cfg->n_allow_origins);
     if (events_start() != 0)
         log_warn("cannot start the PC/SC monitor: no token events");
-    st.next_renewal_check = time(NULL) + RENEWAL_CHECK_S;
     rc = tls_front_run(st.front, &stop_requested, wake_pipe[0], TICK_S, tick, &st) ? 1 : 0;
     log_info("shutting down");
     /* Parked event streams must be resumed before the HTTP engine stops. */

@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
@@ -59,6 +60,7 @@ struct conn {
     struct sockaddr_storage peer;
     socklen_t peerlen;
     long long deadline_ms;
+    long long active_ms;        /* when bytes last moved, for eviction at the cap */
     int poll_tcp, poll_pair;    /* index in the pollfd array, -1 if none */
     unsigned char up[RELAY_BUF];
     size_t up_len, up_off;
@@ -75,7 +77,7 @@ struct tls_front {
     struct conn **conns;
     size_t n_conns;
     struct tls_front_options opt;
-    long long refused_log_ms;
+    long long full_log_ms;
 };
 
 static long long now_ms(void)
@@ -274,6 +276,25 @@ static void conn_close(struct tls_front *front, size_t i)
     front->conns[i] = front->conns[--front->n_conns];
 }
 
+/*
+ * At the connection cap a new connection takes the place of the one that
+ * has done least lately: one draining, else the one whose bytes moved
+ * longest ago. Idle keep-alive connections, stalled handshakes and
+ * slowloris clients then cannot keep a fresh client out (the cap bounds
+ * memory either way).
+ */
+static void evict_one(struct tls_front *front)
+{
+    size_t victim = 0;
+    for (size_t i = 0; i < front->n_conns; i++) {
+        const struct conn *c = front->conns[i], *v = front->conns[victim];
+        if ((c->state == CONN_DRAIN) != (v->state == CONN_DRAIN) ? c->state == CONN_DRAIN
+                                                                   : c->active_ms < v->active_ms)
+            victim = i;
+    }
+    conn_close(front, victim);
+}
+
 static void accept_new(struct tls_front *front, int lfd)
 {
     for (int k = 0; k < ACCEPTS_PER_ROUND; k++) {
@@ -283,14 +304,16 @@ static void accept_new(struct tls_front *front, int lfd)
         int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
-        if (front->n_conns >= front->opt.max_connections || !(c = calloc(1, sizeof *c))) {
-            /* Over the cap: refuse at once rather than let the backlog fill. */
+        if (front->n_conns >= front->opt.max_connections) {
             long long t = now_ms();
-            if (t - front->refused_log_ms > 10000) {
-                log_warn("connection limit (%u) reached; refusing new connections",
+            if (t - front->full_log_ms > 10000) {
+                log_warn("connection limit (%u) reached; the least active connections make room",
                          front->opt.max_connections);
-                front->refused_log_ms = t;
+                front->full_log_ms = t;
             }
+            evict_one(front);
+        }
+        if (!(c = calloc(1, sizeof *c))) {
             close(fd);
             continue;
         }
@@ -300,7 +323,8 @@ static void accept_new(struct tls_front *front, int lfd)
         c->peerlen = plen;
         c->id = front->id;
         c->id->refs++;
-        c->deadline_ms = now_ms() + (long long)front->opt.handshake_timeout_s * 1000;
+        c->active_ms = now_ms();
+        c->deadline_ms = c->active_ms + (long long)front->opt.handshake_timeout_s * 1000;
         mbedtls_ssl_init(&c->ssl);
         if (mbedtls_ssl_setup(&c->ssl, &c->id->conf) != 0) {
             front->conns[front->n_conns++] = c;
@@ -397,8 +421,10 @@ static int relay(struct tls_front *front, struct conn *c)
         }
         moved |= progress;
     }
-    if (moved)
-        c->deadline_ms = now_ms() + (long long)front->opt.idle_timeout_s * 1000;
+    if (moved) {
+        c->active_ms = now_ms();
+        c->deadline_ms = c->active_ms + (long long)front->opt.idle_timeout_s * 1000;
+    }
     return 0;
 }
 
@@ -434,6 +460,7 @@ static int conn_step(struct tls_front *front, struct conn *c)
     if (c->state == CONN_DRAIN)
         return drain(c);
     if (c->state == CONN_HANDSHAKE) {
+        c->active_ms = now_ms();
         r = mbedtls_ssl_handshake(&c->ssl);
         c->ssl_wants_write = r == MBEDTLS_ERR_SSL_WANT_WRITE;
         if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
@@ -488,7 +515,9 @@ int tls_front_run(struct tls_front *front, volatile int *stop, int wake_fd, unsi
         }
         if (wait < 0)
             wait = 0;
-        if (poll(pfd, n, (int)(wait > 1000 ? 1000 : wait)) < 0 && errno != EINTR)
+        /* Until the next deadline or tick: an idle agent sleeps here (a
+         * signal writes to wake_fd). */
+        if (poll(pfd, n, (int)(wait > INT_MAX ? INT_MAX : wait)) < 0 && errno != EINTR)
             break;
         if (pfd[front->n_listeners].revents)
             break;

@@ -3,7 +3,9 @@
  * handshake, and a plaintext relay to libmicrohttpd through a socketpair per
  * connection. One non-blocking poll() loop in the calling thread; no thread
  * per connection, so a client that stalls its handshake only holds its own
- * slot until the handshake timeout.
+ * slot until the handshake timeout. At max_connections a new connection
+ * takes the place of the least active one (idle keep-alive connections and
+ * slowloris clients cannot keep a fresh client out).
  */
 #ifndef UKEY_SERVER_TLS_H
 #define UKEY_SERVER_TLS_H

@@ -150,16 +150,17 @@ static long token_in(const struct reader_info *r, ukey_err *te)
 {
     size_t slot = cache_fill(r);
     struct token probe;
-    pthread_mutex_lock(&cache_lock);
-    *te = cache[slot].err;
     memset(&probe, 0, sizeof probe);
+    pthread_mutex_lock(&cache_lock);
+    /* The entry may have been dropped (card pulled) or reused since. */
+    *te = same_card(&cache[slot], r) ? cache[slot].err : UKEY_ERR_TOKEN_REMOVED;
     probe.driver = cache[slot].t.driver;
     pthread_mutex_unlock(&cache_lock);
     /* The PIN counter changes behind our back: read it every time. */
     if (*te == UKEY_OK)
         *te = token_with_card(r->name, CARD_LEAVE, read_pin_status, &probe);
     pthread_mutex_lock(&cache_lock);
-    if (*te == UKEY_OK && cache[slot].err == UKEY_OK)
+    if (*te == UKEY_OK && same_card(&cache[slot], r) && cache[slot].err == UKEY_OK)
         cache[slot].t.pin = probe.pin;
     else
         slot = (size_t)-1;
@@ -191,6 +192,12 @@ ukey_err tokens_list(json_t **out)
         json_array_append_new(rlist, r);
     }
     pthread_mutex_lock(&cache_lock);
+    /* Between token_in and here another request or the hotplug monitor may
+     * have dropped or reused an entry: only those still holding the card
+     * read in that reader count. */
+    for (size_t i = 0; i < n; i++)
+        if (slot_of[i] >= 0 && !(same_card(&cache[slot_of[i]], &readers[i]) && cache[slot_of[i]].err == UKEY_OK))
+            slot_of[i] = -1;
     for (size_t i = 0; i < n; i++) {
         struct cache_entry *c = slot_of[i] >= 0 ? &cache[slot_of[i]] : NULL;
         if (!c)
@@ -374,7 +381,7 @@ ukey_err tokens_in_reader(const char *reader, char id[TOKEN_ID_LEN])
             return readers[i].state == READER_IN_USE ? UKEY_ERR_TOKEN_BUSY : UKEY_ERR_CARD_ERROR;
         slot = cache_fill(&readers[i]);
         pthread_mutex_lock(&cache_lock);
-        e = cache[slot].err;
+        e = same_card(&cache[slot], &readers[i]) ? cache[slot].err : UKEY_ERR_TOKEN_REMOVED;
         if (e == UKEY_OK)
             memcpy(id, cache[slot].t.id, TOKEN_ID_LEN);
         pthread_mutex_unlock(&cache_lock);
