@@ -4,6 +4,7 @@
 #include "util/file.h"
 #include "util/mbedtls_compat.h"
 #include "util/rng.h"
+#include "x509/crl.h"
 #include "x509/ext.h"
 #include "x509/fetch.h"
 #include "x509/name.h"
@@ -11,7 +12,6 @@
 #include "x509/sigenc.h"
 #include "x509/xtime.h"
 
-#include <mbedtls/x509_crl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #define MAX_CHAIN 4
-#define SLACK 300 /* seconds a server's clock may be off ours */
 
 /* One fetch of this run, kept so that certificates sharing a CRL or an
  * issuer fetch it once. */
@@ -234,31 +233,19 @@ static const char *const verdicts[] = {"pass", "warn", "fail", "skip"};
 
 /* ---- revocation ---- */
 
-static int serial_listed(const mbedtls_x509_crl *crl, const mbedtls_x509_crt *crt, time_t *when)
-{
-    for (const mbedtls_x509_crl_entry *e = &crl->entry; e && e->serial.len; e = e->next)
-        if (e->serial.len == crt->serial.len && memcmp(e->serial.p, crt->serial.p, e->serial.len) == 0) {
-            *when = x509_time_utc(&e->revocation_date);
-            return 1;
-        }
-    return 0;
-}
-
 /* Judges the CRL at `url` for `crt`: published and revoked verdicts. */
 static void judge_crl(struct cert_env *env, const mbedtls_x509_crt *crt, const mbedtls_x509_crt *issuer,
                       const char *url, json_t *ev, enum diag_status *published, enum diag_status *revoked)
 {
-    mbedtls_x509_crl crl;
     const struct memo *m = NULL;
     unsigned char *cached = NULL;
     const unsigned char *body;
     size_t len = 0;
-    time_t now = time(NULL), this_update, next_update, when;
+    struct crl_check c;
     char note[300] = "", t1[32], t2[32];
 
     *published = DIAG_WARN;
     *revoked = DIAG_SKIP;
-    mbedtls_x509_crl_init(&crl);
     set_str(ev, "url", url);
     if ((cached = cache_get(env, "crl", (const unsigned char *)url, strlen(url), &len)))
         body = cached, json_object_set_new(ev, "cached", json_true());
@@ -278,47 +265,52 @@ static void judge_crl(struct cert_env *env, const mbedtls_x509_crt *crt, const m
     } else {
         body = m->res.body, len = m->res.len;
     }
-    if (mbedtls_x509_crl_parse(&crl, body, len + (body[0] == '-' ? 1 : 0)) != 0) {
+    crl_check(body, len, crt, issuer, time(NULL), &c);
+    if (c.finding == CRL_NOT_A_CRL) {
         snprintf(note, sizeof note, "the address answers with something that is not a CRL (%zu bytes)", len);
         goto out;
     }
     *published = DIAG_PASS;
-    this_update = x509_time_utc(&crl.this_update);
-    next_update = crl.next_update.year ? x509_time_utc(&crl.next_update) : 0;
-    set_str(ev, "this_update", iso(this_update, t1));
-    set_str(ev, "next_update", iso(next_update, t2));
-    if (!issuer) {
+    set_str(ev, "this_update", iso(c.this_update, t1));
+    set_str(ev, "next_update", iso(c.next_update, t2));
+    switch (c.finding) {
+    case CRL_NO_ISSUER:
         snprintf(note, sizeof note, "the CRL cannot be verified: the certificate's issuer is unknown");
-    } else if (crl.issuer_raw.len != issuer->subject_raw.len ||
-               memcmp(crl.issuer_raw.p, issuer->subject_raw.p, crl.issuer_raw.len) != 0) {
+        break;
+    case CRL_OTHER_ISSUER:
         *published = DIAG_WARN;
         snprintf(note, sizeof note, "the CRL there is from another issuer");
-    } else if (!sigenc_verifies(&issuer->pk, crl.sig_md, crl.sig_pk, crl.sig_opts, crl.tbs.p, crl.tbs.len, crl.sig.p,
-                                crl.sig.len)) {
+        break;
+    case CRL_BAD_SIGNATURE:
         *published = DIAG_WARN;
         snprintf(note, sizeof note, "the CRL's signature does not verify with the issuer's key");
-    } else if (serial_listed(&crl, crt, &when)) {
+        break;
+    case CRL_REVOKED:
         *revoked = DIAG_FAIL;
-        set_str(ev, "revoked_at", iso(when, t1));
+        set_str(ev, "revoked_at", iso(c.revoked_at, t1));
         snprintf(note, sizeof note, "the CRL lists this certificate as revoked");
-    } else if (this_update > now + SLACK) {
+        break;
+    case CRL_FUTURE:
         *published = DIAG_WARN;
         snprintf(note, sizeof note, "the CRL is dated in the future: check the computer's clock");
-    } else if (next_update && next_update + SLACK < now) {
+        break;
+    case CRL_STALE:
         *published = DIAG_WARN;
         snprintf(note, sizeof note, "the CRL is stale: its next update was due %s", t2);
-    } else {
+        break;
+    case CRL_GOOD:
+    case CRL_NOT_A_CRL:
         *revoked = DIAG_PASS;
         snprintf(note, sizeof note, "the CRL is signed by the issuer, fresh, and does not list this certificate");
-        if (!cached && next_update)
-            cache_put(env, "crl", (const unsigned char *)url, strlen(url), next_update, body, len);
+        if (!cached && c.next_update)
+            cache_put(env, "crl", (const unsigned char *)url, strlen(url), c.next_update, body, len);
+        break;
     }
 out:
     if (!m && !cached && !note[0])
         snprintf(note, sizeof note, "out of memory");
     set_str(ev, "note", note);
     json_object_set_new(ev, "verdict", json_string(*revoked == DIAG_FAIL ? "revoked" : verdicts[*published]));
-    mbedtls_x509_crl_free(&crl);
     free(cached);
 }
 

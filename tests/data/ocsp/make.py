@@ -1,5 +1,6 @@
 """Makes the OCSP answers that tests/unit/test_ocsp.c and the fuzz_ocsp
-corpus use, with the real `openssl ocsp` responder (file mode, no network).
+corpus use, with the real `openssl ocsp` responder (file mode, no network),
+and the issuer's CRL (DER and PEM, listing `revoked`) as fuzz_crl's seeds.
 Run from the source tree: /usr/bin/python3 tests/data/ocsp/make.py
 The certificates last ten years; the answers' nextUpdate too."""
 import os
@@ -23,6 +24,10 @@ def main():
         p = pki.Pki(work, "http://127.0.0.1:1", "http://127.0.0.1:2", days=3650).p
         for name in ("inter", "valid", "revoked", "unknown"):
             shutil.copy(p(name + ".pem"), os.path.join(here, name + ".pem"))
+        seeds = os.path.join(here, "..", "..", "fuzz", "corpus", "crl")
+        os.makedirs(seeds, exist_ok=True)
+        shutil.copy(p("inter.crl"), os.path.join(seeds, "lists-revoked.der"))
+        shutil.copy(p("inter.crl.pem"), os.path.join(seeds, "lists-revoked.pem"))
         answers = {  # file: (certificate, signer, nonce)
             "good-nonce": ("valid", "responder", True),
             "good": ("valid", "responder", False),

@@ -1,0 +1,36 @@
+/*
+ * A CRL judged for one certificate (RFC 5280 6.3): parsed (DER, or PEM
+ * terminated by a NUL at body[len]), issued and signed by the certificate's
+ * issuer, fresh, and listing the certificate or not. No network: the caller
+ * fetched the bytes (diag/certs.c).
+ */
+#ifndef UKEY_X509_CRL_H
+#define UKEY_X509_CRL_H
+
+#include <mbedtls/x509_crt.h>
+#include <stddef.h>
+#include <time.h>
+
+#define CRL_SLACK_S 300 /* seconds a server's clock may be off ours */
+
+enum crl_finding {
+    CRL_NOT_A_CRL,      /* the bytes are no CRL */
+    CRL_NO_ISSUER,      /* parsed, but the certificate's issuer is unknown: not verifiable */
+    CRL_OTHER_ISSUER,   /* issued by someone else */
+    CRL_BAD_SIGNATURE,  /* the issuer's key does not verify it */
+    CRL_REVOKED,        /* verified, and it lists the certificate (revoked_at) */
+    CRL_FUTURE,         /* verified, but dated after now */
+    CRL_STALE,          /* verified, but its next update is past */
+    CRL_GOOD,           /* verified, fresh, and the certificate is not listed */
+};
+
+struct crl_check {
+    enum crl_finding finding;
+    time_t this_update, next_update; /* 0 when absent or not parsed */
+    time_t revoked_at;
+};
+
+void crl_check(const unsigned char *body, size_t len, const mbedtls_x509_crt *crt, const mbedtls_x509_crt *issuer,
+               time_t now, struct crl_check *out);
+
+#endif
