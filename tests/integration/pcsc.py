@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 import agent as harness
 from agent import run_tool, terminate, _die_with_parent
@@ -254,3 +255,41 @@ class VirtualCard:
                 return f.read().splitlines()
         except FileNotFoundError:
             return []
+
+
+class CardCase(unittest.TestCase):
+    """A private pcscd, the test PKI and one agent for the class; a fresh
+    virtual card for each test (its state in card-<test>.json). Subclasses
+    set agent_args, agent_config and faults, and may override pki_options()
+    (called with cls.dir made) and write_state()."""
+    agent_args = ()
+    agent_config = None
+    faults = ()
+
+    @classmethod
+    def pki_options(cls):
+        return {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pcscd = Pcscd().start()
+        cls.dir = tempfile.mkdtemp(prefix="ukey-card-")
+        cls.pki = make_pki(cls.dir, **cls.pki_options())
+        cls.agent = harness.Agent(args=list(cls.agent_args), config=cls.agent_config).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.cleanup()
+        cls.pcscd.cleanup()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def write_state(self, path):
+        write_card_state(path, self.pki, slots=("9a", "9c", "9d"))
+
+    def setUp(self):
+        self.state = os.path.join(self.dir, "card-%s.json" % self.id().rsplit(".", 1)[1])
+        self.write_state(self.state)
+        self.card = VirtualCard(self.pcscd, self.state, self.faults).insert()
+
+    def tearDown(self):
+        self.card.remove()

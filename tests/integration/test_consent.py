@@ -6,11 +6,8 @@ PIN / cancel / timeout / replay, and the per-origin pin_entry policy.
 import base64
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pcsc  # noqa: E402
@@ -24,31 +21,17 @@ CHALLENGE = base64.b64encode(os.urandom(32)).decode()
 JSON = {"Content-Type": "application/json"}
 
 
-class Consent(unittest.TestCase):
+class Consent(pcsc.CardCase):
+    agent_config = {"allow_origins": [PORTAL, {"origin": LEGACY, "pin_entry": "page"}],
+                    "limits": {"consent_timeout_s": 3}}
+
     @classmethod
     def setUpClass(cls):
-        cls.pcscd = pcsc.Pcscd().start()
-        cls.dir = tempfile.mkdtemp(prefix="ukey-consent-")
-        cls.pki = pcsc.make_pki(cls.dir)
-        cls.agent = harness.Agent(config={
-            "allow_origins": [PORTAL, {"origin": LEGACY, "pin_entry": "page"}],
-            "limits": {"consent_timeout_s": 3}}).start()
+        super().setUpClass()
         cls.self_origin = "https://127.0.0.1:%d" % cls.agent.port
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.agent.cleanup()
-        cls.pcscd.cleanup()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def setUp(self):
-        state = os.path.join(self.dir, "card-%s.json" % self.id().rsplit(".", 1)[1])
-        pcsc.write_card_state(state, self.pki)
-        self.state = state
-        self.card = pcsc.VirtualCard(self.pcscd, state).insert()
-
-    def tearDown(self):
-        self.card.remove()
+    def write_state(self, path):
+        pcsc.write_card_state(path, self.pki)
 
     def call(self, method, path, body=None, origin=PORTAL, site=None):
         headers = dict(JSON) if body is not None else {}

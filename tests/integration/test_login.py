@@ -5,11 +5,8 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import re
 import sys
-import tempfile
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pcsc  # noqa: E402
@@ -36,34 +33,21 @@ def der_from_raw(raw):
     return bytes([0x30, len(body)]) + body if len(body) < 0x80 else bytes([0x30, 0x81, len(body)]) + body
 
 
-class LoginBase(unittest.TestCase):
-    """Fixtures: a private pcscd, a test PKI whose CRL is served on loopback,
-    the agent, and a fresh virtual card per test."""
+class LoginBase(pcsc.CardCase):
+    """The card fixtures (pcsc.CardCase), with the PKI's CRL served on loopback."""
+    # These portals send the PIN from their page (the consent window is test_consent's).
+    agent_args = ("--allow-origin", PORTAL, "--allow-origin", OTHER)
+    agent_config = {"pin_entry": "page"}
 
     @classmethod
-    def setUpClass(cls):
-        cls.pcscd = pcsc.Pcscd().start()
-        cls.dir = tempfile.mkdtemp(prefix="ukey-login-")
+    def pki_options(cls):
         cls.crl_server = pcsc.CrlServer(cls.dir)
-        cls.pki = pcsc.make_pki(cls.dir, crl_url="http://127.0.0.1:%d/ca.crl" % cls.crl_server.port)
-        # These portals send the PIN from their page (the consent window is test_consent's).
-        cls.agent = harness.Agent(args=["--allow-origin", PORTAL, "--allow-origin", OTHER],
-                                  config={"pin_entry": "page"}).start()
+        return {"crl_url": "http://127.0.0.1:%d/ca.crl" % cls.crl_server.port}
 
     @classmethod
     def tearDownClass(cls):
-        cls.agent.cleanup()
-        cls.pcscd.cleanup()
+        super().tearDownClass()
         cls.crl_server.stop()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def setUp(self):
-        self.state = os.path.join(self.dir, "card-%s.json" % self.id().rsplit(".", 1)[1])
-        pcsc.write_card_state(self.state, self.pki, slots=("9a", "9c", "9d"))
-        self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
-
-    def tearDown(self):
-        self.card.remove()
 
     def login(self, body, origin=PORTAL):
         headers = {"Content-Type": "application/json"}

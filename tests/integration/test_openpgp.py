@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pcsc  # noqa: E402
@@ -38,29 +37,13 @@ def der(pem):
     return base64.b64decode("".join(pem.strip().splitlines()[1:-1]))
 
 
-class OpenPGPCard(unittest.TestCase):
+class OpenPGPCard(pcsc.CardCase):
     aut = "9a"
+    agent_args = ("--allow-origin", PORTAL)
+    agent_config = {"pin_entry": "page"}
 
-    @classmethod
-    def setUpClass(cls):
-        cls.pcscd = pcsc.Pcscd().start()
-        cls.dir = tempfile.mkdtemp(prefix="ukey-openpgp-")
-        cls.pki = pcsc.make_pki(cls.dir)
-        cls.agent = harness.Agent(args=["--allow-origin", PORTAL], config={"pin_entry": "page"}).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.agent.cleanup()
-        cls.pcscd.cleanup()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def setUp(self):
-        self.state = os.path.join(self.dir, "card-%s.json" % self.id().rsplit(".", 1)[1])
-        pcsc.write_openpgp_state(self.state, self.pki, aut=self.aut, serial=SERIAL, fingerprints=FPRS)
-        self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
-
-    def tearDown(self):
-        self.card.remove()
+    def write_state(self, path):
+        pcsc.write_openpgp_state(path, self.pki, aut=self.aut, serial=SERIAL, fingerprints=FPRS)
 
     def tokens(self):
         status, _, body = self.agent.get_json("/api/v1/tokens")

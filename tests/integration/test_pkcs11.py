@@ -212,30 +212,10 @@ class SoftHsmToken(Base):
         self.assertEqual(self.pin(tid, "verify", {"pin": "reset-pin"})[0], 200)
         self.assertEqual(self.pin(tid, "verify", {"pin": "new-pin-1"})[1]["error"]["code"], "PIN_INCORRECT")
 
-class OpenScOverPiv(Base):
+class OpenScOverPiv(pcsc.CardCase, Base):
     """OpenSC's PKCS#11 module and the PIV driver reach the same virtual card."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.pcscd = pcsc.Pcscd().start()
-        cls.dir = tempfile.mkdtemp(prefix="ukey-p11-")
-        cls.pki = pcsc.make_pki(cls.dir)
-        cls.agent = harness.Agent(args=["--allow-origin", PORTAL, "--pkcs11-module", OPENSC],
-                                  config={"pin_entry": "page"}).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.agent.cleanup()
-        cls.pcscd.cleanup()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def setUp(self):
-        self.state = os.path.join(self.dir, "card-%s.json" % self.id().rsplit(".", 1)[1])
-        pcsc.write_card_state(self.state, self.pki, slots=("9a", "9c", "9d"))
-        self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
-
-    def tearDown(self):
-        self.card.remove()
+    agent_args = ("--allow-origin", PORTAL, "--pkcs11-module", OPENSC)
+    agent_config = {"pin_entry": "page"}
 
     def both_views(self):
         """The PIV token and its PKCS#11 twin's id, once OpenSC has seen the card."""

@@ -5,13 +5,10 @@ import concurrent.futures
 import http.client
 import json
 import os
-import shutil
 import re
 import subprocess
 import sys
-import tempfile
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pcsc  # noqa: E402
@@ -28,29 +25,9 @@ def verify_apdus(lines):
     return [l for l in lines if re.match(r"APDU [0-9A-Fa-f]{2} 20 00 80 lc=[1-9]", l)]
 
 
-class CardTest(unittest.TestCase):
-    faults = ()
-
-    @classmethod
-    def setUpClass(cls):
-        cls.pcscd = pcsc.Pcscd().start()
-        cls.pki_dir = tempfile.mkdtemp(prefix="ukey-pki-")
-        cls.pki = pcsc.make_pki(cls.pki_dir)
-        cls.agent = harness.Agent().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.agent.cleanup()
-        cls.pcscd.cleanup()
-        shutil.rmtree(cls.pki_dir, ignore_errors=True)
-
-    def setUp(self):
-        self.state = os.path.join(self.pki_dir, "card-%s.json" % self.id().rsplit(".", 1)[1])
-        pcsc.write_card_state(self.state, self.pki)
-        self.card = pcsc.VirtualCard(self.pcscd, self.state, self.faults).insert()
-
-    def tearDown(self):
-        self.card.remove()
+class CardTest(pcsc.CardCase):
+    def write_state(self, path):
+        pcsc.write_card_state(path, self.pki)
 
     def tokens(self):
         status, _, body = self.agent.get_json("/api/v1/tokens")
