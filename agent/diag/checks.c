@@ -274,7 +274,7 @@ static void check_tokens(struct run *r)
         NULL);
 
     {
-        size_t blocked = 0, low = 0;
+        size_t blocked = 0, low = 0, wrong = 0;
         json_t *ev = json_array();
         json_array_foreach(tokens, i, t) {
             json_t *pin = json_object_get(t, "pin");
@@ -282,15 +282,20 @@ static void check_tokens(struct run *r)
             int is_blocked = json_is_true(json_object_get(pin, "blocked"));
             blocked += is_blocked;
             low += !is_blocked && json_is_integer(json_object_get(pin, "retries_left")) && left <= 1;
+            wrong += !is_blocked && json_is_true(json_object_get(pin, "retries_low"));
             json_array_append_new(ev, json_pack("{s:O, s:O}", "token", json_object_get(t, "id"), "pin", pin));
         }
         if (blocked)
             say(&d, "%zu 个 UKey 的 PIN 已锁定。", "The PIN of %zu token(s) is blocked.", blocked);
         else if (low)
             say(&d, "PIN 只剩最后一次重试机会。", "Only one PIN attempt is left.");
+        else if (wrong)
+            say(&d, "上次正确输入 PIN 码之后，有人输错过 PIN 码；这种 UKey 不告知还剩几次机会。",
+                "A wrong PIN was typed since the last right one; this kind of token does not tell how many tries are left.");
         else
             say(&d, "PIN 状态正常。", "The PIN state is fine.");
-        add(r, "pin.state", json_array_size(tokens) == 0 ? DIAG_SKIP : blocked ? DIAG_FAIL : low ? DIAG_WARN : DIAG_PASS,
+        add(r, "pin.state",
+            json_array_size(tokens) == 0 ? DIAG_SKIP : blocked ? DIAG_FAIL : low || wrong ? DIAG_WARN : DIAG_PASS,
             "PIN 码状态", "PIN state", &d,
             "PIN 已锁定时，用 PUK 解锁（诊断页面的“解锁”），或带 UKey 到发证机构；只剩一次机会时请先确认 PIN 码再输入。",
             "A blocked PIN is unblocked with the PUK (\"Unblock\" on the diagnostic page) or by the issuer; with one try left, make sure of the PIN before typing it.",

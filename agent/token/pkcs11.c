@@ -705,6 +705,7 @@ static ukey_err p11_pin_status(struct card *card, struct token_pin *pin)
         return e;
     /* PKCS#11 gives no counter, only these flags. */
     pin->blocked = (ti.flags & CKF_USER_PIN_LOCKED) != 0;
+    pin->retries_low = (ti.flags & CKF_USER_PIN_COUNT_LOW) != 0;
     pin->retries_left = pin->blocked ? 0 : (ti.flags & CKF_USER_PIN_FINAL_TRY) ? 1 : -1;
     pin->pin_pad = (ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH) != 0;
     pin->digits_only = 0;

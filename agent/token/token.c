@@ -39,11 +39,12 @@ json_t *token_json(const struct token *t)
         }
         json_array_append_new(certs, c);
     }
-    out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:o, s:b, s:b, s:b, s:i, s:i}, s:o}",
+    out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:o, s:b, s:b, s:b, s:b, s:i, s:i}, s:o}",
                     "id", t->id, "reader", t->reader, "type", t->driver->name, "label", t->label,
                     "serial", t->serial,
                     "pin",
                       "retries_left", t->pin.retries_left >= 0 ? json_integer(t->pin.retries_left) : json_null(),
+                      "retries_low", t->pin.retries_low,
                       "blocked", t->pin.blocked,
                       "pin_pad", t->pin.pin_pad,
                       "digits_only", t->pin.digits_only,

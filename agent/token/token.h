@@ -32,6 +32,7 @@ struct token_cert {
 
 struct token_pin {
     int retries_left;           /* -1 when the card does not say */
+    int retries_low;            /* a wrong PIN since the last right one, count untold (PKCS#11) */
     int blocked;
     int pin_pad;                /* the reader has a PIN pad */
     unsigned min_len, max_len;  /* accepted PIN length */

@@ -107,7 +107,7 @@ class Tokens(OpenPGPCard):
         [tok] = body["tokens"]
         self.assertEqual((tok["id"], tok["type"], tok["serial"], tok["label"]), (TOKEN, "OpenPGP", SERIAL, "OpenPGP"))
         # PW1: any UTF-8, at least 6, at most what C4 says (64 on this card).
-        self.assertEqual(tok["pin"], {"retries_left": 3, "blocked": False, "pin_pad": False, "digits_only": False,
+        self.assertEqual(tok["pin"], {"retries_left": 3, "retries_low": False, "blocked": False, "pin_pad": False, "digits_only": False,
                                       "min_length": 6, "max_length": 64})
         [cert] = tok["certificates"]
         self.assertEqual((cert["id"], cert["slot"], cert["authentication"]), ("auth", "Authentication key", True))

@@ -160,8 +160,8 @@ class SoftHsmToken(Base):
         self.assertEqual((t["type"], t["backend"], t["module"]), ("PKCS#11", "pkcs11", SOFTHSM))
         self.assertEqual({c["id"] for c in t["certificates"]}, set(IDS.values()))
         self.assertEqual(sum(c["authentication"] for c in t["certificates"]), 1)
-        self.assertEqual(t["pin"], {"retries_left": None, "blocked": False, "pin_pad": False, "digits_only": False,
-                                    "min_length": 4, "max_length": 64})
+        self.assertEqual(t["pin"], {"retries_left": None, "retries_low": False, "blocked": False, "pin_pad": False,
+                                    "digits_only": False, "min_length": 4, "max_length": 64})
         # The same id after a restart: it comes from the token, not the slot.
         first = t["id"]
         self.agent.stop()
@@ -197,8 +197,11 @@ class SoftHsmToken(Base):
         tid = self.token()["id"]
         status, body = self.login({"pin": "wrong-pin", "token": tid})
         self.assertEqual((status, body["error"]["code"]), (403, "PIN_INCORRECT"), body)
+        # No count, but the token says a wrong PIN came since the last right one.
+        self.assertTrue(self.token()["pin"]["retries_low"])
         self.assertEqual(self.login({"pin": "123", "token": tid})[1]["error"]["code"], "PIN_FORMAT")
         self.assertEqual(self.pin(tid, "verify", {"pin": PIN})[0], 200)
+        self.assertFalse(self.token()["pin"]["retries_low"])
         status, body = self.pin(tid, "change", {"old_pin": PIN, "new_pin": "new-pin-1"})
         self.assertEqual(status, 200, body)
         self.assertEqual(self.pin(tid, "verify", {"pin": PIN})[1]["error"]["code"], "PIN_INCORRECT")

@@ -114,7 +114,7 @@ class Tokens(CardTest):
         status, body = self.pin("unblock", {"puk": "12345678", "new_pin": "112233"})
         self.assertEqual(status, 200, body)
         self.assertEqual(self.pin("verify", {"pin": "112233"})[0], 200)
-        self.assertEqual(self.tokens()["tokens"][0]["pin"], {"retries_left": 3, "blocked": False, "pin_pad": False,
+        self.assertEqual(self.tokens()["tokens"][0]["pin"], {"retries_left": 3, "retries_low": False, "blocked": False, "pin_pad": False,
                                                             "digits_only": True, "min_length": 6, "max_length": 8})
 
     def test_malformed_pin_costs_no_try(self):

@@ -55,6 +55,7 @@ export interface Token {
   id: string; reader: string; type: string; label: string; serial: string;
   pin: {
     retries_left: number | null;
+    retries_low: boolean;
     blocked: boolean;
     pin_pad: boolean;
     digits_only: boolean;
