@@ -4,11 +4,17 @@
  * no crash or leak — ASan+UBSan and LeakSanitizer watch the same loop in
  * the sanitizer build. malloc, calloc, realloc and strdup are wrapped at
  * link time (-Wl,--wrap, tests/CMakeLists.txt); jansson allocates through
- * the same counter with json_set_alloc_funcs. */
+ * the same counter with json_set_alloc_funcs. The card paths (reading a
+ * token, a login) run over SoftHSM2 through the PKCS#11 backend, a token
+ * the test makes with softhsm2-util and pkcs11-tool: a real driver's whole
+ * path with no pcscd needed (the module's own allocations are not ours). */
 #include "check.h"
 
 #include "diag/checks.h"
+#include "token/login.h"
+#include "token/pkcs11.h"
 #include "token/token.h"
+#include "token/tokens.h"
 #include "util/config.h"
 #include "util/file.h"
 #include "util/mbedtls_compat.h"
@@ -115,6 +121,64 @@ static int certificate_check(void)
     return ok;
 }
 
+#define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
+
+/* The token is read afresh each time (nothing cached). */
+static int p11_listing(void)
+{
+    json_t *j = NULL;
+    ukey_err e;
+    int ok;
+    tokens_forget();
+    e = tokens_list(&j);
+    ok = e == UKEY_OK && json_array_size(json_object_get(j, "tokens")) == 1 &&
+         json_array_size(json_object_get(json_array_get(json_object_get(j, "tokens"), 0), "certificates")) == 1;
+    json_decref(j);
+    return ok;
+}
+
+static int p11_login(void)
+{
+    struct login_request req = {.pin = "123456", .origin = "https://portal.example.gov.cn",
+                                .challenge = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="};
+    struct token_pin pin;
+    json_t *token = NULL;
+    ukey_err e;
+    tokens_forget();
+    e = tokens_login(&req, &token, &pin);
+    CHECK((e == UKEY_OK) == (token != NULL));
+    json_decref(token);
+    return e == UKEY_OK;
+}
+
+/* A SoftHSM2 token in a temporary directory with an EC key and its
+ * self-issued login certificate; SOFTHSM2_CONF points there. */
+static void make_softhsm_token(char *tmp)
+{
+    char cmd[8192];
+    FILE *f;
+    CHECK(mkdtemp(tmp) != NULL);
+    snprintf(cmd, sizeof cmd, "%s/softhsm2.conf", tmp);
+    CHECK((f = fopen(cmd, "w")) != NULL);
+    if (f) {
+        fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", tmp);
+        fclose(f);
+    }
+    setenv("SOFTHSM2_CONF", cmd, 1);
+    snprintf(cmd, sizeof cmd,
+             "set -e; cd %s; exec >/dev/null 2>&1; "
+             "softhsm2-util --init-token --free --label alloc --pin 123456 --so-pin 12345678; "
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout k.pem -out c.pem "
+             "-subj /CN=alloc -days 30 -addext keyUsage=critical,digitalSignature "
+             "-addext extendedKeyUsage=clientAuth -addext basicConstraints=CA:FALSE; "
+             "softhsm2-util --import k.pem --token alloc --label k --id 01 --pin 123456; "
+             "openssl x509 -in c.pem -outform DER -out c.der; "
+             "pkcs11-tool --module %s --token-label alloc --login --pin 123456 --write-object c.der --type cert "
+             "--id 01",
+             tmp, SOFTHSM);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     const char *src = getenv("UKEY_SOURCE_DIR");
@@ -141,5 +205,16 @@ int main(void)
     CHECK(every_failure("agent.json", config) > 5);
     CHECK(every_failure("token listing", token) > 5);
     CHECK(every_failure("certificate check report", certificate_check) > 20);
+    {
+        char tmp[] = "/tmp/ukey-allocfail-XXXXXX", *modules[] = {SOFTHSM}, rm[128];
+        make_softhsm_token(tmp);
+        CHECK(p11_load(modules, 1) == 1);
+        CHECK(every_failure("token read through a PKCS#11 module", p11_listing) > 10);
+        CHECK(every_failure("login through a PKCS#11 module", p11_login) > 10);
+        tokens_forget();
+        p11_unload();
+        snprintf(rm, sizeof rm, "rm -rf %s", tmp);
+        CHECK(system(rm) == 0);
+    }
     return check_done();
 }
