@@ -16,6 +16,7 @@
 #include "server/guard.h"
 #include "token/login.h"
 #include "token/tokens.h"
+#include "util/hex.h"
 #include "util/rng.h"
 #include "util/secret.h"
 
@@ -102,8 +103,7 @@ ukey_err consent_create(const struct api_request *req, const struct login_reques
     if (!p) {
         e = UKEY_ERR_AGENT_BUSY;
     } else {
-        for (size_t i = 0; i < sizeof raw; i++)
-            snprintf(p->id + 2 * i, 3, "%02x", raw[i]);
+        hex_encode(p->id, raw, sizeof raw, 0);
         snprintf(p->origin, sizeof p->origin, "%s", req->origin);
         snprintf(p->challenge, sizeof p->challenge, "%s", lr->challenge);
         snprintf(p->token_id, sizeof p->token_id, "%s", lr->token_id ? lr->token_id : "");

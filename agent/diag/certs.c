@@ -2,6 +2,7 @@
 #include "diag/certs.h"
 
 #include "util/file.h"
+#include "util/hex.h"
 #include "util/mbedtls_compat.h"
 #include "util/rng.h"
 #include "x509/crl.h"
@@ -109,8 +110,7 @@ static int cache_path(const struct cert_env *env, const char *kind, const unsign
     char hex[65];
     if (!env->opt.cache_dir || compat_sha256(key, key_len, h) != 0)
         return -1;
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    hex_encode(hex, h, 32, 0);
     return snprintf(path, cap, "%s/%s-%s", env->opt.cache_dir, kind, hex) < (int)cap ? 0 : -1;
 }
 
@@ -432,8 +432,7 @@ void cert_look(struct cert_env *env, const unsigned char *der, size_t len, const
         set_str(ev, "subject", dn);
         set_str(ev, "issuer", issuer_dn);
     }
-    for (size_t i = 0; i < chain.serial.len && i < 64; i++)
-        snprintf(serial + 2 * i, 3, "%02x", chain.serial.p[i]);
+    hex_encode(serial, chain.serial.p, chain.serial.len < 64 ? chain.serial.len : 64, 0);
     set_str(ev, "serial", serial);
     from = x509_time_utc(&chain.valid_from);
     to = x509_time_utc(&chain.valid_to);

@@ -2,6 +2,7 @@
 #include "localca/localca.h"
 
 #include "util/file.h"
+#include "util/hex.h"
 #include "util/log.h"
 #include "util/mbedtls_compat.h"
 #include "util/rng.h"
@@ -491,7 +492,6 @@ int localca_fingerprint_file(const char *path, char out[65])
     mbedtls_x509_crt_free(&crt);
     if (rc != 0)
         return -1;
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+    hex_encode(out, digest, 32, 0);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include "token/apdu.h"
 #include "token/tlv.h"
 #include "token/token.h"
+#include "util/hex.h"
 #include "util/log.h"
 #include "util/secret.h"
 #include "x509/sigenc.h"
@@ -79,10 +80,8 @@ static ukey_err read_identity(struct card *card, struct token *t)
         return UKEY_ERR_CARD_DATA_INVALID;
     }
     strcpy(t->id, "openpgp-");
-    for (size_t i = 0; i < 6; i++)
-        snprintf(t->id + 8 + 2 * i, 3, "%02x", aid[AID_MANUFACTURER + i]);
-    for (size_t i = 0; i < 4; i++)
-        snprintf(t->serial + 2 * i, 3, "%02X", aid[AID_MANUFACTURER + 2 + i]);
+    hex_encode(t->id + 8, aid + AID_MANUFACTURER, 6, 0);
+    hex_encode(t->serial, aid + AID_MANUFACTURER + 2, 4, 1);
     return UKEY_OK;
 }
 

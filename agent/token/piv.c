@@ -7,6 +7,7 @@
 #include "token/pinpad.h"
 #include "token/tlv.h"
 #include "token/token.h"
+#include "util/hex.h"
 #include "util/log.h"
 #include "util/rng.h"
 #include "util/secret.h"
@@ -96,8 +97,7 @@ static ukey_err read_identity(struct card *card, struct token *t)
         (tlv_find(chuid, len, 0x30, &guid) != 0 || guid.len == 0 || guid.len > 25))
         return UKEY_ERR_CARD_DATA_INVALID;
     strcpy(t->id, "piv-");
-    for (size_t i = 0; i < guid.len && i < 16; i++)
-        snprintf(t->id + 4 + 2 * i, 3, "%02x", guid.value[i]);
+    hex_encode(t->id + 4, guid.value, guid.len < 16 ? guid.len : 16, 0);
     snprintf(t->serial, sizeof t->serial, "%s", t->id + 4);
     return UKEY_OK;
 }

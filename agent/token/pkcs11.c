@@ -2,6 +2,7 @@
 #include "token/pkcs11.h"
 
 #include "token/card.h"
+#include "util/hex.h"
 #include "util/log.h"
 #include "x509/sigenc.h"
 
@@ -572,12 +573,6 @@ static ukey_err token_info(struct p11_session *s, CK_TOKEN_INFO *ti)
     return rv == CKR_OK ? UKEY_OK : ckr_fail(s->mod, "C_GetTokenInfo", rv);
 }
 
-static void hex(char *out, const unsigned char *in, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", in[i]);
-}
-
 /* "p11-" and a hash of manufacturer, model and serial: the same token in
  * any slot, whichever reader it is plugged into. */
 static ukey_err p11_identify(struct card *card, char id[TOKEN_ID_LEN])
@@ -596,7 +591,7 @@ static ukey_err p11_identify(struct card *card, char id[TOKEN_ID_LEN])
     mbedtls_sha256_finish_ret(&ctx, digest);
     mbedtls_sha256_free(&ctx);
     memcpy(id, "p11-", 4);
-    hex(id + 4, digest, 16);
+    hex_encode(id + 4, digest, 16, 0);
     return UKEY_OK;
 }
 
@@ -638,13 +633,12 @@ static size_t find(struct p11_session *s, CK_OBJECT_CLASS cls, const unsigned ch
 static void cert_id(char out[TOKEN_CERT_ID_LEN], const unsigned char *id, size_t len)
 {
     if (len * 2 < TOKEN_CERT_ID_LEN) {
-        hex(out, id, len);
-        out[2 * len] = '\0';
+        hex_encode(out, id, len, 0);
     } else {
         unsigned char digest[32];
         mbedtls_sha256_ret(id, len, digest, 0);
         out[0] = 'h';
-        hex(out + 1, digest, (TOKEN_CERT_ID_LEN - 2) / 2);
+        hex_encode(out + 1, digest, (TOKEN_CERT_ID_LEN - 2) / 2, 0);
     }
 }
 

@@ -2,6 +2,7 @@
 #include "token/tokens.h"
 
 #include "token/pkcs11.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 #include <pthread.h>
@@ -124,14 +125,6 @@ static json_t *error_json(ukey_err e)
                      err_message_en(e));
 }
 
-static char *hex(const unsigned char *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02X", b[i]);
-    out[2 * n] = '\0';
-    return out;
-}
-
 /* 1 if two tokens hold a certificate in common: one card seen through two
  * backends (a PC/SC driver and a PKCS#11 module). */
 static int same_card_certs(const struct token *a, const struct token *b)
@@ -185,7 +178,7 @@ ukey_err tokens_list(json_t **out)
         ukey_err te = readers[i].state == READER_IN_USE ? UKEY_ERR_TOKEN_BUSY
                       : readers[i].state == READER_MUTE ? UKEY_ERR_CARD_ERROR : UKEY_OK;
         json_object_set_new(r, module ? "module" : "atr",
-                            json_string(module ? module : hex(readers[i].atr, readers[i].atr_len, atr)));
+                            json_string(module ? module : hex_encode(atr, readers[i].atr, readers[i].atr_len, 1)));
         slot_of[i] = readers[i].state == READER_PRESENT ? token_in(&readers[i], &te) : -1;
         if (te != UKEY_OK)
             json_object_set_new(r, "error", error_json(te));

@@ -3,6 +3,7 @@
 
 #include "x509/name.h"
 
+#include "util/hex.h"
 #include "util/mbedtls_compat.h"
 
 #include <mbedtls/base64.h>
@@ -75,9 +76,7 @@ json_t *x509_cert_json(const unsigned char *der, size_t len)
         goto done;
     x509_name_format(&crt.subject, subject, sizeof subject, cn, sizeof cn);
     x509_name_format(&crt.issuer, issuer, sizeof issuer, NULL, 0);
-    serial[0] = '\0';
-    for (size_t i = 0; i < crt.serial.len && i < 32; i++)
-        snprintf(serial + 2 * i, 3, "%02x", crt.serial.p[i]);
+    hex_encode(serial, crt.serial.p, crt.serial.len < 32 ? crt.serial.len : 32, 0);
     format_time(&crt.valid_from, from);
     format_time(&crt.valid_to, to);
     mbedtls_base64_encode(NULL, 0, &b64len, der, len);
