@@ -341,11 +341,11 @@ json_t *p11_modules_json(void)
 {
     json_t *out = json_array();
     for (size_t i = 0; out && i < n_modules; i++) {
-        const struct p11_module *m = &modules[i];
+        struct p11_module *m = &modules[i];
         json_t *o = json_pack("{s:s, s:b}", "path", m->path, "loaded", m->err == UKEY_OK);
         if (o && m->err == UKEY_OK && m->library[0])
             json_object_set_new(o, "library", json_string(m->library));
-        if (o && (m->err != UKEY_OK || is_stuck((struct p11_module *)m)))
+        if (o && (m->err != UKEY_OK || is_stuck(m)))
             json_object_set_new(o, "error", json_pack("{s:s, s:s, s:s, s:s}", "code", err_code(UKEY_ERR_MODULE_FAILED),
                                                       "zh-CN", err_message_zh(UKEY_ERR_MODULE_FAILED), "en",
                                                       err_message_en(UKEY_ERR_MODULE_FAILED), "detail",
@@ -400,32 +400,6 @@ const char *p11_module_of(const char *reader)
     return parse_name(reader, &m, &slot) == 0 ? m->path : NULL;
 }
 
-/* The initialised tokens of one module: their slot ids. */
-static size_t module_slots(struct p11_module *m, CK_SLOT_ID *ids, size_t cap)
-{
-    CK_SLOT_ID all[P11_MAX_SLOTS];
-    CK_ULONG n = P11_MAX_SLOTS;
-    size_t kept = 0;
-    CK_RV rv = m->f->C_GetSlotList(CK_TRUE, all, &n);
-    if (rv == CKR_BUFFER_TOO_SMALL) {
-        n = P11_MAX_SLOTS; /* more than we show: the first ones */
-        rv = CKR_OK;
-    }
-    if (rv != CKR_OK) {
-        ckr_fail(m, "C_GetSlotList", rv);
-        return 0;
-    }
-    for (CK_ULONG i = 0; i < n && i < P11_MAX_SLOTS && kept < cap; i++) {
-        CK_TOKEN_INFO ti;
-        /* SoftHSM and others keep an empty token in a spare slot to be
-         * initialised: not a UKey until it is. */
-        if (m->f->C_GetTokenInfo(all[i], &ti) == CKR_OK && !(ti.flags & CKF_TOKEN_INITIALIZED))
-            continue;
-        ids[kept++] = all[i];
-    }
-    return kept;
-}
-
 /* What tells one token from the next in the same slot. */
 static unsigned token_stamp(const CK_TOKEN_INFO *ti)
 {
@@ -443,22 +417,34 @@ static unsigned token_stamp(const CK_TOKEN_INFO *ti)
 static size_t list_module(struct p11_module *m, struct reader_info *out, size_t cap)
 {
     CK_SLOT_ID ids[P11_MAX_SLOTS];
-    size_t k = module_slots(m, ids, P11_MAX_SLOTS), n = 0;
-    for (size_t j = 0; j < k && n < cap; j++) {
+    CK_ULONG k = P11_MAX_SLOTS;
+    size_t n = 0;
+    CK_RV rv = m->f->C_GetSlotList(CK_TRUE, ids, &k);
+    if (rv == CKR_BUFFER_TOO_SMALL) {
+        k = P11_MAX_SLOTS; /* more than we show: the first ones */
+        rv = CKR_OK;
+    }
+    if (rv != CKR_OK) {
+        ckr_fail(m, "C_GetSlotList", rv);
+        return 0;
+    }
+    for (CK_ULONG j = 0; j < k && j < P11_MAX_SLOTS && n < cap; j++) {
         CK_SLOT_INFO si;
         CK_TOKEN_INFO ti;
         char desc[65] = "";
-        struct reader_info *r = &out[n++];
+        struct reader_info *r = &out[n];
+        int known = m->f->C_GetTokenInfo(ids[j], &ti) == CKR_OK;
+        /* SoftHSM and others keep an empty token in a spare slot to be
+         * initialised: not a UKey until it is. */
+        if (known && !(ti.flags & CKF_TOKEN_INITIALIZED))
+            continue;
         memset(r, 0, sizeof *r);
         if (m->f->C_GetSlotInfo(ids[j], &si) == CKR_OK)
             field(desc, sizeof desc, si.slotDescription, sizeof si.slotDescription);
         slot_name(r->name, m, ids[j], desc);
-        if (m->f->C_GetTokenInfo(ids[j], &ti) == CKR_OK) {
-            r->state = READER_PRESENT;
-            r->events = token_stamp(&ti);
-        } else {
-            r->state = READER_MUTE;
-        }
+        r->state = known ? READER_PRESENT : READER_MUTE;
+        r->events = known ? token_stamp(&ti) : 0;
+        n++;
     }
     return n;
 }

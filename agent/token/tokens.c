@@ -164,7 +164,7 @@ static long token_in(const struct reader_info *r, ukey_err *te)
 ukey_err tokens_list(json_t **out)
 {
     struct reader_info readers[TOKENS_MAX_SLOTS];
-    long slot_of[TOKENS_MAX_SLOTS];
+    long slot_of[TOKENS_MAX_SLOTS], twin_of[TOKENS_MAX_SLOTS]; /* twin_of: the PC/SC reader of the same card */
     json_t *rlist = json_array(), *tlist = json_array();
     const char *why = NULL;
     size_t n;
@@ -196,25 +196,26 @@ ukey_err tokens_list(json_t **out)
         if (!c)
             continue;
         json_object_set_new(json_array_get(rlist, i), "token", json_string(c->t.id));
-        c->shadowed = 0;
         /* A PKCS#11 module's view of a card that a PC/SC driver reads too is
          * the same token: show it once, the PC/SC way, naming the other. */
-        for (size_t j = 0; p11_owns(readers[i].name) && j < n && !c->shadowed; j++)
-            c->shadowed = slot_of[j] >= 0 && !p11_owns(readers[j].name) && same_card_certs(&cache[slot_of[j]].t, &c->t);
+        twin_of[i] = -1;
+        for (size_t j = 0; p11_owns(readers[i].name) && j < n && twin_of[i] < 0; j++)
+            if (slot_of[j] >= 0 && !p11_owns(readers[j].name) && same_card_certs(&cache[slot_of[j]].t, &c->t))
+                twin_of[i] = (long)j;
+        c->shadowed = twin_of[i] >= 0;
     }
     for (size_t i = 0; i < n; i++) {
         struct cache_entry *c = slot_of[i] >= 0 ? &cache[slot_of[i]] : NULL;
-        json_t *tj, *also = json_array();
-        if (!c || c->shadowed) {
-            json_decref(also);
+        json_t *tj, *also;
+        if (!c || c->shadowed)
             continue;
-        }
         tj = token_json(&c->t);
         json_object_set_new(tj, "backend", json_string(p11_owns(readers[i].name) ? "pkcs11" : "pcsc"));
         if (p11_owns(readers[i].name))
             json_object_set_new(tj, "module", json_string(p11_module_of(readers[i].name)));
+        also = json_array();
         for (size_t j = 0; j < n; j++)
-            if (slot_of[j] >= 0 && cache[slot_of[j]].shadowed && same_card_certs(&cache[slot_of[j]].t, &c->t))
+            if (slot_of[j] >= 0 && twin_of[j] == (long)i)
                 json_array_append_new(also, json_pack("{s:s, s:s, s:s}", "id", cache[slot_of[j]].t.id, "reader",
                                                       readers[j].name, "module", p11_module_of(readers[j].name)));
         if (json_array_size(also) > 0)
