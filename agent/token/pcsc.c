@@ -19,7 +19,8 @@ struct pcsc_card {
     DWORD protocol;
     int secret_sent;        /* a PIN, PUK or new PIN went to the card: never run twice */
     int reset_seen;         /* a transmit found the card reset by someone else */
-    int features_read;      /* the reader's Part 10 features were asked for */
+    const char *reader;
+    int features_read;      /* the reader's Part 10 features are in `features` */
     struct pinpad_features features;
 };
 
@@ -217,7 +218,7 @@ static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(
                           void *arg)
 {
     SCARDCONTEXT ctx;
-    struct pcsc_card pc = {0};
+    struct pcsc_card pc = {.reader = reader};
     struct card card = {&pc, NULL};
     ukey_err e;
     LONG rv;
@@ -296,6 +297,15 @@ static ukey_err exchange_failed(struct card *card, ukey_err e)
     return e;
 }
 
+/* A failed SCardTransmit or SCardControl. pcsc-lite answers a command right
+ * after another handle's reset with either of the first two (the reset may
+ * renegotiate the protocol): start over (pcsc_with_card). */
+static ukey_err exchange_error(struct card *card, const char *what, LONG rv)
+{
+    card->pcsc->reset_seen |= rv == (LONG)SCARD_W_RESET_CARD || rv == (LONG)SCARD_E_PROTO_MISMATCH;
+    return rv == (LONG)SCARD_W_RESET_CARD ? scard_fail(what, rv) : exchange_failed(card, scard_fail(what, rv));
+}
+
 ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_len,
                        unsigned char *resp, size_t *resp_len)
 {
@@ -311,14 +321,8 @@ ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_l
     if (cmd_len > 5 && (cmd[1] == 0x20 || cmd[1] == 0x24 || cmd[1] == 0x2C))
         pc->secret_sent = 1;
     rv = SCardTransmit(pc->handle, pci, cmd, (DWORD)cmd_len, NULL, resp, &len);
-    if (rv != SCARD_S_SUCCESS) {
-        /* pcsc-lite answers a command right after another handle's reset
-         * with either of these (the reset may renegotiate the protocol):
-         * start over (pcsc_with_card). */
-        pc->reset_seen |= rv == (LONG)SCARD_W_RESET_CARD || rv == (LONG)SCARD_E_PROTO_MISMATCH;
-        return rv == (LONG)SCARD_W_RESET_CARD ? scard_fail("SCardTransmit", rv)
-                                              : exchange_failed(card, scard_fail("SCardTransmit", rv));
-    }
+    if (rv != SCARD_S_SUCCESS)
+        return exchange_error(card, "SCardTransmit", rv);
     if (len < 2) {
         log_debug("pcsc: SCardTransmit: answer of %lu bytes", (unsigned long)len);
         return exchange_failed(card, UKEY_ERR_CARD_ERROR);
@@ -329,12 +333,14 @@ ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_l
 
 /* Pin-pad readers (PC/SC Part 10) ------------------------------------------ */
 
-/* A failed SCardControl: reset and removal count as for SCardTransmit. */
-static ukey_err control_failed(struct card *card, const char *what, LONG rv)
-{
-    card->pcsc->reset_seen |= rv == (LONG)SCARD_W_RESET_CARD || rv == (LONG)SCARD_E_PROTO_MISMATCH;
-    return rv == (LONG)SCARD_W_RESET_CARD ? scard_fail(what, rv) : exchange_failed(card, scard_fail(what, rv));
-}
+/* The readers' Part 10 features, asked once per reader, not once per
+ * operation: what a reader can do does not change between cards. Used
+ * under card_turn only. */
+static struct {
+    char reader[128];
+    struct pinpad_features features;
+} reader_features[PCSC_MAX_READERS];
+static size_t n_reader_features;
 
 ukey_err card_pin_pad(struct card *card, int *has_pad)
 {
@@ -346,13 +352,19 @@ ukey_err card_pin_pad(struct card *card, int *has_pad)
     *has_pad = 0;
     if (!pc)
         return UKEY_OK;
+    for (size_t i = 0; i < n_reader_features && !pc->features_read; i++) {
+        if (strcmp(reader_features[i].reader, pc->reader) == 0) {
+            pc->features = reader_features[i].features;
+            pc->features_read = 1;
+        }
+    }
     if (!pc->features_read) {
         rv = SCardControl(pc->handle, CM_IOCTL_GET_FEATURE_REQUEST, NULL, 0, buf, sizeof buf, &len);
         if (rv == (LONG)SCARD_W_RESET_CARD || rv == (LONG)SCARD_E_PROTO_MISMATCH ||
             rv == (LONG)SCARD_W_REMOVED_CARD || rv == (LONG)SCARD_E_NO_SMARTCARD ||
             rv == (LONG)SCARD_E_NO_SERVICE || rv == (LONG)SCARD_E_SERVICE_STOPPED ||
             rv == (LONG)SCARD_E_READER_UNAVAILABLE)
-            return control_failed(card, "SCardControl(GET_FEATURE_REQUEST)", rv);
+            return exchange_error(card, "SCardControl(GET_FEATURE_REQUEST)", rv);
         if (rv != SCARD_S_SUCCESS) {
             /* Most readers without a keypad say so (e.g. SCARD_E_UNSUPPORTED_FEATURE). */
             log_debug("pcsc: the reader lists no features: %s (0x%lx)", scard_lookup(rv)->name,
@@ -362,6 +374,10 @@ ukey_err card_pin_pad(struct card *card, int *has_pad)
                      (unsigned long)len);
         }
         pc->features_read = 1;
+        if (n_reader_features < PCSC_MAX_READERS && strlen(pc->reader) < sizeof reader_features[0].reader) {
+            strcpy(reader_features[n_reader_features].reader, pc->reader);
+            reader_features[n_reader_features++].features = pc->features;
+        }
     }
     *has_pad = pc->features.verify != 0;
     return UKEY_OK;
@@ -389,7 +405,7 @@ ukey_err card_verify_pin_pad(struct card *card, const struct pinpad_params *p, u
     pc->secret_sent = 1;
     rv = SCardControl(pc->handle, pc->features.verify, cmd, (DWORD)n, resp, sizeof resp, &len);
     if (rv != SCARD_S_SUCCESS)
-        return control_failed(card, "SCardControl(VERIFY_PIN_DIRECT)", rv);
+        return exchange_error(card, "SCardControl(VERIFY_PIN_DIRECT)", rv);
     /* The answer is the card's SW1 SW2, or the reader's own (6400 timeout...). */
     if (len < 2 || len > sizeof resp) {
         log_debug("pcsc: VERIFY_PIN_DIRECT: answer of %lu bytes", (unsigned long)len);

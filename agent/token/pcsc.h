@@ -79,7 +79,7 @@ struct pinpad_params;
 
 /*
  * Whether the card's reader takes PINs on its own keypad (PC/SC Part 10
- * FEATURE_VERIFY_PIN_DIRECT, asked once per connection with
+ * FEATURE_VERIFY_PIN_DIRECT, asked once per reader (by name) with
  * CM_IOCTL_GET_FEATURE_REQUEST). Sets *has_pad to 1 or 0 and returns
  * UKEY_OK; a reader that does not answer the request, or answers a
  * malformed list, has no pad. TOKEN_REMOVED / CARD_ERROR only when the card
