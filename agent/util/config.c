@@ -37,9 +37,22 @@ int config_set_string(char **member, const char *value)
     return 0;
 }
 
+/* Appends a copy of `value` to the list (*n entries); -1 with `err` when out of memory. */
+static int push_string(char ***list, size_t *n, const char *value, char *err, size_t errlen)
+{
+    char **grown = realloc(*list, (*n + 1) * sizeof *grown);
+    if (grown)
+        *list = grown;
+    if (!grown || !(grown[*n] = strdup(value))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    (*n)++;
+    return 0;
+}
+
 int config_add_origin(struct agent_config *cfg, const char *origin, char *err, size_t errlen)
 {
-    char **grown;
     enum pin_entry *entry;
     if (!origin_pattern_valid(origin)) {
         char shown[128];
@@ -50,37 +63,24 @@ int config_add_origin(struct agent_config *cfg, const char *origin, char *err, s
                  shown);
         return -1;
     }
-    grown = realloc(cfg->allow_origins, (cfg->n_allow_origins + 1) * sizeof *grown);
-    if (grown)
-        cfg->allow_origins = grown;
+    /* The policy array grows first: it may then be one longer than the list, never shorter. */
     entry = realloc(cfg->origin_pin_entry, (cfg->n_allow_origins + 1) * sizeof *entry);
-    if (entry)
-        cfg->origin_pin_entry = entry;
-    if (!grown || !entry || !(grown[cfg->n_allow_origins] = strdup(origin))) {
+    if (!entry) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    cfg->origin_pin_entry = entry;
     entry[cfg->n_allow_origins] = PIN_ENTRY_DEFAULT;
-    cfg->n_allow_origins++;
-    return 0;
+    return push_string(&cfg->allow_origins, &cfg->n_allow_origins, origin, err, errlen);
 }
 
 int config_add_pkcs11_module(struct agent_config *cfg, const char *path, char *err, size_t errlen)
 {
-    char **grown;
     if (!*path) {
         snprintf(err, errlen, "a PKCS#11 module path must not be empty");
         return -1;
     }
-    grown = realloc(cfg->pkcs11_modules, (cfg->n_pkcs11_modules + 1) * sizeof *grown);
-    if (grown)
-        cfg->pkcs11_modules = grown;
-    if (!grown || !(grown[cfg->n_pkcs11_modules] = strdup(path))) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    cfg->n_pkcs11_modules++;
-    return 0;
+    return push_string(&cfg->pkcs11_modules, &cfg->n_pkcs11_modules, path, err, errlen);
 }
 
 /* "consent" or "page" -> the policy, else -1. */
