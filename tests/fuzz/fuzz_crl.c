@@ -2,10 +2,10 @@
  * (issue 8: "certificate, CRL, OCSP and extension parsing"), judged for the
  * test PKI's certificate and issuer in tests/data/ocsp (UKEY_FUZZ_DATA) at
  * a fixed time, as DER and as NUL-terminated PEM text. */
+#include "fuzz_data.h"
 #include "x509/crl.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,14 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct crl_check c;
     unsigned char *text;
     if (!loaded) {
-        const char *dir = getenv("UKEY_FUZZ_DATA");
-        char path[4200];
-        mbedtls_x509_crt_init(&issuer);
-        mbedtls_x509_crt_init(&crt);
-        snprintf(path, sizeof path, "%s/ocsp/inter.pem", dir ? dir : "tests/data");
-        mbedtls_x509_crt_parse_file(&issuer, path);
-        snprintf(path, sizeof path, "%s/ocsp/revoked.pem", dir ? dir : "tests/data");
-        mbedtls_x509_crt_parse_file(&crt, path);
+        fuzz_load_cert(&issuer, "ocsp/inter.pem");
+        fuzz_load_cert(&crt, "ocsp/revoked.pem");
         loaded = 1;
     }
     /* The fetch and the cache hand over their bytes with a NUL after them. */

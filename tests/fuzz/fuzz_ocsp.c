@@ -2,11 +2,10 @@
  * (issue 8: "certificate, CRL, OCSP and extension parsing"), checked for
  * the test PKI's certificate and issuer in tests/data/ocsp
  * (UKEY_FUZZ_DATA), with a nonce, at a fixed time. */
+#include "fuzz_data.h"
 #include "x509/ocsp.h"
 
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -16,14 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ocsp_result r;
     char err[256];
     if (!loaded) {
-        const char *dir = getenv("UKEY_FUZZ_DATA");
-        char path[4200];
-        mbedtls_x509_crt_init(&issuer);
-        mbedtls_x509_crt_init(&crt);
-        snprintf(path, sizeof path, "%s/ocsp/inter.pem", dir ? dir : "tests/data");
-        mbedtls_x509_crt_parse_file(&issuer, path);
-        snprintf(path, sizeof path, "%s/ocsp/valid.pem", dir ? dir : "tests/data");
-        mbedtls_x509_crt_parse_file(&crt, path);
+        fuzz_load_cert(&issuer, "ocsp/inter.pem");
+        fuzz_load_cert(&crt, "ocsp/valid.pem");
         loaded = 1;
     }
     if (ocsp_check(data, size, &crt, &issuer, nonce, 1900000000, &r, err, sizeof err) == 0 &&

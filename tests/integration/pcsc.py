@@ -261,10 +261,12 @@ class CardCase(unittest.TestCase):
     """A private pcscd, the test PKI and one agent for the class; a fresh
     virtual card for each test (its state in card-<test>.json). Subclasses
     set agent_args, agent_config and faults, and may override pki_options()
-    (called with cls.dir made) and write_state()."""
+    (called with cls.dir made) and write_state(); token_id names the card's
+    token for pin()."""
     agent_args = ()
     agent_config = None
     faults = ()
+    token_id = None
 
     @classmethod
     def pki_options(cls):
@@ -293,3 +295,13 @@ class CardCase(unittest.TestCase):
 
     def tearDown(self):
         self.card.remove()
+
+    def tokens(self):
+        status, _, body = self.agent.get_json("/api/v1/tokens")
+        self.assertEqual(status, 200, body)
+        return body
+
+    def pin(self, action, body):
+        status, _, raw = self.agent.request("POST", "/api/v1/tokens/%s/pin/%s" % (self.token_id, action),
+                                            {"Content-Type": "application/json"}, body=json.dumps(body))
+        return status, json.loads(raw)

@@ -39,21 +39,12 @@ def der(pem):
 
 class OpenPGPCard(pcsc.CardCase):
     aut = "9a"
+    token_id = TOKEN
     agent_args = ("--allow-origin", PORTAL)
     agent_config = {"pin_entry": "page"}
 
     def write_state(self, path):
         pcsc.write_openpgp_state(path, self.pki, aut=self.aut, serial=SERIAL, fingerprints=FPRS)
-
-    def tokens(self):
-        status, _, body = self.agent.get_json("/api/v1/tokens")
-        self.assertEqual(status, 200, body)
-        return body
-
-    def pin(self, action, body):
-        status, _, raw = self.agent.request("POST", "/api/v1/tokens/%s/pin/%s" % (TOKEN, action), JSON,
-                                            body=json.dumps(body))
-        return status, json.loads(raw)
 
     def login(self, body):
         status, _, raw = self.agent.request("POST", "/api/v1/login", dict(JSON, Origin=PORTAL),

@@ -215,7 +215,7 @@ class SoftHsmToken(Base):
         self.assertEqual(self.pin(tid, "verify", {"pin": "reset-pin"})[0], 200)
         self.assertEqual(self.pin(tid, "verify", {"pin": "new-pin-1"})[1]["error"]["code"], "PIN_INCORRECT")
 
-class OpenScOverPiv(pcsc.CardCase, Base):
+class OpenScOverPiv(Base, pcsc.CardCase):
     """OpenSC's PKCS#11 module and the PIV driver reach the same virtual card."""
     agent_args = ("--allow-origin", PORTAL, "--pkcs11-module", OPENSC)
     agent_config = {"pin_entry": "page"}

@@ -18,6 +18,17 @@ import agent as harness  # noqa: E402
 HANDSHAKE_TIMEOUT = 2
 
 
+def hung_up(s, timeout):
+    """True when the agent has closed the connection (EOF or reset) within `timeout`."""
+    s.settimeout(timeout)
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
 class Robustness(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -74,14 +85,7 @@ class Robustness(unittest.TestCase):
             self.assertLess(time.monotonic() - start, HANDSHAKE_TIMEOUT,
                             "a normal request waited for the stalled handshakes")
             time.sleep(HANDSHAKE_TIMEOUT + 1.5)
-            closed = 0
-            for s in idle:
-                s.settimeout(5)
-                try:
-                    closed += s.recv(1) == b""
-                except ConnectionResetError:
-                    closed += 1
-            self.assertEqual(closed, len(idle))
+            self.assertEqual(sum(hung_up(s, 5) for s in idle), len(idle))
         finally:
             for s in idle:
                 s.close()
@@ -131,16 +135,7 @@ class Robustness(unittest.TestCase):
             time.sleep(0.3)
             status, _, _ = agent.request("GET", "/api/v1/status")
             self.assertEqual(status, 200)
-            closed = 0
-            for s in held:
-                s.settimeout(2)
-                try:
-                    closed += s.recv(1) == b""
-                except ConnectionResetError:
-                    closed += 1
-                except socket.timeout:
-                    pass
-            self.assertEqual(closed, 1)  # the oldest, and only it
+            self.assertEqual(sum(hung_up(s, 2) for s in held), 1)  # the oldest, and only it
         finally:
             for s in held:
                 s.close()

@@ -26,18 +26,10 @@ def verify_apdus(lines):
 
 
 class CardTest(pcsc.CardCase):
+    token_id = TOKEN
+
     def write_state(self, path):
         pcsc.write_card_state(path, self.pki)
-
-    def tokens(self):
-        status, _, body = self.agent.get_json("/api/v1/tokens")
-        self.assertEqual(status, 200, body)
-        return body
-
-    def pin(self, action, body):
-        status, _, raw = self.agent.request("POST", "/api/v1/tokens/%s/pin/%s" % (TOKEN, action), JSON,
-                                            body=json.dumps(body))
-        return status, json.loads(raw)
 
 
 class Tokens(CardTest):
