@@ -400,8 +400,10 @@ static int relay(struct tls_front *front, struct conn *c)
                 c->down_len = (size_t)n;
                 c->down_off = 0;
                 progress = 1;
-            } else if (n == 0) {
-                return 1; /* MHD closed the connection after its response */
+            } else if (n == 0 || errno == ECONNRESET) {
+                /* MHD closed the connection after its response; ECONNRESET
+                 * when it closed with request bytes still unread. */
+                return 1;
             } else if (errno != EAGAIN && errno != EINTR) {
                 return -1;
             }

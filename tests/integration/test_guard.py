@@ -132,6 +132,34 @@ class Guard(unittest.TestCase):
         self.assertEqual(status, 413)
         self.assertEqual(self.error_code(body), "BODY_TOO_LARGE")
         self.assertEqual(self.agent.request("GET", "/api/v1/status")[0], 200)
+        # Headers and a 2 MB body in one write: the HTTP layer answers and
+        # closes with most of the body unread, and the client must still get
+        # the whole answer, not a reset in the middle of its upload.
+        body = b'{"a":"' + b"x" * (2 << 20) + b'"}'
+        head = ("POST /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+                "Content-Length: %d\r\n\r\n" % (self.agent.port, len(body))).encode()
+        # The close races the upload; busy processes on every core make the
+        # agent's threads interleave the way a loaded machine does.
+        spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                    for _ in range(os.cpu_count() or 2)]
+        try:
+            for _ in range(20):
+                self.upload_refused(head + body)
+        finally:
+            for p in spinners:
+                p.kill()
+                p.wait()
+
+    def upload_refused(self, request):
+        with self.agent.ssl_context().wrap_socket(
+                socket.create_connection(("127.0.0.1", self.agent.port), timeout=10),
+                server_hostname="127.0.0.1") as s:
+            s.sendall(request)
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 413 "), answer[:80])
+        self.assertIn(b'"BODY_TOO_LARGE"', answer)
 
     def test_oversized_headers(self):
         status, _, _ = self.agent.request("GET", "/api/v1/status", {"X-Big": "a" * 40000})
