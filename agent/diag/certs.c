@@ -5,10 +5,10 @@
 #include "util/hex.h"
 #include "util/mbedtls_compat.h"
 #include "util/rng.h"
+#include "x509/cert.h"
 #include "x509/crl.h"
 #include "x509/ext.h"
 #include "x509/fetch.h"
-#include "x509/name.h"
 #include "x509/ocsp.h"
 #include "x509/sigenc.h"
 #include "x509/xtime.h"
@@ -407,7 +407,7 @@ void cert_look(struct cert_env *env, const unsigned char *der, size_t len, const
     const mbedtls_x509_crt *issuer;
     json_t *ev = json_object(), *chain_ev = json_object(), *crl_ev = json_object(), *ocsp_ev = NULL;
     time_t now = time(NULL), from, to;
-    char note[300] = "", t1[32], t2[32], serial[130] = "";
+    char note[300] = "";
     enum diag_status crl_revoked = DIAG_SKIP, ocsp_revoked = DIAG_SKIP;
     int fetched;
 
@@ -425,19 +425,9 @@ void cert_look(struct cert_env *env, const unsigned char *der, size_t len, const
     for (const mbedtls_x509_crt *i = intermediates; i && i->version; i = i->next)
         mbedtls_x509_crt_parse_der(&chain, i->raw.p, i->raw.len);
 
-    {
-        char dn[1024], issuer_dn[1024];
-        x509_name_format(&chain.subject, dn, sizeof dn, NULL, 0);
-        x509_name_format(&chain.issuer, issuer_dn, sizeof issuer_dn, NULL, 0);
-        set_str(ev, "subject", dn);
-        set_str(ev, "issuer", issuer_dn);
-    }
-    hex_encode(serial, chain.serial.p, chain.serial.len < 64 ? chain.serial.len : 64, 0);
-    set_str(ev, "serial", serial);
+    x509_cert_facts(&chain, ev);
     from = x509_time_utc(&chain.valid_from);
     to = x509_time_utc(&chain.valid_to);
-    set_str(ev, "not_before", iso(from, t1));
-    set_str(ev, "not_after", iso(to, t2));
     out->validity = now < from || now > to ? DIAG_FAIL : to - now < (time_t)EXPIRY_WARN_DAYS * 86400 ? DIAG_WARN : DIAG_PASS;
     json_object_set_new(ev, "validity", json_string(now < from ? "not_yet_valid" : now > to ? "expired"
                                                     : out->validity == DIAG_WARN ? "expiring_soon" : "valid"));

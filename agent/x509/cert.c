@@ -63,10 +63,25 @@ static json_t *ext_key_usages(const mbedtls_x509_crt *crt)
     return list;
 }
 
+int x509_cert_facts(const mbedtls_x509_crt *crt, json_t *obj)
+{
+    char subject[1024], issuer[1024], cn[256], serial[2 * 32 + 1], from[32], to[32];
+    x509_name_format(&crt->subject, subject, sizeof subject, cn, sizeof cn);
+    x509_name_format(&crt->issuer, issuer, sizeof issuer, NULL, 0);
+    hex_encode(serial, crt->serial.p, crt->serial.len < 32 ? crt->serial.len : 32, 0);
+    format_time(&crt->valid_from, from);
+    format_time(&crt->valid_to, to);
+    return json_object_set_new(obj, "subject", json_string(subject)) ||
+           (cn[0] && json_object_set_new(obj, "subject_cn", json_string(cn))) ||
+           json_object_set_new(obj, "issuer", json_string(issuer)) ||
+           json_object_set_new(obj, "serial", json_string(serial)) ||
+           json_object_set_new(obj, "not_before", json_string(from)) ||
+           json_object_set_new(obj, "not_after", json_string(to)) ? -1 : 0;
+}
+
 json_t *x509_cert_json(const unsigned char *der, size_t len)
 {
     mbedtls_x509_crt crt;
-    char subject[1024], issuer[1024], cn[256], serial[2 * 32 + 1], from[32], to[32];
     unsigned char *b64 = NULL;
     size_t b64len = 0;
     json_t *out = NULL;
@@ -74,26 +89,19 @@ json_t *x509_cert_json(const unsigned char *der, size_t len)
     mbedtls_x509_crt_init(&crt);
     if (mbedtls_x509_crt_parse_der(&crt, der, len) != 0)
         goto done;
-    x509_name_format(&crt.subject, subject, sizeof subject, cn, sizeof cn);
-    x509_name_format(&crt.issuer, issuer, sizeof issuer, NULL, 0);
-    hex_encode(serial, crt.serial.p, crt.serial.len < 32 ? crt.serial.len : 32, 0);
-    format_time(&crt.valid_from, from);
-    format_time(&crt.valid_to, to);
     mbedtls_base64_encode(NULL, 0, &b64len, der, len);
     if (!(b64 = malloc(b64len)) || mbedtls_base64_encode(b64, b64len, &b64len, der, len) != 0)
         goto done;
-    out = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:s}",
-                    "subject", subject,
-                    "subject_cn", cn[0] ? cn : NULL,
-                    "issuer", issuer,
-                    "serial", serial,
-                    "not_before", from,
-                    "not_after", to,
+    out = json_pack("{s:s, s:i, s:o, s:o, s:s}",
                     "key_type", mbedtls_pk_get_type(&crt.pk) == MBEDTLS_PK_RSA ? "RSA" : "EC",
                     "key_size", (int)mbedtls_pk_get_bitlen(&crt.pk),
                     "key_usage", key_usages(&crt),
                     "ext_key_usage", ext_key_usages(&crt),
                     "der", (char *)b64);
+    if (out && x509_cert_facts(&crt, out) != 0) {
+        json_decref(out);
+        out = NULL;
+    }
 done:
     free(b64);
     mbedtls_x509_crt_free(&crt);

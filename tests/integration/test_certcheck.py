@@ -235,6 +235,10 @@ class CertificateCheck(unittest.TestCase):
         self.assertEqual(report["certificate"]["subject_cn"], "v*")  # masked on request
         self.assertNotIn("der", report["certificate"])
         self.assertTrue(report["names_masked"])
+        # The evidence names the certificate with the same facts as its description.
+        ev = self.evidence({c["id"]: c for c in report["checks"]})
+        for k in ("subject", "subject_cn", "issuer", "serial", "not_before", "not_after"):
+            self.assertEqual(ev[k], report["certificate"][k], k)
 
     def test_slow_checks_do_not_block(self):
         self.server.modes["/inter.crl"] = "stall"
