@@ -19,6 +19,9 @@
 
 #define P11_PREFIX "PKCS#11 #"
 #define P11_WAIT_S 5
+/* How long a token's own PIN entry (protected authentication path) may hold
+ * its module before the module is thought stuck. */
+#define P11_ENTRY_S 90
 #define P11_MAX_OBJECTS 32
 #define P11_POLL_MIN_S 1
 #define P11_POLL_MAX_S 8
@@ -43,6 +46,8 @@ struct p11_module {
     pthread_cond_t cond;
     int busy;
     int stuck;                  /* a call did not return within P11_WAIT_S */
+    time_t entry_until;         /* the turn's holder waits for the user's PIN
+                                 * entry on the token until then (monotonic s) */
     int live;                   /* initialised and not yet finalised */
     /* Listings run on the module's own thread (the lister), so that a
      * module stuck inside a call holds up that thread only, never a request
@@ -76,6 +81,17 @@ static void deadline(struct timespec *t)
     t->tv_sec += P11_WAIT_S;
 }
 
+static time_t mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec;
+}
+
+/* With m->lock held: the turn's holder is waiting for the user to type the
+ * PIN on the token, which is slow but not stuck. */
+static int entering(const struct p11_module *m) { return m->entry_until && mono_s() < m->entry_until; }
+
 /* With m->lock held: the module is stuck (once: say so). */
 static void mark_stuck(struct p11_module *m)
 {
@@ -89,7 +105,9 @@ static void mark_stuck(struct p11_module *m)
  * busy or finalised. A module whose call never returns (OpenSC 0.23 can
  * deadlock itself when the card is pulled mid-command) is marked stuck:
  * then nobody waits for it again, its tokens are left out and it is
- * reported, while the other modules and PC/SC go on.
+ * reported, while the other modules and PC/SC go on. While the holder
+ * waits for the user's PIN entry on the token, nobody waits: the module is
+ * busy, not stuck.
  */
 static int turn_take(struct p11_module *m)
 {
@@ -97,10 +115,11 @@ static int turn_take(struct p11_module *m)
     int rc = 0;
     deadline(&until);
     pthread_mutex_lock(&m->lock);
-    while (m->busy && !m->stuck && rc == 0)
+    while (m->busy && !m->stuck && !entering(m) && rc == 0)
         rc = pthread_cond_timedwait(&m->cond, &m->lock, &until);
     if (m->busy) {
-        mark_stuck(m);
+        if (!entering(m))
+            mark_stuck(m);
         pthread_mutex_unlock(&m->lock);
         return -1;
     }
@@ -482,15 +501,26 @@ static void *lister_main(void *arg)
 }
 
 /* The module's tokens, listed by its lister within P11_WAIT_S; -1 when the
- * module is busy, stuck or finalised. */
+ * module is busy, stuck or finalised. While a PIN is being typed on one of
+ * its tokens, its last listing, every slot in use. */
 static long listed(struct p11_module *m, struct reader_info *out, size_t cap)
 {
     struct timespec until;
     unsigned long job;
     int rc = 0;
     long n;
-    if (m->err != UKEY_OK || turn_take(m) != 0)
+    if (m->err != UKEY_OK)
         return -1;
+    if (turn_take(m) != 0) {
+        pthread_mutex_lock(&m->lock);
+        n = entering(m) ? (long)(m->n_listed < cap ? m->n_listed : cap) : -1;
+        for (long i = 0; i < n; i++) {
+            out[i] = m->listed[i];
+            out[i].state = READER_IN_USE;
+        }
+        pthread_mutex_unlock(&m->lock);
+        return n;
+    }
     deadline(&until);
     pthread_mutex_lock(&m->lock);
     job = ++m->asked;
@@ -694,13 +724,36 @@ static ukey_err p11_pin_status(struct card *card, struct token_pin *pin)
     return UKEY_OK;
 }
 
+/* Marks the start (until > 0) and end (0) of the user's PIN entry on the
+ * token, and lets whoever waits for the module's turn stop waiting. */
+static void entry_mark(struct p11_module *m, time_t until)
+{
+    pthread_mutex_lock(&m->lock);
+    m->entry_until = until;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* No PIN: the token's protected authentication path, where the user types
+ * it on the token and the call lasts as long as that takes. */
+static CK_RV login_call(struct p11_session *s, CK_USER_TYPE who, const char *pin)
+{
+    CK_RV rv;
+    if (pin)
+        return s->mod->f->C_Login(s->h, who, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+    entry_mark(s->mod, mono_s() + P11_ENTRY_S);
+    rv = s->mod->f->C_Login(s->h, who, NULL, 0);
+    entry_mark(s->mod, 0);
+    return rv;
+}
+
 static ukey_err login_as(struct p11_session *s, CK_USER_TYPE who, const char *pin)
 {
-    CK_RV rv = s->mod->f->C_Login(s->h, who, (CK_UTF8CHAR_PTR)pin, pin ? strlen(pin) : 0);
+    CK_RV rv = login_call(s, who, pin);
     if (rv == CKR_USER_ALREADY_LOGGED_IN) {
         /* Another program's login: ours must be checked with this PIN. */
         s->mod->f->C_Logout(s->h);
-        rv = s->mod->f->C_Login(s->h, who, (CK_UTF8CHAR_PTR)pin, pin ? strlen(pin) : 0);
+        rv = login_call(s, who, pin);
     }
     return rv == CKR_OK ? UKEY_OK : ckr_fail(s->mod, "C_Login", rv);
 }

@@ -7,6 +7,9 @@
  *            CKR_PIN_LOCKED
  *   hang     C_GetTokenInfo does not return while the file exists (a module
  *            stuck inside a call, as OpenSC 0.23 can be)
+ *   pinpad   the token has a protected authentication path: C_Login
+ *            without a PIN is the user typing it on the token, which lasts
+ *            while the file `typing` exists and then succeeds
  * It has no C_WaitForSlotEvent (CKR_FUNCTION_NOT_SUPPORTED: the agent polls)
  * and no objects. Only the functions the agent calls are filled in.
  */
@@ -85,7 +88,8 @@ static CK_RV get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO *info)
     pad(info->model, sizeof info->model, "p11mock");
     pad(info->serialNumber, sizeof info->serialNumber, "0001");
     info->flags = CKF_TOKEN_INITIALIZED | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED |
-                  (exists("locked") ? CKF_USER_PIN_LOCKED : 0);
+                  (exists("locked") ? CKF_USER_PIN_LOCKED : 0) |
+                  (exists("pinpad") ? CKF_PROTECTED_AUTHENTICATION_PATH : 0);
     info->ulMinPinLen = 6;
     info->ulMaxPinLen = 16;
     return CKR_OK;
@@ -106,8 +110,14 @@ static CK_RV close_session(CK_SESSION_HANDLE h) { return h == 1 ? CKR_OK : CKR_S
 
 static CK_RV login(CK_SESSION_HANDLE h, CK_USER_TYPE who, unsigned char *pin, CK_ULONG len)
 {
-    (void)h, (void)who, (void)pin, (void)len;
-    return exists("locked") ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
+    (void)h, (void)who, (void)len;
+    if (exists("locked"))
+        return CKR_PIN_LOCKED;
+    if (pin || !exists("pinpad"))
+        return pin ? CKR_PIN_INCORRECT : CKR_ARGUMENTS_BAD;
+    while (exists("typing"))
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    return CKR_OK;
 }
 
 static CK_RV logout(CK_SESSION_HANDLE h) { (void)h; return CKR_USER_NOT_LOGGED_IN; }
