@@ -166,10 +166,21 @@ static void publish_reader(const char *type, const char *reader, const char *tok
     json_decref(data);
 }
 
-/* Runs in the PC/SC monitor thread. */
+/* A card that a PC/SC driver reads and a PKCS#11 module shows too comes
+ * and goes once: its PC/SC reader tells it, the module's view is quiet. */
+static void publish_token(const char *type, const char *reader, const char *token, int shadowed)
+{
+    if (shadowed)
+        log_debug("event %s in \"%s\": told by the card's PC/SC reader", type, reader);
+    else
+        publish_reader(type, reader, token);
+}
+
+/* Runs in the PC/SC monitor thread and the PKCS#11 slot watchers. */
 static void on_pcsc(enum pcsc_event ev, const char *reader, void *arg)
 {
     char id[TOKEN_ID_LEN];
+    int known, shadowed;
     (void)arg;
     switch (ev) {
     case PCSC_READER_ADDED:
@@ -180,10 +191,12 @@ static void on_pcsc(enum pcsc_event ev, const char *reader, void *arg)
         break;
     case PCSC_CARD_INSERTED:
         /* Reading the card here also warms the cache for the next listing. */
-        publish_reader("token-inserted", reader, tokens_in_reader(reader, id) == UKEY_OK ? id : NULL);
+        known = tokens_in_reader(reader, id, &shadowed) == UKEY_OK;
+        publish_token("token-inserted", reader, known ? id : NULL, shadowed);
         break;
     case PCSC_CARD_REMOVED:
-        publish_reader("token-removed", reader, tokens_forget_reader(reader, id) ? id : NULL);
+        known = tokens_forget_reader(reader, id, &shadowed);
+        publish_token("token-removed", reader, known ? id : NULL, shadowed);
         break;
     }
 }

@@ -72,6 +72,32 @@ static int same_card(const struct cache_entry *c, const struct reader_info *r)
            c->atr_len == r->atr_len && memcmp(c->atr, r->atr, r->atr_len) == 0;
 }
 
+/* 1 if two tokens hold a certificate in common: one card seen through two
+ * backends (a PC/SC driver and a PKCS#11 module). */
+static int same_card_certs(const struct token *a, const struct token *b)
+{
+    for (size_t i = 0; i < a->n_certs; i++)
+        for (size_t j = 0; j < b->n_certs; j++)
+            if (a->certs[i].der_len == b->certs[j].der_len &&
+                memcmp(a->certs[i].der, b->certs[j].der, a->certs[i].der_len) == 0)
+                return 1;
+    return 0;
+}
+
+/* With cache_lock held: the entry just read and the others find their
+ * twins, a PKCS#11 view and a PC/SC reading of one card; the view is
+ * shadowed. */
+static void mark_twins(size_t slot)
+{
+    struct cache_entry *a = &cache[slot];
+    for (size_t i = 0; a->err == UKEY_OK && i < TOKENS_MAX_SLOTS; i++) {
+        struct cache_entry *b = &cache[i];
+        if (i != slot && b->used && b->err == UKEY_OK && p11_owns(a->reader) != p11_owns(b->reader) &&
+            same_card_certs(&a->t, &b->t))
+            (p11_owns(a->reader) ? a : b)->shadowed = 1;
+    }
+}
+
 /* Makes sure the cache holds the card in reader `r`, reading it if it is
  * new. Returns the index of its entry (the entry's err says how it went). */
 static size_t cache_fill(const struct reader_info *r)
@@ -108,6 +134,8 @@ static size_t cache_fill(const struct reader_info *r)
     cache[slot].atr_len = r->atr_len;
     cache[slot].err = e;
     cache[slot].t = t; /* takes the certificates */
+    cache[slot].shadowed = 0;
+    mark_twins(slot);
     pthread_mutex_unlock(&cache_lock);
     return slot;
 }
@@ -123,18 +151,6 @@ static json_t *error_json(ukey_err e)
 {
     return json_pack("{s:s, s:s, s:s}", "code", err_code(e), "zh-CN", err_message_zh(e), "en",
                      err_message_en(e));
-}
-
-/* 1 if two tokens hold a certificate in common: one card seen through two
- * backends (a PC/SC driver and a PKCS#11 module). */
-static int same_card_certs(const struct token *a, const struct token *b)
-{
-    for (size_t i = 0; i < a->n_certs; i++)
-        for (size_t j = 0; j < b->n_certs; j++)
-            if (a->certs[i].der_len == b->certs[j].der_len &&
-                memcmp(a->certs[i].der, b->certs[j].der, a->certs[i].der_len) == 0)
-                return 1;
-    return 0;
 }
 
 /* Reads the PIN state of the token in readers[i] (its certificates come from
@@ -363,11 +379,17 @@ ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_
     return e;
 }
 
-ukey_err tokens_in_reader(const char *reader, char id[TOKEN_ID_LEN])
+ukey_err tokens_in_reader(const char *reader, char id[TOKEN_ID_LEN], int *shadowed)
 {
     struct reader_info readers[TOKENS_MAX_SLOTS];
     size_t n, slot;
     ukey_err e = list_slots(readers, &n, NULL);
+    *shadowed = 0;
+    /* A module's view is told from a card the PC/SC drivers read once
+     * those are read too. */
+    for (size_t i = 0; p11_owns(reader) && i < n; i++)
+        if (!p11_owns(readers[i].name) && readers[i].state == READER_PRESENT)
+            cache_fill(&readers[i]);
     for (size_t i = 0; i < n; i++) {
         if (strcmp(readers[i].name, reader) != 0)
             continue;
@@ -376,23 +398,27 @@ ukey_err tokens_in_reader(const char *reader, char id[TOKEN_ID_LEN])
         slot = cache_fill(&readers[i]);
         pthread_mutex_lock(&cache_lock);
         e = same_card(&cache[slot], &readers[i]) ? cache[slot].err : UKEY_ERR_TOKEN_REMOVED;
-        if (e == UKEY_OK)
+        if (e == UKEY_OK) {
             memcpy(id, cache[slot].t.id, TOKEN_ID_LEN);
+            *shadowed = cache[slot].shadowed;
+        }
         pthread_mutex_unlock(&cache_lock);
         return e;
     }
     return e == UKEY_OK ? UKEY_ERR_TOKEN_NOT_FOUND : e;
 }
 
-int tokens_forget_reader(const char *reader, char id[TOKEN_ID_LEN])
+int tokens_forget_reader(const char *reader, char id[TOKEN_ID_LEN], int *shadowed)
 {
     int known = 0;
+    *shadowed = 0;
     pthread_mutex_lock(&cache_lock);
     for (size_t i = 0; i < TOKENS_MAX_SLOTS; i++) {
         if (cache[i].used && strcmp(cache[i].reader, reader) == 0) {
             if (cache[i].err == UKEY_OK) {
                 memcpy(id, cache[i].t.id, TOKEN_ID_LEN);
                 known = 1;
+                *shadowed = cache[i].shadowed;
             }
             token_clear(&cache[i].t);
             cache[i].used = 0;

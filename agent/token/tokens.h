@@ -63,12 +63,14 @@ ukey_err tokens_find(const char *id, const char *cert_id, const struct token_dri
 void tokens_update_pin(const char *id, const struct token_pin *pin);
 
 /* Reads (or finds cached) the token in `reader` and copies its id;
- * UKEY_OK, or why there is no token there. */
-ukey_err tokens_in_reader(const char *reader, char id[TOKEN_ID_LEN]);
+ * UKEY_OK, or why there is no token there. *shadowed says the token is a
+ * PKCS#11 module's view of a card a PC/SC driver reads too (the listing
+ * shows that card once, the PC/SC way). */
+ukey_err tokens_in_reader(const char *reader, char id[TOKEN_ID_LEN], int *shadowed);
 
 /* The card left `reader`: drops its cache entry. Returns 1 and copies the
- * token id if a token was known there, else 0. */
-int tokens_forget_reader(const char *reader, char id[TOKEN_ID_LEN]);
+ * token id (and *shadowed, as above) if a token was known there, else 0. */
+int tokens_forget_reader(const char *reader, char id[TOKEN_ID_LEN], int *shadowed);
 
 /* Drops the cache (shutdown). */
 void tokens_forget(void);
