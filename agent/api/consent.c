@@ -16,6 +16,7 @@
 #include "server/guard.h"
 #include "token/login.h"
 #include "token/tokens.h"
+#include "util/clock.h"
 #include "util/hex.h"
 #include "util/rng.h"
 #include "util/secret.h"
@@ -36,7 +37,7 @@ struct pending {
     char origin[256];
     char challenge[700];
     char token_id[128], cert_id[16], algorithm[8];
-    time_t expires;
+    long long expires_ms;       /* clock_ms */
     json_t *token;              /* the Web eID token once signed */
 };
 
@@ -63,16 +64,19 @@ int api_pin_from_page_allowed(const struct api_request *req)
            config_pin_entry_for(req->agent->cfg, req->origin) == PIN_ENTRY_PAGE;
 }
 
+/* Whole seconds left, rounded up. */
+static json_int_t expires_in(const struct pending *p) { return (p->expires_ms - clock_ms() + 999) / 1000; }
+
 /* The entry with `id` (lock held), NULL if none; ends what has expired. */
 static struct pending *find(const char *id)
 {
-    time_t now = time(NULL);
+    long long now = clock_ms();
     struct pending *found = NULL;
     for (int i = 0; i < MAX_PENDING; i++) {
         struct pending *p = &table[i];
         if (p->state == P_FREE)
             continue;
-        if (now > p->expires + KEEP_ENDED_S && p->state != P_SIGNING)
+        if (now > p->expires_ms + KEEP_ENDED_S * 1000LL && p->state != P_SIGNING)
             release(p);
         else if (id && strlen(id) == 64 && strcmp(p->id, id) == 0)
             found = p;
@@ -109,7 +113,7 @@ ukey_err consent_create(const struct api_request *req, const struct login_reques
         snprintf(p->token_id, sizeof p->token_id, "%s", lr->token_id ? lr->token_id : "");
         snprintf(p->cert_id, sizeof p->cert_id, "%s", lr->cert_id ? lr->cert_id : "");
         snprintf(p->algorithm, sizeof p->algorithm, "%s", lr->algorithm ? lr->algorithm : "");
-        p->expires = time(NULL) + req->agent->cfg->consent_timeout_s;
+        p->expires_ms = clock_ms() + req->agent->cfg->consent_timeout_s * 1000LL;
         p->state = P_PENDING;
         snprintf(url, sizeof url, "https://127.0.0.1:%u/consent.html#%s", req->agent->port, p->id);
         reply->json = json_pack("{s:s, s:s, s:i}", "request", p->id, "consent_url", url, "expires_in",
@@ -141,11 +145,11 @@ ukey_err api_login_result(const struct api_request *req, struct api_reply *reply
     } else if (p->state == P_CANCELLED) {
         release(p);
         e = UKEY_ERR_USER_CANCELLED;
-    } else if (time(NULL) >= p->expires) {
+    } else if (clock_ms() >= p->expires_ms) {
         release(p);
         e = UKEY_ERR_CONSENT_TIMEOUT;
     } else {
-        reply->json = json_pack("{s:s, s:I}", "state", "pending", "expires_in", (json_int_t)(p->expires - time(NULL)));
+        reply->json = json_pack("{s:s, s:I}", "state", "pending", "expires_in", expires_in(p));
         reply->status = 202;
     }
     pthread_mutex_unlock(&lock);
@@ -164,7 +168,7 @@ static ukey_err pending_copy(const char *id, struct pending *out, int mark_signi
         e = UKEY_ERR_CONSENT_NOT_FOUND;
     else if (p->state == P_CANCELLED)
         e = UKEY_ERR_USER_CANCELLED;
-    else if (time(NULL) >= p->expires)
+    else if (clock_ms() >= p->expires_ms)
         e = UKEY_ERR_CONSENT_TIMEOUT;
     else if (p->state == P_SIGNING)
         e = UKEY_ERR_TOKEN_BUSY;
@@ -205,7 +209,7 @@ ukey_err api_consent_info(const struct api_request *req, struct api_reply *reply
     tokens_list(&list);
     token = choose(&p, list, &cert);
     reply->json = json_pack("{s:s, s:I, s:o?, s:o?, s:O?}", "origin", p.origin, "expires_in",
-                            (json_int_t)(p.expires - time(NULL)), "token",
+                            expires_in(&p), "token",
                             token ? json_pack("{s:O, s:O, s:O}", "id", json_object_get(token, "id"), "type",
                                               json_object_get(token, "type"), "reader",
                                               json_object_get(token, "reader"))

@@ -10,6 +10,7 @@
  */
 #include "server/tls.h"
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/mbedtls_compat.h"
 #include "util/rng.h"
@@ -79,13 +80,6 @@ struct tls_front {
     struct tls_front_options opt;
     long long full_log_ms;
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* I/O callbacks: non-blocking socket calls mapped to mbedTLS's WANT codes. */
 static int bio_send(void *ctx, const unsigned char *buf, size_t len)
@@ -305,7 +299,7 @@ static void accept_new(struct tls_front *front, int lfd)
         if (fd < 0)
             return;
         if (front->n_conns >= front->opt.max_connections) {
-            long long t = now_ms();
+            long long t = clock_ms();
             if (t - front->full_log_ms > 10000) {
                 log_warn("connection limit (%u) reached; the least active connections make room",
                          front->opt.max_connections);
@@ -323,7 +317,7 @@ static void accept_new(struct tls_front *front, int lfd)
         c->peerlen = plen;
         c->id = front->id;
         c->id->refs++;
-        c->active_ms = now_ms();
+        c->active_ms = clock_ms();
         c->deadline_ms = c->active_ms + (long long)front->opt.handshake_timeout_s * 1000;
         mbedtls_ssl_init(&c->ssl);
         if (mbedtls_ssl_setup(&c->ssl, &c->id->conf) != 0) {
@@ -350,7 +344,7 @@ static int start_relay(struct tls_front *front, struct conn *c)
     }
     c->pair = sv[0];
     c->state = CONN_RELAY;
-    c->deadline_ms = now_ms() + (long long)front->opt.idle_timeout_s * 1000;
+    c->deadline_ms = clock_ms() + (long long)front->opt.idle_timeout_s * 1000;
     return 0;
 }
 
@@ -424,7 +418,7 @@ static int relay(struct tls_front *front, struct conn *c)
         moved |= progress;
     }
     if (moved) {
-        c->active_ms = now_ms();
+        c->active_ms = clock_ms();
         c->deadline_ms = c->active_ms + (long long)front->opt.idle_timeout_s * 1000;
     }
     return 0;
@@ -439,7 +433,7 @@ static void start_drain(struct conn *c)
     c->pair = -1;
     c->state = CONN_DRAIN;
     c->ssl_wants_write = 0;
-    c->deadline_ms = now_ms() + DRAIN_MS;
+    c->deadline_ms = clock_ms() + DRAIN_MS;
 }
 
 /* Reads and drops what the client still sends; -1 at its EOF or an error. */
@@ -462,7 +456,7 @@ static int conn_step(struct tls_front *front, struct conn *c)
     if (c->state == CONN_DRAIN)
         return drain(c);
     if (c->state == CONN_HANDSHAKE) {
-        c->active_ms = now_ms();
+        c->active_ms = clock_ms();
         r = mbedtls_ssl_handshake(&c->ssl);
         c->ssl_wants_write = r == MBEDTLS_ERR_SSL_WANT_WRITE;
         if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
@@ -489,13 +483,13 @@ int tls_front_run(struct tls_front *front, volatile int *stop, int wake_fd, unsi
 {
     size_t cap = MAX_LISTENERS + 1 + 2 * (size_t)front->opt.max_connections;
     struct pollfd *pfd = calloc(cap, sizeof *pfd);
-    long long next_tick = now_ms() + (long long)tick_s * 1000;
+    long long next_tick = clock_ms() + (long long)tick_s * 1000;
 
     if (!pfd)
         return -1;
     while (!*stop) {
         size_t n = 0;
-        long long t = now_ms(), wait = next_tick - t;
+        long long t = clock_ms(), wait = next_tick - t;
         for (size_t i = 0; i < front->n_listeners; i++)
             pfd[n++] = (struct pollfd){front->listeners[i], POLLIN, 0};
         pfd[n++] = (struct pollfd){wake_fd, POLLIN, 0};
@@ -523,7 +517,7 @@ int tls_front_run(struct tls_front *front, volatile int *stop, int wake_fd, unsi
             break;
         if (pfd[front->n_listeners].revents)
             break;
-        t = now_ms();
+        t = clock_ms();
         /* Existing connections first: the indices are only valid until one closes. */
         for (size_t i = front->n_conns; i-- > 0;) {
             struct conn *c = front->conns[i];

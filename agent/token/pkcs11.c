@@ -2,6 +2,7 @@
 #include "token/pkcs11.h"
 
 #include "token/card.h"
+#include "util/clock.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "x509/sigenc.h"
@@ -46,8 +47,8 @@ struct p11_module {
     pthread_cond_t cond;
     int busy;
     int stuck;                  /* a call did not return within P11_WAIT_S */
-    time_t entry_until;         /* the turn's holder waits for the user's PIN
-                                 * entry on the token until then (monotonic s) */
+    long long entry_until_ms;   /* the turn's holder waits for the user's PIN
+                                 * entry on the token until then (clock_ms) */
     int live;                   /* initialised and not yet finalised */
     /* Listings run on the module's own thread (the lister), so that a
      * module stuck inside a call holds up that thread only, never a request
@@ -81,16 +82,9 @@ static void deadline(struct timespec *t)
     t->tv_sec += P11_WAIT_S;
 }
 
-static time_t mono_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec;
-}
-
 /* With m->lock held: the turn's holder is waiting for the user to type the
  * PIN on the token, which is slow but not stuck. */
-static int entering(const struct p11_module *m) { return m->entry_until && mono_s() < m->entry_until; }
+static int entering(const struct p11_module *m) { return m->entry_until_ms && clock_ms() < m->entry_until_ms; }
 
 /* With m->lock held: the module is stuck (once: say so). */
 static void mark_stuck(struct p11_module *m)
@@ -726,10 +720,10 @@ static ukey_err p11_pin_status(struct card *card, struct token_pin *pin)
 
 /* Marks the start (until > 0) and end (0) of the user's PIN entry on the
  * token, and lets whoever waits for the module's turn stop waiting. */
-static void entry_mark(struct p11_module *m, time_t until)
+static void entry_mark(struct p11_module *m, long long until_ms)
 {
     pthread_mutex_lock(&m->lock);
-    m->entry_until = until;
+    m->entry_until_ms = until_ms;
     pthread_cond_broadcast(&m->cond);
     pthread_mutex_unlock(&m->lock);
 }
@@ -741,7 +735,7 @@ static CK_RV login_call(struct p11_session *s, CK_USER_TYPE who, const char *pin
     CK_RV rv;
     if (pin)
         return s->mod->f->C_Login(s->h, who, (CK_UTF8CHAR_PTR)pin, strlen(pin));
-    entry_mark(s->mod, mono_s() + P11_ENTRY_S);
+    entry_mark(s->mod, clock_ms() + P11_ENTRY_S * 1000LL);
     rv = s->mod->f->C_Login(s->h, who, NULL, 0);
     entry_mark(s->mod, 0);
     return rv;

@@ -20,7 +20,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import pcsc  # noqa: E402
-pcsc.in_private_namespace(net=True)
+pcsc.in_private_namespace()
 import agent as harness  # noqa: E402
 from agent import run_tool, terminate, _die_with_parent  # noqa: E402
 

@@ -106,6 +106,18 @@ class Agent:
         with self._log_lock:
             return "".join(self.log)
 
+    def log_count(self, pattern):
+        """How many log lines match the regular expression `pattern`."""
+        with self._log_lock:
+            return sum(re.search(pattern, line.rstrip("\n")) is not None for line in self.log)
+
+    def wait_log(self, pattern, count, timeout=20):
+        """Waits until `count` log lines match `pattern`; True if they do."""
+        deadline = time.monotonic() + timeout
+        while self.log_count(pattern) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.log_count(pattern) >= count
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 

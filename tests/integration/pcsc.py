@@ -24,18 +24,18 @@ VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 READER = "Virtual PCD 00 00"
 
 
-def in_private_namespace(net=False):
-    """Re-executes this test under `unshare --mount` unless already there.
-    With `net`, also in a network namespace of its own with only loopback
-    up: servers that cannot bind to 127.0.0.1 alone (`openssl ocsp`) are
-    then still reachable from nowhere else."""
+def in_private_namespace():
+    """Re-executes this test under `unshare` unless already there: a mount
+    namespace of its own (a private /run/pcscd) and a network namespace with
+    only loopback up, so that no other suite running at once can take the
+    ports it picks (vpcd's, the CRL and OCSP servers'), and servers that
+    cannot bind to 127.0.0.1 alone (`openssl ocsp`) are reachable from
+    nowhere else."""
     if os.environ.get("UKEY_PRIVATE_MOUNT_NS") == "1":
         return
     env = dict(os.environ, UKEY_PRIVATE_MOUNT_NS="1")
-    cmd = [sys.executable] + sys.argv
-    if net:
-        cmd = ["sh", "-c", 'ip link set lo up && exec "$0" "$@"'] + cmd
-    os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private"] + (["--net"] if net else []) + cmd, env)
+    cmd = ["sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable] + sys.argv
+    os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private", "--net"] + cmd, env)
 
 
 def free_port_pair():
@@ -79,13 +79,20 @@ class Pcscd:
                                      stdin=subprocess.DEVNULL, start_new_session=True,
                                      preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # the vpcd driver listens once loaded
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                time.sleep(0.2)
+        listening = False
+        while time.monotonic() < deadline:
+            # The vpcd driver listens once loaded; clients connect to
+            # pcscd.comm, which pcscd makes after loading its drivers.
+            if not listening:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    listening = True
+                except OSError:
+                    pass
+            if listening and os.path.exists("/run/pcscd/pcscd.comm"):
+                time.sleep(0.2)  # the probe connection's card has come and gone
                 return self
-            except OSError:
-                time.sleep(0.05)
+            time.sleep(0.05)
         with open(os.path.join(self.tmp, "pcscd.log")) as f:
             raise RuntimeError("pcscd did not start:\n" + f.read()[-2000:])
 
@@ -227,13 +234,17 @@ class VirtualCard:
                                      stderr=subprocess.PIPE, text=True, start_new_session=True,
                                      preexec_fn=_die_with_parent)
         if wait_reader:
-            deadline = time.monotonic() + 10
+            # Generous: under load (test_load's hundred clients on two
+            # cores) pcscd and vpcd take seconds to see a card.
+            deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
-                if "Yes" in run_tool("opensc-tool", "-l", check=False).stdout:
+                listed = run_tool("opensc-tool", "-l", check=False)
+                if "Yes" in listed.stdout:
                     return self
                 time.sleep(0.1)
             why = self.proc.stderr.read() if self.proc.poll() is not None else "still running"
-            raise RuntimeError("the virtual card did not appear in the reader: " + why)
+            raise RuntimeError("the virtual card did not appear in the reader: %s; opensc-tool -l: %s%s"
+                               % (why, listed.stdout, listed.stderr))
         return self
 
     def remove(self):
@@ -255,6 +266,10 @@ class VirtualCard:
                 return f.read().splitlines()
         except FileNotFoundError:
             return []
+
+
+# The agent's log line once its hotplug monitor has read an inserted card.
+INSERTED_LOG = r"debug: event token-inserted$"
 
 
 class CardCase(unittest.TestCase):
@@ -291,7 +306,16 @@ class CardCase(unittest.TestCase):
     def setUp(self):
         self.state = os.path.join(self.dir, "card-%s.json" % self.id().rsplit(".", 1)[1])
         self.write_state(self.state)
-        self.card = VirtualCard(self.pcscd, self.state, self.faults).insert()
+        self.card = self.insert()
+
+    def insert(self):
+        """Inserts the test's card and waits until the agent's hotplug
+        monitor has read it (so that read does not overlap the test's
+        requests); a monitor that misses it is the tests' to find."""
+        seen = self.agent.log_count(INSERTED_LOG)
+        card = VirtualCard(self.pcscd, self.state, self.faults).insert()
+        self.agent.wait_log(INSERTED_LOG, seen + 1)
+        return card
 
     def tearDown(self):
         self.card.remove()

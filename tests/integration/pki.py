@@ -174,7 +174,7 @@ class OcspResponder:
     """`openssl ocsp` answering for the intermediate of `pki`, signed by the
     delegated responder (or by the intermediate itself). OpenSSL 3.0 binds
     it to every address: tests that use it run in a network namespace of
-    their own (pcsc.in_private_namespace(net=True))."""
+    their own (pcsc.in_private_namespace())."""
 
     def __init__(self, pki, port, delegated=True, signer=None):
         signer = signer or ("responder" if delegated else "inter")

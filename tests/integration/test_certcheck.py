@@ -15,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pcsc  # noqa: E402
-pcsc.in_private_namespace(net=True)
+pcsc.in_private_namespace()
 import agent as harness  # noqa: E402
 import pki as testpki  # noqa: E402
 

@@ -23,7 +23,7 @@ JSON = {"Content-Type": "application/json"}
 
 class Consent(pcsc.CardCase):
     agent_config = {"allow_origins": [PORTAL, {"origin": LEGACY, "pin_entry": "page"}],
-                    "limits": {"consent_timeout_s": 3}}
+                    "limits": {"consent_timeout_s": 120}}
 
     @classmethod
     def setUpClass(cls):
@@ -33,13 +33,14 @@ class Consent(pcsc.CardCase):
     def write_state(self, path):
         pcsc.write_card_state(path, self.pki)
 
-    def call(self, method, path, body=None, origin=PORTAL, site=None):
+    def call(self, method, path, body=None, origin=PORTAL, site=None, agent=None):
         headers = dict(JSON) if body is not None else {}
         if origin:
             headers["Origin"] = origin
         if site:
             headers["Sec-Fetch-Site"] = site
-        status, hdrs, raw = self.agent.request(method, path, headers, None if body is None else json.dumps(body))
+        status, hdrs, raw = (agent or self.agent).request(method, path, headers,
+                                                          None if body is None else json.dumps(body))
         return status, hdrs, json.loads(raw) if raw else None
 
     def window(self, method, path, body=None):
@@ -139,11 +140,21 @@ class Consent(pcsc.CardCase):
                          "USER_CANCELLED")
         status, _, r = self.call("GET", "/api/v1/login/" + rid)
         self.assertEqual((status, r["error"]["code"]), (409, "USER_CANCELLED"))
-        rid = self.pending()
-        time.sleep(3.5)  # consent_timeout_s is 3 here
-        self.assertEqual(self.window("GET", "/api/v1/consent/" + rid)[2]["error"]["code"], "CONSENT_TIMEOUT")
-        status, _, r = self.call("GET", "/api/v1/login/" + rid)
-        self.assertEqual((status, r["error"]["code"]), (408, "CONSENT_TIMEOUT"))
+        # An agent whose requests live 1 s.
+        with harness.Agent(config={"allow_origins": [PORTAL], "limits": {"consent_timeout_s": 1}}) as brief:
+            status, _, r = self.call("POST", "/api/v1/login", {"challenge": CHALLENGE, "consent": True},
+                                     agent=brief)
+            self.assertEqual((status, r["expires_in"]), (202, 1), r)
+            time.sleep(1.5)
+            own = "https://127.0.0.1:%d" % brief.port
+            status, _, info = self.call("GET", "/api/v1/consent/" + r["request"], origin=None, site="same-origin",
+                                        agent=brief)
+            self.assertEqual(info["error"]["code"], "CONSENT_TIMEOUT")
+            status, _, late = self.call("POST", "/api/v1/consent/" + r["request"], {"pin": "123456"}, origin=own,
+                                        site="same-origin", agent=brief)
+            self.assertEqual(late["error"]["code"], "CONSENT_TIMEOUT")
+            status, _, late = self.call("GET", "/api/v1/login/" + r["request"], agent=brief)
+            self.assertEqual((status, late["error"]["code"]), (408, "CONSENT_TIMEOUT"))
         self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 3)
 
     def test_pin_entry_policy(self):

@@ -213,6 +213,12 @@ class EventStream:
         except (OSError, ValueError, AttributeError, http.client.HTTPException):
             return  # closed by the test or the agent
 
+    def wait_for_event(self, event, timeout=15):
+        deadline = time.monotonic() + timeout
+        while event not in self.events and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return list(self.events)
+
     def wait_for(self, count, timeout=15):
         deadline = time.monotonic() + timeout
         while len(self.events) < count and time.monotonic() < deadline:
@@ -225,7 +231,9 @@ class EventStream:
 
 class Events(CardTest):
     def test_insert_and_remove_each_give_one_event_to_every_listener(self):
+        seen = self.agent.log_count(r"debug: event token-removed$")
         self.card.remove()
+        self.agent.wait_log(r"debug: event token-removed$", seen + 1)  # before the tabs listen
         tabs = [EventStream(self.agent), EventStream(self.agent, origin="https://127.0.0.1:%d" % self.agent.port)]
         try:
             for tab in tabs:
@@ -233,7 +241,7 @@ class Events(CardTest):
                 self.assertTrue(tab.headers["Content-Type"].startswith("text/event-stream"))
             self.assertEqual(tabs[1].headers["Access-Control-Allow-Origin"], "https://127.0.0.1:%d" % self.agent.port)
             time.sleep(0.5)
-            self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
+            self.card = self.insert()
             for tab in tabs:
                 self.assertEqual(tab.wait_for(1), [("token-inserted", {"reader": pcsc.READER, "token": TOKEN})])
             self.card.remove()
@@ -246,7 +254,7 @@ class Events(CardTest):
         finally:
             for tab in tabs:
                 tab.close()
-        self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
+        self.card = self.insert()
         self.assertTrue(self.agent.alive())
 
     def test_agent_stops_cleanly_with_open_streams(self):
@@ -271,8 +279,12 @@ class RemovedMidRequest(CardTest):
     def test_removal_during_a_pin_operation(self):
         self.tokens()
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            sent = len(self.card.apdu_log())
             pending = pool.submit(self.pin, "verify", {"pin": "123456"})
-            time.sleep(0.5)  # SELECT answered, the next commands are under way
+            # The request's first command has reached the card; the next are under way.
+            deadline = time.monotonic() + 20
+            while len(self.card.apdu_log()) == sent and time.monotonic() < deadline:
+                time.sleep(0.05)
             self.card.remove()
             status, body = pending.result(30)
         self.assertEqual((status, body["error"]["code"]), (410, "TOKEN_REMOVED"))
@@ -335,8 +347,8 @@ class PcscdRestart(CardTest):
                 time.sleep(0.2)
             self.assertEqual(body["tokens"][0]["id"], TOKEN)
             # The hotplug monitor reconnected to the new pcscd by itself.
-            events = tab.wait_for(2, timeout=20)
-            self.assertIn(("token-inserted", {"reader": pcsc.READER, "token": TOKEN}), events)
+            inserted = ("token-inserted", {"reader": pcsc.READER, "token": TOKEN})
+            self.assertIn(inserted, tab.wait_for_event(inserted, timeout=20))
         finally:
             tab.close()
 
