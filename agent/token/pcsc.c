@@ -189,6 +189,11 @@ void pcsc_probe(struct pcsc_probe *out)
  * before its first command. */
 #define PCSC_RESET_RETRIES 16
 #define PCSC_WAIT_S 5
+/* Another program holding the card exclusively often lets go within
+ * moments (a middleware's own short exclusive read): ask again this often,
+ * this many times, before answering TOKEN_BUSY. */
+#define PCSC_SHARING_RETRY_MS 100
+#define PCSC_SHARING_RETRIES 20
 
 /* The agent's own card operations take turns here, each waiting at most
  * PCSC_WAIT_S: a slow or stuck card makes the next requests hear TOKEN_BUSY
@@ -226,8 +231,15 @@ static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(
     rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
     if (rv != SCARD_S_SUCCESS)
         return scard_fail("SCardEstablishContext", rv);
-    rv = SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
-                      &pc.handle, &pc.protocol);
+    for (int tries = 0;; tries++) {
+        rv = SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &pc.handle,
+                          &pc.protocol);
+        if (rv != (LONG)SCARD_E_SHARING_VIOLATION || tries == PCSC_SHARING_RETRIES)
+            break;
+        if (tries == 0)
+            log_debug("pcsc: another program holds the card exclusively: asking again for a moment");
+        nanosleep(&(struct timespec){0, PCSC_SHARING_RETRY_MS * 1000000L}, NULL);
+    }
     if (rv != SCARD_S_SUCCESS) {
         e = scard_fail("SCardConnect", rv);
         goto out_ctx;

@@ -42,11 +42,12 @@ def _die_with_parent():
 class Agent:
     """One agent process. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, args=(), config=None, state_dir=None, env=None, wrapper=()):
+    def __init__(self, args=(), config=None, state_dir=None, env=None, wrapper=(), stop_timeout=15):
         self.tmp = tempfile.mkdtemp(prefix="ukey-it-")
         self.state_dir = state_dir or os.path.join(self.tmp, "state")
         self.args = list(args)
         self.wrapper = list(wrapper)   # e.g. valgrind and its options
+        self.stop_timeout = stop_timeout
         self.config_path = None
         if config is not None:
             self.config_path = os.path.join(self.tmp, "agent.json")
@@ -121,11 +122,12 @@ class Agent:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout=15):
-        """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
+    def stop(self, timeout=None):
+        """SIGTERM, then SIGKILL after `timeout` (the agent's stop_timeout);
+        returns the exit code."""
         if self.proc is None:
             return None
-        terminate(self.proc, timeout)
+        terminate(self.proc, timeout or self.stop_timeout)
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)  # anything it may have started
         except ProcessLookupError:

@@ -180,6 +180,26 @@ class Exclusive(CardTest):
             holder.stdout.close()
         self.assertEqual(self.pin("verify", {"pin": "123456"})[0], 200)
 
+    def test_a_moment_of_exclusive_hold_is_waited_out(self):
+        """Middleware that takes the card exclusively for a moment: the
+        request asks again and gets the card, not TOKEN_BUSY."""
+        self.tokens()
+        retry_log = r"another program holds the card exclusively: asking again for a moment$"
+        retried = self.agent.log_count(retry_log)
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_EXCLUSIVE, pcsc.READER], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, preexec_fn=harness._die_with_parent)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            try:
+                self.assertEqual(holder.stdout.readline().strip(), "held")
+                pending = pool.submit(self.pin, "verify", {"pin": "123456"})
+                self.assertTrue(self.agent.wait_log(retry_log, retried + 1, timeout=10))
+            finally:
+                holder.stdin.close()
+                holder.wait(10)
+                holder.stdout.close()
+            status, body = pending.result(30)
+        self.assertEqual(status, 200, body)
+
 
 class EventStream:
     """Reads /api/v1/events in a thread and collects (event, data) pairs."""

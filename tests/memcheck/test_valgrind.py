@@ -35,7 +35,8 @@ class Valgrind(unittest.TestCase):
                 config={"allow_origins": [{"origin": PAGE, "pin_entry": "page"}, PORTAL]},
                 wrapper=["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
                          "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
-                         "--track-origins=yes", "--child-silent-after-fork=yes"])
+                         "--track-origins=yes", "--child-silent-after-fork=yes"],
+                stop_timeout=120)  # valgrind's leak check at exit, on a busy machine
             agent.start(timeout=120)
             try:
                 self.session(agent, pki["9a"][0])
@@ -53,7 +54,8 @@ class Valgrind(unittest.TestCase):
                 headers["Origin"] = origin
             if site:
                 headers["Sec-Fetch-Site"] = site
-            status, _, raw = agent.request(method, path, headers, None if body is None else json.dumps(body))
+            status, _, raw = agent.request(method, path, headers, None if body is None else json.dumps(body),
+                                           timeout=120)
             return status, json.loads(raw) if raw else None
 
         challenge = base64.b64encode(os.urandom(32)).decode()
