@@ -243,8 +243,11 @@ class VirtualCard:
                     return self
                 time.sleep(0.1)
             why = self.proc.stderr.read() if self.proc.poll() is not None else "still running"
-            raise RuntimeError("the virtual card did not appear in the reader: %s; opensc-tool -l: %s%s"
-                               % (why, listed.stdout, listed.stderr))
+            with open(os.path.join(self.pcscd.tmp, "pcscd.log"), errors="replace") as f:
+                pcscd_log = f.read()[-1500:]
+            raise RuntimeError("the virtual card did not appear in the reader: %s\nopensc-tool -l: %s%s\n"
+                               "the card's last lines: %s\npcscd's last lines: %s"
+                               % (why, listed.stdout, listed.stderr, self.apdu_log()[-8:], pcscd_log))
         return self
 
     def remove(self):
