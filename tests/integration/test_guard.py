@@ -140,7 +140,7 @@ class Guard(unittest.TestCase):
                 "Content-Length: %d\r\n\r\n" % (self.agent.port, len(body))).encode()
         # The close races the upload; busy processes on every core make the
         # agent's threads interleave the way a loaded machine does.
-        spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=harness._die_with_parent)
                     for _ in range(os.cpu_count() or 2)]
         try:
             for _ in range(20):
