@@ -409,7 +409,7 @@ ukey_err card_verify_pin_pad(struct card *card, const struct pinpad_params *p, u
     if ((e = card_pin_pad(card, &has_pad)) != UKEY_OK)
         return e;
     if (!has_pad)
-        return UKEY_ERR_TOKEN_NOT_SUPPORTED;
+        return UKEY_ERR_PIN_REQUIRED; /* no pad here: the PIN must come with the request */
     if (!(n = pinpad_build_verify(p, cmd, sizeof cmd)))
         return UKEY_ERR_INTERNAL;
     /* The reader sends the VERIFY with the typed PIN: never run the

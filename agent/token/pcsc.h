@@ -93,7 +93,8 @@ ukey_err card_pin_pad(struct card *card, int *has_pad);
  * card's SW1 SW2 and returns UKEY_OK; or PIN_PAD_TIMEOUT / PIN_PAD_CANCELLED
  * / PIN_FORMAT / CARD_ERROR for what the reader itself answered, or a
  * transport error. Blocks while the user types (up to p->timeout_s).
- * TOKEN_NOT_SUPPORTED when the reader has no pad.
+ * PIN_REQUIRED when the reader has no pad (the PIN must come with the
+ * request).
  */
 ukey_err card_verify_pin_pad(struct card *card, const struct pinpad_params *p, unsigned *sw);
 

@@ -223,14 +223,9 @@ static ukey_err verify_on_pad(struct card *card, struct token_pin *pin)
         {0x00, 0x20, 0x00, PIV_PIN_REF}, PIV_PIN_LEN, PINPAD_ASCII, 0xff, 6, 8,
         PINPAD_TIMEOUT_S, PINPAD_LANG_ZH_CN, PINPAD_VALIDATE_OK_KEY};
     unsigned sw;
-    int has_pad;
-    ukey_err e;
+    ukey_err e = card_verify_pin_pad(card, &verify, &sw);
 
-    if ((e = card_pin_pad(card, &has_pad)) != UKEY_OK)
-        return e;
-    if (!has_pad)
-        return UKEY_ERR_PIN_REQUIRED; /* no pad here: the PIN must come with the request */
-    if ((e = card_verify_pin_pad(card, &verify, &sw)) != UKEY_OK)
+    if (e != UKEY_OK)
         return e;
     return pin_result(sw, 0, pin);
 }
