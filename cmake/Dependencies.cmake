@@ -6,6 +6,8 @@ pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd>=0.9.75)
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson>=2.13)
 pkg_check_modules(PCSC REQUIRED IMPORTED_TARGET libpcsclite)
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+# libcrypto 3.0: the certificate layer (agent/x509/) and SM2/SM3.
+pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto>=3.0)
 # PKCS#11 modules are loaded with dlopen: p11-kit gives the standard header only.
 pkg_check_modules(P11KIT REQUIRED p11-kit-1)
 pkg_check_modules(MBEDTLS QUIET IMPORTED_TARGET mbedtls mbedx509 mbedcrypto)
@@ -13,7 +15,7 @@ pkg_check_modules(MBEDTLS QUIET IMPORTED_TARGET mbedtls mbedx509 mbedcrypto)
 add_library(ukey_deps INTERFACE)
 add_library(ukey::deps ALIAS ukey_deps)
 target_link_libraries(ukey_deps INTERFACE PkgConfig::MHD PkgConfig::JANSSON
-                      PkgConfig::PCSC PkgConfig::CURL)
+                      PkgConfig::PCSC PkgConfig::CURL PkgConfig::LIBCRYPTO)
 if(MBEDTLS_FOUND)
   target_link_libraries(ukey_deps INTERFACE PkgConfig::MBEDTLS)
 else()

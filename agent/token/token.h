@@ -53,7 +53,7 @@ struct token {
 enum token_pin_op { TOKEN_PIN_VERIFY, TOKEN_PIN_CHANGE, TOKEN_PIN_UNBLOCK };
 
 /* The key kinds a driver signs with. */
-enum token_key { TOKEN_KEY_RSA2048, TOKEN_KEY_P256, TOKEN_KEY_P384 };
+enum token_key { TOKEN_KEY_RSA2048, TOKEN_KEY_P256, TOKEN_KEY_P384, TOKEN_KEY_SM2 };
 
 struct token_driver {
     const char *name;           /* "PIV" */
@@ -85,8 +85,12 @@ struct token_driver {
      * private key of certificate `cert_id`, after a PIN verify in the same
      * transaction. RSA: PKCS#1 v1.5, or PSS (MGF1 with the same hash, salt
      * as long as the digest) when `pss` is set; a card that cannot do PSS
-     * answers TOKEN_NOT_SUPPORTED. `out` gets the RSA signature or the DER
-     * ECDSA-Sig-Value; *out_len holds the capacity on entry. Required. */
+     * answers TOKEN_NOT_SUPPORTED. SM2 (`kind` TOKEN_KEY_SM2): `digest` is
+     * the 32-byte e = SM3(Z_A || M) the host computed (GM/T 0003.2 6.1),
+     * signed as it is. `out` gets the RSA signature, or the DER
+     * ECDSA-Sig-Value / SM2Signature (both SEQUENCE {r, s}); *out_len holds
+     * the capacity on entry. A driver that cannot do `kind` answers
+     * TOKEN_NOT_SUPPORTED. Required. */
     ukey_err (*sign)(struct card *card, const char *cert_id, enum token_key kind, int pss,
                      const unsigned char *digest, size_t digest_len, unsigned char *out, size_t *out_len);
     /* Drops the card's verified state (e.g. VERIFY P1=FF). Required. */
