@@ -4,29 +4,36 @@
  */
 #include <ukey/verify.h>
 
+#include "util/file.h"
+#include "x509/crl.h"
+#include "x509/crt.h"
 #include "x509/ext.h"
 #include "x509/fetch.h"
 #include "x509/name.h"
-#include "x509/sigenc.h"
-#include "x509/xtime.h"
+#include "x509/websig.h"
 
 #include <jansson.h>
-#include <mbedtls/asn1.h>
 #include <mbedtls/base64.h>
-#include <mbedtls/ecp.h>
-#include <mbedtls/oid.h>
-#include <mbedtls/x509_crl.h>
-#include <mbedtls/x509_crt.h>
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define CRL_FILE_MAX (64u * 1024 * 1024)
+
+/* A CRL as read, judged by x509/crl.c when a certificate is checked. */
+struct crl_file {
+    unsigned char *bytes;
+    size_t len;
+};
+
 struct ukey_verifier {
-    mbedtls_x509_crt anchors;
+    X509_STORE *anchors;
     int n_anchors;
-    mbedtls_x509_crl crls;
-    int n_crls;
+    struct crl_file *crls;
+    size_t n_crls;
     int crl_fetch;
     time_t when;
 };
@@ -57,8 +64,11 @@ ukey_verify_result ukey_verifier_create(struct ukey_verifier **out)
         return UKEY_VERIFY_BAD_ARGUMENT;
     if (!(*out = v = calloc(1, sizeof *v)))
         return UKEY_VERIFY_OUT_OF_MEMORY;
-    mbedtls_x509_crt_init(&v->anchors);
-    mbedtls_x509_crl_init(&v->crls);
+    if (!(v->anchors = X509_STORE_new())) {
+        free(v);
+        *out = NULL;
+        return UKEY_VERIFY_OUT_OF_MEMORY;
+    }
     return UKEY_VERIFY_OK;
 }
 
@@ -66,24 +76,49 @@ void ukey_verifier_free(struct ukey_verifier *v)
 {
     if (!v)
         return;
-    mbedtls_x509_crt_free(&v->anchors);
-    mbedtls_x509_crl_free(&v->crls);
+    X509_STORE_free(v->anchors);
+    for (size_t i = 0; i < v->n_crls; i++)
+        free(v->crls[i].bytes);
+    free(v->crls);
     free(v);
 }
 
 ukey_verify_result ukey_verifier_add_trust_anchors(struct ukey_verifier *v, const char *pem_file)
 {
-    if (!v || !pem_file || mbedtls_x509_crt_parse_file(&v->anchors, pem_file) != 0)
+    STACK_OF(X509) *certs;
+    ukey_verify_result r = UKEY_VERIFY_OK;
+    if (!v || !pem_file)
         return UKEY_VERIFY_BAD_ARGUMENT;
-    v->n_anchors++;
-    return UKEY_VERIFY_OK;
+    if (!(certs = sk_X509_new_null()))
+        return UKEY_VERIFY_OUT_OF_MEMORY;
+    if (x509_stack_add_file(certs, pem_file) <= 0)
+        r = UKEY_VERIFY_BAD_ARGUMENT;
+    for (int i = 0; r == UKEY_VERIFY_OK && i < sk_X509_num(certs); i++)
+        X509_STORE_add_cert(v->anchors, sk_X509_value(certs, i)); /* a duplicate is no harm */
+    if (r == UKEY_VERIFY_OK)
+        v->n_anchors++;
+    sk_X509_pop_free(certs, X509_free);
+    ERR_clear_error();
+    return r;
 }
 
 ukey_verify_result ukey_verifier_add_crl(struct ukey_verifier *v, const char *crl_file)
 {
-    if (!v || !crl_file || mbedtls_x509_crl_parse_file(&v->crls, crl_file) != 0)
+    struct crl_file *more, c = {0};
+    struct crl_check probe;
+    if (!v || !crl_file || !(c.bytes = (unsigned char *)file_read_all(crl_file, CRL_FILE_MAX, &c.len)))
         return UKEY_VERIFY_BAD_ARGUMENT;
-    v->n_crls++;
+    crl_check(c.bytes, c.len, NULL, NULL, 0, &probe); /* only: is it a CRL? */
+    if (probe.finding == CRL_NOT_A_CRL) {
+        free(c.bytes);
+        return UKEY_VERIFY_BAD_ARGUMENT;
+    }
+    if (!(more = realloc(v->crls, (v->n_crls + 1) * sizeof *more))) {
+        free(c.bytes);
+        return UKEY_VERIFY_OUT_OF_MEMORY;
+    }
+    v->crls = more;
+    v->crls[v->n_crls++] = c;
     return UKEY_VERIFY_OK;
 }
 
@@ -128,97 +163,98 @@ static unsigned char *b64_decode(const char *in, size_t *len)
     return out;
 }
 
-struct chain_check {
-    time_t when;
-    int not_valid;
-};
-
-/* mbedTLS checks validity against the real clock; we check every
- * certificate of the chain against the verification time instead. */
-static int check_times(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+/* What X509_verify_cert found beyond "ok": a certificate of the chain out
+ * of its validity at the verification time is noted and passed over, so
+ * that an untrusted chain is named before an expired one. */
+static int note_times(int ok, X509_STORE_CTX *ctx)
 {
-    struct chain_check *cc = arg;
-    (void)depth;
-    *flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE |
-                          MBEDTLS_X509_BADCRL_EXPIRED | MBEDTLS_X509_BADCRL_FUTURE);
-    if (cc->when < x509_time_utc(&crt->valid_from) || cc->when > x509_time_utc(&crt->valid_to))
-        cc->not_valid = 1;
-    return 0;
+    int err = X509_STORE_CTX_get_error(ctx);
+    if (ok || (err != X509_V_ERR_CERT_HAS_EXPIRED && err != X509_V_ERR_CERT_NOT_YET_VALID))
+        return ok;
+    *(int *)X509_STORE_CTX_get_app_data(ctx) = 1;
+    return 1;
 }
 
-/* Fetches the CRL at `url` into `crl`; 0 or -1 (with detail). */
-static int fetch_crl(const char *url, mbedtls_x509_crl *crl, struct ukey_verify_info *info)
+/* The chain from `crt` to an anchor at the verification time: OK,
+ * CERT_UNTRUSTED or CERT_NOT_VALID; *issuer gets a reference to crt's
+ * issuer (for the CRL check) when OK. */
+static ukey_verify_result check_chain(const struct ukey_verifier *v, X509 *crt, time_t when, X509 **issuer,
+                                      struct ukey_verify_info *info)
 {
-    struct x509_fetch_req req = {.url = url};
-    struct x509_fetch_res res;
-    int ok = -1;
-    if (x509_fetch(&req, &res, info->detail, sizeof info->detail) != 0)
-        return -1;
-    if (res.http_code != 200 || res.len == 0)
-        snprintf(info->detail, sizeof info->detail, "CRL %.160s: HTTP %ld, %zu bytes", url, res.http_code, res.len);
-    else if (mbedtls_x509_crl_parse(crl, res.body, res.len + (res.body[0] == '-' ? 1 : 0)) != 0)
-        snprintf(info->detail, sizeof info->detail, "CRL %.160s: not a CRL", url);
-    else
-        ok = 0;
-    free(res.body);
-    return ok;
-}
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    STACK_OF(X509) *chain;
+    ukey_verify_result r;
+    int not_valid = 0;
 
-/* Revocation: the CRLs given, or the one fetched from the certificate's
- * distribution point, must come from its issuer and not list it. */
-static ukey_verify_result check_revocation(const struct ukey_verifier *v, mbedtls_x509_crt *crt,
-                                           struct ukey_verify_info *info)
-{
-    struct chain_check cc = {v->when ? v->when : time(NULL), 0};
-    mbedtls_x509_crl fetched, *crls = (mbedtls_x509_crl *)&v->crls;
-    ukey_verify_result r = UKEY_VERIFY_OK;
-    int have_issuer_crl = 0;
-    uint32_t flags = 0;
-    struct x509_urls urls;
-
-    mbedtls_x509_crl_init(&fetched);
-    if (v->crl_fetch) {
-        if (x509_cert_urls(crt, &urls) != 0 || urls.n_crl == 0) {
-            mbedtls_x509_crl_free(&fetched);
-            return fail(info, UKEY_VERIFY_REVOCATION_UNKNOWN, "the certificate names no CRL distribution point");
-        }
-        if (fetch_crl(urls.crl[0], &fetched, info) != 0) {
-            mbedtls_x509_crl_free(&fetched);
-            return UKEY_VERIFY_REVOCATION_UNKNOWN;
-        }
-        crls = &fetched;
+    *issuer = NULL;
+    if (!ctx || !X509_STORE_CTX_init(ctx, v->anchors, crt, NULL)) {
+        X509_STORE_CTX_free(ctx);
+        return fail(info, UKEY_VERIFY_OUT_OF_MEMORY, "out of memory");
     }
-    for (const mbedtls_x509_crl *c = crls; c && c->version; c = c->next)
-        have_issuer_crl |= c->issuer_raw.len == crt->issuer_raw.len &&
-                           memcmp(c->issuer_raw.p, crt->issuer_raw.p, crt->issuer_raw.len) == 0;
-    if (!have_issuer_crl)
-        r = fail(info, UKEY_VERIFY_REVOCATION_UNKNOWN, "no CRL from the certificate's issuer");
-    else if (mbedtls_x509_crt_verify(crt, (mbedtls_x509_crt *)&v->anchors, crls, NULL, &flags, check_times, &cc) != 0 &&
-             (flags & MBEDTLS_X509_BADCERT_REVOKED))
-        r = fail(info, UKEY_VERIFY_REVOKED, "the certificate is revoked");
-    else if (flags & MBEDTLS_X509_BADCRL_NOT_TRUSTED)
-        r = fail(info, UKEY_VERIFY_REVOCATION_UNKNOWN, "the CRL is not signed by the certificate's issuer");
-    mbedtls_x509_crl_free(&fetched);
+    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+    X509_STORE_CTX_set_time(ctx, 0, when);
+    X509_STORE_CTX_set_app_data(ctx, &not_valid);
+    X509_STORE_CTX_set_verify_cb(ctx, note_times);
+    if (X509_verify_cert(ctx) != 1)
+        r = fail(info, UKEY_VERIFY_CERT_UNTRUSTED, "no chain to a trust anchor (%s)",
+                 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+    else if (not_valid)
+        r = fail(info, UKEY_VERIFY_CERT_NOT_VALID, "a certificate of the chain is not valid at the verification time");
+    else
+        r = UKEY_VERIFY_OK;
+    chain = X509_STORE_CTX_get0_chain(ctx);
+    if (r == UKEY_VERIFY_OK && sk_X509_num(chain) > 1 && X509_up_ref(sk_X509_value(chain, 1)))
+        *issuer = sk_X509_value(chain, 1);
+    X509_STORE_CTX_free(ctx);
+    ERR_clear_error();
     return r;
 }
 
-/* Hash for the algorithm label, and whether it fits the key. */
-static int algorithm_for_key(const char *alg, const mbedtls_pk_context *pk, mbedtls_md_type_t *md, int *pss,
-                             size_t *ec_n)
+/* Revocation: the CRLs given, or the one fetched from the certificate's
+ * distribution point, judged by x509/crl.c: from its issuer, signed by it
+ * (SM2 with the default ID), and not listing it. */
+static ukey_verify_result check_revocation(const struct ukey_verifier *v, X509 *crt, X509 *issuer, time_t when,
+                                           struct ukey_verify_info *info)
 {
-    int rsa = mbedtls_pk_get_type(pk) == MBEDTLS_PK_RSA, ec = mbedtls_pk_get_type(pk) == MBEDTLS_PK_ECKEY;
-    mbedtls_ecp_group_id gid = ec ? mbedtls_pk_ec(*pk)->grp.id : MBEDTLS_ECP_DP_NONE;
-    *pss = 0;
-    *ec_n = 0;
-    if (strcmp(alg, "ES256") == 0 && gid == MBEDTLS_ECP_DP_SECP256R1)
-        return *md = MBEDTLS_MD_SHA256, *ec_n = 32, 0;
-    if (strcmp(alg, "ES384") == 0 && gid == MBEDTLS_ECP_DP_SECP384R1)
-        return *md = MBEDTLS_MD_SHA384, *ec_n = 48, 0;
-    if (rsa && (strcmp(alg, "RS256") == 0 || strcmp(alg, "PS256") == 0))
-        return *md = MBEDTLS_MD_SHA256, *pss = alg[0] == 'P', 0;
-    if (rsa && (strcmp(alg, "RS384") == 0 || strcmp(alg, "PS384") == 0))
-        return *md = MBEDTLS_MD_SHA384, *pss = alg[0] == 'P', 0;
-    return -1;
+    struct crl_file fetched = {0}, *crls = v->crls;
+    size_t n = v->n_crls;
+    int from_issuer = 0, trusted = 0;
+    ukey_verify_result r = UKEY_VERIFY_OK;
+
+    if (v->crl_fetch) {
+        struct x509_urls urls;
+        struct x509_fetch_req req = {0};
+        struct x509_fetch_res res;
+        if (x509_cert_urls(crt, &urls) != 0 || urls.n_crl == 0)
+            return fail(info, UKEY_VERIFY_REVOCATION_UNKNOWN, "the certificate names no CRL distribution point");
+        req.url = urls.crl[0];
+        if (x509_fetch(&req, &res, info->detail, sizeof info->detail) != 0)
+            return UKEY_VERIFY_REVOCATION_UNKNOWN;
+        if (res.http_code != 200 || res.len == 0) {
+            free(res.body);
+            return fail(info, UKEY_VERIFY_REVOCATION_UNKNOWN, "CRL %.160s: HTTP %ld, %zu bytes", urls.crl[0],
+                        res.http_code, res.len);
+        }
+        fetched.bytes = res.body;
+        fetched.len = res.len;
+        crls = &fetched;
+        n = 1;
+    }
+    for (size_t i = 0; i < n && r == UKEY_VERIFY_OK; i++) {
+        struct crl_check c;
+        crl_check(crls[i].bytes, crls[i].len, crt, issuer, when, &c);
+        from_issuer |= c.finding != CRL_NOT_A_CRL && c.finding != CRL_OTHER_ISSUER && c.finding != CRL_NO_ISSUER;
+        trusted |= c.finding == CRL_GOOD || c.finding == CRL_STALE || c.finding == CRL_FUTURE;
+        if (c.finding == CRL_REVOKED)
+            r = fail(info, UKEY_VERIFY_REVOKED, "the certificate is revoked");
+    }
+    if (r == UKEY_VERIFY_OK && !from_issuer)
+        r = fail(info, UKEY_VERIFY_REVOCATION_UNKNOWN, v->crl_fetch && !issuer ? "the certificate's issuer is unknown"
+                                                                             : "no CRL from the certificate's issuer");
+    else if (r == UKEY_VERIFY_OK && !trusted)
+        r = fail(info, UKEY_VERIFY_REVOCATION_UNKNOWN, "the CRL is not signed by the certificate's issuer");
+    free(fetched.bytes);
+    return r;
 }
 
 ukey_verify_result ukey_verify_token(const struct ukey_verifier *v, const char *token, size_t len,
@@ -226,31 +262,29 @@ ukey_verify_result ukey_verify_token(const struct ukey_verifier *v, const char *
                                      struct ukey_verify_info *info_out)
 {
     struct ukey_verify_info scratch, *info = info_out ? info_out : &scratch;
-    struct chain_check cc;
-    mbedtls_x509_crt crt;
+    X509 *crt = NULL, *issuer = NULL;
     json_t *root = NULL;
-    const char *cert_b64, *alg, *sig_b64, *format;
-    unsigned char *der = NULL, *sig = NULL, tbs[128], digest[64], sig_der[160];
-    size_t der_len = 0, sig_len = 0, hlen, ec_n;
-    mbedtls_md_type_t md;
-    uint32_t flags = 0;
-    int pss, rc;
+    const char *cert_b64, *alg_name, *sig_b64, *format;
+    unsigned char *der = NULL, *sig = NULL, serial[X509_SERIAL_MAX];
+    size_t der_len = 0, sig_len = 0, serial_len;
+    enum websig_alg alg;
+    time_t when;
     ukey_verify_result r;
 
     memset(info, 0, sizeof *info);
-    mbedtls_x509_crt_init(&crt);
     if (!v || !token || !origin || !*origin || !challenge || !*challenge)
         return fail(info, UKEY_VERIFY_BAD_ARGUMENT, "verifier, token, origin and challenge are required");
     if (v->n_anchors == 0)
         return fail(info, UKEY_VERIFY_BAD_ARGUMENT, "no trust anchors configured");
+    when = v->when ? v->when : time(NULL);
 
     /* 1. format */
     root = json_loadb(token, len, JSON_REJECT_DUPLICATES, NULL);
     cert_b64 = json_string_value(json_object_get(root, "unverifiedCertificate"));
-    alg = json_string_value(json_object_get(root, "algorithm"));
+    alg_name = json_string_value(json_object_get(root, "algorithm"));
     sig_b64 = json_string_value(json_object_get(root, "signature"));
     format = json_string_value(json_object_get(root, "format"));
-    if (!json_is_object(root) || !cert_b64 || !alg || !sig_b64 || !format) {
+    if (!json_is_object(root) || !cert_b64 || !alg_name || !sig_b64 || !format) {
         r = fail(info, UKEY_VERIFY_FORMAT, "not a JSON object with unverifiedCertificate, algorithm, signature, format");
         goto out;
     }
@@ -258,64 +292,43 @@ ukey_verify_result ukey_verify_token(const struct ukey_verifier *v, const char *
         r = fail(info, UKEY_VERIFY_FORMAT, "format is not web-eid:1.x");
         goto out;
     }
-    snprintf(info->algorithm, sizeof info->algorithm, "%s", alg);
+    snprintf(info->algorithm, sizeof info->algorithm, "%s", alg_name);
     if (!(der = b64_decode(cert_b64, &der_len)) || !(sig = b64_decode(sig_b64, &sig_len))) {
         r = fail(info, UKEY_VERIFY_FORMAT, "unverifiedCertificate or signature is not Base64");
         goto out;
     }
     /* 2. the certificate decodes */
-    if (mbedtls_x509_crt_parse_der(&crt, der, der_len) != 0) {
+    if (!(crt = x509_from_der(der, der_len))) {
         r = fail(info, UKEY_VERIFY_CERT_DECODE, "unverifiedCertificate is not an X.509 certificate");
         goto out;
     }
-    x509_name_format(&crt.subject, info->subject, sizeof info->subject, NULL, 0);
-    for (size_t i = 0; i < crt.serial.len && 2 * i + 2 < sizeof info->serial; i++)
-        snprintf(info->serial + 2 * i, 3, "%02x", crt.serial.p[i]);
+    x509_name_format(X509_get_subject_name(crt), info->subject, sizeof info->subject, NULL, 0);
+    serial_len = x509_serial_raw(crt, serial);
+    for (size_t i = 0; i < serial_len && 2 * i + 2 < sizeof info->serial; i++)
+        snprintf(info->serial + 2 * i, 3, "%02x", serial[i]);
     /* 3. chain, 4. validity at the verification time */
-    cc.when = v->when ? v->when : time(NULL);
-    cc.not_valid = 0;
-    rc = mbedtls_x509_crt_verify(&crt, (mbedtls_x509_crt *)&v->anchors, NULL, NULL, &flags, check_times, &cc);
-    if (rc != 0 && flags != 0) {
-        r = fail(info, UKEY_VERIFY_CERT_UNTRUSTED, "no chain to a trust anchor (flags 0x%x)", (unsigned)flags);
+    if ((r = check_chain(v, crt, when, &issuer, info)) != UKEY_VERIFY_OK)
         goto out;
-    }
-    if (cc.not_valid) {
-        r = fail(info, UKEY_VERIFY_CERT_NOT_VALID, "a certificate of the chain is not valid at the verification time");
-        goto out;
-    }
     /* 5. usage */
-    if (mbedtls_x509_crt_check_key_usage(&crt, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0 ||
-        mbedtls_x509_crt_check_extended_key_usage(&crt, MBEDTLS_OID_CLIENT_AUTH,
-                                                  MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) != 0) {
+    if (!x509_usable_for_login(crt)) {
         r = fail(info, UKEY_VERIFY_CERT_USAGE, "the certificate is not for digitalSignature / clientAuth");
         goto out;
     }
     /* 6. the algorithm fits the key */
-    if (algorithm_for_key(alg, &crt.pk, &md, &pss, &ec_n) != 0) {
-        r = fail(info, UKEY_VERIFY_ALGORITHM, "algorithm %.16s does not fit the certificate's key", alg);
+    if (websig_alg_named(crt, alg_name, &alg) != 0) {
+        r = fail(info, UKEY_VERIFY_ALGORITHM, "algorithm %.16s does not fit the certificate's key", alg_name);
         goto out;
     }
-    /* 7. signature over hash(origin) || hash(challenge) */
-    hlen = sigenc_hash(md, (const unsigned char *)origin, strlen(origin), tbs);
-    sigenc_hash(md, (const unsigned char *)challenge, strlen(challenge), tbs + hlen);
-    sigenc_hash(md, tbs, 2 * hlen, digest);
-    if (ec_n) {
-        int n = sig_len == 2 * ec_n ? sigenc_ecdsa_raw_to_der(sig, ec_n, sig_der, sizeof sig_der) : -1;
-        rc = n < 0 ? -1 : mbedtls_pk_verify(&crt.pk, md, digest, hlen, sig_der, (size_t)n);
-    } else if (pss) {
-        mbedtls_pk_rsassa_pss_options opts = {md, (int)hlen};
-        rc = mbedtls_pk_verify_ext(MBEDTLS_PK_RSASSA_PSS, &opts, &crt.pk, md, digest, hlen, sig, sig_len);
-    } else {
-        rc = mbedtls_pk_verify(&crt.pk, md, digest, hlen, sig, sig_len);
-    }
-    if (rc != 0) {
+    /* 7. signature over hash(origin) || hash(challenge) (x509/websig.h) */
+    if (!websig_verify(crt, alg, origin, challenge, sig, sig_len)) {
         r = fail(info, UKEY_VERIFY_SIGNATURE, "the signature is not over this origin and challenge");
         goto out;
     }
     /* 8. revocation, when asked for */
-    r = v->n_crls || v->crl_fetch ? check_revocation(v, &crt, info) : UKEY_VERIFY_OK;
+    r = v->n_crls || v->crl_fetch ? check_revocation(v, crt, issuer, when, info) : UKEY_VERIFY_OK;
 out:
-    mbedtls_x509_crt_free(&crt);
+    X509_free(crt);
+    X509_free(issuer);
     json_decref(root);
     free(der);
     free(sig);

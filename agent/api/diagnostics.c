@@ -5,6 +5,7 @@
 #include "api/api.h"
 
 #include "diag/checks.h"
+#include "x509/crt.h"
 
 #include <mbedtls/base64.h>
 #include <stdlib.h>
@@ -34,46 +35,53 @@ ukey_err api_diagnostics(const struct api_request *req, struct api_reply *reply)
     return reply->json ? UKEY_OK : UKEY_ERR_OUT_OF_MEMORY;
 }
 
-/* Adds one certificate given as PEM (one or more) or Base64 DER to `list`. */
-static int add_certificate(mbedtls_x509_crt *list, const char *text)
+/* Adds the certificate(s) given as PEM (one or more) or Base64 DER to `list`. */
+static int add_certificate(STACK_OF(X509) *list, const char *text)
 {
     unsigned char der[16384];
     size_t len = 0, n = strlen(text);
     if (n > 65536)
         return -1;
     if (strstr(text, "-----BEGIN CERTIFICATE-----"))
-        return mbedtls_x509_crt_parse(list, (const unsigned char *)text, n + 1) == 0 ? 0 : -1;
+        return x509_stack_add(list, (const unsigned char *)text, n) > 0 ? 0 : -1;
     if (mbedtls_base64_decode(der, sizeof der, &len, (const unsigned char *)text, n) != 0)
         return -1;
-    return mbedtls_x509_crt_parse_der(list, der, len) == 0 ? 0 : -1;
+    return x509_stack_add(list, der, len) > 0 ? 0 : -1;
 }
 
 /* {"certificate": PEM or Base64 DER, "intermediates": [...]} */
 ukey_err api_certificates_check(const struct api_request *req, struct api_reply *reply)
 {
     json_t *cert = json_object_get(req->body, "certificate"), *more = json_object_get(req->body, "intermediates"), *v;
-    mbedtls_x509_crt given, intermediates;
+    /* The certificate first, then any after it in the PEM and the intermediates. */
+    STACK_OF(X509) *list = sk_X509_new_null();
     struct diag_options opt;
     ukey_err e = UKEY_ERR_CERT_INVALID;
+    unsigned char *der = NULL;
+    X509 *given;
+    int len;
     size_t i;
 
-    mbedtls_x509_crt_init(&given);
-    mbedtls_x509_crt_init(&intermediates);
+    if (!list)
+        return UKEY_ERR_OUT_OF_MEMORY;
     if (!json_is_string(cert) || (more && (!json_is_array(more) || json_array_size(more) > 8)) ||
-        add_certificate(&given, json_string_value(cert)) != 0)
+        add_certificate(list, json_string_value(cert)) != 0)
         goto out;
-    /* The intermediates, and any certificate after the first in the PEM. */
-    for (mbedtls_x509_crt *c = given.next; c && c->version; c = c->next)
-        if (mbedtls_x509_crt_parse_der(&intermediates, c->raw.p, c->raw.len) != 0)
-            goto out;
     json_array_foreach(more, i, v)
-        if (!json_is_string(v) || add_certificate(&intermediates, json_string_value(v)) != 0)
+        if (!json_is_string(v) || add_certificate(list, json_string_value(v)) != 0)
             goto out;
+    given = sk_X509_shift(list);
+    len = x509_der(given, &der);
+    X509_free(given);
+    if (len <= 0) {
+        e = UKEY_ERR_OUT_OF_MEMORY;
+        goto out;
+    }
     options_for(req, &opt);
-    reply->json = diag_check_certificate(&opt, given.raw.p, given.raw.len, &intermediates);
+    reply->json = diag_check_certificate(&opt, der, (size_t)len, list);
     e = reply->json ? UKEY_OK : UKEY_ERR_OUT_OF_MEMORY;
 out:
-    mbedtls_x509_crt_free(&given);
-    mbedtls_x509_crt_free(&intermediates);
+    OPENSSL_free(der);
+    sk_X509_pop_free(list, X509_free);
     return e;
 }

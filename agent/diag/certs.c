@@ -7,11 +7,13 @@
 #include "util/rng.h"
 #include "x509/cert.h"
 #include "x509/crl.h"
+#include "x509/crt.h"
 #include "x509/ext.h"
 #include "x509/fetch.h"
 #include "x509/ocsp.h"
-#include "x509/sigenc.h"
-#include "x509/xtime.h"
+
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,8 +37,8 @@ struct memo {
 
 struct cert_env {
     struct cert_env_options opt;
-    mbedtls_x509_crt anchors;
-    int have_anchors;
+    STACK_OF(X509) *anchors;
+    X509_STORE *store;          /* the anchors, for X509_verify_cert */
     struct memo *memo;
     time_t server_date;
 };
@@ -47,14 +49,19 @@ struct cert_env *cert_env_new(const struct cert_env_options *opt)
     if (!env)
         return NULL;
     env->opt = *opt;
-    mbedtls_x509_crt_init(&env->anchors);
+    if (!(env->anchors = sk_X509_new_null()) || !(env->store = X509_STORE_new())) {
+        cert_env_free(env);
+        return NULL;
+    }
     /* A file or directory that does not parse adds no anchors; a directory
      * may hold a README beside the certificates. */
     if (opt->ca_file)
-        mbedtls_x509_crt_parse_file(&env->anchors, opt->ca_file);
+        x509_stack_add_file(env->anchors, opt->ca_file);
     if (opt->ca_dir)
-        mbedtls_x509_crt_parse_path(&env->anchors, opt->ca_dir);
-    env->have_anchors = env->anchors.version != 0;
+        x509_stack_add_dir(env->anchors, opt->ca_dir);
+    for (int i = 0; i < sk_X509_num(env->anchors); i++)
+        X509_STORE_add_cert(env->store, sk_X509_value(env->anchors, i)); /* a duplicate is no harm */
+    ERR_clear_error();
     return env;
 }
 
@@ -62,7 +69,8 @@ void cert_env_free(struct cert_env *env)
 {
     if (!env)
         return;
-    mbedtls_x509_crt_free(&env->anchors);
+    sk_X509_pop_free(env->anchors, X509_free);
+    X509_STORE_free(env->store);
     while (env->memo) {
         struct memo *m = env->memo;
         env->memo = m->next;
@@ -73,7 +81,7 @@ void cert_env_free(struct cert_env *env)
     free(env);
 }
 
-int cert_env_has_anchors(const struct cert_env *env) { return env->have_anchors; }
+int cert_env_has_anchors(const struct cert_env *env) { return sk_X509_num(env->anchors) > 0; }
 time_t cert_env_server_date(const struct cert_env *env) { return env->server_date; }
 
 static void note_date(struct cert_env *env, time_t date)
@@ -156,25 +164,26 @@ static void cache_put(const struct cert_env *env, const char *kind, const unsign
 
 /* ---- chain ---- */
 
-/* The certificate in `list` or the anchors that issued `c` (name and
- * signature), NULL if none. */
-static const mbedtls_x509_crt *find_issuer(const struct cert_env *env, const mbedtls_x509_crt *list,
-                                           const mbedtls_x509_crt *c)
+/* The certificate in `list` (may be NULL) or the anchors that issued `c`
+ * (name and signature, any algorithm), NULL if none. */
+static X509 *find_issuer(const struct cert_env *env, STACK_OF(X509) *list, X509 *c)
 {
-    for (int pass = 0; pass < 2; pass++)
-        for (const mbedtls_x509_crt *i = pass ? &env->anchors : list; i && i->version; i = i->next)
-            if (i != c && i->subject_raw.len == c->issuer_raw.len &&
-                memcmp(i->subject_raw.p, c->issuer_raw.p, c->issuer_raw.len) == 0 &&
-                sigenc_verifies(&i->pk, c->sig_md, c->sig_pk, c->sig_opts, c->tbs.p, c->tbs.len, c->sig.p, c->sig.len))
+    for (int pass = 0; pass < 2; pass++) {
+        STACK_OF(X509) *in = pass ? env->anchors : list;
+        for (int k = 0; k < sk_X509_num(in); k++) {
+            X509 *i = sk_X509_value(in, k);
+            if (i != c && x509_issued(i, c))
                 return i;
+        }
+    }
     return NULL;
 }
 
 /* 1 if `c` is one of the anchors (the same certificate). */
-static int is_anchor(const struct cert_env *env, const mbedtls_x509_crt *c)
+static int is_anchor(const struct cert_env *env, X509 *c)
 {
-    for (const mbedtls_x509_crt *a = &env->anchors; a && a->version; a = a->next)
-        if (a->raw.len == c->raw.len && memcmp(a->raw.p, c->raw.p, c->raw.len) == 0)
+    for (int k = 0; k < sk_X509_num(env->anchors); k++)
+        if (X509_cmp(sk_X509_value(env->anchors, k), c) == 0)
             return 1;
     return 0;
 }
@@ -182,11 +191,11 @@ static int is_anchor(const struct cert_env *env, const mbedtls_x509_crt *c)
 /* Completes `chain` (the certificate first) with intermediates from AIA
  * caIssuers until an anchor issues the last one; returns how many were
  * fetched, with what went wrong in `note`. */
-static int complete_chain(struct cert_env *env, mbedtls_x509_crt *chain, char *note, size_t cap)
+static int complete_chain(struct cert_env *env, STACK_OF(X509) *chain, char *note, size_t cap)
 {
     int fetched = 0;
     for (int depth = 0; depth < MAX_CHAIN; depth++) {
-        const mbedtls_x509_crt *top = chain, *up;
+        X509 *top = sk_X509_value(chain, 0), *up;
         struct x509_urls urls;
         const struct memo *m;
         /* Walk up what we have. */
@@ -203,8 +212,7 @@ static int complete_chain(struct cert_env *env, mbedtls_x509_crt *chain, char *n
             snprintf(note, cap, "the issuer certificate could not be fetched (%.200s)", m ? m->err : "out of memory");
             return fetched;
         }
-        if (m->res.http_code != 200 ||
-            mbedtls_x509_crt_parse(chain, m->res.body, m->res.len + (m->res.body[0] == '-' ? 1 : 0)) != 0) {
+        if (m->res.http_code != 200 || x509_stack_add(chain, m->res.body, m->res.len) <= 0) {
             snprintf(note, cap, "%.200s does not answer with a certificate (HTTP %ld)", urls.ca_issuers[0],
                      m->res.http_code);
             return fetched;
@@ -234,8 +242,7 @@ static const char *const verdicts[] = {"pass", "warn", "fail", "skip"};
 /* ---- revocation ---- */
 
 /* Judges the CRL at `url` for `crt`: published and revoked verdicts. */
-static void judge_crl(struct cert_env *env, const mbedtls_x509_crt *crt, const mbedtls_x509_crt *issuer,
-                      const char *url, json_t *ev, enum diag_status *published, enum diag_status *revoked)
+static void judge_crl(struct cert_env *env, X509 *crt, X509 *issuer, const char *url, json_t *ev, enum diag_status *published, enum diag_status *revoked)
 {
     const struct memo *m = NULL;
     unsigned char *cached = NULL;
@@ -316,11 +323,12 @@ out:
 
 /* Asks the OCSP responder at `url` about `crt`: pass (good), fail
  * (revoked), warn (unknown to the responder) or skip (no valid answer). */
-static enum diag_status judge_ocsp(struct cert_env *env, const mbedtls_x509_crt *crt, const mbedtls_x509_crt *issuer,
-                                   const char *url, json_t *ev)
+static enum diag_status judge_ocsp(struct cert_env *env, X509 *crt, X509 *issuer, const char *url, json_t *ev)
 {
-    unsigned char buf[1024], *req_der, nonce[OCSP_NONCE_LEN], key[X509_URL_LEN + 1024], *cached = NULL;
-    size_t req_len, key_len, len = 0;
+    unsigned char buf[1024], *req_der, nonce[OCSP_NONCE_LEN], key[X509_URL_LEN + 1024], *cached = NULL, *name = NULL;
+    unsigned char serial[X509_SERIAL_MAX];
+    size_t req_len, key_len, len = 0, serial_len;
+    int name_len;
     struct x509_fetch_req req = {.url = url, .content_type = "Content-Type: application/ocsp-request",
                                  .timeout_s = env->opt.fetch_timeout_s};
     struct x509_fetch_res res = {0};
@@ -337,14 +345,17 @@ static enum diag_status judge_ocsp(struct cert_env *env, const mbedtls_x509_crt 
     }
     /* The cache key: the responder and the certificate (issuer + serial). */
     key_len = (size_t)snprintf((char *)key, sizeof key, "%s|", url);
-    if (key_len + issuer->subject_raw.len + crt->serial.len > sizeof key)
+    name_len = i2d_X509_NAME(X509_get_subject_name(issuer), &name);
+    serial_len = x509_serial_raw(crt, serial);
+    if (name_len <= 0 || !serial_len || key_len + (size_t)name_len + serial_len > sizeof key)
         key_len = 0;
     else {
-        memcpy(key + key_len, issuer->subject_raw.p, issuer->subject_raw.len);
-        key_len += issuer->subject_raw.len;
-        memcpy(key + key_len, crt->serial.p, crt->serial.len);
-        key_len += crt->serial.len;
+        memcpy(key + key_len, name, (size_t)name_len);
+        key_len += (size_t)name_len;
+        memcpy(key + key_len, serial, serial_len);
+        key_len += serial_len;
     }
+    OPENSSL_free(name);
     if (key_len && (cached = cache_get(env, "ocsp", key, key_len, &len))) {
         json_object_set_new(ev, "cached", json_true());
         ok = ocsp_check(cached, len, crt, issuer, NULL, time(NULL), &r, note, sizeof note) == 0;
@@ -399,12 +410,33 @@ static enum diag_status combine(enum diag_status crl, enum diag_status ocsp)
     return crl == DIAG_PASS || ocsp == DIAG_PASS ? DIAG_PASS : DIAG_SKIP;
 }
 
-void cert_look(struct cert_env *env, const unsigned char *der, size_t len, const mbedtls_x509_crt *intermediates,
+/* The chain verdict: X509_verify_cert from `chain`'s first certificate to
+ * the anchors, through the others. Validity has its own verdict, so times
+ * are not checked here; an anchor need not be a root (PARTIAL_CHAIN). */
+static enum diag_status verify_chain(const struct cert_env *env, STACK_OF(X509) *chain, char *note, size_t cap)
+{
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    enum diag_status st = DIAG_FAIL;
+    if (!ctx || !X509_STORE_CTX_init(ctx, env->store, sk_X509_value(chain, 0), chain)) {
+        snprintf(note, cap, "out of memory");
+    } else {
+        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME | X509_V_FLAG_PARTIAL_CHAIN);
+        if (X509_verify_cert(ctx) == 1)
+            st = DIAG_PASS;
+        else if (!note[0])
+            snprintf(note, cap, "%s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+    }
+    X509_STORE_CTX_free(ctx);
+    ERR_clear_error();
+    return st;
+}
+
+void cert_look(struct cert_env *env, const unsigned char *der, size_t len, STACK_OF(X509) *intermediates,
                struct cert_look *out)
 {
-    mbedtls_x509_crt chain;
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    X509 *crt = x509_from_der(der, len), *issuer;
     struct x509_urls urls;
-    const mbedtls_x509_crt *issuer;
     json_t *ev = json_object(), *chain_ev = json_object(), *crl_ev = json_object(), *ocsp_ev = NULL;
     time_t now = time(NULL), from, to;
     char note[300] = "";
@@ -414,47 +446,41 @@ void cert_look(struct cert_env *env, const unsigned char *der, size_t len, const
     memset(out, 0, sizeof *out);
     out->validity = out->chain = out->published = out->revoked = DIAG_SKIP;
     out->evidence = ev;
-    mbedtls_x509_crt_init(&chain);
-    if (mbedtls_x509_crt_parse_der(&chain, der, len) != 0) {
+    if (!crt || !chain || !sk_X509_push(chain, crt)) {
         out->validity = DIAG_FAIL;
-        set_str(ev, "note", "the certificate cannot be read");
+        set_str(ev, "note", chain ? "the certificate cannot be read" : "out of memory");
+        X509_free(crt);
+        sk_X509_free(chain);
         json_decref(chain_ev);
         json_decref(crl_ev);
         return;
     }
-    for (const mbedtls_x509_crt *i = intermediates; i && i->version; i = i->next)
-        mbedtls_x509_crt_parse_der(&chain, i->raw.p, i->raw.len);
+    for (int i = 0; i < sk_X509_num(intermediates); i++) {
+        X509 *c = sk_X509_value(intermediates, i);
+        if (X509_up_ref(c) && !sk_X509_push(chain, c))
+            X509_free(c);
+    }
 
-    x509_cert_facts(&chain, ev);
-    from = x509_time_utc(&chain.valid_from);
-    to = x509_time_utc(&chain.valid_to);
+    x509_cert_facts(crt, ev);
+    from = x509_time_utc(X509_get0_notBefore(crt));
+    to = x509_time_utc(X509_get0_notAfter(crt));
     out->validity = now < from || now > to ? DIAG_FAIL : to - now < (time_t)EXPIRY_WARN_DAYS * 86400 ? DIAG_WARN : DIAG_PASS;
     json_object_set_new(ev, "validity", json_string(now < from ? "not_yet_valid" : now > to ? "expired"
                                                     : out->validity == DIAG_WARN ? "expiring_soon" : "valid"));
 
-    fetched = complete_chain(env, &chain, note, sizeof note);
+    fetched = complete_chain(env, chain, note, sizeof note);
     if (fetched)
         json_object_set_new(chain_ev, "fetched_intermediates", json_integer(fetched));
-    if (env->have_anchors) {
-        uint32_t flags = 0;
-        const uint32_t timing = MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE;
-        char info[256] = "";
-        mbedtls_x509_crt_verify(&chain, &env->anchors, NULL, NULL, &flags, NULL, NULL);
-        out->chain = (flags & ~timing) ? DIAG_FAIL : DIAG_PASS;
-        if (out->chain == DIAG_FAIL && !note[0]) {
-            mbedtls_x509_crt_verify_info(info, sizeof info, "", flags & ~timing);
-            info[strcspn(info, "\n")] = '\0';
-            snprintf(note, sizeof note, "%s", info);
-        }
-    }
+    if (cert_env_has_anchors(env))
+        out->chain = verify_chain(env, chain, note, sizeof note);
     json_object_set_new(chain_ev, "verdict", json_string(verdicts[out->chain]));
     set_str(chain_ev, "note", out->chain == DIAG_SKIP ? "no trust anchors configured" : note);
     json_object_set_new(ev, "chain", chain_ev);
 
-    issuer = find_issuer(env, chain.next, &chain);
-    x509_cert_urls(&chain, &urls);
+    issuer = find_issuer(env, chain, crt);
+    x509_cert_urls(crt, &urls);
     if (urls.n_crl) {
-        judge_crl(env, &chain, issuer, urls.crl[0], crl_ev, &out->published, &crl_revoked);
+        judge_crl(env, crt, issuer, urls.crl[0], crl_ev, &out->published, &crl_revoked);
     } else {
         set_str(crl_ev, "note", "the certificate names no CRL distribution point");
         json_object_set_new(crl_ev, "verdict", json_string("skip"));
@@ -462,10 +488,10 @@ void cert_look(struct cert_env *env, const unsigned char *der, size_t len, const
     json_object_set_new(ev, "crl", crl_ev);
     if (urls.n_ocsp) {
         ocsp_ev = json_object();
-        ocsp_revoked = judge_ocsp(env, &chain, issuer, urls.ocsp[0], ocsp_ev);
+        ocsp_revoked = judge_ocsp(env, crt, issuer, urls.ocsp[0], ocsp_ev);
         json_object_set_new(ev, "ocsp", ocsp_ev);
     }
     out->revoked = combine(crl_revoked, ocsp_revoked);
     json_object_set_new(ev, "revoked", json_string(verdicts[out->revoked]));
-    mbedtls_x509_crt_free(&chain);
+    sk_X509_pop_free(chain, X509_free);
 }

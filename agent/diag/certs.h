@@ -13,7 +13,7 @@
 #define UKEY_DIAG_CERTS_H
 
 #include <jansson.h>
-#include <mbedtls/x509_crt.h>
+#include <openssl/x509.h>
 #include <time.h>
 
 enum diag_status { DIAG_PASS, DIAG_WARN, DIAG_FAIL, DIAG_SKIP };
@@ -43,7 +43,7 @@ struct cert_look {
 
 /* Looks at the DER certificate `der`; `intermediates` (may be NULL) are
  * extra certificates the caller has. Fill `out`; free out->evidence. */
-void cert_look(struct cert_env *env, const unsigned char *der, size_t len, const mbedtls_x509_crt *intermediates,
+void cert_look(struct cert_env *env, const unsigned char *der, size_t len, STACK_OF(X509) *intermediates,
                struct cert_look *out);
 
 #endif

@@ -12,7 +12,6 @@
 #include "x509/cert.h"
 
 #include <mbedtls/base64.h>
-#include <mbedtls/x509_crt.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -139,7 +138,7 @@ static void check_tls(struct run *r)
                   "stores", stores ? stores : json_array()));
 }
 
-static void check_certificates(struct run *r, json_t *items, const mbedtls_x509_crt *intermediates);
+static void check_certificates(struct run *r, json_t *items, STACK_OF(X509) *intermediates);
 static void check_keymatch(struct run *r, json_t *tokens);
 
 /* PC/SC, readers and tokens, all from one listing. */
@@ -347,7 +346,7 @@ static void check_clock(struct run *r, time_t server_date)
 /* cert.validity, cert.chain, cert.crl.published, cert.revoked and
  * system.clock over `items` ([{"der": base64, ...ids}]), each looked at by
  * diag/certs.c; the evidence lists every certificate with its ids. */
-static void check_certificates(struct run *r, json_t *items, const mbedtls_x509_crt *intermediates)
+static void check_certificates(struct run *r, json_t *items, STACK_OF(X509) *intermediates)
 {
     struct cert_env_options eo = {r->opt->ca_file, r->opt->ca_dir, r->opt->cache_dir, r->opt->fetch_timeout_s};
     struct cert_env *env = cert_env_new(&eo);
@@ -610,7 +609,7 @@ json_t *diag_run(const struct diag_options *opt)
 }
 
 json_t *diag_check_certificate(const struct diag_options *opt, const unsigned char *der, size_t len,
-                               const mbedtls_x509_crt *intermediates)
+                               STACK_OF(X509) *intermediates)
 {
     struct run r = {opt, json_array()};
     json_t *cert = x509_cert_json(der, len), *out, *items;

@@ -12,7 +12,7 @@
 #include "util/config.h"
 
 #include <jansson.h>
-#include <mbedtls/x509_crt.h>
+#include <openssl/x509.h>
 
 enum diag_lang { DIAG_ZH, DIAG_EN };
 
@@ -41,7 +41,7 @@ json_t *diag_run(const struct diag_options *opt);
  * "certificate": its description. NULL when out of memory or when `der`
  * is not a certificate. */
 json_t *diag_check_certificate(const struct diag_options *opt, const unsigned char *der, size_t len,
-                               const mbedtls_x509_crt *intermediates);
+                               STACK_OF(X509) *intermediates);
 
 /* "zh-CN" unless `accept_language` (an Accept-Language value or a ?lang=)
  * prefers English. */

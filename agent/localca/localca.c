@@ -7,7 +7,6 @@
 #include "util/mbedtls_compat.h"
 #include "util/rng.h"
 #include "util/secret.h"
-#include "x509/xtime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +19,19 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* A time of the leaf (parsed by mbedTLS, the TLS side's library) as time_t. */
+static time_t leaf_time(const mbedtls_x509_time *t)
+{
+    struct tm tm = {0};
+    tm.tm_year = t->year - 1900;
+    tm.tm_mon = t->mon - 1;
+    tm.tm_mday = t->day;
+    tm.tm_hour = t->hour;
+    tm.tm_min = t->min;
+    tm.tm_sec = t->sec;
+    return timegm(&tm);
+}
 
 #define CERT_BUF 4096
 
@@ -407,11 +419,11 @@ static int identity_usable(const char *dir, time_t now, char *why, size_t whylen
         snprintf(why, whylen, "the certificates were written in an encoding browsers refuse (ECDSA with NULL)");
         goto out;
     }
-    if (x509_time_utc(&leaf.valid_to) - now < (time_t)LOCALCA_RENEW_DAYS * 86400) {
+    if (leaf_time(&leaf.valid_to) - now < (time_t)LOCALCA_RENEW_DAYS * 86400) {
         snprintf(why, whylen, "the TLS certificate expires within %d days", LOCALCA_RENEW_DAYS);
         goto out;
     }
-    if (x509_time_utc(&leaf.valid_from) > now) {
+    if (leaf_time(&leaf.valid_from) > now) {
         snprintf(why, whylen, "the TLS certificate is not valid yet (clock moved back?)");
         goto out;
     }
@@ -473,7 +485,7 @@ int localca_leaf_not_after(const char *state_dir, time_t *not_after)
     mbedtls_x509_crt_init(&leaf);
     if (path_join(path, sizeof path, state_dir, LOCALCA_CERT_FILE) == 0 &&
         parse_pem_file(&leaf, path) == 0) {
-        *not_after = x509_time_utc(&leaf.valid_to);
+        *not_after = leaf_time(&leaf.valid_to);
         rc = 0;
     }
     mbedtls_x509_crt_free(&leaf);

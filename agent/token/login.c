@@ -5,12 +5,11 @@
 #include "util/log.h"
 #include "util/rng.h"
 #include "util/secret.h"
+#include "x509/crt.h"
 #include "x509/sigenc.h"
+#include "x509/websig.h"
 
 #include <mbedtls/base64.h>
-#include <mbedtls/ecp.h>
-#include <mbedtls/oid.h>
-#include <mbedtls/x509_crt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +23,7 @@ struct login_job {
     char token_id[TOKEN_ID_LEN];
     char cert_id[TOKEN_CERT_ID_LEN];
     enum token_key kind;
+    enum websig_alg alg;
     int pss;
     unsigned char digest[64];
     size_t digest_len;
@@ -41,31 +41,33 @@ int login_challenge_valid(const char *b64)
            out >= CHALLENGE_MIN_BYTES;
 }
 
-/* 1 if the certificate may sign a login: digitalSignature and, when it has
- * an EKU, clientAuth (issue 4). */
-static int usable_for_login(const mbedtls_x509_crt *crt)
+/* The certificate's login algorithm and the key kind the driver signs
+ * with; -1 if the agent does not sign with such a key. */
+static int key_kind(X509 *crt, int pss, struct login_job *job)
 {
-    return mbedtls_x509_crt_check_key_usage(crt, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) == 0 &&
-           mbedtls_x509_crt_check_extended_key_usage(crt, MBEDTLS_OID_CLIENT_AUTH,
-                                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) == 0;
+    if (websig_alg_for_key(crt, pss, &job->alg) != 0)
+        return -1;
+    job->kind = job->alg == WEBSIG_ES256     ? TOKEN_KEY_P256
+                : job->alg == WEBSIG_ES384   ? TOKEN_KEY_P384
+                : job->alg == WEBSIG_SM2_SM3 ? TOKEN_KEY_SM2
+                                             : TOKEN_KEY_RSA2048;
+    job->pss = job->alg == WEBSIG_PS256;
+    return 0;
 }
 
-/* The key kind and JOSE algorithm for a certificate; -1 if unsupported. */
-static int key_kind(const mbedtls_x509_crt *crt, int pss, enum token_key *kind, const char **alg)
+/* The card's signature in token form (r||s for ECDSA and SM2, RFC 7518
+ * 3.4; RSA as it is) into out (WEBSIG_MAX_SIG bytes); its length, 0 if the
+ * card's answer is malformed. */
+static size_t token_form(const struct login_job *job, unsigned char out[WEBSIG_MAX_SIG])
 {
-    if (mbedtls_pk_get_type(&crt->pk) == MBEDTLS_PK_RSA && mbedtls_pk_get_bitlen(&crt->pk) == 2048) {
-        *kind = TOKEN_KEY_RSA2048;
-        *alg = pss ? "PS256" : "RS256";
-        return 0;
+    size_t n = websig_ec_size(job->alg);
+    if (!n) {
+        if (job->sig_len > WEBSIG_MAX_SIG)
+            return 0;
+        memcpy(out, job->sig, job->sig_len);
+        return job->sig_len;
     }
-    if (mbedtls_pk_get_type(&crt->pk) == MBEDTLS_PK_ECKEY) {
-        mbedtls_ecp_group_id gid = mbedtls_pk_ec(crt->pk)->grp.id;
-        if (gid == MBEDTLS_ECP_DP_SECP256R1)
-            return *kind = TOKEN_KEY_P256, *alg = "ES256", 0;
-        if (gid == MBEDTLS_ECP_DP_SECP384R1)
-            return *kind = TOKEN_KEY_P384, *alg = "ES384", 0;
-    }
-    return -1;
+    return sigenc_ecdsa_der_to_raw(job->sig, job->sig_len, n, out) == 0 ? 2 * n : 0;
 }
 
 static ukey_err login_on_card(struct card *card, void *arg)
@@ -121,32 +123,31 @@ ukey_err tokens_check_key(const char *token_id, const char *cert_id)
     struct login_job job;
     struct token_cert_copy cert;
     struct token_pin pin;
-    mbedtls_x509_crt crt;
-    mbedtls_md_type_t md;
-    const char *alg;
+    unsigned char sig[WEBSIG_MAX_SIG];
+    size_t sig_len;
+    X509 *crt;
     char reader[128];
     ukey_err e;
 
     memset(&job, 0, sizeof job);
     if ((e = tokens_find(token_id, cert_id, &job.driver, job.token_id, reader, &pin, &cert)) != UKEY_OK)
         return e;
-    mbedtls_x509_crt_init(&crt);
-    if (mbedtls_x509_crt_parse_der(&crt, cert.der, cert.der_len) != 0 || key_kind(&crt, 0, &job.kind, &alg) != 0) {
+    if (!(crt = x509_from_der(cert.der, cert.der_len)) || key_kind(crt, 0, &job) != 0) {
         e = UKEY_ERR_CERT_NOT_FOUND;
         goto out;
     }
     snprintf(job.cert_id, sizeof job.cert_id, "%s", cert.id);
-    md = job.kind == TOKEN_KEY_P384 ? MBEDTLS_MD_SHA384 : MBEDTLS_MD_SHA256;
-    job.digest_len = md == MBEDTLS_MD_SHA384 ? 48 : 32;
+    job.digest_len = job.kind == TOKEN_KEY_P384 ? 48 : 32;
     if (rng_random(NULL, job.digest, job.digest_len) != 0) {
         e = UKEY_ERR_INTERNAL;
         goto out;
     }
     e = token_with_card(reader, CARD_LEAVE, sign_on_card, &job);
-    if (e == UKEY_OK && mbedtls_pk_verify(&crt.pk, md, job.digest, job.digest_len, job.sig, job.sig_len) != 0)
+    if (e == UKEY_OK && (!(sig_len = token_form(&job, sig)) ||
+                         !websig_verify_digest(crt, job.alg, job.digest, job.digest_len, sig, sig_len)))
         e = UKEY_ERR_CARD_ERROR;
 out:
-    mbedtls_x509_crt_free(&crt);
+    X509_free(crt);
     free(cert.der);
     return e;
 }
@@ -167,12 +168,10 @@ ukey_err tokens_login(const struct login_request *req, json_t **token, struct to
 {
     struct login_job job;
     struct token_cert_copy cert;
-    mbedtls_x509_crt crt;
-    mbedtls_md_type_t md;
-    unsigned char tbs[128], raw[96];
-    const char *alg = NULL;
+    X509 *crt = NULL;
+    unsigned char sig[WEBSIG_MAX_SIG];
+    size_t sig_len;
     char reader[128];
-    size_t hlen;
     ukey_err e;
 
     *token = NULL;
@@ -185,10 +184,8 @@ ukey_err tokens_login(const struct login_request *req, json_t **token, struct to
         return UKEY_ERR_CHALLENGE_INVALID;
     if ((e = tokens_find(req->token_id, req->cert_id, &job.driver, job.token_id, reader, pin, &cert)) != UKEY_OK)
         return e;
-    mbedtls_x509_crt_init(&crt);
-    if (mbedtls_x509_crt_parse_der(&crt, cert.der, cert.der_len) != 0 ||
-        (!req->cert_id && !usable_for_login(&crt)) ||
-        key_kind(&crt, req->algorithm && strcmp(req->algorithm, "PS256") == 0, &job.kind, &alg) != 0) {
+    if (!(crt = x509_from_der(cert.der, cert.der_len)) || (!req->cert_id && !x509_usable_for_login(crt)) ||
+        key_kind(crt, req->algorithm && strcmp(req->algorithm, "PS256") == 0, &job) != 0) {
         e = UKEY_ERR_CERT_NOT_FOUND;
         goto out;
     }
@@ -197,44 +194,35 @@ ukey_err tokens_login(const struct login_request *req, json_t **token, struct to
         e = req->pin ? UKEY_ERR_PIN_FORMAT : UKEY_ERR_PIN_REQUIRED;
         goto out;
     }
-    /* Web eID: sign hash(origin) || hash(challenge), with the algorithm's hash. */
-    md = job.kind == TOKEN_KEY_P384 ? MBEDTLS_MD_SHA384 : MBEDTLS_MD_SHA256;
-    hlen = sigenc_hash(md, (const unsigned char *)req->origin, strlen(req->origin), tbs);
-    sigenc_hash(md, (const unsigned char *)req->challenge, strlen(req->challenge), tbs + hlen);
-    job.digest_len = sigenc_hash(md, tbs, 2 * hlen, job.digest);
-    job.pss = strcmp(alg, "PS256") == 0;
+    /* Web eID: sign hash(origin) || hash(challenge), with the algorithm's
+     * hash; SM2-SM3 signs e = SM3(Z_A || that), see x509/websig.h. */
+    if (!(job.digest_len = websig_digest(crt, job.alg, req->origin, req->challenge, job.digest))) {
+        e = UKEY_ERR_INTERNAL;
+        goto out;
+    }
     e = token_with_card(reader, CARD_RESET, login_on_card, &job);
     tokens_update_pin(job.token_id, pin);
     if (e != UKEY_OK)
         goto out;
-    /* ECDSA goes out in JOSE form, r||s (RFC 7518 3.4). */
-    if (job.kind != TOKEN_KEY_RSA2048) {
-        size_t n = job.kind == TOKEN_KEY_P384 ? 48 : 32;
-        if (sigenc_ecdsa_der_to_raw(job.sig, job.sig_len, n, raw) != 0) {
-            e = UKEY_ERR_CARD_DATA_INVALID;
-            goto out;
-        }
+    /* ECDSA and SM2 go out in JOSE form, r||s (RFC 7518 3.4). */
+    if (!(sig_len = token_form(&job, sig))) {
+        e = UKEY_ERR_CARD_DATA_INVALID;
+        goto out;
     }
-    /* Check the card's work before handing it out: a wrong key or a faulty
-     * card must not produce a token that fails later at the portal. */
-    if (job.pss) {
-        mbedtls_pk_rsassa_pss_options opts = {md, (int)hlen};
-        e = mbedtls_pk_verify_ext(MBEDTLS_PK_RSASSA_PSS, &opts, &crt.pk, md, job.digest, hlen, job.sig,
-                                  job.sig_len) == 0 ? UKEY_OK : UKEY_ERR_CARD_ERROR;
-    } else {
-        e = mbedtls_pk_verify(&crt.pk, md, job.digest, hlen, job.sig, job.sig_len) == 0 ? UKEY_OK
-                                                                                     : UKEY_ERR_CARD_ERROR;
-    }
-    if (e != UKEY_OK) {
+    /* Check the card's work the way a portal will, before handing it out:
+     * a wrong key or a faulty card must not produce a token that fails
+     * later at the portal. */
+    if (!websig_verify(crt, job.alg, req->origin, req->challenge, sig, sig_len)) {
         log_warn("login: the card's signature does not verify with certificate %s", job.cert_id);
+        e = UKEY_ERR_CARD_ERROR;
         goto out;
     }
     {
         char *cert_b64 = base64(cert.der, cert.der_len);
-        char *sig_b64 = job.kind == TOKEN_KEY_RSA2048 ? base64(job.sig, job.sig_len)
-                                                      : base64(raw, job.kind == TOKEN_KEY_P384 ? 96 : 64);
+        char *sig_b64 = base64(sig, sig_len);
         if (cert_b64 && sig_b64)
-            *token = json_pack("{s:s, s:s, s:s, s:s, s:s+}", "unverifiedCertificate", cert_b64, "algorithm", alg,
+            *token = json_pack("{s:s, s:s, s:s, s:s, s:s+}", "unverifiedCertificate", cert_b64, "algorithm",
+                               websig_name(job.alg),
                                "signature", sig_b64, "format", "web-eid:1.0", "appVersion",
                                LOGIN_APP_VERSION_URL, UKEY_VERSION);
         free(cert_b64);
@@ -242,7 +230,7 @@ ukey_err tokens_login(const struct login_request *req, json_t **token, struct to
         e = *token ? UKEY_OK : UKEY_ERR_OUT_OF_MEMORY;
     }
 out:
-    mbedtls_x509_crt_free(&crt);
+    X509_free(crt);
     free(cert.der);
     secret_wipe(&job, sizeof job);
     return e;

@@ -5,12 +5,12 @@
 #include "util/clock.h"
 #include "util/hex.h"
 #include "util/log.h"
+#include "x509/cert.h"
 #include "x509/sigenc.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <mbedtls/sha256.h>
-#include <mbedtls/x509_crt.h>
 #include <p11-kit/pkcs11.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -673,10 +673,8 @@ static ukey_err p11_read(struct card *card, struct token *t)
         size_t id_len = 0, der_len = 0;
         unsigned char *id = get_attr(s, certs[i], CKA_ID, &id_len);
         unsigned char *der = get_attr(s, certs[i], CKA_VALUE, &der_len);
-        mbedtls_x509_crt crt;
-        int keep = id && der;
-        mbedtls_x509_crt_init(&crt);
-        if (keep && (mbedtls_x509_crt_parse_der(&crt, der, der_len) != 0 || crt.ca_istrue))
+        int keep = id && der, is_ca = 0, can_sign = 0;
+        if (keep && (x509_cert_role(der, der_len, &is_ca, &can_sign) != 0 || is_ca))
             keep = 0; /* not readable, or an authority's certificate stored beside */
         if (keep && n_private > 0 && find(s, CKO_PRIVATE_KEY, id, id_len, keys, 1) == 0 &&
             find(s, CKO_PUBLIC_KEY, id, id_len, keys, 1) == 0)
@@ -688,11 +686,10 @@ static ukey_err p11_read(struct card *card, struct token *t)
             c->der_len = der_len;
             der = NULL;
             /* The login key: the first that may sign. */
-            if (auth == (size_t)-1 && mbedtls_x509_crt_check_key_usage(&crt, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) == 0)
+            if (auth == (size_t)-1 && can_sign)
                 auth = t->n_certs;
             t->n_certs++;
         }
-        mbedtls_x509_crt_free(&crt);
         free(id);
         free(der);
     }

@@ -1,76 +1,80 @@
 /* Certificate description for the API; see cert.h. */
 #include "x509/cert.h"
 
+#include "x509/crt.h"
 #include "x509/name.h"
 
 #include "util/hex.h"
-#include "util/mbedtls_compat.h"
 
-#include <mbedtls/base64.h>
-#include <mbedtls/oid.h>
-#include <mbedtls/x509_crt.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void format_time(const mbedtls_x509_time *t, char out[32])
+static void format_time(const ASN1_TIME *t, char out[32])
 {
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", t->year % 10000, t->mon % 100, t->day % 100,
-             t->hour % 100, t->min % 100, t->sec % 100);
+    time_t when = x509_time_utc(t);
+    struct tm tm;
+    if (!when || !gmtime_r(&when, &tm))
+        snprintf(out, 32, "?");
+    else
+        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static json_t *key_usages(const mbedtls_x509_crt *crt)
+static json_t *key_usages(X509 *crt)
 {
     static const struct {
-        unsigned bit;
+        uint32_t bit;
         const char *name;
     } bits[] = {
-        {MBEDTLS_X509_KU_DIGITAL_SIGNATURE, "digitalSignature"},
-        {MBEDTLS_X509_KU_NON_REPUDIATION, "nonRepudiation"},
-        {MBEDTLS_X509_KU_KEY_ENCIPHERMENT, "keyEncipherment"},
-        {MBEDTLS_X509_KU_DATA_ENCIPHERMENT, "dataEncipherment"},
-        {MBEDTLS_X509_KU_KEY_AGREEMENT, "keyAgreement"},
-        {MBEDTLS_X509_KU_KEY_CERT_SIGN, "keyCertSign"},
-        {MBEDTLS_X509_KU_CRL_SIGN, "cRLSign"},
+        {X509v3_KU_DIGITAL_SIGNATURE, "digitalSignature"}, {X509v3_KU_NON_REPUDIATION, "nonRepudiation"},
+        {X509v3_KU_KEY_ENCIPHERMENT, "keyEncipherment"},   {X509v3_KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+        {X509v3_KU_KEY_AGREEMENT, "keyAgreement"},         {X509v3_KU_KEY_CERT_SIGN, "keyCertSign"},
+        {X509v3_KU_CRL_SIGN, "cRLSign"},
     };
     json_t *list = json_array();
-    if (!list || !compat_crt_has_ext(crt, MBEDTLS_X509_EXT_KEY_USAGE))
+    uint32_t ku = X509_get_key_usage(crt);
+    if (!list || !(X509_get_extension_flags(crt) & EXFLAG_KUSAGE))
         return list;
     for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
-        if (mbedtls_x509_crt_check_key_usage(crt, bits[i].bit) == 0)
+        if (ku & bits[i].bit)
             json_array_append_new(list, json_string(bits[i].name));
     return list;
 }
 
-static json_t *ext_key_usages(const mbedtls_x509_crt *crt)
+static json_t *ext_key_usages(X509 *crt)
 {
     static const struct {
-        const char *oid;
-        size_t len;
+        uint32_t bit;
         const char *name;
     } ekus[] = {
-        {MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH), "clientAuth"},
-        {MBEDTLS_OID_SERVER_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH), "serverAuth"},
-        {MBEDTLS_OID_EMAIL_PROTECTION, MBEDTLS_OID_SIZE(MBEDTLS_OID_EMAIL_PROTECTION), "emailProtection"},
-        {MBEDTLS_OID_CODE_SIGNING, MBEDTLS_OID_SIZE(MBEDTLS_OID_CODE_SIGNING), "codeSigning"},
+        {XKU_SSL_CLIENT, "clientAuth"},
+        {XKU_SSL_SERVER, "serverAuth"},
+        {XKU_SMIME, "emailProtection"},
+        {XKU_CODE_SIGN, "codeSigning"},
     };
     json_t *list = json_array();
-    if (!list || !compat_crt_has_ext(crt, MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE))
+    uint32_t xku = X509_get_extended_key_usage(crt);
+    if (!list || !(X509_get_extension_flags(crt) & EXFLAG_XKUSAGE))
         return list;
     for (size_t i = 0; i < sizeof ekus / sizeof ekus[0]; i++)
-        if (mbedtls_x509_crt_check_extended_key_usage(crt, ekus[i].oid, ekus[i].len) == 0)
+        if (xku & ekus[i].bit)
             json_array_append_new(list, json_string(ekus[i].name));
     return list;
 }
 
-int x509_cert_facts(const mbedtls_x509_crt *crt, json_t *obj)
+int x509_cert_facts(X509 *crt, json_t *obj)
 {
-    char subject[1024], issuer[1024], cn[256], serial[2 * 32 + 1], from[32], to[32];
-    x509_name_format(&crt->subject, subject, sizeof subject, cn, sizeof cn);
-    x509_name_format(&crt->issuer, issuer, sizeof issuer, NULL, 0);
-    hex_encode(serial, crt->serial.p, crt->serial.len < 32 ? crt->serial.len : 32, 0);
-    format_time(&crt->valid_from, from);
-    format_time(&crt->valid_to, to);
+    char subject[1024], issuer[1024], cn[256], serial[2 * X509_SERIAL_MAX + 1], from[32], to[32];
+    unsigned char raw[X509_SERIAL_MAX];
+    size_t n = x509_serial_raw(crt, raw);
+    x509_name_format(X509_get_subject_name(crt), subject, sizeof subject, cn, sizeof cn);
+    x509_name_format(X509_get_issuer_name(crt), issuer, sizeof issuer, NULL, 0);
+    hex_encode(serial, raw, n, 0);
+    format_time(X509_get0_notBefore(crt), from);
+    format_time(X509_get0_notAfter(crt), to);
     return json_object_set_new(obj, "subject", json_string(subject)) ||
            (cn[0] && json_object_set_new(obj, "subject_cn", json_string(cn))) ||
            json_object_set_new(obj, "issuer", json_string(issuer)) ||
@@ -81,29 +85,48 @@ int x509_cert_facts(const mbedtls_x509_crt *crt, json_t *obj)
 
 json_t *x509_cert_json(const unsigned char *der, size_t len)
 {
-    mbedtls_x509_crt crt;
-    unsigned char *b64 = NULL;
-    size_t b64len = 0;
+    static const char *const kinds[] = {[X509_KEY_OTHER] = "other", [X509_KEY_RSA] = "RSA", [X509_KEY_P256] = "EC",
+                                        [X509_KEY_P384] = "EC", [X509_KEY_SM2] = "SM2"};
+    EVP_PKEY *key;
+    X509 *crt = x509_from_der(der, len);
+    char *b64 = NULL;
+    int bits, sig_nid;
+    enum x509_key_kind kind;
     json_t *out = NULL;
+    const char *sig_name;
 
-    mbedtls_x509_crt_init(&crt);
-    if (mbedtls_x509_crt_parse_der(&crt, der, len) != 0)
+    if (!crt || len > (size_t)INT32_MAX / 2)
         goto done;
-    mbedtls_base64_encode(NULL, 0, &b64len, der, len);
-    if (!(b64 = malloc(b64len)) || mbedtls_base64_encode(b64, b64len, &b64len, der, len) != 0)
+    if (!(b64 = malloc(4 * ((len + 2) / 3) + 1)))
         goto done;
-    out = json_pack("{s:s, s:i, s:o, s:o, s:s}",
-                    "key_type", mbedtls_pk_get_type(&crt.pk) == MBEDTLS_PK_RSA ? "RSA" : "EC",
-                    "key_size", (int)mbedtls_pk_get_bitlen(&crt.pk),
-                    "key_usage", key_usages(&crt),
-                    "ext_key_usage", ext_key_usages(&crt),
-                    "der", (char *)b64);
-    if (out && x509_cert_facts(&crt, out) != 0) {
+    EVP_EncodeBlock((unsigned char *)b64, der, (int)len);
+    kind = x509_key_kind(crt, &bits);
+    key = X509_get0_pubkey(crt);
+    sig_nid = X509_get_signature_nid(crt);
+    sig_name = sig_nid != NID_undef && OBJ_nid2ln(sig_nid) ? OBJ_nid2ln(sig_nid) : "unknown";
+    if (sig_nid == NID_SM2_with_SM3)
+        sig_name = "SM2-with-SM3";
+    out = json_pack("{s:s, s:i, s:o, s:o, s:s, s:s}", "key_type",
+                    kind == X509_KEY_OTHER && key && EVP_PKEY_is_a(key, "EC") ? "EC" : kinds[kind],
+                    "key_size", bits, "key_usage", key_usages(crt), "ext_key_usage", ext_key_usages(crt),
+                    "signature_algorithm", sig_name, "der", b64);
+    if (out && x509_cert_facts(crt, out) != 0) {
         json_decref(out);
         out = NULL;
     }
 done:
     free(b64);
-    mbedtls_x509_crt_free(&crt);
+    X509_free(crt);
     return out;
+}
+
+int x509_cert_role(const unsigned char *der, size_t len, int *is_ca, int *can_sign)
+{
+    X509 *crt = x509_from_der(der, len);
+    if (!crt)
+        return -1;
+    *is_ca = x509_is_ca(crt);
+    *can_sign = x509_can_sign(crt);
+    X509_free(crt);
+    return 0;
 }

@@ -1,24 +1,33 @@
-/* Certificate facts for the API and diagnostics, from DER via mbedTLS. */
+/* Certificate facts for the API and diagnostics. */
 #ifndef UKEY_X509_CERT_H
 #define UKEY_X509_CERT_H
 
 #include <jansson.h>
-#include <mbedtls/x509_crt.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 
 /*
- * Sets the naming facts of a parsed certificate on `obj`: subject,
- * subject_cn (when the subject has a CN), issuer (UTF-8, RFC 4514 order as
- * stored), serial (hex), not_before, not_after (ISO 8601 UTC). Returns 0,
- * or -1 when out of memory.
+ * Sets the naming facts of a certificate on `obj`: subject, subject_cn
+ * (when the subject has a CN), issuer (UTF-8, in stored order), serial
+ * (hex), not_before, not_after (ISO 8601 UTC). Returns 0, or -1 when out
+ * of memory.
  */
-int x509_cert_facts(const mbedtls_x509_crt *crt, json_t *obj);
+int x509_cert_facts(X509 *crt, json_t *obj);
 
 /*
- * Describes a DER certificate: the facts above, key_type ("EC"/"RSA"), key_size (bits), key_usage and ext_key_usage
- * (names), der (base64). Returns a new object, or NULL when the bytes are
- * not a certificate mbedTLS can parse.
+ * Describes a DER certificate: the facts above, key_type ("RSA", "EC" or
+ * "SM2"), key_size (bits), key_usage and ext_key_usage (names),
+ * signature_algorithm ("SM2-with-SM3", "sha256WithRSAEncryption", ...) and
+ * der (base64). Returns a new object, or NULL when the bytes are not a
+ * certificate.
  */
 json_t *x509_cert_json(const unsigned char *der, size_t len);
+
+/*
+ * What a token driver needs to know of a certificate it found: whether it
+ * is a CA certificate (not a user's) and whether it may sign (keyUsage
+ * digitalSignature or none). 0, or -1 when `der` is not a certificate.
+ */
+int x509_cert_role(const unsigned char *der, size_t len, int *is_ca, int *can_sign);
 
 #endif

@@ -1,51 +1,88 @@
 /* CRL judgement; see crl.h. */
 #include "x509/crl.h"
 
-#include "x509/sigenc.h"
-#include "x509/xtime.h"
+#include "x509/crt.h"
 
-#include <mbedtls/x509_crl.h>
+#include <mbedtls/asn1.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <string.h>
 
-static int serial_listed(const mbedtls_x509_crl *crl, const mbedtls_x509_crt *crt, time_t *when)
+/* The DER of a PEM CRL (a new buffer), or NULL. */
+static unsigned char *pem_to_der(const unsigned char *body, size_t len, size_t *der_len)
 {
-    for (const mbedtls_x509_crl_entry *e = &crl->entry; e && e->serial.len; e = e->next)
-        if (e->serial.len == crt->serial.len && memcmp(e->serial.p, crt->serial.p, e->serial.len) == 0) {
-            *when = x509_time_utc(&e->revocation_date);
-            return 1;
-        }
-    return 0;
+    BIO *bio = len <= (size_t)INT32_MAX ? BIO_new_mem_buf(body, (int)len) : NULL;
+    unsigned char *der = NULL;
+    long n = 0;
+    if (bio && PEM_bytes_read_bio(&der, &n, NULL, PEM_STRING_X509_CRL, bio, NULL, NULL) == 1 && n > 0)
+        *der_len = (size_t)n;
+    else
+        der = NULL;
+    BIO_free(bio);
+    ERR_clear_error();
+    return der;
 }
 
-void crl_check(const unsigned char *body, size_t len, const mbedtls_x509_crt *crt, const mbedtls_x509_crt *issuer,
-               time_t now, struct crl_check *out)
+/* CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue }
+ * (RFC 5280 5.1): 1 if `issuer`'s key verifies the signature over tbsCertList. */
+static int signed_by(const unsigned char *der, size_t len, X509 *issuer)
 {
-    mbedtls_x509_crl crl;
+    unsigned char *p = (unsigned char *)der, *end = p + len, *tbs, *alg;
+    size_t n, tbs_len, alg_len;
+    mbedtls_asn1_bitstring sig;
+    if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0 || p + n != end)
+        return 0;
+    tbs = p;
+    if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+        return 0;
+    p += n;
+    tbs_len = (size_t)(p - tbs);
+    alg = p;
+    if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+        return 0;
+    p += n;
+    alg_len = (size_t)(p - alg);
+    if (mbedtls_asn1_get_bitstring(&p, end, &sig) != 0 || sig.unused_bits != 0 || p != end)
+        return 0;
+    return x509_signature_ok(X509_get0_pubkey(issuer), alg, alg_len, sig.p, sig.len, tbs, tbs_len);
+}
+
+void crl_check(const unsigned char *body, size_t len, X509 *crt, X509 *issuer, time_t now, struct crl_check *out)
+{
+    unsigned char *pem_der = NULL;
+    const unsigned char *der = body, *p;
+    size_t der_len = len;
+    X509_CRL *crl = NULL;
+    X509_REVOKED *entry = NULL;
+
     memset(out, 0, sizeof *out);
-    mbedtls_x509_crl_init(&crl);
-    /* mbedTLS takes a PEM CRL as a string: its length counts the NUL. */
-    if (len == 0 || mbedtls_x509_crl_parse(&crl, body, len + (body[0] == '-' ? 1 : 0)) != 0) {
+    if (len > 0 && body[0] == '-' && !(der = pem_der = pem_to_der(body, len, &der_len)))
+        der = body, der_len = 0;
+    p = der;
+    if (der_len == 0 || der_len > (size_t)INT32_MAX || !(crl = d2i_X509_CRL(NULL, &p, (long)der_len)) ||
+        p != der + der_len) {
         out->finding = CRL_NOT_A_CRL;
         goto out;
     }
-    out->this_update = x509_time_utc(&crl.this_update);
-    out->next_update = crl.next_update.year ? x509_time_utc(&crl.next_update) : 0;
+    out->this_update = x509_time_utc(X509_CRL_get0_lastUpdate(crl));
+    out->next_update = x509_time_utc(X509_CRL_get0_nextUpdate(crl));
     if (!issuer)
         out->finding = CRL_NO_ISSUER;
-    else if (crl.issuer_raw.len != issuer->subject_raw.len ||
-             memcmp(crl.issuer_raw.p, issuer->subject_raw.p, crl.issuer_raw.len) != 0)
+    else if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0)
         out->finding = CRL_OTHER_ISSUER;
-    else if (!sigenc_verifies(&issuer->pk, crl.sig_md, crl.sig_pk, crl.sig_opts, crl.tbs.p, crl.tbs.len, crl.sig.p,
-                              crl.sig.len))
+    else if (!signed_by(der, der_len, issuer))
         out->finding = CRL_BAD_SIGNATURE;
-    else if (serial_listed(&crl, crt, &out->revoked_at))
+    else if (X509_CRL_get0_by_serial(crl, &entry, X509_get0_serialNumber(crt)) == 1 && entry) {
         out->finding = CRL_REVOKED;
-    else if (out->this_update > now + CRL_SLACK_S)
+        out->revoked_at = x509_time_utc(X509_REVOKED_get0_revocationDate(entry));
+    } else if (out->this_update > now + CRL_SLACK_S)
         out->finding = CRL_FUTURE;
     else if (out->next_update && out->next_update + CRL_SLACK_S < now)
         out->finding = CRL_STALE;
     else
         out->finding = CRL_GOOD;
 out:
-    mbedtls_x509_crl_free(&crl);
+    X509_CRL_free(crl);
+    OPENSSL_free(pem_der);
+    ERR_clear_error();
 }

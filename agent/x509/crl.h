@@ -1,13 +1,14 @@
 /*
  * A CRL judged for one certificate (RFC 5280 6.3): parsed (DER, or PEM
  * terminated by a NUL at body[len]), issued and signed by the certificate's
- * issuer, fresh, and listing the certificate or not. No network: the caller
+ * issuer (any algorithm: SM2 with the default ID), fresh, and listing the
+ * certificate or not. No network: the caller
  * fetched the bytes (diag/certs.c).
  */
 #ifndef UKEY_X509_CRL_H
 #define UKEY_X509_CRL_H
 
-#include <mbedtls/x509_crt.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -30,7 +31,6 @@ struct crl_check {
     time_t revoked_at;
 };
 
-void crl_check(const unsigned char *body, size_t len, const mbedtls_x509_crt *crt, const mbedtls_x509_crt *issuer,
-               time_t now, struct crl_check *out);
+void crl_check(const unsigned char *body, size_t len, X509 *crt, X509 *issuer, time_t now, struct crl_check *out);
 
 #endif

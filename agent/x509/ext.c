@@ -2,15 +2,14 @@
 #include "x509/ext.h"
 
 #include <mbedtls/asn1.h>
-#include <mbedtls/oid.h>
+#include <openssl/objects.h>
 #include <string.h>
 
 #define TAG_SEQ (MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)
 #define TAG_CTX(n) (MBEDTLS_ASN1_CONTEXT_SPECIFIC | (n))
 #define TAG_CTX_C(n) (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | (n))
 
-/* id-pe-authorityInfoAccess and its two access methods. */
-static const char OID_AIA[] = "\x2b\x06\x01\x05\x05\x07\x01\x01";
+/* The two access methods of id-pe-authorityInfoAccess. */
 static const char OID_AD_OCSP[] = "\x2b\x06\x01\x05\x05\x07\x30\x01";
 static const char OID_AD_CA_ISSUERS[] = "\x2b\x06\x01\x05\x05\x07\x30\x02";
 
@@ -122,27 +121,19 @@ int x509_ext_next(unsigned char **p, const unsigned char *end, unsigned char **o
     return 1;
 }
 
-int x509_cert_urls(const mbedtls_x509_crt *crt, struct x509_urls *out)
+int x509_cert_urls(X509 *crt, struct x509_urls *out)
 {
-    unsigned char *p = crt->v3_ext.p, *end, *oid, *value;
-    size_t len, oid_len;
-    int more;
+    static const struct {
+        int nid;
+        int (*parse)(unsigned char *p, const unsigned char *end, struct x509_urls *out);
+    } kinds[] = {{NID_crl_distribution_points, crl_points}, {NID_info_access, info_access}};
     memset(out, 0, sizeof *out);
-    if (!p) /* no extensions at all (found by fuzz_cert: no arithmetic on NULL) */
-        return 0;
-    end = p + crt->v3_ext.len;
-    /* v3_ext starts at the Extensions SEQUENCE (inside the [3] wrapper). */
-    if (mbedtls_asn1_get_tag(&p, end, &len, TAG_SEQ) != 0)
-        return -1;
-    end = p + len;
-    while ((more = x509_ext_next(&p, end, &oid, &oid_len, &value, &len)) == 1) {
-        int rc = 0;
-        if (oid_is(oid, oid_len, MBEDTLS_OID_CRL_DISTRIBUTION_POINTS, MBEDTLS_OID_SIZE(MBEDTLS_OID_CRL_DISTRIBUTION_POINTS)))
-            rc = crl_points(value, value + len, out);
-        else if (oid_is(oid, oid_len, OID_AIA, sizeof OID_AIA - 1))
-            rc = info_access(value, value + len, out);
-        if (rc != 0)
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        int at = X509_get_ext_by_NID(crt, kinds[k].nid, -1);
+        const ASN1_OCTET_STRING *v = at >= 0 ? X509_EXTENSION_get_data(X509_get_ext(crt, at)) : NULL;
+        unsigned char *p = v ? (unsigned char *)ASN1_STRING_get0_data(v) : NULL;
+        if (p && kinds[k].parse(p, p + ASN1_STRING_length(v), out) != 0)
             return -1;
     }
-    return more;
+    return 0;
 }

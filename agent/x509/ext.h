@@ -1,14 +1,14 @@
 /*
  * Where a certificate says its revocation status and its issuer can be
  * found: the CRL distribution points (RFC 5280 4.2.1.13) and the Authority
- * Information Access OCSP and caIssuers locations (4.2.2.1), which mbedTLS
- * does not parse. Only http:// and https:// URIs are returned. Shared by
+ * Information Access OCSP and caIssuers locations (4.2.2.1), read from the
+ * extensions' DER with bounds on every length. Only http:// and https:// URIs are returned. Shared by
  * the agent and libukeyverify.
  */
 #ifndef UKEY_X509_EXT_H
 #define UKEY_X509_EXT_H
 
-#include <mbedtls/x509_crt.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 
 #define X509_URLS_MAX 4
@@ -24,7 +24,7 @@ struct x509_urls {
 /* Fills `out` (the first X509_URLS_MAX of each kind; longer URIs and other
  * schemes are left out). 0, or -1 when the extensions are malformed (what
  * was read before the fault is kept). */
-int x509_cert_urls(const mbedtls_x509_crt *crt, struct x509_urls *out);
+int x509_cert_urls(X509 *crt, struct x509_urls *out);
 
 /* Walks the extensions inside an Extensions SEQUENCE (its contents are
  * [*p, end)): each call gives the next one's OID and extnValue contents

@@ -1,16 +1,17 @@
 /* OCSP request and response; see ocsp.h. Parsed with mbedTLS's ASN.1
- * reader; every length is checked against the end of its container. */
+ * reader; every length is checked against the end of its container. The
+ * certificates and the signature go through the certificate layer
+ * (x509/crt.h), so an answer signed with SM2 is checked like any other. */
 #include "x509/ocsp.h"
 
-#include "util/mbedtls_compat.h"
+#include "x509/crt.h"
 #include "x509/ext.h"
-#include "x509/sigenc.h"
-#include "x509/xtime.h"
 
 #include <mbedtls/asn1.h>
 #include <mbedtls/asn1write.h>
 #include <mbedtls/md.h>
 #include <mbedtls/oid.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,42 +23,39 @@ static const char OID_OCSP_BASIC[] = "\x2b\x06\x01\x05\x05\x07\x30\x01\x01";
 static const char OID_OCSP_NONCE[] = "\x2b\x06\x01\x05\x05\x07\x30\x01\x02";
 
 /* The subjectPublicKey bits of a certificate (what the key hash covers). */
-static int public_key_bits(const mbedtls_x509_crt *crt, const unsigned char **key, size_t *len)
+static int public_key_bits(X509 *crt, const unsigned char **key, size_t *len)
 {
-    unsigned char *p = crt->pk_raw.p, *end = p + crt->pk_raw.len;
-    size_t n;
-    if (!p || mbedtls_asn1_get_tag(&p, end, &n, TAG_SEQ) != 0 ||
-        mbedtls_asn1_get_tag(&p, end, &n, TAG_SEQ) != 0)
+    const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(crt);
+    if (!bits)
         return -1;
-    p += n;
-    if (mbedtls_asn1_get_bitstring_null(&p, end, &n) != 0)
-        return -1;
-    *key = p;
-    *len = n;
+    *key = ASN1_STRING_get0_data(bits);
+    *len = (size_t)ASN1_STRING_length(bits);
     return 0;
 }
 
 /* The issuer's name and key hashes with `md` (CertID, RFC 6960 4.1.1). */
-static int issuer_hashes(const mbedtls_x509_crt *issuer, mbedtls_md_type_t md, unsigned char name[64],
-                         unsigned char key[64], size_t *hash_len)
+static int issuer_hashes(X509 *issuer, mbedtls_md_type_t md, unsigned char name[64], unsigned char key[64],
+                         size_t *hash_len)
 {
     const mbedtls_md_info_t *info = mbedtls_md_info_from_type(md);
     const unsigned char *bits;
+    unsigned char *name_der = NULL;
     size_t bits_len;
-    if (!info || public_key_bits(issuer, &bits, &bits_len) != 0 ||
-        mbedtls_md(info, issuer->subject_raw.p, issuer->subject_raw.len, name) != 0 ||
-        mbedtls_md(info, bits, bits_len, key) != 0)
-        return -1;
-    *hash_len = mbedtls_md_get_size(info);
-    return 0;
+    int name_len = i2d_X509_NAME(X509_get_subject_name(issuer), &name_der), rc = -1;
+    if (info && name_len > 0 && public_key_bits(issuer, &bits, &bits_len) == 0 &&
+        mbedtls_md(info, name_der, (size_t)name_len, name) == 0 && mbedtls_md(info, bits, bits_len, key) == 0) {
+        *hash_len = mbedtls_md_get_size(info);
+        rc = 0;
+    }
+    OPENSSL_free(name_der);
+    return rc;
 }
 
-int ocsp_request(const mbedtls_x509_crt *crt, const mbedtls_x509_crt *issuer,
-                 const unsigned char nonce[OCSP_NONCE_LEN], unsigned char *buf, size_t cap,
+int ocsp_request(X509 *crt, X509 *issuer, const unsigned char nonce[OCSP_NONCE_LEN], unsigned char *buf, size_t cap,
                  unsigned char **out, size_t *len)
 {
-    unsigned char name_hash[64], key_hash[64], *p = buf + cap;
-    size_t hash_len, n = 0, certid, tbs;
+    unsigned char name_hash[64], key_hash[64], *p = buf + cap, serial[X509_SERIAL_MAX];
+    size_t hash_len, n = 0, certid, tbs, serial_len = x509_serial_raw(crt, serial);
     int r;
 #define W(call)                                                                                                   \
     do {                                                                                                          \
@@ -65,7 +63,7 @@ int ocsp_request(const mbedtls_x509_crt *crt, const mbedtls_x509_crt *issuer,
             return -1;                                                                                            \
         n += (size_t)r;                                                                                           \
     } while (0)
-    if (issuer_hashes(issuer, MBEDTLS_MD_SHA1, name_hash, key_hash, &hash_len) != 0)
+    if (!serial_len || issuer_hashes(issuer, MBEDTLS_MD_SHA1, name_hash, key_hash, &hash_len) != 0)
         return -1;
     if (nonce) {
         /* requestExtensions [2] { Extensions { Extension { nonce, OCTET STRING { OCTET STRING } } } } */
@@ -82,8 +80,8 @@ int ocsp_request(const mbedtls_x509_crt *crt, const mbedtls_x509_crt *issuer,
     }
     tbs = n;
     /* requestList { Request { CertID { alg, nameHash, keyHash, serial } } } */
-    W(mbedtls_asn1_write_raw_buffer(&p, buf, crt->serial.p, crt->serial.len));
-    W(mbedtls_asn1_write_len(&p, buf, crt->serial.len));
+    W(mbedtls_asn1_write_raw_buffer(&p, buf, serial, serial_len));
+    W(mbedtls_asn1_write_len(&p, buf, serial_len));
     W(mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_INTEGER));
     W(mbedtls_asn1_write_octet_string(&p, buf, key_hash, hash_len));
     W(mbedtls_asn1_write_octet_string(&p, buf, name_hash, hash_len));
@@ -109,7 +107,7 @@ int ocsp_request(const mbedtls_x509_crt *crt, const mbedtls_x509_crt *issuer,
 /* GeneralizedTime "YYYYMMDDHHMMSS[.f...]Z" to time_t; -1 if malformed. */
 static int generalized_time(unsigned char **p, const unsigned char *end, time_t *t)
 {
-    mbedtls_x509_time xt;
+    struct tm tm = {0};
     size_t len, i;
     int v[6], width[6] = {4, 2, 2, 2, 2, 2};
     const unsigned char *s;
@@ -132,8 +130,9 @@ static int generalized_time(unsigned char **p, const unsigned char *end, time_t 
     if (i != len - 1 || *s != 'Z' || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 ||
         v[5] > 60)
         return -1;
-    xt.year = v[0], xt.mon = v[1], xt.day = v[2], xt.hour = v[3], xt.min = v[4], xt.sec = v[5];
-    *t = x509_time_utc(&xt);
+    tm.tm_year = v[0] - 1900, tm.tm_mon = v[1] - 1, tm.tm_mday = v[2];
+    tm.tm_hour = v[3], tm.tm_min = v[4], tm.tm_sec = v[5];
+    *t = timegm(&tm);
     return 0;
 }
 
@@ -173,13 +172,13 @@ static int nonce_in(unsigned char *p, const unsigned char *end, const unsigned c
 
 /* One SingleResponse at [*p, end) if it is about `crt`: 1 with `res` filled,
  * 0 if it is about another certificate, -1 if malformed. */
-static int single_response(unsigned char **pp, const unsigned char *end, const mbedtls_x509_crt *crt,
-                           const mbedtls_x509_crt *issuer, struct ocsp_result *res)
+static int single_response(unsigned char **pp, const unsigned char *end, X509 *crt, X509 *issuer,
+                           struct ocsp_result *res)
 {
-    unsigned char *p = *pp, *sr_end, *id_end, name_hash[64], key_hash[64];
+    unsigned char *p = *pp, *sr_end, *id_end, name_hash[64], key_hash[64], want[X509_SERIAL_MAX];
     mbedtls_asn1_buf alg, params, got_name, got_key, serial;
     mbedtls_md_type_t md;
-    size_t len, hash_len;
+    size_t len, hash_len, want_len = x509_serial_raw(crt, want);
     time_t t;
     int ours;
 
@@ -202,8 +201,8 @@ static int single_response(unsigned char **pp, const unsigned char *end, const m
     serial.p = p, p = id_end;
     ours = mbedtls_oid_get_md_alg(&alg, &md) == 0 && issuer_hashes(issuer, md, name_hash, key_hash, &hash_len) == 0 &&
            got_name.len == hash_len && memcmp(got_name.p, name_hash, hash_len) == 0 && got_key.len == hash_len &&
-           memcmp(got_key.p, key_hash, hash_len) == 0 && serial.len == crt->serial.len &&
-           memcmp(serial.p, crt->serial.p, serial.len) == 0;
+           memcmp(got_key.p, key_hash, hash_len) == 0 && serial.len == want_len &&
+           memcmp(serial.p, want, serial.len) == 0;
     if (p >= sr_end)
         return -1;
     /* certStatus: good [0] NULL, revoked [1] RevokedInfo, unknown [2] NULL */
@@ -242,23 +241,21 @@ static int single_response(unsigned char **pp, const unsigned char *end, const m
 
 /* 1 if `c` is a current certificate that `issuer` signed for OCSP signing
  * (RFC 6960 4.2.2.2: id-kp-OCSPSigning in its extended key usage). */
-static int delegated_by(const mbedtls_x509_crt *c, const mbedtls_x509_crt *issuer)
+static int delegated_by(X509 *c, X509 *issuer)
 {
-    return c->issuer_raw.len == issuer->subject_raw.len &&
-           memcmp(c->issuer_raw.p, issuer->subject_raw.p, c->issuer_raw.len) == 0 &&
-           sigenc_verifies(&issuer->pk, c->sig_md, c->sig_pk, c->sig_opts, c->tbs.p, c->tbs.len, c->sig.p, c->sig.len) &&
-           !mbedtls_x509_time_is_past(&c->valid_to) && !mbedtls_x509_time_is_future(&c->valid_from) &&
-           compat_crt_has_ext(c, MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE) &&
-           mbedtls_x509_crt_check_extended_key_usage(c, MBEDTLS_OID_OCSP_SIGNING,
-                                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_OCSP_SIGNING)) == 0;
+    time_t now = time(NULL); /* the responder's certificate is current on this computer's clock */
+    return x509_issued(issuer, c) && x509_time_utc(X509_get0_notBefore(c)) <= now &&
+           now <= x509_time_utc(X509_get0_notAfter(c)) && (X509_get_extension_flags(c) & EXFLAG_XKUSAGE) &&
+           (X509_get_extended_key_usage(c) & XKU_OCSP_SIGN);
 }
 
 /* The responder's certificate: the issuer itself, or one of `certs` that
  * the issuer signed for OCSP signing. NULL if neither. */
-static const mbedtls_x509_crt *responder(const mbedtls_x509_crt *issuer, const mbedtls_x509_crt *certs,
-                                         int by_key, const unsigned char *id, size_t id_len, int *delegated)
+static X509 *responder(X509 *issuer, STACK_OF(X509) *certs, int by_key, const unsigned char *id, size_t id_len,
+                       int *delegated)
 {
-    for (const mbedtls_x509_crt *c = issuer; c && c->version; c = c == issuer ? certs : c->next) {
+    for (int i = -1; i < sk_X509_num(certs); i++) {
+        X509 *c = i < 0 ? issuer : sk_X509_value(certs, i);
         int match;
         if (by_key) {
             unsigned char hash[20];
@@ -268,7 +265,10 @@ static const mbedtls_x509_crt *responder(const mbedtls_x509_crt *issuer, const m
                     mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA1), bits, bits_len, hash) == 0 &&
                     memcmp(hash, id, sizeof hash) == 0;
         } else {
-            match = c->subject_raw.len == id_len && memcmp(c->subject_raw.p, id, id_len) == 0;
+            const unsigned char *q = id;
+            X509_NAME *name = d2i_X509_NAME(NULL, &q, (long)id_len);
+            match = name && q == id + id_len && X509_NAME_cmp(name, X509_get_subject_name(c)) == 0;
+            X509_NAME_free(name);
         }
         if (!match)
             continue;
@@ -284,23 +284,19 @@ static const mbedtls_x509_crt *responder(const mbedtls_x509_crt *issuer, const m
     return NULL;
 }
 
-int ocsp_check(const unsigned char *der, size_t der_len, const mbedtls_x509_crt *crt,
-               const mbedtls_x509_crt *issuer, const unsigned char nonce[OCSP_NONCE_LEN], time_t now,
-               struct ocsp_result *res, char *err, size_t errlen)
+int ocsp_check(const unsigned char *der, size_t der_len, X509 *crt, X509 *issuer,
+               const unsigned char nonce[OCSP_NONCE_LEN], time_t now, struct ocsp_result *res, char *err, size_t errlen)
 {
     unsigned char *p = (unsigned char *)der, *end = p + der_len, *basic_end, *tbs, *tbs_end, *rid = NULL,
-                  *exts = NULL, *exts_end = NULL;
+                  *exts = NULL, *exts_end = NULL, *sig_alg;
     mbedtls_asn1_buf sig_oid, sig_params, oid;
     mbedtls_asn1_bitstring sig;
-    mbedtls_md_type_t md;
-    mbedtls_pk_type_t pk_alg;
-    mbedtls_x509_crt certs;
-    const mbedtls_x509_crt *signer;
-    size_t len, rid_len = 0;
+    STACK_OF(X509) *certs = NULL;
+    X509 *signer;
+    size_t len, rid_len = 0, sig_alg_len;
     int status, by_key = 0, found = 0, rc = -1, nonce_state;
 
     memset(res, 0, sizeof *res);
-    mbedtls_x509_crt_init(&certs);
     if (mbedtls_asn1_get_tag(&p, end, &len, TAG_SEQ) != 0 || p + len != end)
         return fail(err, errlen, "the OCSP answer is not an OCSPResponse");
     if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_ENUMERATED) != 0 || len != 1)
@@ -379,8 +375,10 @@ int ocsp_check(const unsigned char *der, size_t der_len, const mbedtls_x509_crt 
         exts_end = tbs_end;
     }
     p = tbs_end;
+    sig_alg = p;
     if (mbedtls_asn1_get_alg(&p, basic_end, &sig_oid, &sig_params) != 0)
         return fail(err, errlen, "the OCSP signature algorithm is malformed");
+    sig_alg_len = (size_t)(p - sig_alg);
     {
         /* get_bitstring wants the BIT STRING to end its container: give it its own end. */
         unsigned char *q = p;
@@ -394,27 +392,27 @@ int ocsp_check(const unsigned char *der, size_t der_len, const mbedtls_x509_crt 
             mbedtls_asn1_get_tag(&p, basic_end, &len, TAG_SEQ) != 0)
             return fail(err, errlen, "the OCSP responder certificates are malformed");
         certs_end = p + len;
+        if (!(certs = sk_X509_new_null()))
+            return fail(err, errlen, "out of memory");
         while (p < certs_end) {
             unsigned char *start = p;
+            X509 *c = NULL;
             if (mbedtls_asn1_get_tag(&p, certs_end, &len, TAG_SEQ) != 0 ||
-                mbedtls_x509_crt_parse_der(&certs, start, (size_t)(p - start) + len) != 0) {
-                mbedtls_x509_crt_free(&certs);
-                return fail(err, errlen, "an OCSP responder certificate is malformed");
+                !(c = x509_from_der(start, (size_t)(p - start) + len)) || !sk_X509_push(certs, c)) {
+                X509_free(c);
+                fail(err, errlen, "an OCSP responder certificate is malformed");
+                goto out;
             }
             p += len;
         }
     }
 
-    if (!(signer = responder(issuer, &certs, by_key, rid, rid_len, &res->delegated))) {
+    if (!(signer = responder(issuer, certs, by_key, rid, rid_len, &res->delegated))) {
         fail(err, errlen, "the OCSP answer is signed neither by the issuer nor by a responder it authorised");
         goto out;
     }
-    if (mbedtls_oid_get_sig_alg(&sig_oid, &md, &pk_alg) != 0 || pk_alg == MBEDTLS_PK_RSASSA_PSS ||
-        !mbedtls_pk_can_do(&signer->pk, pk_alg)) {
-        fail(err, errlen, "the OCSP signature algorithm is not supported");
-        goto out;
-    }
-    if (!sigenc_verifies(&signer->pk, md, pk_alg, NULL, tbs, (size_t)(tbs_end - tbs), sig.p, sig.len)) {
+    if (!x509_signature_ok(X509_get0_pubkey(signer), sig_alg, sig_alg_len, sig.p, sig.len, tbs,
+                           (size_t)(tbs_end - tbs))) {
         fail(err, errlen, "the OCSP signature does not verify");
         goto out;
     }
@@ -438,6 +436,6 @@ int ocsp_check(const unsigned char *der, size_t der_len, const mbedtls_x509_crt 
     res->nonce_matched = nonce_state == 1;
     rc = 0;
 out:
-    mbedtls_x509_crt_free(&certs);
+    sk_X509_pop_free(certs, X509_free);
     return rc;
 }

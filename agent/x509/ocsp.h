@@ -3,12 +3,13 @@
  * answer: a successful basic response, signed by the issuer or by a
  * responder the issuer delegated to (id-kp-OCSPSigning), about this
  * certificate, fresh, and carrying our nonce back when it carries one
- * (RFC 8954). Shared by the agent's diagnostics.
+ * (RFC 8954). Any signature algorithm the certificate layer checks (SM2
+ * with the default ID included). Shared by the agent's diagnostics.
  */
 #ifndef UKEY_X509_OCSP_H
 #define UKEY_X509_OCSP_H
 
-#include <mbedtls/x509_crt.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -28,15 +29,13 @@ struct ocsp_result {
 /* DER OCSPRequest for `crt` issued by `issuer` (SHA-1 CertID, as
  * responders expect), with the nonce extension when `nonce` is not NULL.
  * 0 with the request at the END of buf[0..cap) ((*out, *len)), or -1. */
-int ocsp_request(const mbedtls_x509_crt *crt, const mbedtls_x509_crt *issuer,
-                 const unsigned char nonce[OCSP_NONCE_LEN], unsigned char *buf, size_t cap,
+int ocsp_request(X509 *crt, X509 *issuer, const unsigned char nonce[OCSP_NONCE_LEN], unsigned char *buf, size_t cap,
                  unsigned char **out, size_t *len);
 
 /* Checks a DER OCSPResponse for `crt`/`issuer` at time `now`. `nonce` is
  * what the request carried (NULL for none). 0 with `res` filled, or -1 with
  * the reason in `err`. */
-int ocsp_check(const unsigned char *der, size_t len, const mbedtls_x509_crt *crt,
-               const mbedtls_x509_crt *issuer, const unsigned char nonce[OCSP_NONCE_LEN], time_t now,
-               struct ocsp_result *res, char *err, size_t errlen);
+int ocsp_check(const unsigned char *der, size_t len, X509 *crt, X509 *issuer,
+               const unsigned char nonce[OCSP_NONCE_LEN], time_t now, struct ocsp_result *res, char *err, size_t errlen);
 
 #endif

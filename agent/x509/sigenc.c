@@ -142,11 +142,3 @@ out:
     mbedtls_mpi_free(&s);
     return rc;
 }
-
-int sigenc_verifies(const mbedtls_pk_context *key, mbedtls_md_type_t md, mbedtls_pk_type_t type, const void *opts,
-                    const unsigned char *tbs, size_t tbs_len, const unsigned char *sig, size_t sig_len)
-{
-    unsigned char hash[64];
-    size_t n = sigenc_hash(md, tbs, tbs_len, hash);
-    return n && mbedtls_pk_verify_ext(type, opts, (mbedtls_pk_context *)key, md, hash, n, sig, sig_len) == 0;
-}

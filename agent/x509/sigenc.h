@@ -33,9 +33,4 @@ int sigenc_ecdsa_der_to_raw(const unsigned char *der, size_t len, size_t n, unsi
 /* r||s (2n bytes) -> DER into out (capacity cap); returns the DER length or -1. */
 int sigenc_ecdsa_raw_to_der(const unsigned char *raw, size_t n, unsigned char *out, size_t cap);
 
-/* 1 if `key` verifies `sig` over `tbs` with the algorithm mbedTLS parsed
- * from a certificate, CRL or OCSP answer (md, type, PSS options or NULL). */
-int sigenc_verifies(const mbedtls_pk_context *key, mbedtls_md_type_t md, mbedtls_pk_type_t type, const void *opts,
-                    const unsigned char *tbs, size_t tbs_len, const unsigned char *sig, size_t sig_len);
-
 #endif
