@@ -38,12 +38,15 @@ def _run(*cmd, input=None):
     return r.stdout
 
 
-def make_sm2_pki(d, base_url=None, check=True):
+def make_sm2_pki(d, base_url=None, check=True, ocsp_url=None):
     """Makes the PKI in directory d (created if need be). Returns a namespace
     of absolute paths: root, inter, user, user_key, user_enc, user_enc_key,
     revoked, revoked_key, rsa_root, rsa_inter, rsa_user, rsa_user_key,
     crl (PEM), crl_der, rsa_crl (PEM), rsa_crl_der, chain (SM2 inter + root
-    PEM), anchors (both roots, PEM), inter_der, rsa_inter_der, dir."""
+    PEM), anchors (both roots, PEM), inter_der, rsa_inter_der, dir, index
+    (the SM2 intermediate's `openssl ca` database: the users valid, the
+    revoked one revoked, for an `openssl ocsp` responder). With ocsp_url, the
+    SM2 user certificates name that OCSP responder (AIA)."""
     d = os.path.abspath(d)
     os.makedirs(d, exist_ok=True)
 
@@ -53,8 +56,9 @@ def make_sm2_pki(d, base_url=None, check=True):
     def pub(kind):
         if not base_url:
             return ""
-        return ("crlDistributionPoints=URI:%s/%s-inter.crl\nauthorityInfoAccess=caIssuers;URI:%s/%s-inter.crt\n"
-                % (base_url, kind, base_url, kind))
+        ocsp = ",OCSP;URI:%s" % ocsp_url if ocsp_url and kind == "sm2" else ""
+        return ("crlDistributionPoints=URI:%s/%s-inter.crl\nauthorityInfoAccess=caIssuers;URI:%s/%s-inter.crt%s\n"
+                % (base_url, kind, base_url, kind, ocsp))
 
     user_common = "basicConstraints=CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
     with open(p("ext.cnf"), "w") as f:
@@ -115,12 +119,14 @@ def make_sm2_pki(d, base_url=None, check=True):
         cnf = p(kind + "-ca.cnf")
         with open(cnf, "w") as f:
             f.write("[ca]\ndefault_ca=inter\n[inter]\ndatabase=%s\ncrlnumber=%s\ndefault_md=%s\n"
-                    "default_crl_days=30\n" % (p(kind + "-index.txt"), p(kind + "-crlnumber"), md))
+                    "default_crl_days=30\nunique_subject=no\n" % (p(kind + "-index.txt"), p(kind + "-crlnumber"), md))
         with open(p(kind + "-index.txt"), "w"):
             pass
         with open(p(kind + "-crlnumber"), "w") as f:
             f.write("01\n")
         ca = ["-config", cnf, "-keyfile", p(kind + "-inter.key"), "-cert", p(kind + "-inter.pem"), "-md", md]
+        for valid in (("sm2-user", "sm2-user-enc") if kind == "sm2" else ("rsa-user",)):
+            _run("openssl", "ca", "-batch", *ca, "-valid", p(valid + ".pem"))
         if revoke:
             _run("openssl", "ca", "-batch", *ca, "-revoke", p(revoke + ".pem"))
         _run("openssl", "ca", "-batch", *ca, *extra, "-gencrl", "-out", p(kind + "-inter.crl.pem"))
@@ -146,7 +152,7 @@ def make_sm2_pki(d, base_url=None, check=True):
         rsa_user=p("rsa-user.pem"), rsa_user_key=p("rsa-user.key"),
         crl=p("sm2-inter.crl.pem"), crl_der=p("sm2-inter.crl"),
         rsa_crl=p("rsa-inter.crl.pem"), rsa_crl_der=p("rsa-inter.crl"),
-        chain=p("sm2-chain.pem"), rsa_chain=p("rsa-chain.pem"), anchors=p("anchors.pem"),
+        chain=p("sm2-chain.pem"), rsa_chain=p("rsa-chain.pem"), anchors=p("anchors.pem"), index=p("sm2-index.txt"),
         base_url=base_url)
     if check:
         check_sm2_pki(pki)
