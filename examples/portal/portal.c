@@ -14,7 +14,7 @@
  *   GET  /sdk/...        the portal's copy of the JS SDK (webroot/sdk/)
  *   GET  /...            the login page (www/)
  *
- * Usage: ukey-portal --ca-file CA.pem [--crl CRL | --crl-fetch] [--port 8088]
+ * Usage: ukey-portal --ca-file CA.pem... [--crl CRL... | --crl-fetch] [--port 8088]
  *                    [--origin http://127.0.0.1:8088] [--www DIR]
  *                    [--agent https://127.0.0.1:27443] [--probe http://127.0.0.1:27480]
  * Plain HTTP on 127.0.0.1 only: a demo. A real portal runs the same steps
@@ -360,7 +360,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 
 static void usage(FILE *to)
 {
-    fprintf(to, "Usage: ukey-portal --ca-file CA.pem [--crl CRL | --crl-fetch] [--port 8088]\n"
+    fprintf(to, "Usage: ukey-portal --ca-file CA.pem... [--crl CRL... | --crl-fetch] [--port 8088]\n"
                 "                   [--origin http://127.0.0.1:8088] [--www DIR]\n"
                 "                   [--agent https://127.0.0.1:27443] [--probe http://127.0.0.1:27480]\n");
 }
@@ -374,9 +374,8 @@ int main(int argc, char **argv)
         {"agent", required_argument, NULL, 'g'},   {"probe", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
-    const char *ca = NULL, *crl = NULL;
     unsigned port = 8088;
-    int fetch = 0, o;
+    int fetch = 0, anchors = 0, o;
     char origin[64];
     struct sockaddr_in sa;
     struct MHD_Daemon *d;
@@ -386,10 +385,25 @@ int main(int argc, char **argv)
     portal.sdk = UKEY_PORTAL_SDK;
     portal.agent = "https://127.0.0.1:27443";
     portal.probe = "http://127.0.0.1:27480";
+    if (ukey_verifier_create(&portal.verifier) != UKEY_VERIFY_OK) {
+        fprintf(stderr, "ukey-portal: out of memory\n");
+        return 1;
+    }
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
-        case 'a': ca = optarg; break;
-        case 'c': crl = optarg; break;
+        case 'a': /* repeatable: e.g. an RSA/ECDSA CA and an SM2 CA */
+            if (ukey_verifier_add_trust_anchors(portal.verifier, optarg) != UKEY_VERIFY_OK) {
+                fprintf(stderr, "ukey-portal: cannot read the trust anchors in %s\n", optarg);
+                return 1;
+            }
+            anchors++;
+            break;
+        case 'c':
+            if (ukey_verifier_add_crl(portal.verifier, optarg) != UKEY_VERIFY_OK) {
+                fprintf(stderr, "ukey-portal: cannot read the CRL in %s\n", optarg);
+                return 1;
+            }
+            break;
         case 'f': fetch = 1; break;
         case 'p': port = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'o': portal.origin = optarg; break;
@@ -400,22 +414,13 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (!ca || port == 0 || port > 65535) {
+    if (!anchors || port == 0 || port > 65535) {
         usage(stderr);
         return 2;
     }
     if (!portal.origin) {
         snprintf(origin, sizeof origin, "http://127.0.0.1:%u", port);
         portal.origin = origin;
-    }
-    if (ukey_verifier_create(&portal.verifier) != UKEY_VERIFY_OK ||
-        ukey_verifier_add_trust_anchors(portal.verifier, ca) != UKEY_VERIFY_OK) {
-        fprintf(stderr, "ukey-portal: cannot read the trust anchors in %s\n", ca);
-        return 1;
-    }
-    if (crl && ukey_verifier_add_crl(portal.verifier, crl) != UKEY_VERIFY_OK) {
-        fprintf(stderr, "ukey-portal: cannot read the CRL in %s\n", crl);
-        return 1;
     }
     ukey_verifier_set_crl_fetch(portal.verifier, fetch);
 
