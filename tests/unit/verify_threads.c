@@ -71,12 +71,14 @@ int main(void)
     json_object_foreach(json_object_get(vectors, "tokens"), alg, tok)
         if (n_tokens < 8)
             tokens[n_tokens++] = json_dumps(tok, JSON_COMPACT);
-    CHECK(n_tokens == 4 && challenge);
-    if (n_tokens != 4 || !challenge)
+    CHECK(n_tokens == 5 && challenge); /* ES256, ES384, RS256, PS256, SM2-SM3 */
+    if (n_tokens != 5 || !challenge)
         return check_done();
 
     CHECK(ukey_verifier_create(&verifier) == UKEY_VERIFY_OK);
     snprintf(path, sizeof path, "%s/tests/data/protocol/ca.pem", src ? src : ".");
+    CHECK(ukey_verifier_add_trust_anchors(verifier, path) == UKEY_VERIFY_OK);
+    snprintf(path, sizeof path, "%s/tests/data/protocol/sm2-ca.pem", src ? src : ".");
     CHECK(ukey_verifier_add_trust_anchors(verifier, path) == UKEY_VERIFY_OK);
     ukey_verifier_set_time(verifier, 1800000000);
     for (long i = 0; i < THREADS; i++)
