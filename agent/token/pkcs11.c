@@ -370,7 +370,7 @@ ukey_err p11_with_slot(const char *reader, enum card_end end, ukey_err (*fn)(str
                        void *arg)
 {
     struct p11_session s = {0};
-    struct card card = {NULL, &s};
+    struct card card = {.p11 = &s};
     ukey_err e;
     CK_RV rv;
 

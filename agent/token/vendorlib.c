@@ -186,7 +186,8 @@ void vlib_retire(struct vlib *v, void (*fin)(void *ctx))
 {
     if (vlib_take(v) != 0)
         return;
-    fin(v->ctx);
+    if (fin)
+        fin(v->ctx);
     pthread_mutex_lock(&v->lock);
     v->live = 0;
     pthread_mutex_unlock(&v->lock);

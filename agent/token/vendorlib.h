@@ -74,8 +74,8 @@ void vlib_entry(struct vlib *v, long long until_ms);
  * tokens, its last listing with every slot in use. */
 long vlib_listed(struct vlib *v, struct reader_info *out, size_t cap);
 
-/* Takes the turn, runs fin(ctx) (C_Finalize and the like) and marks the
- * library finalised. A stuck library keeps its turn for good: it is left
+/* Takes the turn, runs fin(ctx) (C_Finalize and the like; NULL: nothing
+ * to run) and marks the library finalised. A stuck library keeps its turn for good: it is left
  * as it is rather than hang the agent's exit. */
 void vlib_retire(struct vlib *v, void (*fin)(void *ctx));
 
