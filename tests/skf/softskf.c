@@ -818,7 +818,7 @@ SKF_EXPORT ULONG SKF_LockDev(DEVHANDLE hDev, ULONG ulTimeOut)
         }
         clock_gettime(CLOCK_MONOTONIC, &now);
         long waited = (now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000L;
-        if (ulTimeOut != 0xFFFFFFFFu && waited >= (long)ulTimeOut) {
+        if (ulTimeOut != 0xFFFFFFFFu && ulTimeOut != (ULONG)-1 && waited >= (long)ulTimeOut) {
             rc = SAR_TIMEOUTERR;
             break;
         }
