@@ -295,6 +295,86 @@ static int verifies_over_msg(EVP_PKEY *pub, const ECCSIGNATUREBLOB *blob, const 
     return ok;
 }
 
+/* ---- the PKI itself, through the C API --------------------------------------
+ * sm2pki.py checks each link with the CLI; here the whole 3-level SM2 chain
+ * goes through X509_verify_cert with the ID set on every certificate, which
+ * the CLI cannot do (openssl#23471). OpenSSL 3.0 has no way to set the ID on
+ * a CRL, so X509_V_FLAG_CRL_CHECK fails an SM2 CRL signed with the ID ("CRL
+ * signature failure"): the CRL's signature is checked here by hand, over
+ * its re-encoded tbsCertList, as the agent has to. */
+
+static X509 *read_cert_id(const char *name)
+{
+    X509 *x = read_cert(name);
+    ASN1_OCTET_STRING *id = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING_set(id, (const unsigned char *)SM2_ID, 16);
+    X509_set0_distinguishing_id(x, id); /* a fresh object per certificate */
+    return x;
+}
+
+static int chain_ok(X509 *root, X509 *inter, X509 *leaf, int *err)
+{
+    X509_STORE *store = X509_STORE_new();
+    STACK_OF(X509) *untrusted = sk_X509_new_null();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    int ok = 0;
+    if (store && untrusted && ctx && X509_STORE_add_cert(store, root) == 1 && sk_X509_push(untrusted, inter) > 0 &&
+        X509_STORE_CTX_init(ctx, store, leaf, untrusted) == 1) {
+        ok = X509_verify_cert(ctx) == 1;
+        *err = X509_STORE_CTX_get_error(ctx);
+    }
+    X509_STORE_CTX_free(ctx);
+    sk_X509_free(untrusted);
+    X509_STORE_free(store);
+    return ok;
+}
+
+static void test_chain(void)
+{
+    X509 *root = read_cert_id("sm2-root.pem"), *inter = read_cert_id("sm2-inter.pem");
+    X509 *user = read_cert_id("sm2-user.pem"), *revoked = read_cert_id("sm2-revoked.pem");
+    int err = 0;
+    CHECK(chain_ok(root, inter, user, &err), "the SM2 chain root -> inter -> user: %s",
+          X509_verify_cert_error_string(err));
+    CHECK(chain_ok(root, inter, revoked, &err), "the SM2 chain root -> inter -> revoked: %s",
+          X509_verify_cert_error_string(err));
+
+    char path[400];
+    snprintf(path, sizeof path, "%s/sm2-inter.crl.pem", dir);
+    FILE *f = fopen(path, "r");
+    X509_CRL *crl = f ? PEM_read_X509_CRL(f, NULL, NULL, NULL) : NULL;
+    if (f)
+        fclose(f);
+    CHECK(crl != NULL, "cannot read %s", path);
+    if (crl) {
+        const ASN1_BIT_STRING *sig = NULL;
+        unsigned char *tbs = NULL;
+        int tbslen = i2d_re_X509_CRL_tbs(crl, &tbs);
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new(X509_get0_pubkey(inter), NULL);
+        X509_REVOKED *entry = NULL;
+        X509_CRL_get0_signature(crl, &sig, NULL);
+        int ok = tbslen > 0 && md && pc && EVP_PKEY_CTX_set1_id(pc, SM2_ID, 16) == 1;
+        if (ok) {
+            EVP_MD_CTX_set_pkey_ctx(md, pc);
+            ok = EVP_DigestVerifyInit(md, NULL, EVP_sm3(), NULL, X509_get0_pubkey(inter)) == 1 &&
+                 EVP_DigestVerify(md, sig->data, (size_t)sig->length, tbs, (size_t)tbslen) == 1;
+        }
+        CHECK(ok, "the SM2 CRL's signature (SM3, ID 1234567812345678) does not verify");
+        CHECK(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(inter)) == 0, "CRL issuer");
+        CHECK(X509_CRL_get0_by_cert(crl, &entry, revoked) == 1, "the CRL does not list the revoked certificate");
+        CHECK(X509_CRL_get0_by_cert(crl, &entry, user) == 0, "the CRL lists the user certificate");
+        EVP_MD_CTX_free(md);
+        EVP_PKEY_CTX_free(pc);
+        OPENSSL_free(tbs);
+        X509_CRL_free(crl);
+    }
+    X509_free(root);
+    X509_free(inter);
+    X509_free(user);
+    X509_free(revoked);
+}
+
 /* ---- the tests ------------------------------------------------------------- */
 
 static void test_lists(void)
@@ -747,6 +827,7 @@ int main(int argc, char **argv)
         failures++;
         goto out;
     }
+    test_chain();
     test_lists();
     test_sm2();
     test_rsa();
