@@ -693,6 +693,11 @@ static void test_events(void)
     start(&w, 0);
     sleep_ms(120);
     CHECK(!w.done, "WaitForDevEvent returned with nothing to report");
+    /* The other calls go on while a thread waits. */
+    unsigned char info[1024];
+    double t = now_ms();
+    RC(skf.SKF_GetDevInfo(s.dev, (DEVINFO *)info), SAR_OK);
+    CHECK(now_ms() - t < 100, "GetDevInfo took %.0f ms during a wait", now_ms() - t);
     set_present(0);
     if (finished(&w, 1000)) {
         CHECK(w.rc == SAR_OK && w.event == SKF_EVENT_REMOVED && strcmp(w.name, DEV) == 0 && w.len == sizeof DEV,
@@ -704,7 +709,6 @@ static void test_events(void)
     }
 
     /* A removed device: its handles are dead, the present list is empty. */
-    unsigned char info[1024];
     ULONG size = 0;
     RC(skf.SKF_GetDevInfo(s.dev, (DEVINFO *)info), SAR_DEVICE_REMOVED);
     RC(skf.SKF_EnumDev(TRUE, NULL, &size), SAR_OK);
@@ -745,6 +749,10 @@ static void test_events(void)
     start(&w, 1);
     sleep_ms(150);
     CHECK(!w.done, "SKF_EnumDev did not hang");
+    ULONG devstate = 9;
+    t = now_ms();
+    RC(skf.SKF_GetDevState(DEV, &devstate), SAR_OK); /* a hang holds up only its own thread */
+    CHECK(devstate == DEV_PRESENT_STATE && now_ms() - t < 100, "GetDevState during a hang");
     set_fault(NULL, NULL);
     CHECK(finished(&w, 1000) && w.rc == SAR_OK && strcmp(w.name, DEV) == 0, "SKF_EnumDev after the hang");
 }
