@@ -697,7 +697,7 @@ static void test_events(void)
     unsigned char info[1024];
     double t = now_ms();
     RC(skf.SKF_GetDevInfo(s.dev, (DEVINFO *)info), SAR_OK);
-    CHECK(now_ms() - t < 100, "GetDevInfo took %.0f ms during a wait", now_ms() - t);
+    CHECK(now_ms() - t < 500, "GetDevInfo took %.0f ms during a wait", now_ms() - t);
     set_present(0);
     if (finished(&w, 1000)) {
         CHECK(w.rc == SAR_OK && w.event == SKF_EVENT_REMOVED && strcmp(w.name, DEV) == 0 && w.len == sizeof DEV,
@@ -736,11 +736,11 @@ static void test_events(void)
     RC(skf.SKF_CancelWaitForDevEvent(), SAR_OK);
     CHECK(finished(&w, 1000) && w.rc == SAR_OK && w.event == SKF_EVENT_NONE && w.len == 0,
           "cancelled wait: rc 0x%lx event %lu", (unsigned long)w.rc, (unsigned long)w.event);
-    CHECK(now_ms() - t0 < 200, "cancel took %.0f ms", now_ms() - t0);
+    CHECK(now_ms() - t0 < 500, "cancel took %.0f ms", now_ms() - t0);
     /* A cancel before the wait ends the next wait at once. */
     RC(skf.SKF_CancelWaitForDevEvent(), SAR_OK);
     start(&w, 0);
-    CHECK(finished(&w, 200) && w.event == SKF_EVENT_NONE, "a cancel before the wait was lost");
+    CHECK(finished(&w, 1000) && w.event == SKF_EVENT_NONE, "a cancel before the wait was lost");
 
     /* A hanging call returns once it is taken off the list. */
     json_t *hang = json_array();
@@ -752,7 +752,7 @@ static void test_events(void)
     ULONG devstate = 9;
     t = now_ms();
     RC(skf.SKF_GetDevState(DEV, &devstate), SAR_OK); /* a hang holds up only its own thread */
-    CHECK(devstate == DEV_PRESENT_STATE && now_ms() - t < 100, "GetDevState during a hang");
+    CHECK(devstate == DEV_PRESENT_STATE && now_ms() - t < 500, "GetDevState during a hang");
     set_fault(NULL, NULL);
     CHECK(finished(&w, 1000) && w.rc == SAR_OK && strcmp(w.name, DEV) == 0, "SKF_EnumDev after the hang");
 }
