@@ -190,22 +190,28 @@ json_t *skf_modules_json(void)
 /* Name lists and outputs of variable length ---------------------------------- */
 
 /* Any of the SKF_Enum* calls: size first, then the list (research 1.7). */
-static skf_rv enum_names(skf_rv (*fn)(void *h, char *names, skf_ulong *size), void *h,
+static skf_rv enum_names(skf_rv (*fn)(void *h, char *names, skf_ulong *size), const char *call, void *h,
                          char names[SKFW_MAX_NAMES][SKFW_NAME_MAX], size_t *n)
 {
-    skf_ulong size = 0;
+    skf_ulong size = 0, cap;
     char *buf;
+    long got;
     skf_rv rv = fn(h, NULL, &size);
     *n = 0;
     if (rv != SAR_OK || size <= 1)
         return rv; /* <= 1: an empty list */
-    if (size > SKFW_LIST_MAX)
-        size = SKFW_LIST_MAX;
+    if (size > SKFW_LIST_MAX) {
+        log_warn("skf: %s: a name list of %llu bytes is not believed", call, (unsigned long long)size);
+        return SAR_OK;
+    }
+    cap = size;
     if (!(buf = calloc(1, (size_t)size + 2)))
         return SAR_OK; /* nothing listed: the caller sees no names */
     rv = fn(h, buf, &size);
-    if (rv == SAR_OK)
-        *n = skfw_names(buf, size < SKFW_LIST_MAX ? (size_t)size : SKFW_LIST_MAX, names);
+    got = rv != SAR_OK ? 0 : size > cap ? -1 : skfw_names(buf, (size_t)size, names);
+    if (got < 0)
+        log_warn("skf: %s: a name list that does not end where the library said", call);
+    *n = got > 0 ? (size_t)got : 0;
     free(buf);
     return rv;
 }
@@ -219,7 +225,7 @@ static skf_rv enum_dev(void *h, char *names, skf_ulong *size)
 size_t skf_containers(struct skf_session *s, char names[SKFW_MAX_NAMES][SKFW_NAME_MAX])
 {
     size_t n;
-    skf_rv rv = enum_names(s->lib->f.EnumContainer, s->app, names, &n);
+    skf_rv rv = enum_names(s->lib->f.EnumContainer, "SKF_EnumContainer", s->app, names, &n);
     if (rv != SAR_OK)
         skf_fail(s->lib, "SKF_EnumContainer", rv);
     return n;
@@ -329,7 +335,7 @@ static ukey_err open_app(struct skf_session *s)
 {
     char names[SKFW_MAX_NAMES][SKFW_NAME_MAX];
     size_t n;
-    skf_rv rv = enum_names(s->lib->f.EnumApplication, s->dev, names, &n);
+    skf_rv rv = enum_names(s->lib->f.EnumApplication, "SKF_EnumApplication", s->dev, names, &n);
     if (rv != SAR_OK)
         return skf_fail(s->lib, "SKF_EnumApplication", rv);
     if (n == 0)
@@ -406,7 +412,7 @@ static size_t list_lib(void *ctx, struct reader_info *out, size_t cap)
     struct skf_lib *l = ctx;
     char names[SKFW_MAX_NAMES][SKFW_NAME_MAX];
     size_t n, k = 0;
-    skf_rv rv = enum_names(enum_dev, l, names, &n);
+    skf_rv rv = enum_names(enum_dev, "SKF_EnumDev", l, names, &n);
     if (rv != SAR_OK) {
         skf_fail(l, "SKF_EnumDev", rv);
         return 0;

@@ -48,37 +48,53 @@ int skfw_text(const char *s, size_t len)
     return 1;
 }
 
-size_t skfw_names(const char *list, size_t len, char names[SKFW_MAX_NAMES][SKFW_NAME_MAX])
+/* 1 if `name` is among the first n of names. */
+static int listed(char names[SKFW_MAX_NAMES][SKFW_NAME_MAX], size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+long skfw_names(const char *list, size_t len, char names[SKFW_MAX_NAMES][SKFW_NAME_MAX])
 {
     size_t n = 0, i = 0;
     if (len > SKFW_LIST_MAX)
-        len = SKFW_LIST_MAX;
-    while (i < len && n < SKFW_MAX_NAMES) {
-        /* The caller's two zero bytes past `len` end the last name. */
+        return -1;
+    for (;;) {
+        /* The caller's two zero bytes past `len` end the walk in any case. */
         size_t k = strnlen(list + i, len + 2 - i);
+        if (i + k >= len)
+            return -1; /* a name runs past the size the library gave */
         if (k == 0)
             break; /* the list's closing '\0' */
-        if (k < SKFW_NAME_MAX && skfw_text(list + i, k)) {
+        if (n < SKFW_MAX_NAMES && k < SKFW_NAME_MAX && skfw_text(list + i, k)) {
             memcpy(names[n], list + i, k);
             names[n][k] = '\0';
-            n++;
+            n += !listed(names, n, names[n]); /* a name twice means one thing */
         }
         i += k + 1;
     }
-    return n;
+    return (long)n;
 }
 
 /* A fixed-width string field: up to its first '\0', trailing blanks
- * dropped; empty when it is not text. */
-static void field(char *out, const unsigned char *in, size_t width)
+ * dropped; empty when it is not text. -1 when the field neither ends in
+ * '\0' nor is padded with blanks: not a DEVINFO string (GM/T 0016 6.4.4
+ * says "以'\0'结束"; some vendors pad instead, as PKCS#11 does). */
+static int field(char *out, const unsigned char *in, size_t width)
 {
     size_t k = strnlen((const char *)in, width);
+    if (k == width && in[width - 1] != ' ')
+        return -1;
     while (k > 0 && in[k - 1] == ' ')
         k--;
     if (!skfw_text((const char *)in, k))
         k = 0;
     memcpy(out, in, k);
     out[k] = '\0';
+    return 0;
 }
 
 int skfw_devinfo(const unsigned char *buf, size_t len, struct skfw_devinfo *out)
@@ -86,10 +102,10 @@ int skfw_devinfo(const unsigned char *buf, size_t len, struct skfw_devinfo *out)
     memset(out, 0, sizeof *out);
     if (len < DEVINFO_STRINGS_END)
         return -1;
-    field(out->manufacturer, buf + DEVINFO_MANUFACTURER, 64);
-    field(out->issuer, buf + DEVINFO_ISSUER, 64);
-    field(out->label, buf + DEVINFO_LABEL, 32);
-    field(out->serial, buf + DEVINFO_SERIAL, 32);
+    if (field(out->manufacturer, buf + DEVINFO_MANUFACTURER, 64) != 0 ||
+        field(out->issuer, buf + DEVINFO_ISSUER, 64) != 0 || field(out->label, buf + DEVINFO_LABEL, 32) != 0 ||
+        field(out->serial, buf + DEVINFO_SERIAL, 32) != 0)
+        return -1;
     return out->label[0] || out->serial[0] ? 0 : -1;
 }
 

@@ -22,10 +22,12 @@
  * A name list (GM/T 0016 7.1.x: each name ends with '\0', the list with a
  * second '\0'), `len` bytes as the library said, in a buffer the caller
  * made at least len + 2 bytes long and zeroed (so the walk always ends).
- * Copies out up to SKFW_MAX_NAMES names that are text (skfw_text) and
- * shorter than SKFW_NAME_MAX; others are skipped. Returns how many.
+ * Copies out up to SKFW_MAX_NAMES distinct names that are text (skfw_text)
+ * and shorter than SKFW_NAME_MAX; others are skipped. Returns how many, or
+ * -1 when the list does not end within `len` bytes or `len` is more than
+ * SKFW_LIST_MAX.
  */
-size_t skfw_names(const char *list, size_t len, char names[SKFW_MAX_NAMES][SKFW_NAME_MAX]);
+long skfw_names(const char *list, size_t len, char names[SKFW_MAX_NAMES][SKFW_NAME_MAX]);
 
 /* 1 if the `len` bytes are printable text: UTF-8 (ASCII included) without
  * control characters. */
@@ -41,8 +43,9 @@ struct skfw_devinfo {
 };
 
 /* Reads the strings of a DEVINFO from a buffer of `len` bytes (each ends at
- * its first '\0' or its field's end; trailing blanks dropped; bytes that are
- * not text make the field empty). -1 when the buffer is too short or both
+ * its first '\0', or is padded with blanks to its field's end; trailing
+ * blanks dropped; bytes that are not text make the field empty). -1 when
+ * the buffer is too short, a field is neither ended nor padded, or both
  * label and serial are empty (nothing tells this device from another). */
 int skfw_devinfo(const unsigned char *buf, size_t len, struct skfw_devinfo *out);
 
