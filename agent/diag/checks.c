@@ -170,23 +170,20 @@ static void module_line(struct text *d, const json_t *m)
     const char *abi = json_string_value(json_object_get(m, "abi"));
     const char *path = json_string_value(json_object_get(m, "path"));
     const json_t *err = json_object_get(m, "error");
-    size_t zl = strlen(d->zh), el = strlen(d->en);
+    struct text line;
     if (err)
-        snprintf(d->zh + zl, sizeof d->zh - zl, " %s：不可用（%s）。", path,
-                 json_string_value(json_object_get(err, "detail")));
+        say(&line, " %s：不可用（%s）。", " %s: unusable (%s).", path,
+            json_string_value(json_object_get(err, "detail")));
+    else if (abi && strcmp(abi, "ulong64") == 0)
+        say(&line, " %s：已加载，ULONG 为 64 位（LP64 厂商头文件）。", " %s: loaded, ULONG 64-bit (LP64 vendor header).",
+            path);
     else if (abi)
-        snprintf(d->zh + zl, sizeof d->zh - zl, " %s：已加载，%s。", path,
-                 strcmp(abi, "ulong64") == 0 ? "ULONG 为 64 位（LP64 厂商头文件）" : "ULONG 为 32 位（GM/T 0016）");
+        say(&line, " %s：已加载，ULONG 为 32 位（GM/T 0016）。", " %s: loaded, ULONG 32-bit (GM/T 0016).", path);
     else
-        snprintf(d->zh + zl, sizeof d->zh - zl, " %s：已加载，接口位宽待插入 UKey 后确定。", path);
-    if (err)
-        snprintf(d->en + el, sizeof d->en - el, " %s: unusable (%s).", path,
-                 json_string_value(json_object_get(err, "detail")));
-    else if (abi)
-        snprintf(d->en + el, sizeof d->en - el, " %s: loaded, %s.", path,
-                 strcmp(abi, "ulong64") == 0 ? "ULONG 64-bit (LP64 vendor header)" : "ULONG 32-bit (GM/T 0016)");
-    else
-        snprintf(d->en + el, sizeof d->en - el, " %s: loaded, ABI not known until a token is inserted.", path);
+        say(&line, " %s：已加载，接口位宽待插入 UKey 后确定。", " %s: loaded, ABI not known until a token is inserted.",
+            path);
+    snprintf(d->zh + strlen(d->zh), sizeof d->zh - strlen(d->zh), "%s", line.zh);
+    snprintf(d->en + strlen(d->en), sizeof d->en - strlen(d->en), "%s", line.en);
 }
 
 /* The configured libraries of one backend (none configured: no check). */
@@ -261,9 +258,10 @@ static void check_tokens(struct run *r)
     readers = json_object_get(list, "readers");
     tokens = json_object_get(list, "tokens");
     if (!json_is_true(json_object_get(json_object_get(list, "pcsc"), "available"))) {
-        /* Down, but the PKCS#11 modules' tokens are still checked. */
-        say(&d, "无法连接智能卡服务（%s），只检查 PKCS#11 驱动中的 UKey。",
-            "The smart-card service cannot be reached (%s); only the PKCS#11 modules' tokens are checked.",
+        /* Down, but the PKCS#11 modules' and SKF libraries' tokens are still checked. */
+        say(&d, "无法连接智能卡服务（%s），只检查 PKCS#11 和 SKF 驱动中的 UKey。",
+            "The smart-card service cannot be reached (%s); only the PKCS#11 modules' and SKF libraries' tokens are "
+            "checked.",
             why ? why : "?");
         add(r, "pcsc.service", DIAG_WARN, "智能卡服务", "Smart-card service", &d,
             "Windows：在“服务”中启动“Smart Card”；Linux：sudo apt install pcscd && sudo systemctl start pcscd。",

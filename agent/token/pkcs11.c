@@ -12,11 +12,9 @@
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 #include <p11-kit/pkcs11.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define P11_PREFIX "PKCS#11 #"
 /* How long a token's own PIN entry (protected authentication path) may hold
@@ -32,8 +30,6 @@ struct p11_module {
     ukey_err err;               /* UKEY_OK when loaded and initialised */
     char detail[192];           /* English: why not */
     char library[96];           /* the module's own description and version */
-    pthread_t monitor;
-    int monitoring;
     /* Every call into the module but C_WaitForSlotEvent is made with its
      * turn taken (vendorlib.h): tokens share their login state between
      * sessions, so operations take turns, and modules are not all safe
@@ -242,15 +238,9 @@ json_t *p11_modules_json(void)
     json_t *out = json_array();
     for (size_t i = 0; out && i < n_modules; i++) {
         struct p11_module *m = &modules[i];
-        json_t *o = json_pack("{s:s, s:b}", "path", m->path, "loaded", m->err == UKEY_OK);
+        json_t *o = vlib_json(&m->v, m->path, m->err == UKEY_OK ? NULL : m->detail);
         if (o && m->err == UKEY_OK && m->library[0])
             json_object_set_new(o, "library", json_string(m->library));
-        if (o && (m->err != UKEY_OK || vlib_is_stuck(&m->v)))
-            json_object_set_new(o, "error", json_pack("{s:s, s:s, s:s, s:s}", "code", err_code(UKEY_ERR_MODULE_FAILED),
-                                                      "zh-CN", err_message_zh(UKEY_ERR_MODULE_FAILED), "en",
-                                                      err_message_en(UKEY_ERR_MODULE_FAILED), "detail",
-                                                      m->err != UKEY_OK ? m->detail : "stopped answering: a call has "
-                                                                                      "not returned"));
         json_array_append_new(out, o);
     }
     return out;
@@ -712,13 +702,9 @@ static void *monitor_main(void *arg)
 int p11_monitor_start(void (*cb)(enum pcsc_event ev, const char *reader, void *arg), void *arg)
 {
     vlib_watch_init(&watch, cb, arg);
-    for (size_t i = 0; i < n_modules; i++) {
-        if (modules[i].err != UKEY_OK)
-            continue;
-        if (pthread_create(&modules[i].monitor, NULL, monitor_main, &modules[i]) != 0)
+    for (size_t i = 0; i < n_modules; i++)
+        if (modules[i].err == UKEY_OK && vlib_watcher_start(&modules[i].v, monitor_main, &modules[i]) != 0)
             return -1;
-        modules[i].monitoring = 1;
-    }
     return 0;
 }
 
@@ -730,11 +716,6 @@ void p11_monitor_stop(void)
     /* A watcher in C_WaitForSlotEvent returns when its module is finalised
      * (PKCS#11 2.40, 5.4); one that does not is left behind. */
     finalize_all();
-    for (size_t i = 0; i < n_modules; i++) {
-        if (!modules[i].monitoring)
-            continue;
-        if (vlib_join(modules[i].monitor, 2) != 0)
-            log_warn("pkcs11: %s: the slot watcher did not stop", modules[i].name);
-        modules[i].monitoring = 0;
-    }
+    for (size_t i = 0; i < n_modules; i++)
+        vlib_watcher_join(&modules[i].v);
 }

@@ -172,16 +172,11 @@ json_t *skf_modules_json(void)
     for (size_t i = 0; out && i < n_libs; i++) {
         struct skf_lib *l = &libs[i];
         int abi = atomic_load(&l->abi);
-        json_t *o = json_pack("{s:s, s:b, s:s?}", "path", l->path, "loaded", l->err == UKEY_OK, "abi",
-                              abi == 4 ? "ulong32" : abi == 8 ? "ulong64" : NULL);
+        json_t *o = vlib_json(&l->v, l->path, l->err == UKEY_OK ? NULL : l->detail);
+        if (o)
+            json_object_set_new(o, "abi", abi ? json_string(abi == 4 ? "ulong32" : "ulong64") : json_null());
         if (o && l->err == UKEY_OK)
             json_object_set_new(o, "events", json_string(l->f.WaitForDevEvent ? "wait" : "poll"));
-        if (o && (l->err != UKEY_OK || vlib_is_stuck(&l->v)))
-            json_object_set_new(o, "error", json_pack("{s:s, s:s, s:s, s:s}", "code", err_code(UKEY_ERR_MODULE_FAILED),
-                                                      "zh-CN", err_message_zh(UKEY_ERR_MODULE_FAILED), "en",
-                                                      err_message_en(UKEY_ERR_MODULE_FAILED), "detail",
-                                                      l->err != UKEY_OK ? l->detail : "stopped answering: a call has "
-                                                                                      "not returned"));
         json_array_append_new(out, o);
     }
     return out;
@@ -502,13 +497,9 @@ static void *monitor_main(void *arg)
 int skf_monitor_start(void (*cb)(enum pcsc_event ev, const char *reader, void *arg), void *arg)
 {
     vlib_watch_init(&watch, cb, arg);
-    for (size_t i = 0; i < n_libs; i++) {
-        if (libs[i].err != UKEY_OK)
-            continue;
-        if (pthread_create(&libs[i].monitor, NULL, monitor_main, &libs[i]) != 0)
+    for (size_t i = 0; i < n_libs; i++)
+        if (libs[i].err == UKEY_OK && vlib_watcher_start(&libs[i].v, monitor_main, &libs[i]) != 0)
             return -1;
-        libs[i].monitoring = 1;
-    }
     return 0;
 }
 
@@ -519,15 +510,11 @@ void skf_monitor_stop(void)
     vlib_watch_stop(&watch);
     for (size_t i = 0; i < n_libs; i++) {
         struct skf_lib *l = &libs[i];
-        if (!l->monitoring)
-            continue;
         /* GM/T 0016 7.1.3: ends a wait in SKF_WaitForDevEvent. Called
          * without the turn: the wait does not hold it. */
-        if (l->f.CancelWaitForDevEvent)
+        if (l->v.watching && l->f.CancelWaitForDevEvent)
             l->f.CancelWaitForDevEvent();
-        if (vlib_join(l->monitor, 2) != 0)
-            log_warn("skf: %s: the device watcher did not stop", l->name);
-        l->monitoring = 0;
+        vlib_watcher_join(&l->v);
     }
     retire_all();
 }

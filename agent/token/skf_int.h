@@ -72,8 +72,6 @@ struct skf_lib {
     char detail[192];           /* English: why not */
     atomic_int abi;             /* sizeof ULONG: 4 or 8, 0 until probed */
     struct vlib v;
-    pthread_t monitor;
-    int monitoring;
 };
 
 /* The device an operation runs on (card->skf): connected, its application

@@ -194,6 +194,17 @@ void vlib_retire(struct vlib *v, void (*fin)(void *ctx))
     vlib_give(v);
 }
 
+json_t *vlib_json(struct vlib *v, const char *path, const char *why)
+{
+    json_t *o = json_pack("{s:s, s:b}", "path", path, "loaded", why == NULL);
+    if (o && (why || vlib_is_stuck(v)))
+        json_object_set_new(o, "error", json_pack("{s:s, s:s, s:s, s:s}", "code", err_code(UKEY_ERR_MODULE_FAILED),
+                                                  "zh-CN", err_message_zh(UKEY_ERR_MODULE_FAILED), "en",
+                                                  err_message_en(UKEY_ERR_MODULE_FAILED), "detail",
+                                                  why ? why : "stopped answering: a call has not returned"));
+    return o;
+}
+
 int vlib_join(pthread_t t, int seconds)
 {
     struct timespec until;
@@ -243,6 +254,23 @@ void vlib_watch_stop(struct vlib_watch *w)
     w->stopping = 1;
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
+}
+
+int vlib_watcher_start(struct vlib *v, void *(*fn)(void *), void *arg)
+{
+    if (pthread_create(&v->watcher, NULL, fn, arg) != 0)
+        return -1;
+    v->watching = 1;
+    return 0;
+}
+
+void vlib_watcher_join(struct vlib *v)
+{
+    if (!v->watching)
+        return;
+    if (vlib_join(v->watcher, 2) != 0)
+        log_warn("%s: %s: the watcher did not stop", v->tag, v->name);
+    v->watching = 0;
 }
 
 size_t vlib_compare(struct vlib *v, struct vlib_watch *w, struct vlib_seen *seen, int report)

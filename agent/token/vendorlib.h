@@ -19,6 +19,7 @@
 
 #include "token/pcsc.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stddef.h>
 
@@ -47,6 +48,8 @@ struct vlib {
     int abandoned;              /* the asker stopped waiting: the lister gives the turn back */
     struct reader_info listed[VLIB_MAX_SLOTS];
     size_t n_listed;
+    pthread_t watcher;          /* the library's insert/remove watcher */
+    int watching;
 };
 
 /* Sets up `v` (not yet live). `name` and `ctx` are borrowed for its life. */
@@ -83,6 +86,11 @@ void vlib_retire(struct vlib *v, void (*fin)(void *ctx));
  * left to the process's end). */
 void vlib_stop(struct vlib *v);
 
+/* A library's entry in a listing: {"path", "loaded"} and, when it did not
+ * load (`why`, English) or is stuck, "error": {code MODULE_FAILED, zh-CN,
+ * en, detail}. */
+json_t *vlib_json(struct vlib *v, const char *path, const char *why);
+
 /* Joins `t` within `seconds`; 0, or -1 after detaching it. */
 int vlib_join(pthread_t t, int seconds);
 
@@ -110,6 +118,13 @@ void vlib_watch_stop(struct vlib_watch *w);
  * are reported through w->cb when `report` is set; `seen` becomes the new
  * list. A busy or stuck library reports nothing. Returns how many changed. */
 size_t vlib_compare(struct vlib *v, struct vlib_watch *w, struct vlib_seen *seen, int report);
+
+/* Starts fn(arg) as the library's watcher thread. 0 or -1. */
+int vlib_watcher_start(struct vlib *v, void *(*fn)(void *), void *arg);
+
+/* Joins the watcher (told to stop, and its wait ended) within 2 s; one
+ * that does not stop is left behind, logged. No-op if none runs. */
+void vlib_watcher_join(struct vlib *v);
 
 /* Lists the library every 1 to 8 s (the wait doubles while nothing
  * changes) and reports changes, until w is stopped. */

@@ -12,6 +12,7 @@ Every RSA login token is checked by ukey-verify and by openssl. The SM2
 login tests need SM2 certificates to parse in the agent (the libcrypto
 certificate layer); until then they are skipped, saying so."""
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -436,6 +437,15 @@ class BadOutputs(Base):
         self.assertEqual(status, 200, body)
 
 
+def in_background(fn):
+    """Runs fn on a thread of its own: a caller stuck in the library times
+    out there, as expected."""
+    def run():
+        with contextlib.suppress(Exception):
+            fn()
+    threading.Thread(target=run, daemon=True).start()
+
+
 class Stuck(Base):
     def test_a_library_stuck_in_a_call_is_left_aside(self):
         self.assertEqual(self.token()["serial"], "SKF0001")
@@ -443,7 +453,7 @@ class Stuck(Base):
         # Whoever calls first (a listing or the device watcher) stays inside
         # the library; the next one waits out its 5 s turn and marks it
         # stuck; after that nobody waits for it.
-        threading.Thread(target=lambda: self.swallow(self.tokens), daemon=True).start()
+        in_background(self.tokens)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             lib = self.tokens()["skf"][0]
@@ -466,7 +476,7 @@ class Stuck(Base):
         self.assertEqual(self.token()["serial"], "SKF0001")
         # Stuck again at the end: the agent still stops, cleanly and in time.
         sm2pki.set_faults(self.state, hang=["SKF_EnumDev"])
-        threading.Thread(target=lambda: self.swallow(self.tokens), daemon=True).start()
+        in_background(self.tokens)
         time.sleep(1)
         started = time.monotonic()
         self.assertEqual(self.agent.stop(timeout=60), 0)
@@ -475,8 +485,7 @@ class Stuck(Base):
     def test_a_request_on_a_stuck_library_does_not_wait(self):
         t = self.token()
         sm2pki.set_faults(self.state, hang=["SKF_VerifyPIN"])
-        threading.Thread(target=lambda: self.swallow(lambda: self.pin(t["id"], "verify", {"pin": PIN})),
-                         daemon=True).start()
+        in_background(lambda: self.pin(t["id"], "verify", {"pin": PIN}))
         time.sleep(0.5)
         status, body = self.pin(t["id"], "verify", {"pin": PIN})  # waits out the 5 s turn: stuck
         self.assertEqual((status, body["error"]["code"]), (503, "MODULE_FAILED"), body)
@@ -493,12 +502,6 @@ class Stuck(Base):
             time.sleep(0.5)
         self.assertEqual(status, 200, body)
 
-    @staticmethod
-    def swallow(fn):
-        try:
-            fn()
-        except Exception:  # the caller that got stuck times out: expected
-            pass
 
 
 if __name__ == "__main__":

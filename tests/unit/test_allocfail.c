@@ -129,8 +129,8 @@ static int certificate_check(void)
 
 #define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
 
-/* The token is read afresh each time (nothing cached). */
-static int p11_listing(void)
+/* The one token, read afresh (nothing cached), with `certs` certificates. */
+static int listing(size_t certs)
 {
     json_t *j = NULL;
     ukey_err e;
@@ -138,10 +138,12 @@ static int p11_listing(void)
     tokens_forget();
     e = tokens_list(&j);
     ok = e == UKEY_OK && json_array_size(json_object_get(j, "tokens")) == 1 &&
-         json_array_size(json_object_get(json_array_get(json_object_get(j, "tokens"), 0), "certificates")) == 1;
+         json_array_size(json_object_get(json_array_get(json_object_get(j, "tokens"), 0), "certificates")) == certs;
     json_decref(j);
     return ok;
 }
+
+static int p11_listing(void) { return listing(1); }
 
 /* A login on a freshly read token; `cert_id` NULL: its login certificate. */
 static int login_with(const char *cert_id)
@@ -160,20 +162,8 @@ static int login_with(const char *cert_id)
 
 static int p11_login(void) { return login_with(NULL); }
 
-/* The SKF device: read afresh, three certificates (SM2 signing and
- * encryption, RSA signing). */
-static int skf_listing(void)
-{
-    json_t *j = NULL;
-    ukey_err e;
-    int ok;
-    tokens_forget();
-    e = tokens_list(&j);
-    ok = e == UKEY_OK && json_array_size(json_object_get(j, "tokens")) == 1 &&
-         json_array_size(json_object_get(json_array_get(json_object_get(j, "tokens"), 0), "certificates")) == 3;
-    json_decref(j);
-    return ok;
-}
+/* The SKF device: SM2 signing and encryption, RSA signing certificates. */
+static int skf_listing(void) { return listing(3); }
 
 /* The RSA container's key (the SM2 one needs SM2 certificates to parse). */
 static int skf_login(void) { return login_with("c1s"); }
@@ -206,6 +196,25 @@ static void make_softhsm_token(char *tmp)
     CHECK(system(cmd) == 0);
 }
 
+/* A backend's token read and login, every allocation failing in turn;
+ * then the cache is dropped. */
+static void card_paths(const char *through, int (*read)(void), int (*login)(void))
+{
+    char name[96];
+    snprintf(name, sizeof name, "token read through %s", through);
+    CHECK(every_failure(name, read) > 10);
+    snprintf(name, sizeof name, "login through %s", through);
+    CHECK(every_failure(name, login) > 10);
+    tokens_forget();
+}
+
+static void remove_dir(const char *tmp)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     const char *src = getenv("UKEY_SOURCE_DIR");
@@ -233,15 +242,12 @@ int main(void)
     CHECK(every_failure("token listing", token) > 5);
     CHECK(every_failure("certificate check report", certificate_check) > 20);
     {
-        char tmp[] = "/tmp/ukey-allocfail-XXXXXX", *modules[] = {SOFTHSM}, rm[128];
+        char tmp[] = "/tmp/ukey-allocfail-XXXXXX", *modules[] = {SOFTHSM};
         make_softhsm_token(tmp);
         CHECK(p11_load(modules, 1) == 1);
-        CHECK(every_failure("token read through a PKCS#11 module", p11_listing) > 10);
-        CHECK(every_failure("login through a PKCS#11 module", p11_login) > 10);
-        tokens_forget();
+        card_paths("a PKCS#11 module", p11_listing, p11_login);
         p11_unload();
-        snprintf(rm, sizeof rm, "rm -rf %s", tmp);
-        CHECK(system(rm) == 0);
+        remove_dir(tmp);
     }
     {
         char tmp[] = "/tmp/ukey-allocfail-skf-XXXXXX", cmd[9000], *libs[] = {getenv("UKEY_SOFTSKF")};
@@ -253,12 +259,9 @@ int main(void)
         setenv("SOFTSKF_STATE", cmd, 1);
         json_set_alloc_funcs(__real_malloc, free);
         CHECK(libs[0] && skf_load(libs, 1) == 1);
-        CHECK(every_failure("token read through an SKF library", skf_listing) > 10);
-        CHECK(every_failure("login through an SKF library", skf_login) > 10);
-        tokens_forget();
+        card_paths("an SKF library", skf_listing, skf_login);
         skf_unload();
-        snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-        CHECK(system(cmd) == 0);
+        remove_dir(tmp);
     }
     return check_done();
 }
