@@ -375,6 +375,27 @@ class Events(Base):
         # The watcher waits in SKF_WaitForDevEvent, and stops when cancelled.
         self.assertEqual(self.agent.stop(timeout=30), 0)
 
+    def test_a_cancel_that_fails_still_stops_the_watcher(self):
+        self.token()
+        sm2pki.set_faults(self.state, cancel_error=True)
+        time.sleep(0.5)
+        started = time.monotonic()
+        self.assertEqual(self.agent.stop(timeout=30), 0)
+        self.assertLess(time.monotonic() - started, 10)
+        self.assertEqual(self.agent.log_count(r"the watcher did not stop"), 0)
+
+    def test_a_wait_that_cannot_be_cancelled_does_not_hold_the_agent(self):
+        self.token()
+        # The wait under way returns on the removal; the next one hangs at
+        # its entry, where SKF_CancelWaitForDevEvent cannot reach it.
+        sm2pki.set_faults(self.state, hang=["SKF_WaitForDevEvent"])
+        sm2pki.set_present(self.state, False)
+        time.sleep(1.5)
+        started = time.monotonic()
+        self.assertEqual(self.agent.stop(timeout=60), 0)
+        self.assertLess(time.monotonic() - started, 15)  # the watcher is given 2 s, then left behind
+        self.assertEqual(self.agent.log_count(r"skf: softskf\.so: the watcher did not stop"), 1)
+
 
 class BadOutputs(Base):
     """What a broken library hands back gives a clean error, never a crash."""
