@@ -40,8 +40,8 @@ static const struct {
     {0x0A00000F, "SAR_TIMEOUTERR", UKEY_ERR_TOKEN_BUSY},
     {0x0A000010, "SAR_INDATALENERR", UKEY_ERR_CARD_ERROR},
     {0x0A000011, "SAR_INDATAERR", UKEY_ERR_CARD_ERROR},
-    {0x0A00001B, "SAR_KEYNOTFOUNTERR", UKEY_ERR_CERT_NOT_FOUND},
-    {0x0A00001C, "SAR_CERTNOTFOUNTERR", UKEY_ERR_CERT_NOT_FOUND},
+    {SAR_KEYNOTFOUNTERR, "SAR_KEYNOTFOUNTERR", UKEY_ERR_CERT_NOT_FOUND},
+    {SAR_CERTNOTFOUNTERR, "SAR_CERTNOTFOUNTERR", UKEY_ERR_CERT_NOT_FOUND},
     {0x0A000020, "SAR_BUFFER_TOO_SMALL", UKEY_ERR_CARD_DATA_INVALID},
     {0x0A000023, "SAR_DEVICE_REMOVED", UKEY_ERR_TOKEN_REMOVED},
     {SAR_PIN_INCORRECT, "SAR_PIN_INCORRECT", UKEY_ERR_PIN_INCORRECT},
@@ -185,8 +185,8 @@ json_t *skf_modules_json(void)
 /* Name lists and outputs of variable length ---------------------------------- */
 
 /* Any of the SKF_Enum* calls: size first, then the list (research 1.7). */
-static skf_rv enum_names(skf_rv (*fn)(void *h, char *names, skf_ulong *size), const char *call, void *h,
-                         char names[SKFW_MAX_NAMES][SKFW_NAME_MAX], size_t *n)
+static skf_rv enum_names(const struct skf_lib *l, skf_rv (*fn)(void *h, char *names, skf_ulong *size),
+                         const char *call, void *h, char names[SKFW_MAX_NAMES][SKFW_NAME_MAX], size_t *n)
 {
     skf_ulong size = 0, cap;
     char *buf;
@@ -196,7 +196,7 @@ static skf_rv enum_names(skf_rv (*fn)(void *h, char *names, skf_ulong *size), co
     if (rv != SAR_OK || size <= 1)
         return rv; /* <= 1: an empty list */
     if (size > SKFW_LIST_MAX) {
-        log_warn("skf: %s: a name list of %llu bytes is not believed", call, (unsigned long long)size);
+        log_warn("skf: %s: %s: a name list of %llu bytes is not believed", l->name, call, (unsigned long long)size);
         return SAR_OK;
     }
     cap = size;
@@ -205,7 +205,7 @@ static skf_rv enum_names(skf_rv (*fn)(void *h, char *names, skf_ulong *size), co
     rv = fn(h, buf, &size);
     got = rv != SAR_OK ? 0 : size > cap ? -1 : skfw_names(buf, (size_t)size, names);
     if (got < 0)
-        log_warn("skf: %s: a name list that does not end where the library said", call);
+        log_warn("skf: %s: %s: a name list that does not end where the library said", l->name, call);
     *n = got > 0 ? (size_t)got : 0;
     free(buf);
     return rv;
@@ -220,7 +220,7 @@ static skf_rv enum_dev(void *h, char *names, skf_ulong *size)
 size_t skf_containers(struct skf_session *s, char names[SKFW_MAX_NAMES][SKFW_NAME_MAX])
 {
     size_t n;
-    skf_rv rv = enum_names(s->lib->f.EnumContainer, "SKF_EnumContainer", s->app, names, &n);
+    skf_rv rv = enum_names(s->lib, s->lib->f.EnumContainer, "SKF_EnumContainer", s->app, names, &n);
     if (rv != SAR_OK)
         skf_fail(s->lib, "SKF_EnumContainer", rv);
     return n;
@@ -248,8 +248,8 @@ ukey_err skf_export(struct skf_session *s, void *con, int cert, int sign, unsign
     *out = NULL;
     *len = 0;
     rv = fn(con, (skf_ulong)sign, NULL, &size);
-    if (rv == 0x0A00001Cu || rv == 0x0A00001Bu || (rv == SAR_OK && size == 0))
-        return UKEY_OK; /* SAR_CERTNOTFOUNTERR, SAR_KEYNOTFOUNTERR: none */
+    if (rv == SAR_CERTNOTFOUNTERR || rv == SAR_KEYNOTFOUNTERR || (rv == SAR_OK && size == 0))
+        return UKEY_OK; /* none */
     if (rv != SAR_OK)
         return skf_fail(s->lib, call, rv);
     if (size > SKFW_LIST_MAX)
@@ -330,7 +330,7 @@ static ukey_err open_app(struct skf_session *s)
 {
     char names[SKFW_MAX_NAMES][SKFW_NAME_MAX];
     size_t n;
-    skf_rv rv = enum_names(s->lib->f.EnumApplication, "SKF_EnumApplication", s->dev, names, &n);
+    skf_rv rv = enum_names(s->lib, s->lib->f.EnumApplication, "SKF_EnumApplication", s->dev, names, &n);
     if (rv != SAR_OK)
         return skf_fail(s->lib, "SKF_EnumApplication", rv);
     if (n == 0)
@@ -407,7 +407,7 @@ static size_t list_lib(void *ctx, struct reader_info *out, size_t cap)
     struct skf_lib *l = ctx;
     char names[SKFW_MAX_NAMES][SKFW_NAME_MAX];
     size_t n, k = 0;
-    skf_rv rv = enum_names(enum_dev, "SKF_EnumDev", l, names, &n);
+    skf_rv rv = enum_names(l, enum_dev, "SKF_EnumDev", l, names, &n);
     if (rv != SAR_OK) {
         skf_fail(l, "SKF_EnumDev", rv);
         return 0;
