@@ -7,6 +7,7 @@
 #include "localca/trust.h"
 #include "server/serve.h"
 #include "token/pkcs11.h"
+#include "token/skf.h"
 #include "token/tokens.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -27,23 +28,26 @@ static void usage(FILE *to)
             "Usage:\n"
             "  ukey-agent serve [--port N] [--probe-port N] [--state-dir DIR] [--config FILE]\n"
             "                   [--allow-origin ORIGIN]... [--ca-file PEM] [--ca-dir DIR]\n"
-            "                   [--webroot DIR] [--pkcs11-module SO]...\n"
+            "                   [--webroot DIR] [--pkcs11-module SO]... [--skf-module SO]...\n"
             "                   [--log-level error|warn|info|debug]\n"
-            "  ukey-agent tokens [--json] [--pkcs11-module SO]...\n"
+            "  ukey-agent tokens [--json] [--pkcs11-module SO]... [--skf-module SO]...\n"
             "  ukey-agent doctor [--json] [--lang zh-CN|en] [--mask-names] [--pkcs11-module SO]...\n"
+            "                    [--skf-module SO]...\n"
             "  ukey-agent trust install|uninstall|status [--json] [--no-system]\n"
             "                   [--state-dir DIR] [--config FILE]\n"
             "  ukey-agent --version\n"
             "\n"
             "ORIGIN is an exact origin (https://portal.example.gov.cn) or a pattern\n"
-            "(https://*.example.gov.cn). SO is a token vendor's PKCS#11 module\n"
-            "(repeatable; also \"pkcs11_modules\" in the config). The config file defaults to\n"
+            "(https://*.example.gov.cn). SO is a token vendor's PKCS#11 module or SKF\n"
+            "(GM/T 0016) library (repeatable; also \"pkcs11_modules\" and \"skf_modules\"\n"
+            "in the config). The config file defaults to\n"
             "$XDG_CONFIG_HOME/ukey-agent/agent.json. See docs/ for the API.\n",
             UKEY_VERSION);
 }
 
 enum { OPT_PORT = 1000, OPT_PROBE_PORT, OPT_STATE_DIR, OPT_CONFIG, OPT_ALLOW_ORIGIN, OPT_CA_FILE, OPT_CA_DIR, OPT_WEBROOT,
-       OPT_LOG_LEVEL, OPT_JSON, OPT_NO_SYSTEM, OPT_LANG, OPT_MASK_NAMES, OPT_PKCS11_MODULE };
+       OPT_LOG_LEVEL, OPT_JSON, OPT_NO_SYSTEM, OPT_LANG, OPT_MASK_NAMES, OPT_PKCS11_MODULE,
+       OPT_SKF_MODULE };
 
 struct cli {
     const char *config_path;
@@ -66,6 +70,7 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
         {"mask-names", no_argument, NULL, OPT_MASK_NAMES},
         {"webroot", required_argument, NULL, OPT_WEBROOT},
         {"pkcs11-module", required_argument, NULL, OPT_PKCS11_MODULE},
+        {"skf-module", required_argument, NULL, OPT_SKF_MODULE},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"json", no_argument, NULL, OPT_JSON},
         {"no-system", no_argument, NULL, OPT_NO_SYSTEM},
@@ -125,6 +130,12 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
         case OPT_PKCS11_MODULE:
             if (config_add_pkcs11_module(cfg, optarg, err, sizeof err) != 0) {
                 fprintf(stderr, "ukey-agent: --pkcs11-module: %s\n", err);
+                return 2;
+            }
+            break;
+        case OPT_SKF_MODULE:
+            if (config_add_skf_module(cfg, optarg, err, sizeof err) != 0) {
+                fprintf(stderr, "ukey-agent: --skf-module: %s\n", err);
                 return 2;
             }
             break;
@@ -302,7 +313,9 @@ int main(int argc, char **argv)
         if (rc == 0) {
             /* Commands that reach tokens: the vendors' modules too. */
             p11_load(cfg.pkcs11_modules, cfg.n_pkcs11_modules);
+            skf_load(cfg.skf_modules, cfg.n_skf_modules);
             rc = command[0] == 's' ? serve_main(&cfg) : command[0] == 't' ? tokens_main(&cli) : doctor_main(&cfg, &cli);
+            skf_unload();
             p11_unload();
         }
     } else if (strcmp(command, "trust") == 0) {

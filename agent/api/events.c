@@ -3,6 +3,7 @@
 
 #include "token/pcsc.h"
 #include "token/pkcs11.h"
+#include "token/skf.h"
 #include "token/tokens.h"
 #include "util/log.h"
 
@@ -209,14 +210,17 @@ int events_start(void)
     pthread_cond_init(&hub_cond, &ca);
     pthread_condattr_destroy(&ca);
     keepalive_running = pthread_create(&keepalive, NULL, keepalive_main, NULL) == 0;
-    return keepalive_running && pcsc_monitor_start(on_pcsc, NULL) == 0 && p11_monitor_start(on_pcsc, NULL) == 0 ? 0
-                                                                                                               : -1;
+    return keepalive_running && pcsc_monitor_start(on_pcsc, NULL) == 0 && p11_monitor_start(on_pcsc, NULL) == 0 &&
+                   skf_monitor_start(on_pcsc, NULL) == 0
+               ? 0
+               : -1;
 }
 
 void events_shutdown(void)
 {
     pcsc_monitor_stop();
     p11_monitor_stop();
+    skf_monitor_stop();
     pthread_mutex_lock(&hub_lock);
     closing = 1;
     pthread_cond_broadcast(&hub_cond);

@@ -142,8 +142,51 @@ static void check_certificates(struct run *r, json_t *items, STACK_OF(X509) *int
 static void check_keymatch(struct run *r, json_t *tokens);
 
 /* PC/SC, readers and tokens, all from one listing. */
-/* The configured PKCS#11 modules (none configured: no check). */
-static void check_modules(struct run *r, json_t *modules)
+/* What the checks of the vendor-library backends say about them. */
+struct module_kind {
+    const char *id, *key;               /* the check's id, the listing's member */
+    const char *noun_zh, *noun_en;      /* "PKCS#11 驱动", "PKCS#11 module(s)" */
+    const char *title_zh, *title_en, *fix_zh, *fix_en;
+};
+
+static const struct module_kind pkcs11_kind = {
+    "pkcs11.modules", "pkcs11", "PKCS#11 驱动", "PKCS#11 module(s)", "UKey 厂商驱动（PKCS#11）",
+    "Token vendor modules (PKCS#11)",
+    "重新安装 UKey 厂商提供的驱动程序，或在 agent.json 的 pkcs11_modules 中改正驱动文件的路径。",
+    "Reinstall the token vendor's driver, or correct the module's path in pkcs11_modules of agent.json.",
+};
+
+static const struct module_kind skf_kind = {
+    "skf.modules", "skf", "SKF 驱动", "SKF library(ies)", "UKey 厂商驱动（SKF，国密）",
+    "Token vendor libraries (SKF, GM/T 0016)",
+    "重新安装 UKey 厂商提供的国密驱动程序，或在 agent.json 的 skf_modules 中改正驱动文件（SKF 接口库）的路径。",
+    "Reinstall the token vendor's GM/T driver, or correct the SKF library's path in skf_modules of agent.json.",
+};
+
+/* One SKF library's line: loaded or not, and the width of its ULONG. */
+static void module_line(struct text *d, const json_t *m)
+{
+    const char *abi = json_string_value(json_object_get(m, "abi"));
+    const char *path = json_string_value(json_object_get(m, "path"));
+    const json_t *err = json_object_get(m, "error");
+    struct text line;
+    if (err)
+        say(&line, " %s：不可用（%s）。", " %s: unusable (%s).", path,
+            json_string_value(json_object_get(err, "detail")));
+    else if (abi && strcmp(abi, "ulong64") == 0)
+        say(&line, " %s：已加载，ULONG 为 64 位（LP64 厂商头文件）。", " %s: loaded, ULONG 64-bit (LP64 vendor header).",
+            path);
+    else if (abi)
+        say(&line, " %s：已加载，ULONG 为 32 位（GM/T 0016）。", " %s: loaded, ULONG 32-bit (GM/T 0016).", path);
+    else
+        say(&line, " %s：已加载，接口位宽待插入 UKey 后确定。", " %s: loaded, ABI not known until a token is inserted.",
+            path);
+    snprintf(d->zh + strlen(d->zh), sizeof d->zh - strlen(d->zh), "%s", line.zh);
+    snprintf(d->en + strlen(d->en), sizeof d->en - strlen(d->en), "%s", line.en);
+}
+
+/* The configured libraries of one backend (none configured: no check). */
+static void check_modules(struct run *r, json_t *modules, const struct module_kind *k)
 {
     size_t i, failed = 0;
     json_t *m, *first = NULL;
@@ -154,15 +197,21 @@ static void check_modules(struct run *r, json_t *modules)
         if (json_object_get(m, "error") && !failed++)
             first = m;
     }
-    if (failed)
-        say(&d, "%zu 个 PKCS#11 驱动不可用：%s %s。", "%zu PKCS#11 module(s) unusable: %s %s.", failed,
+    if (failed && k == &pkcs11_kind)
+        /* Each language takes its own noun; "%.0s" skips the other one. */
+        say(&d, "%zu 个 %s%.0s不可用：%s %s。", "%zu %.0s%s unusable: %s %s.", failed, k->noun_zh, k->noun_en,
             json_string_value(json_object_get(first, "path")),
             json_string_value(json_object_get(json_object_get(first, "error"), "detail")));
+    else if (failed)
+        say(&d, "%zu 个 %s%.0s不可用。", "%zu %.0s%s unusable.", failed, k->noun_zh, k->noun_en);
     else
-        say(&d, "已加载 %zu 个 PKCS#11 驱动。", "%zu PKCS#11 module(s) loaded.", json_array_size(modules));
-    add(r, "pkcs11.modules", failed ? DIAG_FAIL : DIAG_PASS, "UKey 厂商驱动（PKCS#11）", "Token vendor modules (PKCS#11)",
-        &d, "重新安装 UKey 厂商提供的驱动程序，或在 agent.json 的 pkcs11_modules 中改正驱动文件的路径。",
-        "Reinstall the token vendor's driver, or correct the module's path in pkcs11_modules of agent.json.",
+        say(&d, "已加载 %zu 个 %s%.0s。", "%zu %.0s%s loaded.", json_array_size(modules), k->noun_zh, k->noun_en);
+    /* SKF: every library by name, with the ABI it was found to use. */
+    json_array_foreach(modules, i, m) {
+        if (k == &skf_kind)
+            module_line(&d, m);
+    }
+    add(r, k->id, failed ? DIAG_FAIL : DIAG_PASS, k->title_zh, k->title_en, &d, k->fix_zh, k->fix_en,
         json_pack("{s:O}", "modules", modules));
 }
 
@@ -190,7 +239,8 @@ static void check_tokens(struct run *r)
     struct text d;
     const char *why = list ? json_string_value(json_object_get(json_object_get(list, "pcsc"), "error")) : NULL;
 
-    check_modules(r, json_object_get(list, "pkcs11"));
+    check_modules(r, json_object_get(list, "pkcs11"), &pkcs11_kind);
+    check_modules(r, json_object_get(list, "skf"), &skf_kind);
     if (e == UKEY_ERR_PCSC_UNAVAILABLE) {
         say(&d, "无法连接智能卡服务（%s）。", "The smart-card service cannot be reached (%s).", why ? why : "?");
         add(r, "pcsc.service", DIAG_FAIL, "智能卡服务", "Smart-card service", &d,
@@ -207,9 +257,10 @@ static void check_tokens(struct run *r)
     readers = json_object_get(list, "readers");
     tokens = json_object_get(list, "tokens");
     if (!json_is_true(json_object_get(json_object_get(list, "pcsc"), "available"))) {
-        /* Down, but the PKCS#11 modules' tokens are still checked. */
-        say(&d, "无法连接智能卡服务（%s），只检查 PKCS#11 驱动中的 UKey。",
-            "The smart-card service cannot be reached (%s); only the PKCS#11 modules' tokens are checked.",
+        /* Down, but the PKCS#11 modules' and SKF libraries' tokens are still checked. */
+        say(&d, "无法连接智能卡服务（%s），只检查 PKCS#11 和 SKF 驱动中的 UKey。",
+            "The smart-card service cannot be reached (%s); only the PKCS#11 modules' and SKF libraries' tokens are "
+            "checked.",
             why ? why : "?");
         add(r, "pcsc.service", DIAG_WARN, "智能卡服务", "Smart-card service", &d,
             "Windows：在“服务”中启动“Smart Card”；Linux：sudo apt install pcscd && sudo systemctl start pcscd。",

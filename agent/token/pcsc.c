@@ -224,7 +224,7 @@ static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(
 {
     SCARDCONTEXT ctx;
     struct pcsc_card pc = {.reader = reader};
-    struct card card = {&pc, NULL};
+    struct card card = {.pcsc = &pc};
     ukey_err e;
     LONG rv;
 

@@ -2,6 +2,7 @@
 #include "token/pkcs11.h"
 
 #include "token/card.h"
+#include "token/vendorlib.h"
 #include "util/clock.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -9,23 +10,17 @@
 #include "x509/sigenc.h"
 
 #include <dlfcn.h>
-#include <errno.h>
 #include <mbedtls/sha256.h>
 #include <p11-kit/pkcs11.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define P11_PREFIX "PKCS#11 #"
-#define P11_WAIT_S 5
 /* How long a token's own PIN entry (protected authentication path) may hold
  * its module before the module is thought stuck. */
 #define P11_ENTRY_S 90
 #define P11_MAX_OBJECTS 32
-#define P11_POLL_MIN_S 1
-#define P11_POLL_MAX_S 8
 
 struct p11_module {
     char path[512];
@@ -35,31 +30,12 @@ struct p11_module {
     ukey_err err;               /* UKEY_OK when loaded and initialised */
     char detail[192];           /* English: why not */
     char library[96];           /* the module's own description and version */
-    pthread_t monitor;
-    int monitoring;
     /* Every call into the module but C_WaitForSlotEvent is made with its
-     * turn taken (`busy`): tokens share their login state between sessions,
-     * so operations take turns, and modules are not all safe with
-     * concurrent callers (OpenSC 0.23 deadlocks between C_GetTokenInfo and
-     * C_GetSlotList from two threads). The turn is a flag, not a mutex, so
-     * that the lister (below) can give back a turn its caller gave up on. */
-    pthread_mutex_t lock;       /* guards the members below */
-    pthread_cond_t cond;
-    int busy;
-    int stuck;                  /* a call did not return within P11_WAIT_S */
-    long long entry_until_ms;   /* the turn's holder waits for the user's PIN
-                                 * entry on the token until then (clock_ms) */
-    int live;                   /* initialised and not yet finalised */
-    /* Listings run on the module's own thread (the lister), so that a
-     * module stuck inside a call holds up that thread only, never a request
-     * or doctor: asked and answered count requests, `abandoned` says the
-     * asker stopped waiting (the lister then gives the turn back). */
-    pthread_t lister;
-    int has_lister, quit;
-    unsigned long asked, answered;
-    int abandoned;
-    struct reader_info listed[P11_MAX_SLOTS];
-    size_t n_listed;
+     * turn taken (vendorlib.h): tokens share their login state between
+     * sessions, so operations take turns, and modules are not all safe
+     * with concurrent callers (OpenSC 0.23 deadlocks between
+     * C_GetTokenInfo and C_GetSlotList from two threads). */
+    struct vlib v;
 };
 
 /* The open session an operation runs in (card->p11). */
@@ -74,72 +50,7 @@ struct p11_session {
 static struct p11_module modules[P11_MAX_MODULES];
 static size_t n_modules;
 
-static void *lister_main(void *arg);
-
-static void deadline(struct timespec *t)
-{
-    clock_gettime(CLOCK_MONOTONIC, t);
-    t->tv_sec += P11_WAIT_S;
-}
-
-/* With m->lock held: the turn's holder is waiting for the user to type the
- * PIN on the token, which is slow but not stuck. */
-static int entering(const struct p11_module *m) { return m->entry_until_ms && clock_ms() < m->entry_until_ms; }
-
-/* With m->lock held: the module is stuck (once: say so). */
-static void mark_stuck(struct p11_module *m)
-{
-    if (!m->stuck)
-        log_warn("pkcs11: %s: a call has not returned for %d s: the module is left aside", m->name, P11_WAIT_S);
-    m->stuck = 1;
-}
-
-/*
- * Takes the module's turn, waiting at most P11_WAIT_S; 0, or -1 when it is
- * busy or finalised. A module whose call never returns (OpenSC 0.23 can
- * deadlock itself when the card is pulled mid-command) is marked stuck:
- * then nobody waits for it again, its tokens are left out and it is
- * reported, while the other modules and PC/SC go on. While the holder
- * waits for the user's PIN entry on the token, nobody waits: the module is
- * busy, not stuck.
- */
-static int turn_take(struct p11_module *m)
-{
-    struct timespec until;
-    int rc = 0;
-    deadline(&until);
-    pthread_mutex_lock(&m->lock);
-    while (m->busy && !m->stuck && !entering(m) && rc == 0)
-        rc = pthread_cond_timedwait(&m->cond, &m->lock, &until);
-    if (m->busy) {
-        if (!entering(m))
-            mark_stuck(m);
-        pthread_mutex_unlock(&m->lock);
-        return -1;
-    }
-    m->stuck = 0;
-    m->busy = m->live;
-    pthread_mutex_unlock(&m->lock);
-    return m->busy ? 0 : -1;
-}
-
-static void turn_give(struct p11_module *m)
-{
-    pthread_mutex_lock(&m->lock);
-    m->busy = 0;
-    pthread_cond_broadcast(&m->cond);
-    pthread_mutex_unlock(&m->lock);
-}
-
-/* Whether the module is stuck, read under its lock. */
-static int is_stuck(struct p11_module *m)
-{
-    int stuck;
-    pthread_mutex_lock(&m->lock);
-    stuck = m->stuck;
-    pthread_mutex_unlock(&m->lock);
-    return stuck;
-}
+static size_t list_module(void *ctx, struct reader_info *out, size_t cap);
 
 /* Names for the return values worth naming in a log line. */
 static const char *ckr_name(CK_RV rv)
@@ -263,7 +174,6 @@ static void load_one(struct p11_module *m)
                  info.libraryVersion.minor);
     }
     m->err = UKEY_OK;
-    m->live = 1;
 }
 
 size_t p11_load(char *const *paths, size_t n)
@@ -272,23 +182,16 @@ size_t p11_load(char *const *paths, size_t n)
     for (size_t i = 0; i < n && n_modules < P11_MAX_MODULES; i++) {
         struct p11_module *m = &modules[n_modules++];
         const char *slash = strrchr(paths[i], '/');
-        pthread_condattr_t ca;
         memset(m, 0, sizeof *m);
-        pthread_mutex_init(&m->lock, NULL);
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&m->cond, &ca);
-        pthread_condattr_destroy(&ca);
         snprintf(m->path, sizeof m->path, "%s", paths[i]);
         m->name = m->path + (slash ? slash - paths[i] + 1 : 0);
+        vlib_init(&m->v, "pkcs11", m->name, list_module, m);
         load_one(m);
-        if (m->err == UKEY_OK && pthread_create(&m->lister, NULL, lister_main, m) != 0) {
+        if (m->err == UKEY_OK && vlib_start(&m->v) != 0) {
             m->f->C_Finalize(NULL);
             m->err = UKEY_ERR_MODULE_FAILED;
-            m->live = 0;
             snprintf(m->detail, sizeof m->detail, "no thread could be started for it");
         }
-        m->has_lister = m->err == UKEY_OK;
         if (m->err == UKEY_OK) {
             ok++;
             log_info("pkcs11: %s loaded (%s)", m->path, m->library);
@@ -309,20 +212,12 @@ size_t p11_loaded(void)
     return n;
 }
 
+static void finalize(void *ctx) { ((struct p11_module *)ctx)->f->C_Finalize(NULL); }
+
 static void finalize_all(void)
 {
-    /* A stuck module keeps its turn for good: it is left as it is rather
-     * than hang the agent's exit. */
-    for (size_t i = 0; i < n_modules; i++) {
-        struct p11_module *m = &modules[i];
-        if (turn_take(m) != 0)
-            continue;
-        m->f->C_Finalize(NULL);
-        pthread_mutex_lock(&m->lock);
-        m->live = 0;
-        pthread_mutex_unlock(&m->lock);
-        turn_give(m);
-    }
+    for (size_t i = 0; i < n_modules; i++)
+        vlib_retire(&modules[i].v, finalize);
 }
 
 void p11_unload(void)
@@ -330,20 +225,8 @@ void p11_unload(void)
     if (n_modules == 0)
         return;
     finalize_all();
-    for (size_t i = 0; i < n_modules; i++) {
-        struct p11_module *m = &modules[i];
-        struct timespec until;
-        if (!m->has_lister)
-            continue;
-        pthread_mutex_lock(&m->lock);
-        m->quit = 1;
-        pthread_cond_broadcast(&m->cond);
-        pthread_mutex_unlock(&m->lock);
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
-        if (pthread_timedjoin_np(m->lister, NULL, &until) != 0)
-            pthread_detach(m->lister); /* inside a stuck call: left to the process's end */
-    }
+    for (size_t i = 0; i < n_modules; i++)
+        vlib_stop(&modules[i].v);
     /* Modules start threads and register atexit handlers of their own
      * (OpenSC does): unloading the code under them is not safe, so the
      * libraries stay mapped until the process ends. */
@@ -355,15 +238,9 @@ json_t *p11_modules_json(void)
     json_t *out = json_array();
     for (size_t i = 0; out && i < n_modules; i++) {
         struct p11_module *m = &modules[i];
-        json_t *o = json_pack("{s:s, s:b}", "path", m->path, "loaded", m->err == UKEY_OK);
+        json_t *o = vlib_json(&m->v, m->path, m->err == UKEY_OK ? NULL : m->detail);
         if (o && m->err == UKEY_OK && m->library[0])
             json_object_set_new(o, "library", json_string(m->library));
-        if (o && (m->err != UKEY_OK || is_stuck(m)))
-            json_object_set_new(o, "error", json_pack("{s:s, s:s, s:s, s:s}", "code", err_code(UKEY_ERR_MODULE_FAILED),
-                                                      "zh-CN", err_message_zh(UKEY_ERR_MODULE_FAILED), "en",
-                                                      err_message_en(UKEY_ERR_MODULE_FAILED), "detail",
-                                                      m->err != UKEY_OK ? m->detail : "stopped answering: a call has "
-                                                                                      "not returned"));
         json_array_append_new(out, o);
     }
     return out;
@@ -427,8 +304,9 @@ static unsigned token_stamp(const CK_TOKEN_INFO *ti)
 
 /* The module's initialised tokens as readers, asked of the module directly
  * (the lister's work). */
-static size_t list_module(struct p11_module *m, struct reader_info *out, size_t cap)
+static size_t list_module(void *ctx, struct reader_info *out, size_t cap)
 {
+    struct p11_module *m = ctx;
     CK_SLOT_ID ids[P11_MAX_SLOTS];
     CK_ULONG k = P11_MAX_SLOTS;
     size_t n = 0;
@@ -462,76 +340,10 @@ static size_t list_module(struct p11_module *m, struct reader_info *out, size_t 
     return n;
 }
 
-static void *lister_main(void *arg)
-{
-    struct p11_module *m = arg;
-    struct reader_info found[P11_MAX_SLOTS];
-    pthread_mutex_lock(&m->lock);
-    for (;;) {
-        unsigned long job;
-        size_t n;
-        while (!m->quit && m->answered == m->asked)
-            pthread_cond_wait(&m->cond, &m->lock);
-        if (m->quit)
-            break;
-        job = m->asked;
-        pthread_mutex_unlock(&m->lock);
-        n = list_module(m, found, P11_MAX_SLOTS);
-        pthread_mutex_lock(&m->lock);
-        memcpy(m->listed, found, n * sizeof found[0]);
-        m->n_listed = n;
-        m->answered = job;
-        if (m->abandoned) {
-            /* Its asker gave up: the module answers again, and the turn
-             * the asker left taken is given back here. */
-            m->abandoned = 0;
-            m->busy = 0;
-            m->stuck = 0;
-        }
-        pthread_cond_broadcast(&m->cond);
-    }
-    pthread_mutex_unlock(&m->lock);
-    return NULL;
-}
-
-/* The module's tokens, listed by its lister within P11_WAIT_S; -1 when the
- * module is busy, stuck or finalised. While a PIN is being typed on one of
- * its tokens, its last listing, every slot in use. */
+/* The module's tokens (vlib_listed), -1 when it is not loaded. */
 static long listed(struct p11_module *m, struct reader_info *out, size_t cap)
 {
-    struct timespec until;
-    unsigned long job;
-    int rc = 0;
-    long n;
-    if (m->err != UKEY_OK)
-        return -1;
-    if (turn_take(m) != 0) {
-        pthread_mutex_lock(&m->lock);
-        n = entering(m) ? (long)(m->n_listed < cap ? m->n_listed : cap) : -1;
-        for (long i = 0; i < n; i++) {
-            out[i] = m->listed[i];
-            out[i].state = READER_IN_USE;
-        }
-        pthread_mutex_unlock(&m->lock);
-        return n;
-    }
-    deadline(&until);
-    pthread_mutex_lock(&m->lock);
-    job = ++m->asked;
-    pthread_cond_broadcast(&m->cond);
-    while (m->answered != job && rc == 0)
-        rc = pthread_cond_timedwait(&m->cond, &m->lock, &until);
-    if (m->answered != job) {
-        m->abandoned = 1; /* the turn stays taken until the lister is back */
-        mark_stuck(m);
-        pthread_mutex_unlock(&m->lock);
-        return -1;
-    }
-    n = (long)(m->n_listed < cap ? m->n_listed : cap);
-    memcpy(out, m->listed, (size_t)n * sizeof out[0]);
-    pthread_mutex_unlock(&m->lock);
-    turn_give(m);
-    return n;
+    return m->err == UKEY_OK ? vlib_listed(&m->v, out, cap) : -1;
 }
 
 size_t p11_list(struct reader_info *out, size_t cap)
@@ -548,14 +360,14 @@ ukey_err p11_with_slot(const char *reader, enum card_end end, ukey_err (*fn)(str
                        void *arg)
 {
     struct p11_session s = {0};
-    struct card card = {NULL, &s};
+    struct card card = {.p11 = &s};
     ukey_err e;
     CK_RV rv;
 
     if (parse_name(reader, &s.mod, &s.slot) != 0)
         return UKEY_ERR_TOKEN_NOT_FOUND;
-    if (turn_take(s.mod) != 0)
-        return is_stuck(s.mod) ? UKEY_ERR_MODULE_FAILED : UKEY_ERR_TOKEN_BUSY;
+    if (vlib_take(&s.mod->v) != 0)
+        return vlib_is_stuck(&s.mod->v) ? UKEY_ERR_MODULE_FAILED : UKEY_ERR_TOKEN_BUSY;
     rv = s.mod->f->C_OpenSession(s.slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s.h);
     if (rv == CKR_TOKEN_WRITE_PROTECTED)
         rv = s.mod->f->C_OpenSession(s.slot, CKF_SERIAL_SESSION, NULL, NULL, &s.h);
@@ -569,7 +381,7 @@ ukey_err p11_with_slot(const char *reader, enum card_end end, ukey_err (*fn)(str
         s.mod->f->C_Logout(s.h);
     s.mod->f->C_CloseSession(s.h);
 out:
-    turn_give(s.mod);
+    vlib_give(&s.mod->v);
     return e;
 }
 
@@ -715,16 +527,6 @@ static ukey_err p11_pin_status(struct card *card, struct token_pin *pin)
     return UKEY_OK;
 }
 
-/* Marks the start (until > 0) and end (0) of the user's PIN entry on the
- * token, and lets whoever waits for the module's turn stop waiting. */
-static void entry_mark(struct p11_module *m, long long until_ms)
-{
-    pthread_mutex_lock(&m->lock);
-    m->entry_until_ms = until_ms;
-    pthread_cond_broadcast(&m->cond);
-    pthread_mutex_unlock(&m->lock);
-}
-
 /* No PIN: the token's protected authentication path, where the user types
  * it on the token and the call lasts as long as that takes. */
 static CK_RV login_call(struct p11_session *s, CK_USER_TYPE who, const char *pin)
@@ -732,9 +534,9 @@ static CK_RV login_call(struct p11_session *s, CK_USER_TYPE who, const char *pin
     CK_RV rv;
     if (pin)
         return s->mod->f->C_Login(s->h, who, (CK_UTF8CHAR_PTR)pin, strlen(pin));
-    entry_mark(s->mod, clock_ms() + P11_ENTRY_S * 1000LL);
+    vlib_entry(&s->mod->v, clock_ms() + P11_ENTRY_S * 1000LL);
     rv = s->mod->f->C_Login(s->h, who, NULL, 0);
-    entry_mark(s->mod, 0);
+    vlib_entry(&s->mod->v, 0);
     return rv;
 }
 
@@ -868,112 +670,38 @@ const struct token_driver pkcs11_driver = {
 
 /* Slot events ----------------------------------------------------------------- */
 
-static void (*monitor_cb)(enum pcsc_event ev, const char *reader, void *arg);
-static void *monitor_arg;
-static pthread_mutex_t monitor_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t monitor_cond;
-static int monitor_stopping;
-
-/* The module's tokens now, as names, told against `seen`: tokens that came
- * and went are reported when `report` is set; `seen` becomes the new list.
- * Returns how many changed. */
-static size_t compare(struct p11_module *m, char seen[P11_MAX_SLOTS][128], size_t *n_seen, int report)
-{
-    struct reader_info now[P11_MAX_SLOTS];
-    long got = listed(m, now, P11_MAX_SLOTS);
-    size_t n, changed = 0;
-
-    if (got < 0)
-        return 0; /* busy or stuck: look again next time, nothing is news yet */
-    n = (size_t)got;
-    for (size_t i = 0; i < *n_seen; i++) {
-        int still = 0;
-        for (size_t j = 0; j < n && !still; j++)
-            still = strcmp(seen[i], now[j].name) == 0;
-        if (!still && ++changed && report)
-            monitor_cb(PCSC_CARD_REMOVED, seen[i], monitor_arg);
-    }
-    for (size_t j = 0; j < n; j++) {
-        int known = 0;
-        for (size_t i = 0; i < *n_seen && !known; i++)
-            known = strcmp(seen[i], now[j].name) == 0;
-        if (!known && ++changed && report)
-            monitor_cb(PCSC_CARD_INSERTED, now[j].name, monitor_arg);
-    }
-    for (size_t j = 0; j < n; j++)
-        memcpy(seen[j], now[j].name, sizeof seen[j]);
-    *n_seen = n;
-    return changed;
-}
-
-static int stopping(void)
-{
-    int stop;
-    pthread_mutex_lock(&monitor_lock);
-    stop = monitor_stopping;
-    pthread_mutex_unlock(&monitor_lock);
-    return stop;
-}
+static struct vlib_watch watch;
 
 static void *monitor_main(void *arg)
 {
     struct p11_module *m = arg;
-    char seen[P11_MAX_SLOTS][128];
-    size_t n_seen = 0;
-    unsigned wait_s = P11_POLL_MIN_S;
+    struct vlib_seen seen = {.n = 0};
     int blocking = m->f->C_WaitForSlotEvent != NULL;
 
-    compare(m, seen, &n_seen, 0); /* what is there at start is not news */
-    while (blocking && !stopping()) {
+    vlib_compare(&m->v, &watch, &seen, 0); /* what is there at start is not news */
+    while (blocking && !vlib_watch_stopping(&watch)) {
         CK_SLOT_ID slot;
         CK_RV rv = m->f->C_WaitForSlotEvent(0, &slot, NULL);
-        if (stopping())
+        if (vlib_watch_stopping(&watch))
             return NULL;
         if (rv == CKR_OK) {
-            compare(m, seen, &n_seen, 1);
+            vlib_compare(&m->v, &watch, &seen, 1);
             continue;
         }
         /* Not supported (SoftHSM), or broken: poll instead. */
         log_debug("pkcs11: %s: C_WaitForSlotEvent: %s: polling", m->name, ckr_name(rv));
         blocking = 0;
     }
-    for (;;) {
-        struct timespec until;
-        int stop;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += wait_s;
-        pthread_mutex_lock(&monitor_lock);
-        while (!monitor_stopping && pthread_cond_timedwait(&monitor_cond, &monitor_lock, &until) != ETIMEDOUT)
-            ;
-        stop = monitor_stopping;
-        pthread_mutex_unlock(&monitor_lock);
-        if (stop)
-            return NULL;
-        /* Back off while nothing changes; look often again after a change. */
-        if (compare(m, seen, &n_seen, 1) > 0)
-            wait_s = P11_POLL_MIN_S;
-        else if (wait_s < P11_POLL_MAX_S)
-            wait_s *= 2;
-    }
+    vlib_poll(&m->v, &watch, &seen);
+    return NULL;
 }
 
 int p11_monitor_start(void (*cb)(enum pcsc_event ev, const char *reader, void *arg), void *arg)
 {
-    pthread_condattr_t ca;
-    monitor_cb = cb;
-    monitor_arg = arg;
-    monitor_stopping = 0;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&monitor_cond, &ca);
-    pthread_condattr_destroy(&ca);
-    for (size_t i = 0; i < n_modules; i++) {
-        if (modules[i].err != UKEY_OK)
-            continue;
-        if (pthread_create(&modules[i].monitor, NULL, monitor_main, &modules[i]) != 0)
+    vlib_watch_init(&watch, cb, arg);
+    for (size_t i = 0; i < n_modules; i++)
+        if (modules[i].err == UKEY_OK && vlib_watcher_start(&modules[i].v, monitor_main, &modules[i]) != 0)
             return -1;
-        modules[i].monitoring = 1;
-    }
     return 0;
 }
 
@@ -981,23 +709,10 @@ void p11_monitor_stop(void)
 {
     if (n_modules == 0)
         return;
-    pthread_mutex_lock(&monitor_lock);
-    monitor_stopping = 1;
-    pthread_cond_broadcast(&monitor_cond);
-    pthread_mutex_unlock(&monitor_lock);
+    vlib_watch_stop(&watch);
     /* A watcher in C_WaitForSlotEvent returns when its module is finalised
      * (PKCS#11 2.40, 5.4); one that does not is left behind. */
     finalize_all();
-    for (size_t i = 0; i < n_modules; i++) {
-        struct timespec until;
-        if (!modules[i].monitoring)
-            continue;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 2;
-        if (pthread_timedjoin_np(modules[i].monitor, NULL, &until) != 0) {
-            log_warn("pkcs11: %s: the slot watcher did not stop", modules[i].name);
-            pthread_detach(modules[i].monitor);
-        }
-        modules[i].monitoring = 0;
-    }
+    for (size_t i = 0; i < n_modules; i++)
+        vlib_watcher_join(&modules[i].v);
 }

@@ -34,6 +34,8 @@ json_t *token_json(const struct token *t)
         if (c) {
             json_object_set_new(c, "id", json_string(t->certs[i].id));
             json_object_set_new(c, "slot", json_string(t->certs[i].slot));
+            if (t->certs[i].container[0])
+                json_object_set_new(c, "container", json_string(t->certs[i].container));
             json_object_set_new(c, "authentication", json_boolean(t->certs[i].auth));
             json_object_set_new(c, "pin_required", json_boolean(!t->certs[i].pin_free));
         }

@@ -1,7 +1,7 @@
 /*
  * Tokens: the model every card driver fills, and the driver table (like
- * OpenSC's sc_card_operations). PIV is the first driver; OpenPGP and
- * PKCS#11 follow the same table.
+ * OpenSC's sc_card_operations). PIV is the first driver; OpenPGP, PKCS#11
+ * and SKF follow the same table.
  *
  * Every operation runs inside one PC/SC transaction (pcsc_with_card) and
  * starts with match(), which selects the driver's application again (another
@@ -24,6 +24,7 @@
 struct token_cert {
     char id[TOKEN_CERT_ID_LEN]; /* driver's key reference, e.g. "9a" */
     const char *slot;           /* e.g. "PIV Authentication" */
+    char container[64];         /* the key's container on the token (SKF), or "" */
     int auth;                   /* the key for logging in */
     int pin_free;               /* the card signs with this key without a PIN */
     unsigned char *der;

@@ -2,6 +2,7 @@
 #include "token/tokens.h"
 
 #include "token/pkcs11.h"
+#include "token/skf.h"
 #include "util/hex.h"
 #include "util/log.h"
 
@@ -10,10 +11,11 @@
 #include <string.h>
 
 /* Every driver, tried in this order on a new card; each declines what is
- * not its kind (APDU drivers a PKCS#11 slot, and the other way round). */
-static const struct token_driver *const drivers[] = {&piv_driver, &openpgp_driver, &pkcs11_driver};
+ * not its kind (APDU drivers a PKCS#11 slot or SKF device, and the other
+ * way round). */
+static const struct token_driver *const drivers[] = {&piv_driver, &openpgp_driver, &pkcs11_driver, &skf_driver};
 
-#define TOKENS_MAX_SLOTS (PCSC_MAX_READERS + P11_MAX_SLOTS)
+#define TOKENS_MAX_SLOTS (PCSC_MAX_READERS + P11_MAX_SLOTS + SKF_MAX_DEVICES)
 
 /* What was read from the card now in each reader, valid while the reader's
  * event counter and ATR stay the same (the card was not swapped). */
@@ -36,17 +38,34 @@ static const char *const state_names[] = {"empty", "present", "unresponsive", "i
 ukey_err token_with_card(const char *reader, enum card_end end, ukey_err (*fn)(struct card *card, void *arg),
                          void *arg)
 {
-    return p11_owns(reader) ? p11_with_slot(reader, end, fn, arg) : pcsc_with_card(reader, end, fn, arg);
+    return p11_owns(reader)   ? p11_with_slot(reader, end, fn, arg)
+           : skf_owns(reader) ? skf_with_device(reader, end, fn, arg)
+                              : pcsc_with_card(reader, end, fn, arg);
 }
 
-/* The PC/SC readers, then the PKCS#11 modules' tokens. Returns the PC/SC
- * answer (UKEY_OK or PCSC_UNAVAILABLE, with `why`); *n counts both. */
+/* The backend a reader name belongs to, and its library's path (NULL for PC/SC). */
+static const char *backend_of(const char *reader, const char **module)
+{
+    if (p11_owns(reader))
+        return *module = p11_module_of(reader), "pkcs11";
+    if (skf_owns(reader))
+        return *module = skf_module_of(reader), "skf";
+    return *module = NULL, "pcsc";
+}
+
+/* 1 for a PC/SC reader (not a library's slot or device). */
+static int pcsc_reader(const char *reader) { return !p11_owns(reader) && !skf_owns(reader); }
+
+/* The PC/SC readers, then the PKCS#11 modules' tokens, then the SKF
+ * libraries' devices. Returns the PC/SC answer (UKEY_OK or
+ * PCSC_UNAVAILABLE, with `why`); *n counts them all. */
 static ukey_err list_slots(struct reader_info out[TOKENS_MAX_SLOTS], size_t *n, const char **why)
 {
     ukey_err e = pcsc_list(out, n, why);
     if (e != UKEY_OK)
         *n = 0;
     *n += p11_list(out + *n, TOKENS_MAX_SLOTS - *n);
+    *n += skf_list(out + *n, TOKENS_MAX_SLOTS - *n);
     return e;
 }
 
@@ -92,7 +111,8 @@ static void mark_twins(size_t slot)
     struct cache_entry *a = &cache[slot];
     for (size_t i = 0; a->err == UKEY_OK && i < TOKENS_MAX_SLOTS; i++) {
         struct cache_entry *b = &cache[i];
-        if (i != slot && b->used && b->err == UKEY_OK && p11_owns(a->reader) != p11_owns(b->reader) &&
+        if (i != slot && b->used && b->err == UKEY_OK &&
+            ((p11_owns(a->reader) && pcsc_reader(b->reader)) || (pcsc_reader(a->reader) && p11_owns(b->reader))) &&
             same_card_certs(&a->t, &b->t))
             (p11_owns(a->reader) ? a : b)->shadowed = 1;
     }
@@ -189,10 +209,11 @@ ukey_err tokens_list(json_t **out)
 
     for (size_t i = 0; i < n; i++) {
         char atr[2 * PCSC_MAX_ATR + 1];
-        const char *module = p11_module_of(readers[i].name);
+        const char *module;
         json_t *r = json_pack("{s:s, s:s}", "name", readers[i].name, "state", state_names[readers[i].state]);
         ukey_err te = readers[i].state == READER_IN_USE ? UKEY_ERR_TOKEN_BUSY
                       : readers[i].state == READER_MUTE ? UKEY_ERR_CARD_ERROR : UKEY_OK;
+        backend_of(readers[i].name, &module);
         json_object_set_new(r, module ? "module" : "atr",
                             json_string(module ? module : hex_encode(atr, readers[i].atr, readers[i].atr_len, 1)));
         slot_of[i] = readers[i].state == READER_PRESENT ? token_in(&readers[i], &te) : -1;
@@ -216,19 +237,20 @@ ukey_err tokens_list(json_t **out)
          * the same token: show it once, the PC/SC way, naming the other. */
         twin_of[i] = -1;
         for (size_t j = 0; p11_owns(readers[i].name) && j < n && twin_of[i] < 0; j++)
-            if (slot_of[j] >= 0 && !p11_owns(readers[j].name) && same_card_certs(&cache[slot_of[j]].t, &c->t))
+            if (slot_of[j] >= 0 && pcsc_reader(readers[j].name) && same_card_certs(&cache[slot_of[j]].t, &c->t))
                 twin_of[i] = (long)j;
         c->shadowed = twin_of[i] >= 0;
     }
     for (size_t i = 0; i < n; i++) {
         struct cache_entry *c = slot_of[i] >= 0 ? &cache[slot_of[i]] : NULL;
         json_t *tj, *also;
+        const char *module;
         if (!c || c->shadowed)
             continue;
         tj = token_json(&c->t);
-        json_object_set_new(tj, "backend", json_string(p11_owns(readers[i].name) ? "pkcs11" : "pcsc"));
-        if (p11_owns(readers[i].name))
-            json_object_set_new(tj, "module", json_string(p11_module_of(readers[i].name)));
+        json_object_set_new(tj, "backend", json_string(backend_of(readers[i].name, &module)));
+        if (module)
+            json_object_set_new(tj, "module", json_string(module));
         also = json_array();
         for (size_t j = 0; j < n; j++)
             if (slot_of[j] >= 0 && twin_of[j] == (long)i)
@@ -241,12 +263,12 @@ ukey_err tokens_list(json_t **out)
         json_array_append_new(tlist, tj);
     }
     pthread_mutex_unlock(&cache_lock);
-    /* Without PC/SC the PKCS#11 modules may still have tokens. */
-    if (e == UKEY_ERR_PCSC_UNAVAILABLE && p11_loaded() > 0)
+    /* Without PC/SC the PKCS#11 modules and SKF libraries may still have tokens. */
+    if (e == UKEY_ERR_PCSC_UNAVAILABLE && p11_loaded() + skf_loaded() > 0)
         e = UKEY_OK;
     if (out)
-        *out = json_pack("{s:{s:b, s:s*}, s:o, s:o, s:o}", "pcsc", "available", pcsc_available, "error", why,
-                         "pkcs11", p11_modules_json(), "readers", rlist, "tokens", tlist);
+        *out = json_pack("{s:{s:b, s:s*}, s:o, s:o, s:o, s:o}", "pcsc", "available", pcsc_available, "error", why,
+                         "pkcs11", p11_modules_json(), "skf", skf_modules_json(), "readers", rlist, "tokens", tlist);
     else
         json_decref(rlist), json_decref(tlist);
     return e;
@@ -388,7 +410,7 @@ ukey_err tokens_in_reader(const char *reader, char id[TOKEN_ID_LEN], int *shadow
     /* A module's view is told from a card the PC/SC drivers read once
      * those are read too. */
     for (size_t i = 0; p11_owns(reader) && i < n; i++)
-        if (!p11_owns(readers[i].name) && readers[i].state == READER_PRESENT)
+        if (pcsc_reader(readers[i].name) && readers[i].state == READER_PRESENT)
             cache_fill(&readers[i]);
     for (size_t i = 0; i < n; i++) {
         if (strcmp(readers[i].name, reader) != 0)

@@ -74,13 +74,24 @@ int config_add_origin(struct agent_config *cfg, const char *origin, char *err, s
     return push_string(&cfg->allow_origins, &cfg->n_allow_origins, origin, err, errlen);
 }
 
-int config_add_pkcs11_module(struct agent_config *cfg, const char *path, char *err, size_t errlen)
+/* A library path (PKCS#11 module, SKF library) onto its list. */
+static int push_library(char ***list, size_t *n, const char *what, const char *path, char *err, size_t errlen)
 {
     if (!*path) {
-        snprintf(err, errlen, "a PKCS#11 module path must not be empty");
+        snprintf(err, errlen, "a %s path must not be empty", what);
         return -1;
     }
-    return push_string(&cfg->pkcs11_modules, &cfg->n_pkcs11_modules, path, err, errlen);
+    return push_string(list, n, path, err, errlen);
+}
+
+int config_add_pkcs11_module(struct agent_config *cfg, const char *path, char *err, size_t errlen)
+{
+    return push_library(&cfg->pkcs11_modules, &cfg->n_pkcs11_modules, "PKCS#11 module", path, err, errlen);
+}
+
+int config_add_skf_module(struct agent_config *cfg, const char *path, char *err, size_t errlen)
+{
+    return push_library(&cfg->skf_modules, &cfg->n_skf_modules, "SKF library", path, err, errlen);
 }
 
 /* "consent" or "page" -> the policy, else -1. */
@@ -195,6 +206,24 @@ static int load_limits(struct loader *ld, struct agent_config *cfg, json_t *limi
     return 0;
 }
 
+/* "pkcs11_modules", "skf_modules": an array of paths, each added with `add`. */
+static int load_libraries(struct loader *ld, struct agent_config *cfg, const char *key, json_t *v, const char *what,
+                          int (*add)(struct agent_config *cfg, const char *path, char *err, size_t errlen))
+{
+    size_t i;
+    json_t *o;
+    char why[256];
+    if (!json_is_array(v))
+        return fail_key(ld, key, "must be an array of library paths");
+    json_array_foreach(v, i, o) {
+        if (!json_is_string(o) || strlen(json_string_value(o)) != json_string_length(o))
+            return fail_key(ld, key, what);
+        if (add(cfg, json_string_value(o), why, sizeof why))
+            return fail_key(ld, key, why);
+    }
+    return 0;
+}
+
 static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root)
 {
     const char *key;
@@ -246,17 +275,13 @@ static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root
                 cfg->origin_pin_entry[cfg->n_allow_origins - 1] = (enum pin_entry)policy;
             }
         } else if (strcmp(key, "pkcs11_modules") == 0) {
-            size_t i;
-            json_t *o;
-            char why[256];
-            if (!json_is_array(v))
-                return fail_key(ld, key, "must be an array of module paths");
-            json_array_foreach(v, i, o) {
-                if (!json_is_string(o) || strlen(json_string_value(o)) != json_string_length(o))
-                    return fail_key(ld, key, "every entry is the path of a PKCS#11 module (.so)");
-                if (config_add_pkcs11_module(cfg, json_string_value(o), why, sizeof why))
-                    return fail_key(ld, key, why);
-            }
+            if (load_libraries(ld, cfg, key, v, "every entry is the path of a PKCS#11 module (.so)",
+                               config_add_pkcs11_module))
+                return -1;
+        } else if (strcmp(key, "skf_modules") == 0) {
+            if (load_libraries(ld, cfg, key, v, "every entry is the path of an SKF library (.so)",
+                               config_add_skf_module))
+                return -1;
         } else if (strcmp(key, "pin_entry") == 0) {
             int policy = pin_entry_parse(v);
             if (policy < 0)
@@ -267,7 +292,7 @@ static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root
                 return -1;
         } else {
             return fail_key(ld, key, "unknown key (known: port, probe_port, state_dir, webroot, ca_file, ca_dir, pin_entry, "
-                                     "allow_origins, pkcs11_modules, log_level, limits)");
+                                     "allow_origins, pkcs11_modules, skf_modules, log_level, limits)");
         }
     }
     return 0;
@@ -363,5 +388,8 @@ void config_free(struct agent_config *cfg)
     for (size_t i = 0; i < cfg->n_pkcs11_modules; i++)
         free(cfg->pkcs11_modules[i]);
     free(cfg->pkcs11_modules);
+    for (size_t i = 0; i < cfg->n_skf_modules; i++)
+        free(cfg->skf_modules[i]);
+    free(cfg->skf_modules);
     memset(cfg, 0, sizeof *cfg);
 }

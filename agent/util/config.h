@@ -15,6 +15,7 @@
  *                       {"origin": "https://old.example.gov.cn", "pin_entry": "page"}],
  *     "pin_entry": "consent",           // or "page": where PINs are typed, for entries without their own
  *     "pkcs11_modules": ["/usr/lib/vendor/libukey-p11.so"],  // token vendors' PKCS#11 modules
+ *     "skf_modules": ["/usr/lib/vendor/libukey-skf.so"],     // token vendors' SKF libraries (GM/T 0016)
  *     "log_level": "info",
  *     "limits": {"max_connections": 256, "handshake_timeout_s": 10,
  *                "idle_timeout_s": 60, "max_body_bytes": 65536, "fetch_timeout_s": 15,
@@ -49,6 +50,8 @@ struct agent_config {
     enum pin_entry pin_entry;   /* for entries without their own: CONSENT unless configured */
     char **pkcs11_modules;      /* paths of PKCS#11 modules to load (token/pkcs11.h) */
     size_t n_pkcs11_modules;
+    char **skf_modules;         /* paths of SKF libraries to load (token/skf.h) */
+    size_t n_skf_modules;
     int log_level;
     unsigned max_connections;
     unsigned handshake_timeout_s;
@@ -74,6 +77,9 @@ int config_add_origin(struct agent_config *cfg, const char *origin, char *err, s
 
 /* Adds a PKCS#11 module path (config file and --pkcs11-module); -1 with `err`. */
 int config_add_pkcs11_module(struct agent_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Adds an SKF library path (config file and --skf-module); -1 with `err`. */
+int config_add_skf_module(struct agent_config *cfg, const char *path, char *err, size_t errlen);
 
 /* Replaces a string member (state_dir, webroot, ca_file, ca_dir) with a copy of `value`. */
 int config_set_string(char **member, const char *value);

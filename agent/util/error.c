@@ -147,9 +147,9 @@ static struct err_info err_lookup(ukey_err e)
             "The login was not confirmed in the agent's window in time: log in again."};
     case UKEY_ERR_MODULE_FAILED:
         return (struct err_info){503, "MODULE_FAILED",
-            "UKey 厂商的 PKCS#11 驱动无法加载或初始化：请重新安装该厂商的驱动，或检查配置的路径。",
-            "The token vendor's PKCS#11 module could not be loaded or initialised: reinstall the "
-            "vendor's driver, or check the configured path."};
+            "UKey 厂商的驱动（PKCS#11 或 SKF）无法加载、初始化或已停止响应：请重新安装该厂商的驱动，或检查配置的路径。",
+            "The token vendor's driver (PKCS#11 module or SKF library) could not be loaded or initialised, or "
+            "stopped answering: reinstall the vendor's driver, or check the configured path."};
     case UKEY_ERR_PIN_PAD_TIMEOUT:
         return (struct err_info){408, "PIN_PAD_TIMEOUT",
             "没有在规定时间内在读卡器的键盘上输入 PIN 码，本次未消耗重试次数。请重新登录，并在读卡器提示后输入 PIN 码。",

@@ -18,6 +18,7 @@ made with -sigopt distid:1234567812345678 and every CSR checked with
 Standard library only. Usable as a module (make_sm2_pki, write_skf_state,
 edit_skf_state) or as a program:
     python3 sm2pki.py DIR [--state DIR/skf.json] [--base-url URL] [--no-check]
+    python3 sm2pki.py --self-test
 """
 import json
 import os
@@ -342,7 +343,53 @@ def set_faults(path, **faults):
     return edit_skf_state(path, change)
 
 
+def self_test():
+    """Makes the PKI with a base URL in a temporary directory and checks it:
+    check_sm2_pki, the published files, the distribution points and AIA of
+    every user certificate, that a wrong issuer is refused, and the state
+    file's shape. Run by ctest as unit.test_sm2pki."""
+    import shutil
+    d = tempfile.mkdtemp(prefix="sm2pki-")
+    try:
+        url = "http://127.0.0.1:9/pki"
+        pki = make_sm2_pki(d, base_url=url)   # runs check_sm2_pki
+        for name in ("sm2-inter.crl", "sm2-inter.crt", "rsa-inter.crl", "rsa-inter.crt"):
+            kind = "crl" if name.endswith(".crl") else "x509"
+            _run("openssl", kind, "-inform", "DER", "-in", os.path.join(d, name), "-noout")
+        for cert, kind in ((pki.user, "sm2"), (pki.user_enc, "sm2"), (pki.revoked, "sm2"), (pki.rsa_user, "rsa")):
+            text = _run("openssl", "x509", "-in", cert, "-noout", "-text").decode()
+            for uri in ("URI:%s/%s-inter.crl" % (url, kind), "CA Issuers - URI:%s/%s-inter.crt" % (url, kind)):
+                assert uri in text, "%s lacks %s" % (cert, uri)
+        text = _run("openssl", "x509", "-in", pki.user, "-noout", "-text", "-nameopt", "utf8").decode()
+        assert "CN=张三" in text.replace(" = ", "=") and "Digital Signature, Non Repudiation" in text, text
+        assert "TLS Web Client Authentication" in text
+        text = _run("openssl", "x509", "-in", pki.user_enc, "-noout", "-text").decode()
+        assert "Key Encipherment, Data Encipherment, Key Agreement" in text, text
+        try:
+            verify_sm2_signed(pki.user, pki.root)
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("a certificate verified against the wrong issuer")
+        state_path = os.path.join(d, "skf.json")
+        write_skf_state(state_path, pki, second_device=True, pin_left=2, faults={"bad_cert": True})
+        set_present(state_path, False, device="SOFTSKF-SM2-0002")
+        state = read_skf_state(state_path)
+        app = state["devices"][0]["applications"][0]
+        assert [c["name"] for c in app["containers"]] == ["SM2-CONTAINER", "RSA-CONTAINER"]
+        assert (app["pin"], app["pin_max_retries"], app["pin_retries_left"]) == ("123456", 6, 2)
+        assert (app["admin_pin"], app["admin_retries_left"]) == ("12345678", 10)
+        assert state["devices"][1]["name"] == "SOFTSKF-SM2-0002" and state["devices"][1]["present"] is False
+        assert state["faults"] == {"bad_cert": True}
+    finally:
+        shutil.rmtree(d)
+    print("sm2pki self-test: OK")
+    return 0
+
+
 def main(argv):
+    if argv == ["--self-test"]:
+        return self_test()
     import argparse
     parser = argparse.ArgumentParser(description="Makes the SM2 test PKI (and a softskf state file).")
     parser.add_argument("dir")

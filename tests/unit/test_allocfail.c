@@ -7,12 +7,18 @@
  * the same counter with json_set_alloc_funcs. The card paths (reading a
  * token, a login) run over SoftHSM2 through the PKCS#11 backend, a token
  * the test makes with softhsm2-util and pkcs11-tool: a real driver's whole
- * path with no pcscd needed (the module's own allocations are not ours). */
+ * path with no pcscd needed (the module's own allocations are not ours);
+ * then over tests/skf's softskf.so (UKEY_SOFTSKF) through the SKF backend,
+ * with a state file and PKI from sm2pki.py. softskf parses its state with
+ * the process's one Jansson on every call, so there Jansson allocates
+ * without failing (the listing's JSON failed in the PKCS#11 paths already):
+ * the SKF backend's own allocations are the ones that fail in turn. */
 #include "check.h"
 
 #include "diag/checks.h"
 #include "token/login.h"
 #include "token/pkcs11.h"
+#include "token/skf.h"
 #include "token/token.h"
 #include "token/tokens.h"
 #include "util/config.h"
@@ -123,8 +129,8 @@ static int certificate_check(void)
 
 #define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
 
-/* The token is read afresh each time (nothing cached). */
-static int p11_listing(void)
+/* The one token, read afresh (nothing cached), with `certs` certificates. */
+static int listing(size_t certs)
 {
     json_t *j = NULL;
     ukey_err e;
@@ -132,15 +138,18 @@ static int p11_listing(void)
     tokens_forget();
     e = tokens_list(&j);
     ok = e == UKEY_OK && json_array_size(json_object_get(j, "tokens")) == 1 &&
-         json_array_size(json_object_get(json_array_get(json_object_get(j, "tokens"), 0), "certificates")) == 1;
+         json_array_size(json_object_get(json_array_get(json_object_get(j, "tokens"), 0), "certificates")) == certs;
     json_decref(j);
     return ok;
 }
 
-static int p11_login(void)
+static int p11_listing(void) { return listing(1); }
+
+/* A login on a freshly read token; `cert_id` NULL: its login certificate. */
+static int login_with(const char *cert_id)
 {
     struct login_request req = {.pin = "123456", .origin = "https://portal.example.gov.cn",
-                                .challenge = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="};
+                                .challenge = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", .cert_id = cert_id};
     struct token_pin pin;
     json_t *token = NULL;
     ukey_err e;
@@ -150,6 +159,14 @@ static int p11_login(void)
     json_decref(token);
     return e == UKEY_OK;
 }
+
+static int p11_login(void) { return login_with(NULL); }
+
+/* The SKF device: SM2 signing and encryption, RSA signing certificates. */
+static int skf_listing(void) { return listing(3); }
+
+/* The RSA container's key (the SM2 one needs SM2 certificates to parse). */
+static int skf_login(void) { return login_with("c1s"); }
 
 /* A SoftHSM2 token in a temporary directory with an EC key and its
  * self-issued login certificate; SOFTHSM2_CONF points there. */
@@ -176,6 +193,25 @@ static void make_softhsm_token(char *tmp)
              "pkcs11-tool --module %s --token-label alloc --login --pin 123456 --write-object c.der --type cert "
              "--id 01",
              tmp, SOFTHSM);
+    CHECK(system(cmd) == 0);
+}
+
+/* A backend's token read and login, every allocation failing in turn;
+ * then the cache is dropped. */
+static void card_paths(const char *through, int (*read)(void), int (*login)(void))
+{
+    char name[96];
+    snprintf(name, sizeof name, "token read through %s", through);
+    CHECK(every_failure(name, read) > 10);
+    snprintf(name, sizeof name, "login through %s", through);
+    CHECK(every_failure(name, login) > 10);
+    tokens_forget();
+}
+
+static void remove_dir(const char *tmp)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     CHECK(system(cmd) == 0);
 }
 
@@ -206,15 +242,26 @@ int main(void)
     CHECK(every_failure("token listing", token) > 5);
     CHECK(every_failure("certificate check report", certificate_check) > 20);
     {
-        char tmp[] = "/tmp/ukey-allocfail-XXXXXX", *modules[] = {SOFTHSM}, rm[128];
+        char tmp[] = "/tmp/ukey-allocfail-XXXXXX", *modules[] = {SOFTHSM};
         make_softhsm_token(tmp);
         CHECK(p11_load(modules, 1) == 1);
-        CHECK(every_failure("token read through a PKCS#11 module", p11_listing) > 10);
-        CHECK(every_failure("login through a PKCS#11 module", p11_login) > 10);
-        tokens_forget();
+        card_paths("a PKCS#11 module", p11_listing, p11_login);
         p11_unload();
-        snprintf(rm, sizeof rm, "rm -rf %s", tmp);
-        CHECK(system(rm) == 0);
+        remove_dir(tmp);
+    }
+    {
+        char tmp[] = "/tmp/ukey-allocfail-skf-XXXXXX", cmd[9000], *libs[] = {getenv("UKEY_SOFTSKF")};
+        CHECK(libs[0] != NULL && mkdtemp(tmp) != NULL);
+        snprintf(cmd, sizeof cmd, "python3 %s/tests/integration/sm2pki.py %s/pki --state %s/state.json --no-check >/dev/null",
+                 dir, tmp, tmp);
+        CHECK(system(cmd) == 0);
+        snprintf(cmd, sizeof cmd, "%s/state.json", tmp);
+        setenv("SOFTSKF_STATE", cmd, 1);
+        json_set_alloc_funcs(__real_malloc, free);
+        CHECK(libs[0] && skf_load(libs, 1) == 1);
+        card_paths("an SKF library", skf_listing, skf_login);
+        skf_unload();
+        remove_dir(tmp);
     }
     return check_done();
 }
