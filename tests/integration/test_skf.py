@@ -8,9 +8,8 @@ certificates) and an RSA container, made by sm2pki.py; its state file
 steers insertion, removal and faults (tests/skf/README.md). No pcscd runs
 (the private namespace hides the machine's): SKF tokens need no PC/SC.
 
-Every RSA login token is checked by ukey-verify and by openssl. The SM2
-login tests need SM2 certificates to parse in the agent (the libcrypto
-certificate layer); until then they are skipped, saying so."""
+Every RSA and SM2 login token is checked by ukey-verify and by openssl
+(SM2 with the default distinguishing ID)."""
 import base64
 import contextlib
 import hashlib
@@ -123,12 +122,12 @@ class Base(unittest.TestCase):
         r = run_tool("openssl", "dgst", "-sha256", "-verify", pub, "-signature", sig, signed, check=False)
         self.assertIn("Verified OK", r.stdout, r.stderr)
 
-    def sm2_parses(self, token):
-        """Whether this agent describes SM2 certificates (the libcrypto
-        certificate layer); the SM2 login tests skip until it does."""
+    def sm2_listed(self, token):
+        """The SM2 signing certificate is described like any other."""
         c0s = [c for c in token["certificates"] if c["id"] == "c0s"][0]
-        if "error" in c0s:
-            self.skipTest("SM2 certificates do not parse in this agent yet (needs the libcrypto certificate layer)")
+        self.assertNotIn("error", c0s)
+        self.assertEqual((c0s["key_type"], c0s["signature_algorithm"], c0s["authentication"]),
+                         ("SM2", "SM2-with-SM3", True))
 
     def sm2_verified(self, token):
         """ukey-verify and openssl (with the default distinguishing ID) accept
@@ -256,7 +255,7 @@ class BothAbis(Base):
 
     def test_sm2_login_through_either_abi(self):
         """Needs the libcrypto certificate layer (SM2 certificates)."""
-        self.sm2_parses(self.token(SOFTSKF))
+        self.sm2_listed(self.token(SOFTSKF))
         for lib in self.libs:
             status, body = self.login({"token": self.token(lib)["id"], "pin": PIN})
             self.assertEqual(status, 200, body)
@@ -339,7 +338,7 @@ class Login(Base):
     def test_sm2_login_is_the_default(self):
         """Needs the libcrypto certificate layer (SM2 certificates)."""
         t = self.token()
-        self.sm2_parses(t)
+        self.sm2_listed(t)
         status, body = self.login({"pin": PIN})
         self.assertEqual(status, 200, body)
         self.sm2_verified(body)
@@ -448,7 +447,7 @@ class BadOutputs(Base):
     def test_bad_sm2_signatures(self):
         """Needs the libcrypto certificate layer (SM2 certificates)."""
         t = self.token()
-        self.sm2_parses(t)
+        self.sm2_listed(t)
         for bad, code in (("wrong", "CARD_ERROR"), ("garbage", "CARD_ERROR"), ("misaligned", "CARD_DATA_INVALID")):
             self.faults(bad_signature=bad)
             status, body = self.login({"token": t["id"], "pin": PIN})
