@@ -3,7 +3,9 @@ firefox-esr driven by puppeteer-core (browser.mjs): a private pcscd with the
 virtual card, the agent, and the demo portal, all on loopback in network
 and mount namespaces of this test's own. Each browser gets a fresh HOME and
 profile into which `ukey-agent trust install` has put the agent's CA: no
-certificate-error flags. Screenshots of each state go to
+certificate-error flags. A second agent and portal serve the 国密 flow: the
+soft SKF token (tests/skf) with an SM2 certificate chain (sm2pki.py), logged
+in with an SM2-SM3 token that the portal's back end verifies. Screenshots of each state go to
 <build>/browser-screenshots/. A missing browser or Node module is a
 failure, never a skip."""
 import json
@@ -22,6 +24,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import pcsc  # noqa: E402
 pcsc.in_private_namespace()
 import agent as harness  # noqa: E402
+import sm2pki  # noqa: E402
 from agent import run_tool, terminate, _die_with_parent  # noqa: E402
 
 PIN = "123456"
@@ -75,11 +78,12 @@ class Browser:
 
 
 class Portal:
-    def __init__(self, port, ca_file, crl_file, agent_port, probe_port):
+    def __init__(self, port, ca_files, crl_files, agent_port, probe_port):
         binary = os.path.join(os.path.dirname(harness.AGENT), "ukey-portal")
         self.url = "http://127.0.0.1:%d" % port
+        trust = [a for f in ca_files for a in ("--ca-file", f)] + [a for f in crl_files for a in ("--crl", f)]
         self.proc = subprocess.Popen(
-            [binary, "--port", str(port), "--ca-file", ca_file, "--crl", crl_file,
+            [binary, "--port", str(port), *trust,
              "--agent", "https://127.0.0.1:%d" % agent_port, "--probe", "http://127.0.0.1:%d" % probe_port],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
             preexec_fn=_die_with_parent)
@@ -127,8 +131,17 @@ class Web:
         self.consent_origin = "http://127.0.0.1:%d" % self.consent_port
         self.agent = self.start_agent()
         ca = os.path.join(self.dir, "ca.pem")
-        self.portal = Portal(self.portal_port, ca, self.crl, self.agent_port, self.probe_port)
-        self.consent_portal = Portal(self.consent_port, ca, self.crl, self.agent_port, self.probe_port)
+        self.portal = Portal(self.portal_port, [ca], [self.crl], self.agent_port, self.probe_port)
+        self.consent_portal = Portal(self.consent_port, [ca], [self.crl], self.agent_port, self.probe_port)
+        # The 国密 flow: an agent with the soft SKF library (same identity, so
+        # the browsers trust it too) and a portal trusting the SM2 chain.
+        self.sm2 = sm2pki.make_sm2_pki(os.path.join(self.dir, "sm2"), check=False)
+        self.skf_state = os.path.join(self.dir, "skf.json")
+        sm2pki.write_skf_state(self.skf_state, self.sm2)
+        self.sm2_agent_port, self.sm2_probe_port, self.sm2_portal_port = free_port(), free_port(), free_port()
+        self.sm2_agent = self.start_sm2_agent()
+        self.sm2_portal = Portal(self.sm2_portal_port, [self.sm2.chain, self.sm2.rsa_chain],
+                                 [self.sm2.crl, self.sm2.rsa_crl], self.sm2_agent_port, self.sm2_probe_port)
 
     def start_agent(self, state_dir=None):
         return harness.Agent(args=["--port", str(self.agent_port), "--probe-port", str(self.probe_port),
@@ -137,6 +150,16 @@ class Web:
                                                        self.consent_origin]},
                              state_dir=state_dir).start()
 
+    def start_sm2_agent(self):
+        softskf = os.environ.get("UKEY_SOFTSKF")
+        if not softskf or not os.path.exists(softskf):
+            raise AssertionError("the soft SKF library is missing (UKEY_SOFTSKF=%r): build the tests" % softskf)
+        return harness.Agent(args=["--port", str(self.sm2_agent_port), "--probe-port", str(self.sm2_probe_port),
+                                   "--ca-file", self.sm2.anchors, "--skf-module", softskf],
+                             config={"allow_origins": [{"origin": "http://127.0.0.1:%d" % self.sm2_portal_port,
+                                                        "pin_entry": "page"}]},
+                             state_dir=self.agent.state_dir, env={"SOFTSKF_STATE": self.skf_state}).start()
+
     def swap_card(self, name):
         self.card.remove()
         self.card = pcsc.VirtualCard(self.pcscd, self.cards[name]).insert()
@@ -144,6 +167,8 @@ class Web:
     def close(self):
         self.portal.stop()
         self.consent_portal.stop()
+        self.sm2_portal.stop()
+        self.sm2_agent.cleanup()
         self.agent.cleanup()
         self.card.remove()
         self.pcscd.cleanup()
@@ -409,6 +434,54 @@ class Flow:
         finally:
             server.shutdown()
             server.server_close()
+
+
+    # --- issue 14: a 国密 UKey (SM2, through an SKF library) -----------------
+
+    def skf_token(self):
+        """Picks the soft SKF token in the page's token list (the virtual PIV
+        card may be listed beside it); its id."""
+        return self.b.send("eval", body="""
+            const s = document.getElementById("token");
+            const o = [...s.options].find((o) => o.value.startsWith("skf-"));
+            if (!o) return null;
+            s.value = o.value;
+            return o.value;""")
+
+    def test_10_sm2_token_portal_login(self):
+        portal = "http://127.0.0.1:%d/" % WEB.sm2_portal_port
+        self.b.send("goto", url=portal)
+        self.b.send("waitFor", selector="#agent-state", text="正在运行")
+        self.b.send("waitFor", selector="#token", text="SKF")
+        self.assertTrue(self.skf_token())
+        self.login("000000")
+        self.b.send("waitFor", selector="#message", text="PIN 码错误，还剩 5 次机会")
+        self.shot("sm2-portal-wrong-pin")
+        self.skf_token()
+        self.login(PIN)
+        # The portal's back end (libukeyverify) verified an SM2-SM3 token
+        # over the 3-level SM2 chain and the SM2-signed CRL.
+        self.b.send("waitFor", selector="#who", text="张三")
+        self.shot("sm2-portal-logged-in")
+        self.b.send("click", selector="#logout")
+        self.b.send("waitFor", selector="#message", text="已退出")
+
+    def test_11_sm2_token_diagnostic_page(self):
+        self.b.send("goto", url="https://127.0.0.1:%d/" % WEB.sm2_agent_port)
+        self.b.send("waitFor", selector="#readers", text="SKF")
+        self.b.send("waitFor", selector="#readers", text="SM2")        # the key type of its certificates
+        self.b.send("waitFor", selector="#check-skf-modules", text="32")  # the library's ABI
+        chosen = self.b.send("eval", body="""
+            const s = document.getElementById("test-cert");
+            const o = [...s.options].find((o) => o.value.startsWith("skf-") && o.value.endsWith("|c0s"));
+            if (!o) return null;
+            s.value = o.value;
+            return o.value;""")
+        self.assertTrue(chosen)
+        self.b.send("type", selector="#test-pin", text=PIN)
+        self.b.send("click", selector="#test-login")
+        self.b.send("waitFor", selector="#test-result", text="按国密标准验证", timeout=30000)
+        self.shot("sm2-diagnostic-test-login")
 
 
 class Chromium(Flow, unittest.TestCase):
