@@ -19,6 +19,7 @@ Standard library only. Usable as a module (make_sm2_pki, write_skf_state,
 edit_skf_state) or as a program:
     python3 sm2pki.py DIR [--state DIR/skf.json] [--base-url URL] [--no-check]
     python3 sm2pki.py --self-test
+    python3 sm2pki.py --renew-crls DIR    (the CRLs of a PKI made earlier)
 """
 import json
 import os
@@ -130,9 +131,8 @@ def make_sm2_pki(d, base_url=None, check=True, ocsp_url=None):
             _run("openssl", "ca", "-batch", *ca, "-valid", p(valid + ".pem"))
         if revoke:
             _run("openssl", "ca", "-batch", *ca, "-revoke", p(revoke + ".pem"))
-        _run("openssl", "ca", "-batch", *ca, *extra, "-gencrl", "-out", p(kind + "-inter.crl.pem"))
-        _run("openssl", "crl", "-in", p(kind + "-inter.crl.pem"), "-outform", "DER", "-out", p(kind + "-inter.crl"))
         _run("openssl", "x509", "-in", p(kind + "-inter.pem"), "-outform", "DER", "-out", p(kind + "-inter.crt"))
+    renew_crls(d)
 
     def cat(out, *names):
         with open(p(out), "w") as f:
@@ -387,9 +387,23 @@ def self_test():
     return 0
 
 
+def renew_crls(d):
+    """Issues both intermediates' CRLs anew (30 days) from their databases in
+    d: PEM (*-inter.crl.pem) and DER (*-inter.crl). The SM2 one is signed
+    with SM3 and the ID like every other SM2 signature here."""
+    for kind, md, extra in (("sm2", "sm3", ["-sigopt", DISTID]), ("rsa", "sha256", [])):
+        p = lambda name: os.path.join(d, name)  # noqa: E731
+        _run("openssl", "ca", "-batch", "-config", p(kind + "-ca.cnf"), "-keyfile", p(kind + "-inter.key"), "-cert",
+             p(kind + "-inter.pem"), "-md", md, *extra, "-gencrl", "-out", p(kind + "-inter.crl.pem"))
+        _run("openssl", "crl", "-in", p(kind + "-inter.crl.pem"), "-outform", "DER", "-out", p(kind + "-inter.crl"))
+
+
 def main(argv):
     if argv == ["--self-test"]:
         return self_test()
+    if len(argv) == 2 and argv[0] == "--renew-crls":
+        renew_crls(argv[1])
+        return 0
     import argparse
     parser = argparse.ArgumentParser(description="Makes the SM2 test PKI (and a softskf state file).")
     parser.add_argument("dir")
