@@ -176,15 +176,18 @@ class OcspResponder:
     it to every address: tests that use it run in a network namespace of
     their own (pcsc.in_private_namespace())."""
 
-    def __init__(self, pki, port, delegated=True, signer=None):
+    def __init__(self, pki, port, delegated=True, signer=None, files=None, sigopts=()):
+        """`files` (index, ca, rsigner, rkey) answer for another CA than
+        pki's intermediate; `sigopts` are -rsigopt values (an SM2 signer's
+        distid)."""
         signer = signer or ("responder" if delegated else "inter")
-        p = pki.p
+        index, ca, rsigner, rkey = files or (pki.p("index.txt"), pki.p("inter.pem"), pki.p(signer + ".pem"),
+                                             pki.p(signer + ".key"))
         # It serves one connection at a time: a connection made only to see
         # whether it listens would hold it up, so wait for its ACCEPT line.
         self.proc = subprocess.Popen(
-            ["openssl", "ocsp", "-index", p("index.txt"), "-port", str(port), "-CA", p("inter.pem"),
-             "-rsigner", p(signer + ".pem"), "-rkey", p(signer + ".key"), "-nmin", "60", "-ignore_err",
-             "-timeout", "5"],
+            ["openssl", "ocsp", "-index", index, "-port", str(port), "-CA", ca, "-rsigner", rsigner, "-rkey", rkey,
+             *[a for o in sigopts for a in ("-rsigopt", o)], "-nmin", "60", "-ignore_err", "-timeout", "5"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
             preexec_fn=_die_with_parent)
         line = self.proc.stdout.readline()
@@ -200,3 +203,16 @@ class OcspResponder:
 
 def free_port():
     return _free_port()
+
+
+def raw_from_der(der, n=32):
+    """DER ECDSA-Sig-Value / SM2Signature SEQUENCE {r, s} -> r||s, n bytes each."""
+    assert der[0] == 0x30
+    i = 3 if der[1] == 0x81 else 2
+    out = b""
+    for _ in range(2):
+        assert der[i] == 0x02
+        ln = der[i + 1]
+        out += der[i + 2:i + 2 + ln].lstrip(b"\0").rjust(n, b"\0")
+        i += 2 + ln
+    return out

@@ -15,6 +15,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agent as harness  # noqa: E402
 from agent import run_tool  # noqa: E402
+from pki import raw_from_der  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DATA = os.path.join(ROOT, "tests", "data", "protocol")
@@ -46,19 +47,6 @@ def sm2_e(cert, m):
 
 def signed_bytes(h):
     return h(ORIGIN.encode()).digest() + h(CHALLENGE.encode()).digest()
-
-
-def raw_from_der(der, n):
-    """DER ECDSA-Sig-Value -> r||s."""
-    assert der[0] == 0x30
-    i = 3 if der[1] == 0x81 else 2
-    out = b""
-    for _ in range(2):
-        assert der[i] == 0x02
-        ln = der[i + 1]
-        out += der[i + 2:i + 2 + ln].lstrip(b"\0").rjust(n, b"\0")
-        i += 2 + ln
-    return out
 
 
 def sign(alg, data):

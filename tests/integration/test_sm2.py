@@ -16,10 +16,8 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -28,7 +26,8 @@ pcsc.in_private_namespace()
 import agent as harness  # noqa: E402
 import pki as testpki  # noqa: E402
 import sm2pki  # noqa: E402
-from agent import run_tool, terminate, _die_with_parent  # noqa: E402
+from agent import run_tool  # noqa: E402
+from pki import raw_from_der  # noqa: E402
 
 JSON = {"Content-Type": "application/json"}
 DISTID = "distid:1234567812345678"
@@ -41,39 +40,6 @@ def pem(path):
         return f.read()
 
 
-def raw_from_der(der, n=32):
-    """DER SEQUENCE {r, s} -> r||s."""
-    assert der[0] == 0x30
-    i, out = 2, b""
-    for _ in range(2):
-        assert der[i] == 0x02
-        ln = der[i + 1]
-        out += der[i + 2:i + 2 + ln].lstrip(b"\0").rjust(n, b"\0")
-        i += 2 + ln
-    return out
-
-
-class SmOcsp:
-    """`openssl ocsp` for the SM2 intermediate, signing its answers with the
-    intermediate's SM2 key and the standard ID."""
-
-    def __init__(self, pki, port):
-        self.proc = subprocess.Popen(
-            ["openssl", "ocsp", "-index", pki.index, "-port", str(port), "-CA", pki.inter, "-rsigner", pki.inter,
-             "-rkey", pki.inter_key, "-rsigopt", DISTID, "-nmin", "60", "-ignore_err", "-timeout", "5"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-            preexec_fn=_die_with_parent)
-        line = self.proc.stdout.readline()
-        if not line.startswith("ACCEPT"):
-            terminate(self.proc)
-            raise RuntimeError("openssl ocsp did not start: %r" % line)
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-
-    def stop(self):
-        terminate(self.proc)
-        self.proc.stdout.close()
-
-
 class Sm2Pki(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -81,7 +47,9 @@ class Sm2Pki(unittest.TestCase):
         cls.server = testpki.PkiServer(cls.dir)
         port = testpki.free_port()
         cls.pki = sm2pki.make_sm2_pki(cls.dir, base_url=cls.server.url, ocsp_url="http://127.0.0.1:%d" % port)
-        cls.responder = SmOcsp(cls.pki, port)
+        # `openssl ocsp` for the SM2 intermediate, signing with its SM2 key and the ID.
+        cls.responder = testpki.OcspResponder(None, port, files=(cls.pki.index, cls.pki.inter, cls.pki.inter,
+                                                                 cls.pki.inter_key), sigopts=(DISTID,))
 
     @classmethod
     def tearDownClass(cls):

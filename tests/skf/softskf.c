@@ -465,6 +465,55 @@ static ULONG name_list(json_t *st, json_t *array, int present_only, LPSTR buf, U
     return SAR_OK;
 }
 
+/* ---- the children of a device (applications) or an application
+ * (containers): listed, opened and closed alike ---------------------------- */
+
+/* The JSON list `key` of the parent that handle `h` (of `kind`) names. */
+static json_t *children(const struct ctx *c, enum kind kind, const char *key)
+{
+    return json_object_get(kind == OBJ_DEV ? c->dev : c->app, key);
+}
+
+static ULONG enum_children(const char *fn, HANDLE h, enum kind kind, const char *key, LPSTR names, ULONG *size)
+{
+    json_t *st = enter(fn);
+    struct ctx c;
+    ULONG rc = resolve(st, h, kind, &c);
+    if (rc == SAR_OK)
+        rc = name_list(st, children(&c, kind, key), 0, names, size);
+    return leave(st, rc);
+}
+
+/* Opens child `name` of `key` as a `child` handle; `missing` when there is none. */
+static ULONG open_child(const char *fn, HANDLE h, enum kind kind, const char *key, LPSTR name, ULONG missing,
+                        enum kind child, HANDLE *out)
+{
+    json_t *st = enter(fn);
+    struct ctx c;
+    struct obj *o;
+    ULONG rc = resolve(st, h, kind, &c);
+    if (rc != SAR_OK)
+        return leave(st, rc);
+    if (!name || !out)
+        return leave(st, SAR_INVALIDPARAMERR);
+    if (!find_named(children(&c, kind, key), name))
+        return leave(st, missing);
+    if (!(o = new_obj(child, kind == OBJ_DEV ? c.dev_o : c.app_o, name)))
+        return leave(st, SAR_MEMORYERR);
+    *out = o;
+    return leave(st, SAR_OK);
+}
+
+static ULONG close_handle(const char *fn, HANDLE h, enum kind kind)
+{
+    json_t *st = enter(fn);
+    struct obj *o = live(h, kind);
+    if (!o)
+        return leave(st, SAR_INVALIDHANDLEERR);
+    close_tree(o);
+    return leave(st, SAR_OK);
+}
+
 /* ---- keys and certificates ---------------------------------------------- */
 
 static X509 *load_cert(const char *rel)
@@ -738,12 +787,7 @@ SKF_EXPORT ULONG SKF_ConnectDev(LPSTR szName, DEVHANDLE *phDev)
 
 SKF_EXPORT ULONG SKF_DisConnectDev(DEVHANDLE hDev)
 {
-    json_t *st = enter(__func__);
-    struct obj *o = live(hDev, OBJ_DEV);
-    if (!o)
-        return leave(st, SAR_INVALIDHANDLEERR);
-    close_tree(o); /* even a removed device can be disconnected */
-    return leave(st, SAR_OK);
+    return close_handle(__func__, hDev, OBJ_DEV); /* even a removed device can be disconnected */
 }
 
 SKF_EXPORT ULONG SKF_GetDevState(LPSTR szDevName, ULONG *pulDevState)
@@ -866,40 +910,18 @@ SKF_EXPORT ULONG SKF_GenRandom(DEVHANDLE hDev, BYTE *pbRandom, ULONG ulRandomLen
 
 SKF_EXPORT ULONG SKF_EnumApplication(DEVHANDLE hDev, LPSTR szAppName, ULONG *pulSize)
 {
-    json_t *st = enter(__func__);
-    struct ctx c;
-    ULONG rc = resolve(st, hDev, OBJ_DEV, &c);
-    if (rc == SAR_OK)
-        rc = name_list(st, json_object_get(c.dev, "applications"), 0, szAppName, pulSize);
-    return leave(st, rc);
+    return enum_children(__func__, hDev, OBJ_DEV, "applications", szAppName, pulSize);
 }
 
 SKF_EXPORT ULONG SKF_OpenApplication(DEVHANDLE hDev, LPSTR szAppName, HAPPLICATION *phApplication)
 {
-    json_t *st = enter(__func__);
-    struct ctx c;
-    ULONG rc = resolve(st, hDev, OBJ_DEV, &c);
-    if (rc != SAR_OK)
-        return leave(st, rc);
-    if (!szAppName || !phApplication)
-        return leave(st, SAR_INVALIDPARAMERR);
-    if (!find_named(json_object_get(c.dev, "applications"), szAppName))
-        return leave(st, SAR_APPLICATION_NOT_EXISTS);
-    struct obj *o = new_obj(OBJ_APP, c.dev_o, szAppName);
-    if (!o)
-        return leave(st, SAR_MEMORYERR);
-    *phApplication = o;
-    return leave(st, SAR_OK);
+    return open_child(__func__, hDev, OBJ_DEV, "applications", szAppName, SAR_APPLICATION_NOT_EXISTS, OBJ_APP,
+                      phApplication);
 }
 
 SKF_EXPORT ULONG SKF_CloseApplication(HAPPLICATION hApplication)
 {
-    json_t *st = enter(__func__);
-    struct obj *o = live(hApplication, OBJ_APP);
-    if (!o)
-        return leave(st, SAR_INVALIDHANDLEERR);
-    close_tree(o);
-    return leave(st, SAR_OK);
+    return close_handle(__func__, hApplication, OBJ_APP);
 }
 
 /* The JSON keys of one PIN of an application. */
@@ -1062,40 +1084,18 @@ SKF_EXPORT ULONG SKF_ClearSecureState(HAPPLICATION hApplication)
 
 SKF_EXPORT ULONG SKF_EnumContainer(HAPPLICATION hApplication, LPSTR szContainerName, ULONG *pulSize)
 {
-    json_t *st = enter(__func__);
-    struct ctx c;
-    ULONG rc = resolve(st, hApplication, OBJ_APP, &c);
-    if (rc == SAR_OK)
-        rc = name_list(st, json_object_get(c.app, "containers"), 0, szContainerName, pulSize);
-    return leave(st, rc);
+    return enum_children(__func__, hApplication, OBJ_APP, "containers", szContainerName, pulSize);
 }
 
 SKF_EXPORT ULONG SKF_OpenContainer(HAPPLICATION hApplication, LPSTR szContainerName, HCONTAINER *phContainer)
 {
-    json_t *st = enter(__func__);
-    struct ctx c;
-    ULONG rc = resolve(st, hApplication, OBJ_APP, &c);
-    if (rc != SAR_OK)
-        return leave(st, rc);
-    if (!szContainerName || !phContainer)
-        return leave(st, SAR_INVALIDPARAMERR);
-    if (!find_named(json_object_get(c.app, "containers"), szContainerName))
-        return leave(st, SAR_INVALIDPARAMERR);
-    struct obj *o = new_obj(OBJ_CON, c.app_o, szContainerName);
-    if (!o)
-        return leave(st, SAR_MEMORYERR);
-    *phContainer = o;
-    return leave(st, SAR_OK);
+    return open_child(__func__, hApplication, OBJ_APP, "containers", szContainerName, SAR_INVALIDPARAMERR, OBJ_CON,
+                      phContainer);
 }
 
 SKF_EXPORT ULONG SKF_CloseContainer(HCONTAINER hContainer)
 {
-    json_t *st = enter(__func__);
-    struct obj *o = live(hContainer, OBJ_CON);
-    if (!o)
-        return leave(st, SAR_INVALIDHANDLEERR);
-    close_tree(o);
-    return leave(st, SAR_OK);
+    return close_handle(__func__, hContainer, OBJ_CON);
 }
 
 SKF_EXPORT ULONG SKF_GetContainerType(HCONTAINER hContainer, ULONG *pulContainerType)
