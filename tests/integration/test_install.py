@@ -93,7 +93,7 @@ class Install(unittest.TestCase):
             shared = run_tool("pkg-config", "--libs", "ukeyverify", env=env).stdout.split()
             # Static: the archive, with its dependencies linked as the system has them.
             static = [os.path.join(libdir, "libukeyverify.a")] + run_tool(
-                "pkg-config", "--libs", "jansson", "libcurl").stdout.split() + ["-lmbedx509", "-lmbedcrypto"]
+                "pkg-config", "--libs", "jansson", "libcurl", "libcrypto").stdout.split() + ["-lmbedcrypto"]
             # A sanitizer build's library needs the sanitizer runtime in the program too.
             with open(os.path.join(build, "CMakeCache.txt")) as f:
                 sanitize = ["-fsanitize=address,undefined"] if "UKEY_SANITIZE:BOOL=ON" in f.read() else []
