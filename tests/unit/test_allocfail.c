@@ -165,8 +165,8 @@ static int p11_login(void) { return login_with(NULL); }
 /* The SKF device: SM2 signing and encryption, RSA signing certificates. */
 static int skf_listing(void) { return listing(3); }
 
-/* The RSA container's key (the SM2 one needs SM2 certificates to parse). */
-static int skf_login(void) { return login_with("c1s"); }
+/* The login default (the SM2 container: SM2-SM3), then the RSA container's key. */
+static int skf_login(void) { return login_with(NULL) && login_with("c1s"); }
 
 /* A SoftHSM2 token in a temporary directory with an EC key and its
  * self-issued login certificate; SOFTHSM2_CONF points there. */
