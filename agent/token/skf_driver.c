@@ -18,14 +18,10 @@
 #include "token/card.h"
 #include "util/hex.h"
 #include "util/log.h"
+#include "x509/cert.h"
 #include "x509/sigenc.h"
 
 #include <mbedtls/sha256.h>
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,29 +100,13 @@ static ukey_err public_key(struct skf_session *s, void *con, int sign, struct sk
 static int cert_key_is(const unsigned char *der, size_t len, const struct skfw_pubkey *pk, enum token_key *kind,
                        int *sign)
 {
-    const unsigned char *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)len);
-    EVP_PKEY *k = x && p == der + len ? X509_get0_pubkey(x) : NULL;
-    int same = 0;
-    if (k && pk->type == SKFW_KEY_ECC) {
-        char group[16] = "";
-        unsigned char point[65];
-        size_t n = 0;
-        same = EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, NULL) &&
-               strcmp(group, "SM2") == 0 &&
-               EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point, &n) && n == 65 &&
-               point[0] == 0x04 && memcmp(point + 1, pk->x, 32) == 0 && memcmp(point + 33, pk->y, 32) == 0;
-        *kind = TOKEN_KEY_SM2;
-    } else if (k && EVP_PKEY_is_a(k, "RSA")) {
-        BIGNUM *n = NULL, *e = NULL, *bn = BN_bin2bn(pk->n, sizeof pk->n, NULL), *be = BN_bin2bn(pk->e, 4, NULL);
-        same = EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_N, &n) && EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_E, &e) &&
-               bn && be && BN_cmp(n, bn) == 0 && BN_cmp(e, be) == 0 && BN_num_bits(n) == 2048;
-        BN_free(n), BN_free(e), BN_free(bn), BN_free(be);
-        *kind = TOKEN_KEY_RSA2048;
-    }
-    *sign = same && (X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE) != 0;
-    X509_free(x);
-    return same;
+    int ecc = pk->type == SKFW_KEY_ECC;
+    unsigned char xy[64];
+    memcpy(xy, pk->x, 32);
+    memcpy(xy + 32, pk->y, 32);
+    *kind = ecc ? TOKEN_KEY_SM2 : TOKEN_KEY_RSA2048;
+    return ecc ? x509_cert_key_is(der, len, X509_KEY_SM2, xy, sizeof xy, NULL, 0, sign)
+               : x509_cert_key_is(der, len, X509_KEY_RSA, pk->n, sizeof pk->n, pk->e, sizeof pk->e, sign);
 }
 
 /* Adds certificate `der` (taken) as id "c<index><s|e>". */
@@ -162,13 +142,11 @@ static int read_container(struct skf_session *s, void *con, size_t index, const 
         free(der);
     }
     if (t->n_certs < TOKEN_MAX_CERTS && skf_export(s, con, 1, 0, &der, &len) == UKEY_OK && der) {
-        const unsigned char *p = der;
-        X509 *x = d2i_X509(NULL, &p, (long)len);
-        if (x && p == der + len)
+        int is_ca, can_sign;
+        if (x509_cert_role(der, len, &is_ca, &can_sign) == 0)
             add_cert(t, index, 0, name, der, len);
         else
             free(der);
-        X509_free(x);
     }
     return rank;
 }

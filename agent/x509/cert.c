@@ -6,6 +6,9 @@
 
 #include "util/hex.h"
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
@@ -129,4 +132,31 @@ int x509_cert_role(const unsigned char *der, size_t len, int *is_ca, int *can_si
     *can_sign = x509_can_sign(crt);
     X509_free(crt);
     return 0;
+}
+
+int x509_cert_key_is(const unsigned char *der, size_t len, enum x509_key_kind kind, const unsigned char *a,
+                     size_t a_len, const unsigned char *b, size_t b_len, int *can_sign)
+{
+    X509 *crt = x509_from_der(der, len);
+    EVP_PKEY *k = crt ? X509_get0_pubkey(crt) : NULL;
+    int bits, same = 0;
+    *can_sign = 0;
+    if (k && kind == X509_KEY_SM2 && a_len == 64 && x509_key_kind(crt, &bits) == X509_KEY_SM2) {
+        unsigned char point[65];
+        size_t n = 0;
+        same = EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, sizeof point, &n) &&
+               n == 65 && point[0] == 0x04 && memcmp(point + 1, a, 64) == 0;
+    } else if (k && kind == X509_KEY_RSA && x509_key_kind(crt, &bits) == X509_KEY_RSA && bits == 2048) {
+        BIGNUM *n = NULL, *e = NULL, *want_n = BN_bin2bn(a, (int)a_len, NULL), *want_e = BN_bin2bn(b, (int)b_len, NULL);
+        same = want_n && want_e && EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_N, &n) &&
+               EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_E, &e) && BN_cmp(n, want_n) == 0 && BN_cmp(e, want_e) == 0;
+        BN_free(n);
+        BN_free(e);
+        BN_free(want_n);
+        BN_free(want_e);
+    }
+    *can_sign = same && x509_can_sign(crt);
+    X509_free(crt);
+    ERR_clear_error();
+    return same;
 }

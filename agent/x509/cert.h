@@ -2,6 +2,8 @@
 #ifndef UKEY_X509_CERT_H
 #define UKEY_X509_CERT_H
 
+#include "x509/crt.h"
+
 #include <jansson.h>
 #include <openssl/x509.h>
 #include <stddef.h>
@@ -29,5 +31,15 @@ json_t *x509_cert_json(const unsigned char *der, size_t len);
  * digitalSignature or none). 0, or -1 when `der` is not a certificate.
  */
 int x509_cert_role(const unsigned char *der, size_t len, int *is_ca, int *can_sign);
+
+/*
+ * 1 if `der` is one certificate whose public key is the one a token
+ * reported (an SKF library's public-key blob): for X509_KEY_SM2, `a` is
+ * x || y (64 bytes) and `b` unused; for X509_KEY_RSA, `a` the modulus and
+ * `b` the public exponent (big-endian, leading zeros allowed) and the key
+ * must be 2048 bits. *can_sign as in x509_cert_role. 0 otherwise.
+ */
+int x509_cert_key_is(const unsigned char *der, size_t len, enum x509_key_kind kind, const unsigned char *a,
+                     size_t a_len, const unsigned char *b, size_t b_len, int *can_sign);
 
 #endif

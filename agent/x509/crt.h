@@ -11,8 +11,11 @@
  * read (X509_verify and X509_verify_cert then use it at every level of a
  * chain) and on each CRL, OCSP and login signature check.
  *
- * OpenSSL types appear only in agent/x509/, agent/diag/certs.c (the
- * certificate checks) and verify/ (libukeyverify).
+ * OpenSSL's headers are included only here in agent/x509/, in
+ * agent/diag/ (the certificate checks) and in verify/ (libukeyverify);
+ * elsewhere (the login, the certificate-check endpoint) an X509 is a handle
+ * passed to the functions of this folder, and token drivers use
+ * x509/cert.h's DER-in, facts-out functions.
  */
 #ifndef UKEY_X509_CRT_H
 #define UKEY_X509_CRT_H
