@@ -23,16 +23,10 @@
 
 #define CRL_FILE_MAX (64u * 1024 * 1024)
 
-/* A CRL as read, judged by x509/crl.c when a certificate is checked. */
-struct crl_file {
-    unsigned char *bytes;
-    size_t len;
-};
-
 struct ukey_verifier {
     X509_STORE *anchors;
     int n_anchors;
-    struct crl_file *crls;
+    struct crl **crls;          /* parsed once, judged by x509/crl.c per token */
     size_t n_crls;
     int crl_fetch;
     time_t when;
@@ -78,7 +72,7 @@ void ukey_verifier_free(struct ukey_verifier *v)
         return;
     X509_STORE_free(v->anchors);
     for (size_t i = 0; i < v->n_crls; i++)
-        free(v->crls[i].bytes);
+        crl_free(v->crls[i]);
     free(v->crls);
     free(v);
 }
@@ -104,21 +98,21 @@ ukey_verify_result ukey_verifier_add_trust_anchors(struct ukey_verifier *v, cons
 
 ukey_verify_result ukey_verifier_add_crl(struct ukey_verifier *v, const char *crl_file)
 {
-    struct crl_file *more, c = {0};
-    struct crl_check probe;
-    if (!v || !crl_file || !(c.bytes = (unsigned char *)file_read_all(crl_file, CRL_FILE_MAX, &c.len)))
+    struct crl **more, *crl;
+    char *bytes;
+    size_t len;
+    if (!v || !crl_file || !(bytes = file_read_all(crl_file, CRL_FILE_MAX, &len)))
         return UKEY_VERIFY_BAD_ARGUMENT;
-    crl_check(c.bytes, c.len, NULL, NULL, 0, &probe); /* only: is it a CRL? */
-    if (probe.finding == CRL_NOT_A_CRL) {
-        free(c.bytes);
+    crl = crl_parse((const unsigned char *)bytes, len);
+    free(bytes);
+    if (!crl)
         return UKEY_VERIFY_BAD_ARGUMENT;
-    }
     if (!(more = realloc(v->crls, (v->n_crls + 1) * sizeof *more))) {
-        free(c.bytes);
+        crl_free(crl);
         return UKEY_VERIFY_OUT_OF_MEMORY;
     }
     v->crls = more;
-    v->crls[v->n_crls++] = c;
+    v->crls[v->n_crls++] = crl;
     return UKEY_VERIFY_OK;
 }
 
@@ -216,7 +210,7 @@ static ukey_verify_result check_chain(const struct ukey_verifier *v, X509 *crt, 
 static ukey_verify_result check_revocation(const struct ukey_verifier *v, X509 *crt, X509 *issuer, time_t when,
                                            struct ukey_verify_info *info)
 {
-    struct crl_file fetched = {0}, *crls = v->crls;
+    struct crl *fetched = NULL, *const *crls = v->crls;
     size_t n = v->n_crls;
     int from_issuer = 0, trusted = 0;
     ukey_verify_result r = UKEY_VERIFY_OK;
@@ -235,14 +229,14 @@ static ukey_verify_result check_revocation(const struct ukey_verifier *v, X509 *
             return fail(info, UKEY_VERIFY_REVOCATION_UNKNOWN, "CRL %.160s: HTTP %ld, %zu bytes", urls.crl[0],
                         res.http_code, res.len);
         }
-        fetched.bytes = res.body;
-        fetched.len = res.len;
+        fetched = crl_parse(res.body, res.len);
+        free(res.body);
         crls = &fetched;
-        n = 1;
+        n = fetched ? 1 : 0; /* not a CRL: no CRL from the issuer */
     }
     for (size_t i = 0; i < n && r == UKEY_VERIFY_OK; i++) {
         struct crl_check c;
-        crl_check(crls[i].bytes, crls[i].len, crt, issuer, when, &c);
+        crl_judge(crls[i], crt, issuer, when, &c);
         from_issuer |= c.finding != CRL_NOT_A_CRL && c.finding != CRL_OTHER_ISSUER && c.finding != CRL_NO_ISSUER;
         trusted |= c.finding == CRL_GOOD || c.finding == CRL_STALE || c.finding == CRL_FUTURE;
         if (c.finding == CRL_REVOKED)
@@ -253,7 +247,7 @@ static ukey_verify_result check_revocation(const struct ukey_verifier *v, X509 *
                                                                              : "no CRL from the certificate's issuer");
     else if (r == UKEY_VERIFY_OK && !trusted)
         r = fail(info, UKEY_VERIFY_REVOCATION_UNKNOWN, "the CRL is not signed by the certificate's issuer");
-    free(fetched.bytes);
+    crl_free(fetched);
     return r;
 }
 

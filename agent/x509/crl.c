@@ -6,6 +6,7 @@
 #include <mbedtls/asn1.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The DER of a PEM CRL (a new buffer), or NULL. */
@@ -47,32 +48,56 @@ static int signed_by(const unsigned char *der, size_t len, X509 *issuer)
     return x509_signature_ok(X509_get0_pubkey(issuer), alg, alg_len, sig.p, sig.len, tbs, tbs_len);
 }
 
-void crl_check(const unsigned char *body, size_t len, X509 *crt, X509 *issuer, time_t now, struct crl_check *out)
-{
-    unsigned char *pem_der = NULL;
-    const unsigned char *der = body, *p;
-    size_t der_len = len;
-    X509_CRL *crl = NULL;
-    X509_REVOKED *entry = NULL;
+struct crl {
+    X509_CRL *x;
+    unsigned char *der;         /* what the signature covers, as received */
+    size_t der_len;
+};
 
-    memset(out, 0, sizeof *out);
-    if (len > 0 && body[0] == '-' && !(der = pem_der = pem_to_der(body, len, &der_len)))
-        der = body, der_len = 0;
-    p = der;
-    if (der_len == 0 || der_len > (size_t)INT32_MAX || !(crl = d2i_X509_CRL(NULL, &p, (long)der_len)) ||
-        p != der + der_len) {
-        out->finding = CRL_NOT_A_CRL;
-        goto out;
+struct crl *crl_parse(const unsigned char *body, size_t len)
+{
+    struct crl *crl = calloc(1, sizeof *crl);
+    const unsigned char *p;
+    if (!crl)
+        return NULL;
+    if (len > 0 && body[0] == '-')
+        crl->der = pem_to_der(body, len, &crl->der_len);
+    else if (len > 0 && len <= (size_t)INT32_MAX && (crl->der = OPENSSL_malloc(len))) {
+        memcpy(crl->der, body, len);
+        crl->der_len = len;
     }
-    out->this_update = x509_time_utc(X509_CRL_get0_lastUpdate(crl));
-    out->next_update = x509_time_utc(X509_CRL_get0_nextUpdate(crl));
+    p = crl->der;
+    if (!crl->der || crl->der_len > (size_t)INT32_MAX ||
+        !(crl->x = d2i_X509_CRL(NULL, &p, (long)crl->der_len)) || p != crl->der + crl->der_len) {
+        crl_free(crl);
+        ERR_clear_error();
+        return NULL;
+    }
+    return crl;
+}
+
+void crl_free(struct crl *crl)
+{
+    if (!crl)
+        return;
+    X509_CRL_free(crl->x);
+    OPENSSL_free(crl->der);
+    free(crl);
+}
+
+void crl_judge(const struct crl *crl, X509 *crt, X509 *issuer, time_t now, struct crl_check *out)
+{
+    X509_REVOKED *entry = NULL;
+    memset(out, 0, sizeof *out);
+    out->this_update = x509_time_utc(X509_CRL_get0_lastUpdate(crl->x));
+    out->next_update = x509_time_utc(X509_CRL_get0_nextUpdate(crl->x));
     if (!issuer)
         out->finding = CRL_NO_ISSUER;
-    else if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0)
+    else if (X509_NAME_cmp(X509_CRL_get_issuer(crl->x), X509_get_subject_name(issuer)) != 0)
         out->finding = CRL_OTHER_ISSUER;
-    else if (!signed_by(der, der_len, issuer))
+    else if (!signed_by(crl->der, crl->der_len, issuer))
         out->finding = CRL_BAD_SIGNATURE;
-    else if (X509_CRL_get0_by_serial(crl, &entry, X509_get0_serialNumber(crt)) == 1 && entry) {
+    else if (X509_CRL_get0_by_serial(crl->x, &entry, X509_get0_serialNumber(crt)) == 1 && entry) {
         out->finding = CRL_REVOKED;
         out->revoked_at = x509_time_utc(X509_REVOKED_get0_revocationDate(entry));
     } else if (out->this_update > now + CRL_SLACK_S)
@@ -81,8 +106,17 @@ void crl_check(const unsigned char *body, size_t len, X509 *crt, X509 *issuer, t
         out->finding = CRL_STALE;
     else
         out->finding = CRL_GOOD;
-out:
-    X509_CRL_free(crl);
-    OPENSSL_free(pem_der);
     ERR_clear_error();
+}
+
+void crl_check(const unsigned char *body, size_t len, X509 *crt, X509 *issuer, time_t now, struct crl_check *out)
+{
+    struct crl *crl = crl_parse(body, len);
+    if (!crl) {
+        memset(out, 0, sizeof *out);
+        out->finding = CRL_NOT_A_CRL;
+        return;
+    }
+    crl_judge(crl, crt, issuer, now, out);
+    crl_free(crl);
 }

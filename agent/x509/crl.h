@@ -31,6 +31,19 @@ struct crl_check {
     time_t revoked_at;
 };
 
+/* A parsed CRL and the DER its signature covers. */
+struct crl;
+
+/* Parses a CRL (DER, or PEM); NULL if the bytes are no CRL (or out of
+ * memory). crl_free() it. A portal's verifier parses its CRLs once. */
+struct crl *crl_parse(const unsigned char *body, size_t len);
+void crl_free(struct crl *crl);
+
+/* Judges a parsed CRL for `crt` issued by `issuer` (NULL: unknown) at
+ * `now`. Read-only: one CRL may be judged from many threads at once. */
+void crl_judge(const struct crl *crl, X509 *crt, X509 *issuer, time_t now, struct crl_check *out);
+
+/* crl_parse, crl_judge and crl_free in one (CRL_NOT_A_CRL if it does not parse). */
 void crl_check(const unsigned char *body, size_t len, X509 *crt, X509 *issuer, time_t now, struct crl_check *out);
 
 #endif
