@@ -3,6 +3,7 @@
 #include "server/probe.h"
 
 #include "localca/localca.h"
+#include "server/peer.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>
@@ -108,6 +109,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 }
 
+/* MHD's accept policy: only the agent's own user (peer.h), before anything is read. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addrlen;
+    return peer_admit(addr, ((struct probe_server *)cls)->port, "probe") ? MHD_YES : MHD_NO;
+}
+
 struct probe_server *probe_start(unsigned port, unsigned https_port, const char *state_dir,
                                  char *const *origins, size_t n_origins, char *err, size_t errlen)
 {
@@ -139,7 +147,7 @@ struct probe_server *probe_start(unsigned port, unsigned https_port, const char 
     p->https_port = https_port;
     snprintf(p->ca_path, sizeof p->ca_path, "%s/%s", state_dir, LOCALCA_CA_FILE);
     guard_policy_init(&p->policy, p->port, origins, n_origins);
-    p->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, p,
+    p->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, accept_policy, p, on_request, p,
                                  MHD_OPTION_LISTEN_SOCKET, fd,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32,

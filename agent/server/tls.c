@@ -10,6 +10,7 @@
  */
 #include "server/tls.h"
 
+#include "server/peer.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mbedtls_compat.h"
@@ -298,6 +299,11 @@ static void accept_new(struct tls_front *front, int lfd)
         int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
+        /* Only the agent's own user, before any TLS work (peer.h). */
+        if (!peer_admit((struct sockaddr *)&peer, front->port, "HTTPS")) {
+            close(fd);
+            continue;
+        }
         if (front->n_conns >= front->opt.max_connections) {
             long long t = clock_ms();
             if (t - front->full_log_ms > 10000) {
