@@ -544,6 +544,34 @@ static enum MHD_Result dispatch(struct http_server *srv, struct MHD_Connection *
     return ret;
 }
 
+/* A piece of the request body: kept (JSON routes) up to the cap, else
+ * counted; the 413 is queued when it goes over. */
+static enum MHD_Result take_body(struct http_server *srv, struct MHD_Connection *c, struct req_ctx *rc,
+                                 const char *upload_data, size_t n)
+{
+    if (rc->body_error)
+        return MHD_YES;
+    if (rc->body_len + n > srv->agent->cfg->max_body_bytes) {
+        rc->body_error = 1;
+        return queue_error(c, rc, UKEY_ERR_BODY_TOO_LARGE, NULL);
+    }
+    if (rc->route && (rc->route->flags & ROUTE_JSON_BODY)) {
+        char *grown = malloc(rc->body_len + n);
+        if (!grown)
+            return MHD_NO;
+        /* Copy, then wipe the old buffer: realloc could leave a PIN behind. */
+        if (rc->body) {
+            memcpy(grown, rc->body, rc->body_len);
+            secret_wipe(rc->body, rc->body_len);
+            free(rc->body);
+        }
+        memcpy(grown + rc->body_len, upload_data, n);
+        rc->body = grown;
+    }
+    rc->body_len += n;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -570,28 +598,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (*upload_size) {
         size_t n = *upload_size;
+        enum MHD_Result ret = take_body(srv, c, rc, upload_data, n);
         *upload_size = 0;
-        if (rc->body_error)
-            return MHD_YES;
-        if (rc->body_len + n > srv->agent->cfg->max_body_bytes) {
-            rc->body_error = 1;
-            return queue_error(c, rc, UKEY_ERR_BODY_TOO_LARGE, NULL);
-        }
-        if (rc->route && (rc->route->flags & ROUTE_JSON_BODY)) {
-            char *grown = malloc(rc->body_len + n);
-            if (!grown)
-                return MHD_NO;
-            /* Copy, then wipe the old buffer: realloc could leave a PIN behind. */
-            if (rc->body) {
-                memcpy(grown, rc->body, rc->body_len);
-                secret_wipe(rc->body, rc->body_len);
-                free(rc->body);
-            }
-            memcpy(grown + rc->body_len, upload_data, n);
-            rc->body = grown;
-        }
-        rc->body_len += n;
-        return MHD_YES;
+        /* MHD's read buffer held these bytes (a PIN): all consumed, so MHD
+         * reads no more of them, and it frees its memory pool unwiped. */
+        secret_wipe((void *)upload_data, n);
+        return ret;
     }
     if (rc->body_error)
         return MHD_YES;

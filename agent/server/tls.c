@@ -15,6 +15,7 @@
 #include "util/log.h"
 #include "util/mbedtls_compat.h"
 #include "util/rng.h"
+#include "util/secret.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -265,8 +266,13 @@ static void conn_close(struct tls_front *front, size_t i)
     close(c->tcp);
     if (c->pair >= 0)
         close(c->pair);
-    mbedtls_ssl_free(&c->ssl);
+    mbedtls_ssl_free(&c->ssl); /* zeroizes its record buffers */
     identity_unref(c->id);
+    /* The relay buffers carried requests (with PINs) and answers. */
+    if (c->state != CONN_HANDSHAKE) {
+        secret_wipe(c->up, sizeof c->up);
+        secret_wipe(c->down, sizeof c->down);
+    }
     free(c);
     front->conns[i] = front->conns[--front->n_conns];
 }
@@ -354,6 +360,14 @@ static int start_relay(struct tls_front *front, struct conn *c)
     return 0;
 }
 
+/* The request bytes in `up` are passed on (or dropped): wiped at once, as
+ * they may hold a PIN. */
+static void up_done(struct conn *c)
+{
+    secret_wipe(c->up, c->up_len);
+    c->up_len = 0;
+}
+
 /* Moves as many bytes as possible in both directions. Returns 0 to keep the
  * connection, 1 when MHD has closed its side (everything it sent is passed
  * on), -1 to close it now. */
@@ -382,12 +396,12 @@ static int relay(struct tls_front *front, struct conn *c)
             if (w > 0) {
                 c->up_off += (size_t)w;
                 if (c->up_off == c->up_len)
-                    c->up_len = 0;
+                    up_done(c);
                 progress = 1;
             } else if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
                 /* MHD has answered and closed (e.g. 413 before the body):
                  * drop the rest of the request, keep passing its answer on. */
-                c->up_len = 0;
+                up_done(c);
                 progress = 1;
             } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
                 return -1;

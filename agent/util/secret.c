@@ -1,6 +1,8 @@
 /* Secret handling helpers; see secret.h. */
 #include "util/secret.h"
 
+#include <jansson.h>
+#include <malloc.h>
 #include <mbedtls/platform_util.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +23,19 @@ void secret_free_str(char *s)
     free(s);
 }
 
+/* Jansson's free: the parser's buffers and the strings of a request body
+ * may hold a PIN, so every block is wiped whole before it is freed. */
+static void json_wiping_free(void *p)
+{
+    if (!p)
+        return;
+    secret_wipe(p, malloc_usable_size(p));
+    free(p);
+}
+
 void secret_harden_process(void)
 {
+    json_set_alloc_funcs(malloc, json_wiping_free);
     struct rlimit none = {0, 0};
     setrlimit(RLIMIT_CORE, &none);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
