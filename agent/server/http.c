@@ -187,6 +187,9 @@ static enum MHD_Result queue_static(struct MHD_Connection *c, const struct req_c
                                 "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
                                 "form-action 'self'; frame-ancestors 'none'");
         MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        /* The page that opened ours (a portal's consent popup) keeps no
+         * handle to it, so it cannot navigate it to a look-alike. */
+        MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
     }
     /* The SDK is loaded by portal pages on other origins (<script src>). */
     MHD_add_response_header(resp, "Cross-Origin-Resource-Policy",

@@ -286,6 +286,11 @@ class Guard(unittest.TestCase):
         self.assertIn("frame-ancestors 'none'", headers["Content-Security-Policy"])
         self.assertNotIn("unsafe-inline", headers["Content-Security-Policy"])
         self.assertIn(b"/app.js", body)
+        # Review 2.13 (W10): the opener of the consent popup keeps no handle to it.
+        for page in ("/", "/consent.html"):
+            self.assertEqual(self.agent.request("GET", page)[1]["Cross-Origin-Opener-Policy"], "same-origin", page)
+        status, headers, _ = self.agent.request("GET", "/sdk/ukey-agent.js", {"Sec-Fetch-Site": "cross-site"})
+        self.assertEqual((status, headers["Cross-Origin-Resource-Policy"]), (200, "cross-origin"))
         status, headers, _ = self.agent.request("GET", "/app.js")
         self.assertTrue(headers["Content-Type"].startswith("text/javascript"))
         status, headers, _ = self.agent.request("GET", "/api/v1/status")
