@@ -363,6 +363,9 @@ class Flow:
         # Cross-Origin-Opener-Policy (review 2.13, W10): the portal that opened the
         # window has no handle to it; the SDK still hears the result from the agent below.
         self.assertTrue(self.b.send("eval", body="return window.opener === null;"))
+        # A user who takes a few seconds: the portal's severed handle reads
+        # popup.closed === true, which the SDK must not take for a closed window.
+        time.sleep(4)
         self.b.send("waitFor", selector="#cert", text="张三")
         self.b.send("waitFor", selector="#retries", text="PIN 剩余 3 次")
         self.shot("consent-window-zh")
