@@ -4,7 +4,8 @@
  * Pure functions over already-extracted header values, so they are unit
  * tested and fuzzed without a server.
  *
- * Order: Host (DNS rebinding) -> Origin allow-list -> Fetch Metadata ->
+ * Order: header syntax (NUL, duplicates, body framing) -> Host (DNS
+ * rebinding) -> Origin allow-list -> Fetch Metadata ->
  * method/route -> Content-Type -> body size.
  */
 #ifndef UKEY_SERVER_GUARD_H
