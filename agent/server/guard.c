@@ -18,6 +18,27 @@ void guard_policy_init(struct guard_policy *policy, unsigned port, char *const *
     snprintf(policy->self[2], sizeof policy->self[2], "https://[::1]:%u", port);
 }
 
+void guard_add_header(struct guard_request *req, const char *name, const char *value,
+                      size_t value_len)
+{
+    if (memchr(value, '\0', value_len))
+        req->nul = 1;
+    if (strcasecmp(name, "Host") == 0) {
+        if (req->host_count++ == 0)
+            req->host = value;
+    } else if (strcasecmp(name, "Origin") == 0) {
+        if (req->origin_count++ == 0)
+            req->origin = value;
+    } else if (strcasecmp(name, "Sec-Fetch-Site") == 0) {
+        if (!req->sec_fetch_site)
+            req->sec_fetch_site = value;
+    } else if (strcasecmp(name, "Content-Length") == 0) {
+        req->content_length_count++;
+    } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+        req->transfer_encoding_count++;
+    }
+}
+
 int guard_host_allowed(const struct guard_policy *policy, const char *host)
 {
     /* The self origins minus "https://" are exactly the allowed Host values. */
@@ -59,7 +80,8 @@ ukey_err guard_check(const struct guard_policy *policy, const struct guard_reque
                      const char **cors_origin)
 {
     *cors_origin = NULL;
-    if (req->host_count > 1 || req->origin_count > 1)
+    if (req->nul || req->host_count > 1 || req->origin_count > 1 || req->content_length_count > 1 ||
+        (req->content_length_count && req->transfer_encoding_count))
         return UKEY_ERR_BAD_REQUEST;
     /* Invariant 2: DNS rebinding. Checked on every request, Origin or not. */
     if (!guard_host_allowed(policy, req->host))

@@ -4,7 +4,8 @@
  * Pure functions over already-extracted header values, so they are unit
  * tested and fuzzed without a server.
  *
- * Order: Host (DNS rebinding) -> Origin allow-list -> Fetch Metadata ->
+ * Order: header syntax (NUL, duplicates, body framing) -> Host (DNS
+ * rebinding) -> Origin allow-list -> Fetch Metadata ->
  * method/route -> Content-Type -> body size.
  */
 #ifndef UKEY_SERVER_GUARD_H
@@ -21,19 +22,35 @@ struct guard_policy {
     char self[3][48];      /* https://127.0.0.1:PORT, https://localhost:PORT, https://[::1]:PORT */
 };
 
-/* The request facts the guard looks at; NULL for an absent header. */
+/* The request facts the guard looks at; NULL for an absent header. Filled
+ * by guard_add_header() for each header line (the first value of a name is
+ * kept), then is_api by the caller. */
 struct guard_request {
     const char *host;
     unsigned host_count;
     const char *origin;
     unsigned origin_count;
     const char *sec_fetch_site;
+    unsigned content_length_count;
+    unsigned transfer_encoding_count;
+    int nul;               /* a header value holds a NUL byte */
     int is_api;            /* path under /api/ */
 };
 
 /* Fills the agent's own origins for `port` into `policy`. */
 void guard_policy_init(struct guard_policy *policy, unsigned port, char *const *origins,
                        size_t n_origins);
+
+/*
+ * Notes one header line in `req`: counts Host, Origin, Content-Length and
+ * Transfer-Encoding (names case-insensitive), keeps the first Host, Origin
+ * and Sec-Fetch-Site value, and sets req->nul when the `value_len` bytes of
+ * `value` hold a NUL (a value that a C string would cut short, so that
+ * "127.0.0.1:PORT\0.attacker.example" would read as the agent's Host).
+ * `name` and `value` are borrowed for as long as `req` is used.
+ */
+void guard_add_header(struct guard_request *req, const char *name, const char *value,
+                      size_t value_len);
 
 /* 1 if `host` is 127.0.0.1:PORT, localhost:PORT or [::1]:PORT. */
 int guard_host_allowed(const struct guard_policy *policy, const char *host);
@@ -50,9 +67,11 @@ int guard_from_self(const struct guard_policy *policy, const struct guard_reques
 int guard_origin_allowed(const struct guard_policy *policy, const char *origin);
 
 /*
- * Host, Origin and Fetch Metadata checks. Returns UKEY_OK, or the error to
- * answer with (HOST_NOT_ALLOWED, ORIGIN_NOT_ALLOWED, INVALID_REQUEST for a
- * duplicated Host/Origin). *cors_origin is set to the origin to echo in CORS
+ * Header syntax, Host, Origin and Fetch Metadata checks. Returns UKEY_OK, or
+ * the error to answer with: INVALID_REQUEST (BAD_REQUEST) for a NUL in a
+ * header value, a duplicated Host, Origin or Content-Length, or
+ * Content-Length together with Transfer-Encoding (two framings of one body,
+ * the request-smuggling shape); HOST_NOT_ALLOWED; ORIGIN_NOT_ALLOWED. *cors_origin is set to the origin to echo in CORS
  * headers, or NULL when no CORS headers may be sent.
  */
 ukey_err guard_check(const struct guard_policy *policy, const struct guard_request *req,

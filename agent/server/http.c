@@ -2,6 +2,7 @@
 #include "server/http.h"
 
 #include "api/events.h"
+#include "server/request.h"
 #include "server/router.h"
 #include "server/static.h"
 #include "util/log.h"
@@ -62,7 +63,10 @@ struct req_ctx {
     enum router_match match;
     int is_api;
     int preflight;
-    int body_error;             /* body over the cap: 413 already queued */
+    int checked;                /* check_headers() has run */
+    int query_cut;              /* over REQUEST_MAX_QUERY_ARGS: refused */
+    int body_error;             /* refused at the first call: the answer is queued */
+    size_t body_dropped;        /* bytes of a (chunked) body past the cap, read and dropped */
     char allow[64];
     char param[128];
     char *body;                 /* may hold a PIN: wiped before free */
@@ -183,6 +187,9 @@ static enum MHD_Result queue_static(struct MHD_Connection *c, const struct req_c
                                 "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
                                 "form-action 'self'; frame-ancestors 'none'");
         MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        /* The page that opened ours (a portal's consent popup) keeps no
+         * handle to it, so it cannot navigate it to a look-alike. */
+        MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
     }
     /* The SDK is loaded by portal pages on other origins (<script src>). */
     MHD_add_response_header(resp, "Cross-Origin-Resource-Policy",
@@ -204,44 +211,23 @@ static int hexval(char c)
     return -1;
 }
 
-struct header_count {
-    unsigned host, origin;
-};
-
-static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value)
-{
-    struct header_count *hc = cls;
-    (void)kind;
-    (void)value;
-    if (strcasecmp(key, "Host") == 0)
-        hc->host++;
-    else if (strcasecmp(key, "Origin") == 0)
-        hc->origin++;
-    return MHD_YES;
-}
-
 /* First call for a request: headers are complete, the body is not read yet.
  * Returns UKEY_OK to go on (answer later), or the error to answer now. */
 static ukey_err check_headers(struct http_server *srv, struct MHD_Connection *c,
                               struct req_ctx *rc, const char *url, const char *method)
 {
-    struct header_count hc = {0, 0};
     struct guard_request greq;
     const char *length;
     ukey_err e;
 
-    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &hc);
+    request_guard_read(c, &greq);
     rc->is_api = strncmp(url, "/api/", 5) == 0 || strcmp(url, "/api") == 0;
-    greq.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
-    greq.host_count = hc.host;
-    greq.origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-    greq.origin_count = hc.origin;
-    greq.sec_fetch_site = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
     greq.is_api = rc->is_api;
     e = guard_check(srv->policy, &greq, &rc->cors_origin);
     if (e != UKEY_OK)
         return e;
+    if (rc->query_cut)
+        return UKEY_ERR_BAD_REQUEST;
 
     if (!rc->is_api) {
         snprintf(rc->allow, sizeof rc->allow, "GET, HEAD, OPTIONS");
@@ -544,16 +530,21 @@ static enum MHD_Result dispatch(struct http_server *srv, struct MHD_Connection *
     return ret;
 }
 
+/* A chunked body has no length to refuse it by before it arrives, and
+ * libmicrohttpd 0.9.75 takes no answer in the middle of an upload: the part
+ * past max_body_bytes is read and dropped, and the end of the request is
+ * answered 413. A sender that goes on for this much more is cut off. */
+#define BODY_DROP_MAX ((size_t)1 << 20)
+
 /* A piece of the request body: kept (JSON routes) up to the cap, else
- * counted; the 413 is queued when it goes over. */
-static enum MHD_Result take_body(struct http_server *srv, struct MHD_Connection *c, struct req_ctx *rc,
-                                 const char *upload_data, size_t n)
+ * counted; past the cap, dropped (the 413 comes at the end). */
+static enum MHD_Result take_body(struct http_server *srv, struct req_ctx *rc, const char *upload_data, size_t n)
 {
     if (rc->body_error)
         return MHD_YES;
-    if (rc->body_len + n > srv->agent->cfg->max_body_bytes) {
-        rc->body_error = 1;
-        return queue_error(c, rc, UKEY_ERR_BODY_TOO_LARGE, NULL);
+    if (rc->body_dropped || rc->body_len + n > srv->agent->cfg->max_body_bytes) {
+        rc->body_dropped += n;
+        return rc->body_dropped > BODY_DROP_MAX ? MHD_NO : MHD_YES;
     }
     if (rc->route && (rc->route->flags & ROUTE_JSON_BODY)) {
         char *grown = malloc(rc->body_len + n);
@@ -572,6 +563,20 @@ static enum MHD_Result take_body(struct http_server *srv, struct MHD_Connection 
     return MHD_YES;
 }
 
+/* MHD_OPTION_URI_LOG_CALLBACK: the request line is in, the query not yet
+ * split. The per-request state starts here, so the first access-handler
+ * call can refuse a query that was too long to keep. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct req_ctx *rc = calloc(1, sizeof *rc);
+    (void)cls;
+    (void)c;
+    if (rc)
+        rc->query_cut = request_query_cut(uri);
+    return rc;
+}
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -580,11 +585,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct req_ctx *rc = *con_cls;
     (void)version;
 
-    if (!rc) {
+    if (!rc)
+        return MHD_NO; /* on_uri() ran out of memory */
+    if (!rc->checked) {
         ukey_err e;
-        if (!(rc = calloc(1, sizeof *rc)))
-            return MHD_NO;
-        *con_cls = rc;
+        rc->checked = 1;
         e = check_headers(srv, c, rc, url, method);
         if (e != UKEY_OK) {
             char shown[96];
@@ -598,7 +603,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (*upload_size) {
         size_t n = *upload_size;
-        enum MHD_Result ret = take_body(srv, c, rc, upload_data, n);
+        enum MHD_Result ret = take_body(srv, rc, upload_data, n);
         *upload_size = 0;
         /* MHD's read buffer held these bytes (a PIN): all consumed, so MHD
          * reads no more of them, and it frees its memory pool unwiped. */
@@ -607,6 +612,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (rc->body_error)
         return MHD_YES;
+    if (rc->body_dropped)
+        return queue_error(c, rc, UKEY_ERR_BODY_TOO_LARGE, NULL);
     return dispatch(srv, c, rc, url, method);
 }
 
@@ -686,6 +693,7 @@ struct http_server *http_create(const struct agent_ctx *agent, const struct guar
         0, NULL, NULL, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, so it sees everything */
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2,
         MHD_OPTION_CONNECTION_LIMIT, agent->cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, agent->cfg->idle_timeout_s,

@@ -4,6 +4,7 @@
 
 #include "localca/localca.h"
 #include "server/peer.h"
+#include "server/request.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>
@@ -11,18 +12,94 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Every client is 127.0.0.1, so a per-IP limit would be this limit again. */
+#define PROBE_MAX_CONNECTIONS 64
+/* A connection is closed this long after it was accepted, whatever it
+ * does: libmicrohttpd's timeout counts idle time only, so a client that
+ * trickles a header line now and then would hold its slot for ever. */
+#define PROBE_DEADLINE_S 5
+
+/* One open connection, from MHD's STARTED notice to its CLOSED notice. */
+struct probe_conn {
+    int fd;                       /* -1: a free slot */
+    int cut;                      /* shut down by the sweeper, not closed yet */
+    time_t since;                 /* CLOCK_MONOTONIC seconds */
+};
 
 struct probe_server {
     struct MHD_Daemon *daemon;
     struct guard_policy policy;   /* Host and Origin, for the probe's own port */
     unsigned port, https_port;
     char ca_path[4200];
+    pthread_mutex_t lock;         /* guards conns, stopping */
+    pthread_cond_t wake;
+    pthread_t sweeper;
+    int stopping;
+    struct probe_conn conns[PROBE_MAX_CONNECTIONS];
 };
+
+static time_t now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION (the daemon's thread): keeps `conns`. At
+ * most PROBE_MAX_CONNECTIONS are open, so a free slot is always there. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct probe_server *p = cls;
+    pthread_mutex_lock(&p->lock);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        for (size_t i = 0; info && i < PROBE_MAX_CONNECTIONS; i++)
+            if (p->conns[i].fd < 0) {
+                p->conns[i] = (struct probe_conn){info->connect_fd, 0, now_s()};
+                *socket_context = &p->conns[i];
+                break;
+            }
+    } else if (*socket_context) {
+        /* Before libmicrohttpd closes the socket: the sweeper never
+         * touches a descriptor number that may be reused. */
+        ((struct probe_conn *)*socket_context)->fd = -1;
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Once a second, shuts down the connections open for PROBE_DEADLINE_S;
+ * libmicrohttpd then sees them end and closes them. */
+static void *sweep(void *arg)
+{
+    struct probe_server *p = arg;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stopping) {
+        struct timespec until;
+        time_t now = now_s();
+        for (size_t i = 0; i < PROBE_MAX_CONNECTIONS; i++) {
+            struct probe_conn *pc = &p->conns[i];
+            if (pc->fd >= 0 && !pc->cut && now - pc->since >= PROBE_DEADLINE_S) {
+                shutdown(pc->fd, SHUT_RDWR);
+                pc->cut = 1;
+            }
+        }
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&p->wake, &p->lock, &until);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
 
 static void common_headers(struct MHD_Response *r, const char *cors_origin)
 {
@@ -47,33 +124,42 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     return ret;
 }
 
+/* MHD_OPTION_URI_LOG_CALLBACK: the request's context is the server, or
+ * NULL when its query was cut (request.h). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)c;
+    return request_query_cut(uri) ? NULL : cls;
+}
+
+/* Answers at the first call, from the headers alone (no route takes a
+ * body); libmicrohttpd then closes the connection, which for a probe that
+ * a page calls once is what we want anyway. Later calls for the same
+ * request (a body sent all the same) only read it. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size,
                                   void **con_cls)
 {
     struct probe_server *p = cls;
-    struct guard_request g = {0};
+    struct guard_request g;
     const char *cors = NULL;
     char fp[65] = "";
+    int query_cut = *con_cls != p;
     ukey_err e;
     (void)version;
     (void)upload_data;
 
-    if (!*con_cls) { /* first call: headers only */
-        *con_cls = p;
-        return MHD_YES;
-    }
-    if (*upload_size) { /* no route takes a body */
+    if (*con_cls == &p->port) { /* answered */
         *upload_size = 0;
         return MHD_YES;
     }
-    g.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
-    g.host_count = g.host != NULL;
-    g.origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-    g.origin_count = g.origin != NULL;
-    g.sec_fetch_site = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
+    *con_cls = &p->port;
+    request_guard_read(c, &g);
     g.is_api = 1;
-    if ((e = guard_check(&p->policy, &g, &cors)) != UKEY_OK) {
+    e = guard_check(&p->policy, &g, &cors);
+    if (e == UKEY_OK && query_cut)
+        e = UKEY_ERR_BAD_REQUEST;
+    if (e != UKEY_OK) {
         char body[128];
         snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\"}}", err_code(e));
         return reply(c, err_http_status(e), body, NULL);
@@ -147,17 +233,27 @@ struct probe_server *probe_start(unsigned port, unsigned https_port, const char 
     p->https_port = https_port;
     snprintf(p->ca_path, sizeof p->ca_path, "%s/%s", state_dir, LOCALCA_CA_FILE);
     guard_policy_init(&p->policy, p->port, origins, n_origins);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    for (size_t i = 0; i < PROBE_MAX_CONNECTIONS; i++)
+        p->conns[i].fd = -1;
     p->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, accept_policy, p, on_request, p,
                                  MHD_OPTION_LISTEN_SOCKET, fd,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)PROBE_MAX_CONNECTIONS,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)PROBE_DEADLINE_S,
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
                                  MHD_OPTION_STRICT_FOR_CLIENT, 1,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, p,
+                                 MHD_OPTION_URI_LOG_CALLBACK, on_uri, p,
                                  MHD_OPTION_END);
-    if (!p->daemon) {
+    if (!p->daemon || pthread_create(&p->sweeper, NULL, sweep, p) != 0) {
         snprintf(err, errlen, "cannot start the probe's HTTP engine");
-        close(fd);
+        if (p->daemon)
+            MHD_stop_daemon(p->daemon);
+        else
+            close(fd);
+        pthread_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->wake);
         free(p);
         return NULL;
     }
@@ -170,6 +266,13 @@ void probe_stop(struct probe_server *p)
 {
     if (!p)
         return;
+    pthread_mutex_lock(&p->lock);
+    p->stopping = 1;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->sweeper, NULL);
     MHD_stop_daemon(p->daemon);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->wake);
     free(p);
 }

@@ -360,6 +360,12 @@ class Flow:
         # The request id has left the address bar (and so any later Referer or history).
         self.assertEqual(self.b.send("eval", body="return location.href;"),
                          "https://127.0.0.1:%d/consent.html" % WEB.agent_port)
+        # Cross-Origin-Opener-Policy (review 2.13, W10): the portal that opened the
+        # window has no handle to it; the SDK still hears the result from the agent below.
+        self.assertTrue(self.b.send("eval", body="return window.opener === null;"))
+        # A user who takes a few seconds: the portal's severed handle reads
+        # popup.closed === true, which the SDK must not take for a closed window.
+        time.sleep(4)
         self.b.send("waitFor", selector="#cert", text="张三")
         self.b.send("waitFor", selector="#retries", text="PIN 剩余 3 次")
         self.shot("consent-window-zh")

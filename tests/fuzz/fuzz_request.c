@@ -34,14 +34,6 @@ static const char *lookup(const struct fields *f, const char *key, int nocase)
     return NULL;
 }
 
-static unsigned count(const struct fields *f, const char *key)
-{
-    unsigned n = 0;
-    for (size_t i = 0; i < f->n; i++)
-        n += strcasecmp(f->name[i], key) == 0;
-    return n;
-}
-
 static const char *query(const struct api_request *req, const char *key)
 {
     return lookup(&((struct fuzz_request *)req->http)->query, key, 0);
@@ -121,11 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         split_query(q + 1, &fr.query, &pairs);
     }
 
-    g.host = lookup(&fr.headers, "Host", 1);
-    g.host_count = count(&fr.headers, "Host");
-    g.origin = lookup(&fr.headers, "Origin", 1);
-    g.origin_count = count(&fr.headers, "Origin");
-    g.sec_fetch_site = lookup(&fr.headers, "Sec-Fetch-Site", 1);
+    for (size_t i = 0; i < fr.headers.n; i++)
+        guard_add_header(&g, fr.headers.name[i], fr.headers.value[i], strlen(fr.headers.value[i]));
     g.is_api = strncmp(path, "/api/", 5) == 0;
     if (guard_check(&policy, &g, &cors) != UKEY_OK ||
         (strcmp(req.method, "POST") == 0 && !guard_content_type_json(lookup(&fr.headers, "Content-Type", 1))) ||

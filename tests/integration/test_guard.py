@@ -1,6 +1,7 @@
 """The request guard through the real agent: Host, Origin/CORS, Fetch
 Metadata, content type, size caps, static files and traversal, binding
 (security.md 7.1 WEB-01..06, 7.6 SRV-01..03)."""
+import http.client
 import json
 import os
 import socket
@@ -166,6 +167,98 @@ class Guard(unittest.TestCase):
         self.assertEqual(status, 431)
         self.assertTrue(self.agent.alive())
 
+    def raw(self, request, timeout=5):
+        """Sends `request` bytes as they are over TLS; (status, headers, body)
+        of the answer, which must come within `timeout` seconds."""
+        with self.agent.ssl_context().wrap_socket(
+                socket.create_connection(("127.0.0.1", self.agent.port), timeout=timeout),
+                server_hostname="127.0.0.1") as s:
+            s.sendall(request)
+            r = http.client.HTTPResponse(s)
+            r.begin()
+            return r.status, r.headers, r.read()
+
+    def head(self, method="GET", path="/api/v1/status", lines=(), eol=b"\r\n"):
+        host = b"Host: 127.0.0.1:%d" % self.agent.port
+        return eol.join([b"%s %s HTTP/1.1" % (method.encode(), path.encode()), host] + list(lines)) + eol + eol
+
+    def test_nul_in_any_header_refused(self):
+        # Review 1.10 / 1.23 (W9): a NUL cut the value, so "127.0.0.1:PORT\0.attacker.example"
+        # passed the Host check and "https://portal.gov.example\0.evil" got CORS headers.
+        p = self.agent.port
+        cases = [
+            [b"Host: 127.0.0.1:%d\0.attacker.example" % p],                    # replaces the good Host below
+            [b"Origin: " + OK.encode() + b"\0.evil.example"],
+            [b"Origin: " + OK.encode() + b"\0.evil.example", b"Accept: */*"],  # not the last line
+            [b"Sec-Fetch-Site: same-origin\0cross-site"],
+            [b"X-Anything: a\0b", b"Accept: */*"],
+            [b"X-Anything: a\0", b"Accept: */*"],
+            [b"X-Anything: a\0b"],
+        ]
+        for lines in cases:
+            request = self.head(lines=lines)
+            if lines[0].startswith(b"Host:"):
+                request = b"GET /api/v1/status HTTP/1.1\r\n" + lines[0] + b"\r\n\r\n"
+            status, headers, body = self.raw(request)
+            self.assertEqual((status, self.error_code(body)), (400, "INVALID_REQUEST"), lines)
+            self.assertEqual(acao_headers(headers), [], lines)
+        for eol in (b"\r\n", b"\n"):
+            status, _, body = self.raw(self.head(lines=[b"Content-Type: application/json\0x", b"Accept: */*"], eol=eol))
+            self.assertEqual(status, 400, eol)
+        # No false alarm: bare LF line ends, empty values, the same headers without NUL.
+        for eol in (b"\r\n", b"\n"):
+            status, headers, _ = self.raw(self.head(lines=[b"Origin: " + OK.encode(), b"X-Empty:", b"X-Blank: ",
+                                                           b"Accept: */*"], eol=eol))
+            self.assertEqual(status, 200, eol)
+            self.assertEqual(headers["Access-Control-Allow-Origin"], OK)
+
+    def test_body_framing_conflicts_refused(self):
+        # Review 6.3 (W9): two Content-Length headers (equal or not), or one with
+        # Transfer-Encoding, frame one body two ways: refused before the body.
+        json_ct = b"Content-Type: application/json"
+        for lines, body in (([json_ct, b"Content-Length: 2", b"Content-Length: 2"], b"{}"),
+                            ([json_ct, b"Content-Length: 61", b"Content-Length: 2"], b"{}"),
+                            ([json_ct, b"Content-Length: 5", b"Transfer-Encoding: chunked"], b"0\r\n\r\n"),
+                            ([json_ct, b"Transfer-Encoding: chunked", b"Content-Length: 5"], b"0\r\n\r\n")):
+            status, _, answer = self.raw(self.head("POST", "/api/v1/login", lines) + body)
+            self.assertEqual((status, self.error_code(answer)), (400, "INVALID_REQUEST"), lines)
+
+    def test_chunked_body_over_the_cap_answered(self):
+        # Review 6.5 (W9): a chunked body over max_body_bytes (64 KiB) was dropped with no answer.
+        lines = [b"Content-Type: application/json", b"Transfer-Encoding: chunked"]
+        chunks = b"".join(b"1000\r\n" + b"x" * 4096 + b"\r\n" for _ in range(18)) + b"0\r\n\r\n"
+        status, _, body = self.raw(self.head("POST", "/api/v1/login", lines) + chunks)
+        self.assertEqual((status, self.error_code(body)), (413, "BODY_TOO_LARGE"))
+        # A small chunked body is read as usual (here: no challenge in it).
+        status, _, body = self.raw(self.head("POST", "/api/v1/login", lines) + b"2\r\n{}\r\n0\r\n\r\n")
+        self.assertEqual(status, 400)
+        self.assertNotEqual(self.error_code(body), "BODY_TOO_LARGE")
+        # One that goes on for more than 1 MiB past the cap is cut off.
+        with self.agent.ssl_context().wrap_socket(
+                socket.create_connection(("127.0.0.1", self.agent.port), timeout=10),
+                server_hostname="127.0.0.1") as s:
+            s.sendall(self.head("POST", "/api/v1/login", lines))
+            with self.assertRaises(OSError):
+                for _ in range(1000):  # 16 MiB at most
+                    s.sendall(b"4000\r\n" + b"x" * 16384 + b"\r\n")
+                s.sendall(b"0\r\n\r\n")
+                if not s.recv(1):
+                    raise ConnectionResetError("closed")
+        self.assertEqual(self.agent.request("GET", "/api/v1/status")[0], 200)
+
+    def test_many_query_arguments_answered(self):
+        # Review 6.8 (W9): 500 query arguments filled libmicrohttpd's memory pool and
+        # the connection hung for 60 s with no answer.
+        for n in (33, 500, 3000):
+            query = "&".join("a%d=1" % i for i in range(n))
+            status, _, body = self.raw(self.head(path="/api/v1/status?" + query))
+            self.assertEqual((status, self.error_code(body)), (400, "INVALID_REQUEST"), n)
+        self.assertEqual(self.raw(self.head(path="/api/v1/status?" + "&".join("a%d" % i for i in range(32))))[0], 200)
+        # The guard still comes first: a foreign Host hears 421.
+        status, _, _ = self.raw(b"GET /api/v1/status?%s HTTP/1.1\r\nHost: evil.example\r\n\r\n"
+                                % b"&".join(b"a" for _ in range(500)))
+        self.assertEqual(status, 421)
+
     def test_unknown_path_and_method(self):
         status, headers, body = self.agent.request("GET", "/api/v1/nope")
         self.assertEqual((status, self.error_code(body)), (404, "NOT_FOUND"))
@@ -193,6 +286,11 @@ class Guard(unittest.TestCase):
         self.assertIn("frame-ancestors 'none'", headers["Content-Security-Policy"])
         self.assertNotIn("unsafe-inline", headers["Content-Security-Policy"])
         self.assertIn(b"/app.js", body)
+        # Review 2.13 (W10): the opener of the consent popup keeps no handle to it.
+        for page in ("/", "/consent.html"):
+            self.assertEqual(self.agent.request("GET", page)[1]["Cross-Origin-Opener-Policy"], "same-origin", page)
+        status, headers, _ = self.agent.request("GET", "/sdk/ukey-agent.js", {"Sec-Fetch-Site": "cross-site"})
+        self.assertEqual((status, headers["Cross-Origin-Resource-Policy"]), (200, "cross-origin"))
         status, headers, _ = self.agent.request("GET", "/app.js")
         self.assertTrue(headers["Content-Type"].startswith("text/javascript"))
         status, headers, _ = self.agent.request("GET", "/api/v1/status")

@@ -6,6 +6,8 @@ import json
 import os
 import socket
 import sys
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -75,6 +77,60 @@ class Probe(unittest.TestCase):
         # Loopback IPv4 only.
         with self.assertRaises(OSError):
             socket.create_connection(("::1", self.agent.probe_port), timeout=2).close()
+
+    def raw(self, request, timeout=5):
+        with socket.create_connection(("127.0.0.1", self.agent.probe_port), timeout=timeout) as s:
+            s.sendall(request)
+            r = http.client.HTTPResponse(s)
+            r.begin()
+            return r.status, r.headers, r.read()
+
+    def test_same_header_rules_as_the_main_port(self):
+        # Review 5.9 (W7): the probe took the first of two Host or Origin headers.
+        host = b"Host: 127.0.0.1:%d" % self.agent.probe_port
+        for lines in ([host, b"Host: attacker.example"], [host, b"Origin: " + PORTAL.encode(), b"Origin: https://evil.example"],
+                      [b"Host: 127.0.0.1:%d\0.attacker.example" % self.agent.probe_port],
+                      [host, b"Origin: " + PORTAL.encode() + b"\0.evil.example"],
+                      [host, b"Content-Length: 0", b"Content-Length: 0"]):
+            status, headers, body = self.raw(b"\r\n".join([b"GET /probe HTTP/1.1"] + lines) + b"\r\n\r\n")
+            self.assertEqual((status, json.loads(body)["error"]["code"]), (400, "INVALID_REQUEST"), lines)
+            self.assertIsNone(headers.get("Access-Control-Allow-Origin"))
+        status, _, _ = self.raw(b"GET /probe?%s HTTP/1.1\r\n%s\r\n\r\n" % (b"&".join(b"a" for _ in range(300)), host))
+        self.assertEqual(status, 400)
+
+    def test_slow_clients_do_not_lock_the_probe(self):
+        # Review 5.11 (W7): 40 clients trickling header lines held every slot
+        # (32 per IP, all 127.0.0.1) for as long as they kept trickling.
+        stop = threading.Event()
+        socks = []
+        for _ in range(40):
+            s = socket.create_connection(("127.0.0.1", self.agent.probe_port), timeout=5)
+            s.sendall(b"GET /probe HTTP/1.1\r\n")
+            socks.append(s)
+
+        def trickle():
+            while not stop.wait(1):
+                for s in socks:
+                    try:
+                        s.sendall(b"X-Slow: 1\r\n")
+                    except OSError:
+                        pass
+        t = threading.Thread(target=trickle)
+        t.start()
+        try:
+            self.assertEqual(self.get()[0], 200)
+            # Each is closed a few seconds after it was accepted, trickle or not.
+            deadline = time.monotonic() + 15
+            for s in socks:
+                s.settimeout(max(0.1, deadline - time.monotonic()))
+                self.assertEqual(s.recv(1), b"")
+            self.assertLess(time.monotonic(), deadline)
+        finally:
+            stop.set()
+            t.join()
+            for s in socks:
+                s.close()
+        self.assertEqual(self.get()[0], 200)
 
     def test_port_taken(self):
         # Another agent cannot have the probe's port: it says so and serves HTTPS all the same.

@@ -122,6 +122,39 @@ static void test_guard(void)
     CHECK(guard_check(&pol, &req, &cors) == UKEY_OK);
 }
 
+/* guard_add_header(): what the guard learns from header lines (issue 17, W9). */
+static void test_header_lines(void)
+{
+    char *origins[] = {"https://portal.gov.example"};
+    struct guard_policy pol;
+    struct guard_request req = {0};
+    const char *cors;
+
+    guard_policy_init(&pol, 27443, origins, 1);
+    guard_add_header(&req, "host", "127.0.0.1:27443", 15);
+    guard_add_header(&req, "ORIGIN", "https://portal.gov.example", 26);
+    guard_add_header(&req, "Sec-Fetch-Site", "same-origin", 11);
+    guard_add_header(&req, "Content-Length", "2", 1);
+    CHECK(req.host_count == 1 && req.origin_count == 1 && !req.nul);
+    CHECK(guard_check(&pol, &req, &cors) == UKEY_OK);
+    CHECK_STR(cors, "https://portal.gov.example");
+    /* Two framings of one body. */
+    guard_add_header(&req, "Transfer-Encoding", "chunked", 7);
+    CHECK(guard_check(&pol, &req, &cors) == UKEY_ERR_BAD_REQUEST && cors == NULL);
+    req.transfer_encoding_count = 0;
+    guard_add_header(&req, "content-length", "2", 1);
+    CHECK(guard_check(&pol, &req, &cors) == UKEY_ERR_BAD_REQUEST);
+    /* A NUL anywhere in a value, which a C string would cut. */
+    memset(&req, 0, sizeof req);
+    guard_add_header(&req, "Host", "127.0.0.1:27443\0.evil.example", 28);
+    CHECK(req.nul && strcmp(req.host, "127.0.0.1:27443") == 0);
+    CHECK(guard_check(&pol, &req, &cors) == UKEY_ERR_BAD_REQUEST);
+    memset(&req, 0, sizeof req);
+    guard_add_header(&req, "Host", "127.0.0.1:27443", 15);
+    guard_add_header(&req, "X-Other", "a\0", 2);
+    CHECK(guard_check(&pol, &req, &cors) == UKEY_ERR_BAD_REQUEST);
+}
+
 static void test_content_type(void)
 {
     CHECK(guard_content_type_json("application/json"));
@@ -138,6 +171,8 @@ static void test_content_type(void)
 int main(void)
 {
     test_origin_syntax();
+    test_header_lines();
+
     test_origin_match();
     test_guard();
     test_content_type();

@@ -256,14 +256,17 @@
     return call("POST", "/api/v1/login", body).then(function (pending) {
       if (!popup) throw sdkError("POPUP_BLOCKED");
       popup.location.href = pending.consent_url;
-      var deadline = Date.now() + (pending.expires_in + 5) * 1000, closedSeen = 0;
+      var deadline = Date.now() + (pending.expires_in + 5) * 1000;
+      /* The answer comes from the agent only. The window's page sends
+       * Cross-Origin-Opener-Policy: same-origin, so this page loses its
+       * handle as soon as it loads (popup.closed reads true at once) and
+       * cannot talk to it; a window the user closes cancels the login at
+       * the agent (pagehide), which the poll then reports. */
       return new Promise(function (resolve, reject) {
         function poll() {
           call("GET", "/api/v1/login/" + encodeURIComponent(pending.request), undefined, options.timeout).then(function (r) {
             if (r.state !== "pending") return resolve(r);
-            /* Closed without an answer (the window also cancels as it closes). */
-            closedSeen = popup.closed ? closedSeen + 1 : 0;
-            if (closedSeen > 3 || Date.now() > deadline) return reject(sdkError(closedSeen > 3 ? "USER_CANCELLED" : "TIMEOUT"));
+            if (Date.now() > deadline) return reject(sdkError("TIMEOUT"));
             setTimeout(poll, 600);
           }, reject);
         }
