@@ -178,6 +178,7 @@ ukey_err tokens_login(const struct login_request *req, json_t **token, struct to
     memset(&job, 0, sizeof job);
     memset(pin, 0, sizeof *pin);
     pin->retries_left = -1;
+    pin->puk_retries_left = -1;
     job.req = req;
     job.pin = pin;
     if (!login_challenge_valid(req->challenge))

@@ -160,6 +160,16 @@ static size_t cache_fill(const struct reader_info *r)
     return slot;
 }
 
+/* A PUK counter the card cannot read (PIV without GET METADATA) is the one
+ * it last told, in the answer to a wrong PUK: `known` is that state. */
+static void keep_puk_count(struct token_pin *fresh, const struct token_pin *known)
+{
+    if (fresh->puk_untold && fresh->puk_retries_left < 0 && known->puk_retries_left >= 0) {
+        fresh->puk_retries_left = known->puk_retries_left;
+        fresh->puk_blocked = known->puk_blocked;
+    }
+}
+
 static ukey_err read_pin_status(struct card *card, void *arg)
 {
     struct token *t = arg;
@@ -189,10 +199,12 @@ static long token_in(const struct reader_info *r, ukey_err *te)
     if (*te == UKEY_OK)
         *te = token_with_card(r->name, CARD_LEAVE, read_pin_status, &probe);
     pthread_mutex_lock(&cache_lock);
-    if (*te == UKEY_OK && same_card(&cache[slot], r) && cache[slot].err == UKEY_OK)
+    if (*te == UKEY_OK && same_card(&cache[slot], r) && cache[slot].err == UKEY_OK) {
+        keep_puk_count(&probe.pin, &cache[slot].t.pin);
         cache[slot].t.pin = probe.pin;
-    else
+    } else {
         slot = (size_t)-1;
+    }
     pthread_mutex_unlock(&cache_lock);
     return (long)slot;
 }
@@ -281,14 +293,15 @@ struct pin_job {
     struct token_pin *pin;
 };
 
-/* One PIN operation inside one transaction: same card?, counter, guard,
- * the operation, logout, counter again. The caller resets the card after. */
+/* One PIN operation inside one transaction: same card?, counters, guard,
+ * the operation, logout, counters again. The caller resets the card after. */
 static ukey_err pin_on_card(struct card *card, void *arg)
 {
     struct pin_job *job = arg;
     const struct token_driver *d = job->driver;
+    struct token_pin known = *job->pin, now;
     char id[TOKEN_ID_LEN];
-    ukey_err e, after;
+    ukey_err e;
 
     if ((e = d->match(card)) != UKEY_OK)
         return e;
@@ -299,21 +312,31 @@ static ukey_err pin_on_card(struct card *card, void *arg)
         return UKEY_ERR_TOKEN_NOT_FOUND;
     if ((e = d->pin_status(card, job->pin)) != UKEY_OK)
         return e;
+    keep_puk_count(job->pin, &known);
+    /* Never spend the last try unless the caller said so (security.md
+     * CARD-02): of the PIN, or for an unblock of the PUK. A PUK counter the
+     * card cannot tell may be at its last try. */
     if (job->req->op != TOKEN_PIN_UNBLOCK) {
         if (job->pin->blocked)
             return UKEY_ERR_PIN_BLOCKED;
-        /* Never spend the last try unless the caller said so (security.md CARD-02). */
         if (job->pin->retries_left == 1 && !job->req->confirm_last_attempt)
             return UKEY_ERR_PIN_LAST_ATTEMPT;
+    } else {
+        if (job->pin->puk_blocked)
+            return UKEY_ERR_PUK_BLOCKED;
+        if ((job->pin->puk_retries_left == 1 || (job->pin->puk_retries_left < 0 && job->pin->puk_untold)) &&
+            !job->req->confirm_last_attempt)
+            return UKEY_ERR_PUK_LAST_ATTEMPT;
     }
     e = d->pin_op(card, job->req->op, job->req->a, job->req->b, job->pin);
     d->logout(card);
-    {
-        struct token_pin now = *job->pin;
-        after = d->pin_status(card, &now);
-        /* After a wrong PUK keep the PUK's counter the driver reported. */
-        if (after == UKEY_OK && e != UKEY_ERR_PUK_INCORRECT && e != UKEY_ERR_PUK_BLOCKED)
-            *job->pin = now;
+    /* A right PUK restores its tries: the count told before is void. */
+    if (e == UKEY_OK && job->req->op == TOKEN_PIN_UNBLOCK)
+        job->pin->puk_retries_left = -1, job->pin->puk_blocked = 0;
+    now = *job->pin;
+    if (d->pin_status(card, &now) == UKEY_OK) {
+        keep_puk_count(&now, job->pin);
+        *job->pin = now;
     }
     return e;
 }
@@ -388,6 +411,7 @@ ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_
 
     memset(pin, 0, sizeof *pin);
     pin->retries_left = -1;
+    pin->puk_retries_left = -1;
     if ((e = tokens_find(id, NULL, &job.driver, token_id, reader, pin, NULL)) != UKEY_OK)
         return e;
     /* No PIN to verify: typed on the reader's pad, if it has one (token.h). */
@@ -397,7 +421,7 @@ ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_
     if ((req->a && token_pin_format(pin, req->a) != UKEY_OK) || (req->b && token_pin_format(pin, req->b) != UKEY_OK))
         return UKEY_ERR_PIN_FORMAT;
     e = token_with_card(reader, CARD_RESET, pin_on_card, &job);
-    tokens_update_pin(id, pin);
+    tokens_update_pin(token_id, pin);
     return e;
 }
 

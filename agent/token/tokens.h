@@ -3,8 +3,8 @@
  * `ukey-agent tokens` call. It owns the per-insertion cache (certificates do
  * not change while a card stays in its reader) and the PIN rules that hold
  * for every driver: format checked before any card command, the last try
- * spent only when the caller confirms it, the verified state dropped and
- * the card reset at the end of every operation.
+ * of the PIN and of the PUK spent only when the caller confirms it, the
+ * verified state dropped and the card reset at the end of every operation.
  */
 #ifndef UKEY_TOKEN_TOKENS_H
 #define UKEY_TOKEN_TOKENS_H

@@ -49,6 +49,7 @@ typedef enum {
     UKEY_ERR_MODULE_FAILED,
     UKEY_ERR_PIN_PAD_TIMEOUT,
     UKEY_ERR_PIN_PAD_CANCELLED,
+    UKEY_ERR_PUK_LAST_ATTEMPT,
     UKEY_ERR__COUNT /* keep last */
 } ukey_err;
 

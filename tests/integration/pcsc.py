@@ -188,9 +188,9 @@ class CrlServer:
 
 
 def write_card_state(path, pki, pin="123456", puk="12345678", tries=3, guid="00112233445566778899aabbccddeeff",
-                     slots=("9a", "9c")):
+                     slots=("9a", "9c"), puk_tries=3):
     state = {"pin": pin, "puk": puk, "pin_tries_max": 3, "pin_tries": tries, "puk_tries_max": 3,
-             "puk_tries": 3, "guid": guid,
+             "puk_tries": puk_tries, "guid": guid,
              "slots": {slot: {"cert": pki[slot][0], "key": pki[slot][1]} for slot in slots}}
     with open(path, "w") as f:
         json.dump(state, f)

@@ -25,6 +25,11 @@ def verify_apdus(lines):
     return [l for l in lines if re.match(r"APDU [0-9A-Fa-f]{2} 20 00 80 lc=[1-9]", l)]
 
 
+def unblock_apdus(lines):
+    """RESET RETRY COUNTER commands (the PUK and a new PIN) in a card log."""
+    return [l for l in lines if re.match(r"APDU [0-9A-Fa-f]{2} 2C 00 80", l)]
+
+
 class CardTest(pcsc.CardCase):
     token_id = TOKEN
 
@@ -63,7 +68,7 @@ class Tokens(CardTest):
         self.assertEqual(json.loads(out)["tokens"][0]["id"], TOKEN)
         text = run_tool(harness.AGENT, "tokens").stdout
         self.assertIn(TOKEN, text)
-        self.assertIn("3 tries left", text)
+        self.assertIn("PIN 3 tries left, PUK 3 tries left", text)
 
     def test_second_listing_is_cached(self):
         self.tokens()
@@ -79,7 +84,8 @@ class Tokens(CardTest):
         self.assertEqual(self.tokens()["tokens"][0]["pin"]["retries_left"], 2)
         status, body = self.pin("verify", {"pin": "123456"})
         self.assertEqual(status, 200, body)
-        self.assertEqual(body, {"verified": True, "pin": {"retries_left": 3, "blocked": False}})
+        self.assertEqual(body, {"verified": True, "pin": {"retries_left": 3, "blocked": False},
+                                "puk": {"retries_left": 3, "blocked": False}})
         log = self.card.apdu_log()
         self.assertTrue(any(re.match(r"APDU 00 20 FF 80", l) for l in log), log)
         # Another PC/SC client finds the card not verified (no PIN riding, CARD-01).
@@ -108,6 +114,43 @@ class Tokens(CardTest):
         self.assertEqual(self.pin("verify", {"pin": "112233"})[0], 200)
         self.assertEqual(self.tokens()["tokens"][0]["pin"], {"retries_left": 3, "retries_low": False, "blocked": False, "pin_pad": False,
                                                             "digits_only": True, "min_length": 6, "max_length": 8})
+
+    def test_puk_last_attempt_guard(self):
+        """Finding 1 (W1): the PUK's counter is listed (GET METADATA) and its
+        last try is spent only with confirm_last_attempt, also while the PIN
+        is fine."""
+        self.assertEqual(self.tokens()["tokens"][0]["puk"], {"retries_left": 3, "retries_low": False, "blocked": False})
+        for left in (2, 1):
+            status, body = self.pin("unblock", {"puk": "00000000", "new_pin": "123456"})
+            self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]),
+                             (403, "PUK_INCORRECT", left))
+        self.assertEqual(self.tokens()["tokens"][0]["puk"]["retries_left"], 1)
+        sent = len(unblock_apdus(self.card.apdu_log()))
+        for confirm in ({}, {"confirm_last_attempt": False}):
+            status, body = self.pin("unblock", dict({"puk": "00000002", "new_pin": "123456"}, **confirm))
+            self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]),
+                             (409, "PUK_LAST_ATTEMPT", 1))
+        self.assertEqual(len(unblock_apdus(self.card.apdu_log())), sent, "no RESET RETRY COUNTER may reach the card")
+        self.assertEqual(pcsc.read_card_state(self.state)["puk_tries"], 1)
+        status, body = self.pin("unblock", {"puk": "00000002", "new_pin": "123456", "confirm_last_attempt": "yes"})
+        self.assertEqual((status, body["error"]["code"]), (400, "INVALID_REQUEST"))
+        status, body = self.pin("unblock", {"puk": "00000002", "new_pin": "123456", "confirm_last_attempt": True})
+        self.assertEqual((status, body["error"]["code"], body["error"]["blocked"]), (423, "PUK_BLOCKED", True))
+        tok = self.tokens()["tokens"][0]
+        self.assertEqual((tok["puk"]["retries_left"], tok["puk"]["blocked"], tok["pin"]["retries_left"]), (0, True, 3))
+        # A blocked PUK is refused before the card, even the right one.
+        sent = len(unblock_apdus(self.card.apdu_log()))
+        status, body = self.pin("unblock", {"puk": "12345678", "new_pin": "123456", "confirm_last_attempt": True})
+        self.assertEqual((status, body["error"]["code"]), (423, "PUK_BLOCKED"))
+        self.assertEqual(len(unblock_apdus(self.card.apdu_log())), sent)
+        self.assertEqual(self.pin("verify", {"pin": "123456"})[0], 200)
+
+    def test_right_puk_restores_its_counter(self):
+        status, body = self.pin("unblock", {"puk": "00000000", "new_pin": "123456"})
+        self.assertEqual(body["error"]["retries_left"], 2)
+        status, body = self.pin("unblock", {"puk": "12345678", "new_pin": "654321"})
+        self.assertEqual((status, body["puk"]), (200, {"retries_left": 3, "blocked": False}), body)
+        self.assertEqual(self.pin("verify", {"pin": "654321"})[0], 200)
 
     def test_malformed_pin_costs_no_try(self):
         for bad in ("12ab56", "123", "123456789", "", "１２３４５６"):
@@ -346,6 +389,29 @@ class BadStatusWord(CardTest):
         status, body = self.pin("verify", {"pin": "123456"})
         self.assertEqual((status, body["error"]["code"]), (502, "CARD_ERROR"))
         self.assertTrue(self.agent.alive())
+
+
+class PukCounterUntold(CardTest):
+    """A PIV card without GET METADATA cannot tell the PUK's counter: every
+    unblock needs confirm_last_attempt until a wrong PUK has told it (63Cx),
+    and the agent remembers that count."""
+    faults = ("sw=f7:6D00",)
+
+    def test_untold_counter_is_treated_as_the_last(self):
+        self.assertIsNone(self.tokens()["tokens"][0]["puk"]["retries_left"])
+        status, body = self.pin("unblock", {"puk": "00000000", "new_pin": "123456"})
+        self.assertEqual((status, body["error"]["code"]), (409, "PUK_LAST_ATTEMPT"))
+        self.assertNotIn("retries_left", body["error"])
+        self.assertEqual(unblock_apdus(self.card.apdu_log()), [])
+        status, body = self.pin("unblock", {"puk": "00000000", "new_pin": "123456", "confirm_last_attempt": True})
+        self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]), (403, "PUK_INCORRECT", 2))
+        self.assertEqual(self.tokens()["tokens"][0]["puk"]["retries_left"], 2)
+        status, body = self.pin("unblock", {"puk": "00000001", "new_pin": "123456"})
+        self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]), (403, "PUK_INCORRECT", 1))
+        status, body = self.pin("unblock", {"puk": "00000002", "new_pin": "123456"})
+        self.assertEqual((status, body["error"]["code"]), (409, "PUK_LAST_ATTEMPT"))
+        self.assertEqual(len(unblock_apdus(self.card.apdu_log())), 2)
+        self.assertEqual(pcsc.read_card_state(self.state)["puk_tries"], 1)
 
 
 class PcscdRestart(CardTest):
