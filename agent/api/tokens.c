@@ -72,6 +72,9 @@ json_t *api_pin_error_extra(ukey_err e, const struct token_pin *pin)
         json_object_set_new(extra, "blocked", json_boolean(puk ? pin->puk_blocked || e == UKEY_ERR_PUK_BLOCKED
                                                                : pin->blocked || e == UKEY_ERR_PIN_BLOCKED));
     }
+    /* When the next PIN operation on this token may run (pacing). */
+    if (extra && pin->retry_after_ms > 0)
+        json_object_set_new(extra, "retry_after_ms", json_integer(pin->retry_after_ms));
     if (extra && json_object_size(extra) == 0) {
         json_decref(extra);
         extra = NULL;

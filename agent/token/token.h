@@ -45,6 +45,7 @@ struct token_pin {
     int puk_blocked;
     int puk_untold;             /* the token cannot tell the PUK counter at all (PIV without
                                  * GET METADATA): the last-try guard assumes any try may be the last */
+    unsigned retry_after_ms;    /* the agent's pacing: wait this long before the next PIN operation */
 };
 
 struct token {

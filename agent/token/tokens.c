@@ -3,6 +3,7 @@
 
 #include "token/pkcs11.h"
 #include "token/skf.h"
+#include "util/clock.h"
 #include "util/hex.h"
 #include "util/log.h"
 
@@ -259,6 +260,7 @@ ukey_err tokens_list(json_t **out)
         const char *module;
         if (!c || c->shadowed)
             continue;
+        c->t.pin.retry_after_ms = tokens_pin_wait(c->t.id);
         tj = token_json(&c->t);
         json_object_set_new(tj, "backend", json_string(backend_of(readers[i].name, &module)));
         if (module)
@@ -293,8 +295,10 @@ struct pin_job {
     struct token_pin *pin;
 };
 
-/* One PIN operation inside one transaction: same card?, counters, guard,
- * the operation, logout, counters again. The caller resets the card after. */
+/* One PIN operation inside one transaction: pacing, same card?, counters,
+ * guard, the operation, logout, counters again. The caller resets the card
+ * after. Pacing is judged and recorded inside the transaction, so requests
+ * queued for the card at once meet the pause the first one left. */
 static ukey_err pin_on_card(struct card *card, void *arg)
 {
     struct pin_job *job = arg;
@@ -303,6 +307,8 @@ static ukey_err pin_on_card(struct card *card, void *arg)
     char id[TOKEN_ID_LEN];
     ukey_err e;
 
+    if ((job->pin->retry_after_ms = tokens_pin_wait(job->id)) > 0)
+        return UKEY_ERR_PIN_TOO_SOON;
     if ((e = d->match(card)) != UKEY_OK)
         return e;
     /* The card in the reader must still be the token the caller named (CARD-05). */
@@ -329,6 +335,7 @@ static ukey_err pin_on_card(struct card *card, void *arg)
             return UKEY_ERR_PUK_LAST_ATTEMPT;
     }
     e = d->pin_op(card, job->req->op, job->req->a, job->req->b, job->pin);
+    job->pin->retry_after_ms = tokens_pin_outcome(job->id, e);
     d->logout(card);
     /* A right PUK restores its tries: the count told before is void. */
     if (e == UKEY_OK && job->req->op == TOKEN_PIN_UNBLOCK)
@@ -425,6 +432,89 @@ ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_
     return e;
 }
 
+/* The pacing of each token that had a wrong PIN or PUK lately. */
+#define PACE_MAX_SHIFT 5
+static struct pace {
+    char id[TOKEN_ID_LEN];      /* "" for a free entry */
+    unsigned fails;             /* wrong PINs/PUKs in a row */
+    long long until_ms;         /* clock_ms() before which no PIN operation runs */
+} paces[TOKENS_MAX_SLOTS];
+static unsigned pace_base_ms = 1000;
+static pthread_mutex_t pace_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void tokens_set_pin_delay(unsigned base_ms)
+{
+    pthread_mutex_lock(&pace_lock);
+    pace_base_ms = base_ms;
+    pthread_mutex_unlock(&pace_lock);
+}
+
+/* With pace_lock held: the entry of `id`, or NULL. */
+static struct pace *pace_of(const char *id)
+{
+    for (size_t i = 0; i < TOKENS_MAX_SLOTS; i++)
+        if (strcmp(paces[i].id, id) == 0)
+            return &paces[i];
+    return NULL;
+}
+
+/* With pace_lock held: the milliseconds left of `p`'s pause. */
+static unsigned pace_left(const struct pace *p)
+{
+    long long left = p ? p->until_ms - clock_ms() : 0;
+    return left > 0 ? (unsigned)left : 0;
+}
+
+unsigned tokens_pin_wait(const char *id)
+{
+    unsigned left;
+    pthread_mutex_lock(&pace_lock);
+    left = pace_left(pace_of(id));
+    pthread_mutex_unlock(&pace_lock);
+    return left;
+}
+
+unsigned tokens_pin_outcome(const char *id, ukey_err e)
+{
+    int wrong = e == UKEY_ERR_PIN_INCORRECT || e == UKEY_ERR_PUK_INCORRECT || e == UKEY_ERR_PIN_BLOCKED ||
+                e == UKEY_ERR_PUK_BLOCKED;
+    struct pace *p;
+    unsigned left = 0;
+
+    if (!wrong && e != UKEY_OK)
+        return tokens_pin_wait(id); /* the card did not judge the PIN */
+    pthread_mutex_lock(&pace_lock);
+    p = pace_of(id);
+    if (!wrong && p)
+        memset(p, 0, sizeof *p);
+    if (wrong && pace_base_ms > 0) {
+        /* A new entry takes a free one, else the one whose pause ended first. */
+        for (size_t i = 0; !p && i < TOKENS_MAX_SLOTS; i++)
+            if (!paces[i].id[0])
+                p = &paces[i];
+        for (size_t i = 0; !p && i < TOKENS_MAX_SLOTS; i++)
+            if (!p || paces[i].until_ms < p->until_ms)
+                p = &paces[i];
+        if (strcmp(p->id, id) != 0)
+            memset(p, 0, sizeof *p), snprintf(p->id, sizeof p->id, "%s", id);
+        p->until_ms = clock_ms() + ((long long)pace_base_ms << (p->fails < PACE_MAX_SHIFT ? p->fails : PACE_MAX_SHIFT));
+        p->fails++;
+        left = pace_left(p);
+    }
+    pthread_mutex_unlock(&pace_lock);
+    return left;
+}
+
+/* The card left its reader: its pause ends (whoever pulls it is at the machine). */
+static void pace_forget(const char *id)
+{
+    struct pace *p;
+    pthread_mutex_lock(&pace_lock);
+    if ((p = pace_of(id)))
+        memset(p, 0, sizeof *p);
+    pthread_mutex_unlock(&pace_lock);
+}
+
 ukey_err tokens_in_reader(const char *reader, char id[TOKEN_ID_LEN], int *shadowed)
 {
     struct reader_info readers[TOKENS_MAX_SLOTS];
@@ -465,6 +555,7 @@ int tokens_forget_reader(const char *reader, char id[TOKEN_ID_LEN], int *shadowe
                 memcpy(id, cache[i].t.id, TOKEN_ID_LEN);
                 known = 1;
                 *shadowed = cache[i].shadowed;
+                pace_forget(id);
             }
             token_clear(&cache[i].t);
             cache[i].used = 0;

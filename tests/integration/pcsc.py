@@ -278,12 +278,14 @@ INSERTED_LOG = r"debug: event token-inserted$"
 class CardCase(unittest.TestCase):
     """A private pcscd, the test PKI and one agent for the class; a fresh
     virtual card for each test (its state in card-<test>.json). Subclasses
-    set agent_args, agent_config and faults, and may override pki_options()
+    set agent_args, agent_config, faults and pin_retry_delay_ms (the agent's
+    pause after a wrong PIN; off unless set), and may override pki_options()
     (called with cls.dir made) and write_state(); token_id names the card's
     token for pin()."""
     agent_args = ()
     agent_config = None
     faults = ()
+    pin_retry_delay_ms = 0
     token_id = None
 
     @classmethod
@@ -295,7 +297,8 @@ class CardCase(unittest.TestCase):
         cls.pcscd = Pcscd().start()
         cls.dir = tempfile.mkdtemp(prefix="ukey-card-")
         cls.pki = make_pki(cls.dir, **cls.pki_options())
-        cls.agent = harness.Agent(args=list(cls.agent_args), config=cls.agent_config).start()
+        cls.agent = harness.Agent(args=list(cls.agent_args), config=cls.agent_config,
+                                  pin_retry_delay_ms=cls.pin_retry_delay_ms).start()
 
     @classmethod
     def tearDownClass(cls):

@@ -99,7 +99,7 @@ class Tokens(OpenPGPCard):
         self.assertEqual((tok["id"], tok["type"], tok["serial"], tok["label"]), (TOKEN, "OpenPGP", SERIAL, "OpenPGP"))
         # PW1: any UTF-8, at least 6, at most what C4 says (64 on this card).
         self.assertEqual(tok["pin"], {"retries_left": 3, "retries_low": False, "blocked": False, "pin_pad": False, "digits_only": False,
-                                      "min_length": 6, "max_length": 64})
+                                      "min_length": 6, "max_length": 64, "retry_after_ms": 0})
         # The Resetting Code's counter, from the PW status bytes (DO C4).
         self.assertEqual(tok["puk"], {"retries_left": 3, "retries_low": False, "blocked": False})
         [cert] = tok["certificates"]

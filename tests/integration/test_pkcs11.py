@@ -161,7 +161,7 @@ class SoftHsmToken(Base):
         self.assertEqual({c["id"] for c in t["certificates"]}, set(IDS.values()))
         self.assertEqual(sum(c["authentication"] for c in t["certificates"]), 1)
         self.assertEqual(t["pin"], {"retries_left": None, "retries_low": False, "blocked": False, "pin_pad": False,
-                                    "digits_only": False, "min_length": 4, "max_length": 64})
+                                    "digits_only": False, "min_length": 4, "max_length": 64, "retry_after_ms": 0})
         # The SO PIN stands in for the PUK: flags only, no count.
         self.assertEqual(t["puk"], {"retries_left": None, "retries_low": False, "blocked": False})
         # The same id after a restart: it comes from the token, not the slot.

@@ -113,7 +113,8 @@ class Tokens(CardTest):
         self.assertEqual(status, 200, body)
         self.assertEqual(self.pin("verify", {"pin": "112233"})[0], 200)
         self.assertEqual(self.tokens()["tokens"][0]["pin"], {"retries_left": 3, "retries_low": False, "blocked": False, "pin_pad": False,
-                                                            "digits_only": True, "min_length": 6, "max_length": 8})
+                                                            "digits_only": True, "min_length": 6, "max_length": 8,
+                                                            "retry_after_ms": 0})
 
     def test_puk_last_attempt_guard(self):
         """Finding 1 (W1): the PUK's counter is listed (GET METADATA) and its
@@ -412,6 +413,61 @@ class PukCounterUntold(CardTest):
         self.assertEqual((status, body["error"]["code"]), (409, "PUK_LAST_ATTEMPT"))
         self.assertEqual(len(unblock_apdus(self.card.apdu_log())), 2)
         self.assertEqual(pcsc.read_card_state(self.state)["puk_tries"], 1)
+
+
+class Pacing(CardTest):
+    """Finding 4 (W4): after a wrong PIN the next PIN operation on the token
+    waits, longer after each wrong one, and is refused before the card."""
+    pin_retry_delay_ms = 600
+
+    def post_pin(self, body):
+        status, headers, raw = self.agent.request("POST", "/api/v1/tokens/%s/pin/verify" % TOKEN, JSON,
+                                                  body=json.dumps(body))
+        return status, headers, json.loads(raw)
+
+    def test_wrong_pins_are_paced(self):
+        status, _, body = self.post_pin({"pin": "000000"})
+        self.assertEqual((status, body["error"]["code"]), (403, "PIN_INCORRECT"))
+        self.assertTrue(0 < body["error"]["retry_after_ms"] <= 600, body)
+        sent = len(verify_apdus(self.card.apdu_log()))
+        status, headers, body = self.post_pin({"pin": "000001"})
+        self.assertEqual((status, body["error"]["code"]), (429, "PIN_TOO_SOON"))
+        self.assertTrue(0 < body["error"]["retry_after_ms"] <= 600, body)
+        self.assertEqual(headers["Retry-After"], "1")
+        self.assertEqual(len(verify_apdus(self.card.apdu_log())), sent, "no VERIFY may reach the card")
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 2)
+        self.assertGreater(self.tokens()["tokens"][0]["pin"]["retry_after_ms"], 0)
+        # After the pause the card is asked again; the next pause is longer.
+        time.sleep(body["error"]["retry_after_ms"] / 1000 + 0.05)
+        status, _, body = self.post_pin({"pin": "000001"})
+        self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]), (403, "PIN_INCORRECT", 1))
+        self.assertTrue(600 < body["error"]["retry_after_ms"] <= 1200, body)
+        time.sleep(body["error"]["retry_after_ms"] / 1000 + 0.05)
+        # A right PIN ends the pacing: the next wrong one waits the base again.
+        status, _, body = self.post_pin({"pin": "123456", "confirm_last_attempt": True})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.tokens()["tokens"][0]["pin"]["retry_after_ms"], 0)
+        status, _, body = self.post_pin({"pin": "000000"})
+        self.assertTrue(0 < body["error"]["retry_after_ms"] <= 600, body)
+
+    def test_parallel_wrong_pins_meet_the_pause(self):
+        """Requests queued for the card at once: only the first reaches it."""
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda pin: self.post_pin({"pin": pin, "confirm_last_attempt": True}),
+                                    ("000000", "000001", "000002", "000003")))
+        codes = sorted(body["error"]["code"] for _, _, body in answers)
+        self.assertEqual(codes, ["PIN_INCORRECT"] + ["PIN_TOO_SOON"] * 3, answers)
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 2)
+
+    def test_wrong_puk_is_paced_and_a_malformed_pin_is_not(self):
+        status, body = self.pin("unblock", {"puk": "00000000", "new_pin": "123456"})
+        self.assertEqual((status, body["error"]["code"]), (403, "PUK_INCORRECT"))
+        self.assertGreater(body["error"]["retry_after_ms"], 0)
+        status, body = self.pin("verify", {"pin": "12"})
+        self.assertEqual((status, body["error"]["code"]), (400, "PIN_FORMAT"))
+        status, body = self.pin("unblock", {"puk": "12345678", "new_pin": "123456"})
+        self.assertEqual((status, body["error"]["code"]), (429, "PIN_TOO_SOON"))
+        self.assertEqual(pcsc.read_card_state(self.state)["puk_tries"], 2)
 
 
 class PcscdRestart(CardTest):
