@@ -201,6 +201,20 @@ static int trust_main(const char *action, struct agent_config *cfg, const struct
 }
 
 /* `ukey-agent tokens`: what GET /api/v1/tokens says, for people or scripts. */
+/* "BLOCKED", "3 tries left" or "tries left not told" for a token's "pin"
+ * or "puk" (PKCS#11 tokens say only "final try"). */
+static const char *counter_text(const json_t *counter, char *buf, size_t cap)
+{
+    const json_t *left = json_object_get(counter, "retries_left");
+    if (json_is_true(json_object_get(counter, "blocked")))
+        snprintf(buf, cap, "BLOCKED");
+    else if (json_is_integer(left))
+        snprintf(buf, cap, "%lld tries left", (long long)json_integer_value(left));
+    else
+        snprintf(buf, cap, "tries left not told");
+    return buf;
+}
+
 static int tokens_main(const struct cli *cli)
 {
     json_t *list = NULL, *r, *t, *c;
@@ -227,14 +241,11 @@ static int tokens_main(const struct cli *cli)
         if (json_array_size(json_object_get(list, "readers")) == 0)
             printf("no card reader found\n");
         json_array_foreach(json_object_get(list, "tokens"), i, t) {
-            json_t *pin = json_object_get(t, "pin");
-            json_t *left = json_object_get(pin, "retries_left");
-            char tries[32] = "tries left not told"; /* PKCS#11 tokens say only "final try" */
-            if (json_is_integer(left))
-                snprintf(tries, sizeof tries, "%lld tries left", (long long)json_integer_value(left));
-            printf("token %s (%s) in \"%s\": PIN %s, %s\n", json_string_value(json_object_get(t, "id")),
+            char pin[32], puk[32];
+            printf("token %s (%s) in \"%s\": PIN %s, PUK %s\n", json_string_value(json_object_get(t, "id")),
                    json_string_value(json_object_get(t, "type")), json_string_value(json_object_get(t, "reader")),
-                   json_is_true(json_object_get(pin, "blocked")) ? "BLOCKED" : "ok", tries);
+                   counter_text(json_object_get(t, "pin"), pin, sizeof pin),
+                   counter_text(json_object_get(t, "puk"), puk, sizeof puk));
             json_array_foreach(json_object_get(t, "certificates"), j, c)
                 printf("  %s %s: %s (valid until %s)\n", json_string_value(json_object_get(c, "id")),
                        json_string_value(json_object_get(c, "slot")),

@@ -15,7 +15,9 @@
       present: "已插入", holder: "持有人", issuer: "颁发者", serial: "序列号", validUntil: "有效期至 {d}（还剩 {n} 天）",
       expired: "已于 {d} 过期", notYet: "{d} 才生效", revocation: "吊销状态", rv_pass: "未吊销", rv_fail: "已吊销",
       rv_warn: "状态未知（OCSP 不认识该证书）", rv_skip: "未检查", pinLeft: "PIN 剩余 {n} 次", pinBlocked: "PIN 已锁定",
-      pinUnknown: "PIN 次数未知", unblock: "用 PUK 解锁", puk: "PUK 解锁码", newPin: "新 PIN 码", doUnblock: "解锁",
+      pinUnknown: "PIN 次数未知", pukLeft: "PUK 剩余 {n} 次", pukBlocked: "PUK 已锁定：只能由发证机构处理",
+      confirmLastPuk: "我确认 PUK 正确，使用最后一次机会（再错 UKey 将永久锁定）", wait: "请 {s} 秒后再试。",
+      unblock: "用 PUK 解锁", puk: "PUK 解锁码", newPin: "新 PIN 码", doUnblock: "解锁",
       unblocked: "已解锁，新 PIN 可以使用。", signing: "请稍候，正在签名…", verified: "签名验证通过：{s}（{a}）。整个登录链路工作正常。",
       verifiedByAgent: "签名已由证书助手按国密标准验证：{s}（{a}，浏览器本身不能验证国密签名）。整个登录链路工作正常。",
       badSig: "签名没有通过验证！请联系发证机构。", copied: "诊断报告已复制（已隐去姓名，不含 PIN）。",
@@ -35,6 +37,9 @@
       validUntil: "valid until {d} ({n} days left)", expired: "expired on {d}", notYet: "valid from {d}",
       revocation: "Revocation", rv_pass: "not revoked", rv_fail: "REVOKED", rv_warn: "unknown (the OCSP responder does not know it)",
       rv_skip: "not checked", pinLeft: "PIN: {n} tries left", pinBlocked: "PIN blocked", pinUnknown: "PIN tries unknown",
+      pukLeft: "PUK: {n} tries left", pukBlocked: "PUK blocked: only the issuer can help",
+      confirmLastPuk: "I am sure of the PUK: use the last attempt (one more wrong PUK locks the token for good)",
+      wait: "Try again in {s} s.",
       unblock: "Unblock with the PUK", puk: "PUK", newPin: "New PIN", doUnblock: "Unblock",
       unblocked: "Unblocked: the new PIN works now.", signing: "Signing, please wait…",
       verified: "Signature verified: {s} ({a}). The whole login chain works.",
@@ -118,8 +123,17 @@
     var p = tok.pin || {}, box = el("div", null, "detail");
     box.appendChild(el("span", p.blocked ? t("pinBlocked") : p.retries_left === null || p.retries_left === undefined
       ? t("pinUnknown") : t("pinLeft", { n: p.retries_left }), p.blocked || p.retries_left === 1 ? "error" : ""));
-    if (p.blocked) box.appendChild(unblockForm(tok));
+    var k = tok.puk || {};
+    if (k.blocked || typeof k.retries_left === "number")
+      box.appendChild(el("span", " · " + (k.blocked ? t("pukBlocked") : t("pukLeft", { n: k.retries_left })),
+                         k.blocked || k.retries_left === 1 ? "error" : ""));
+    if (p.blocked && !k.blocked) box.appendChild(unblockForm(tok));
     return box;
+  }
+
+  // " Try again in N s." after an answer that says when (pacing), else "".
+  function waitText(e) {
+    return e.retry_after_ms ? " " + t("wait", { s: Math.ceil(e.retry_after_ms / 1000) }) : "";
   }
 
   function unblockForm(tok) {
@@ -131,13 +145,24 @@
       var l = el("label", t(x[1])); l.htmlFor = x[0].id;
       f.appendChild(l); f.appendChild(x[0]);
     });
+    // The PUK's last try is spent only when the user ticks this (PUK_LAST_ATTEMPT).
+    var last = el("p"), cb = el("input"), cl = el("label", t("confirmLastPuk"));
+    cb.type = "checkbox"; cb.id = "puk-last-" + tok.id; cl.htmlFor = cb.id;
+    last.appendChild(cb); last.appendChild(cl);
+    last.hidden = !(tok.puk && tok.puk.retries_left === 1);
+    f.appendChild(last);
     var b = el("button", t("doUnblock")); b.type = "submit";
     f.appendChild(b);
     f.addEventListener("submit", function (ev) {
       ev.preventDefault();
-      api("POST", "/api/v1/tokens/" + encodeURIComponent(tok.id) + "/pin/unblock", { puk: puk.value, new_pin: pin.value })
+      api("POST", "/api/v1/tokens/" + encodeURIComponent(tok.id) + "/pin/unblock",
+          { puk: puk.value, new_pin: pin.value, confirm_last_attempt: cb.checked })
         .then(function () { out.textContent = t("unblocked"); out.className = "ok"; showTokens(); },
-              function (e) { out.textContent = errText(e.i18n) + (e.retries_left !== undefined ? " (" + e.retries_left + ")" : ""); out.className = "error"; })
+              function (e) {
+                if (e.code === "PUK_LAST_ATTEMPT") last.hidden = false;
+                out.textContent = errText(e.i18n) + (e.retries_left !== undefined ? " (" + e.retries_left + ")" : "") + waitText(e);
+                out.className = "error";
+              })
         .then(function () { puk.value = ""; pin.value = ""; });
     });
     d.appendChild(f);
@@ -259,7 +284,7 @@
           out.className = ok ? "ok" : "error";
         });
       }, function (e) {
-        out.textContent = e.code === "PIN_INCORRECT" ? t("retries", { n: e.retries_left }) : errText(e.i18n);
+        out.textContent = (e.code === "PIN_INCORRECT" ? t("retries", { n: e.retries_left }) : errText(e.i18n)) + waitText(e);
         out.className = "error";
         showTokens();
       });

@@ -10,7 +10,7 @@
       certTitle: "将使用的证书", pin: "PIN 码", confirmLast: "我确认 PIN 正确，使用最后一次机会", submit: "确认登录",
       cancel: "取消", holder: "持有人", issuer: "颁发者", valid: "有效期", noToken: "请插入 UKey，然后稍候。",
       retries: "PIN 剩余 {n} 次机会", blocked: "PIN 已锁定：请在证书助手的诊断页面用 PUK 解锁，或到发证机构办理。",
-      wrong: "PIN 码错误，还剩 {n} 次机会。", last: "只剩最后一次机会：确认 PIN 正确后勾选确认框。",
+      wrong: "PIN 码错误，还剩 {n} 次机会。", wait: "请 {s} 秒后再试。", last: "只剩最后一次机会：确认 PIN 正确后勾选确认框。",
       done: "登录已确认，窗口即将关闭。", cancelled: "已取消登录。", left: "请在 {s} 秒内确认",
       expired: "时间已到，请回到网站重新登录。", framed: "此页面不能嵌入其他网页中显示。", signing: "正在签名…", lang: "English",
       pinpad: "请在读卡器的键盘上输入 PIN 码，然后点击“确认登录”。"
@@ -20,7 +20,7 @@
       certTitle: "Certificate to be used", pin: "PIN", confirmLast: "I am sure of the PIN: use the last attempt", submit: "Log in",
       cancel: "Cancel", holder: "Holder", issuer: "Issuer", valid: "Valid", noToken: "Plug in your UKey, then wait a moment.",
       retries: "{n} PIN tries left", blocked: "The PIN is blocked: unblock it with the PUK on the agent's diagnostic page, or at the issuer.",
-      wrong: "Wrong PIN: {n} tries left.", last: "One try left: make sure of the PIN and tick the box.",
+      wrong: "Wrong PIN: {n} tries left.", wait: "Try again in {s} s.", last: "One try left: make sure of the PIN and tick the box.",
       done: "Login confirmed; this window closes now.", cancelled: "Login cancelled.", left: "Confirm within {s} s",
       expired: "Time is up: log in again from the site.", framed: "This page cannot be shown inside another page.", signing: "Signing…", lang: "中文",
       pinpad: "Type your PIN on the reader's keypad after clicking \"Log in\"."
@@ -106,7 +106,10 @@
     say(t("signing"), true);
     api("POST", "/api/v1/consent/" + encodeURIComponent(id), { pin: pin, confirm_last_attempt: $("confirm-last").checked })
       .then(function () { finish(t("done"), true); }, function (e) {
-        if (e.code === "PIN_INCORRECT") say(t("wrong", { n: e.retries_left }));
+        // After a wrong PIN the agent pauses this token's PIN operations (pacing).
+        var wait = e.retry_after_ms ? " " + t("wait", { s: Math.ceil(e.retry_after_ms / 1000) }) : "";
+        if (e.code === "PIN_INCORRECT") say(t("wrong", { n: e.retries_left }) + wait);
+        else if (e.code === "PIN_TOO_SOON") say(errText(e) + wait);
         else if (e.code === "PIN_LAST_ATTEMPT") { $("last-attempt").hidden = false; say(t("last")); }
         else if (e.code === "PIN_BLOCKED") say(t("blocked"));
         else if (e.code === "CONSENT_TIMEOUT" || e.code === "CONSENT_NOT_FOUND" || e.code === "USER_CANCELLED") finish(errText(e));

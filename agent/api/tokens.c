@@ -2,7 +2,7 @@
  * GET  /api/v1/tokens                       readers, tokens, certificates, PIN state
  * POST /api/v1/tokens/{id}/pin/verify       {"pin"?, "confirm_last_attempt"?} (no PIN: on the reader's pad)
  * POST /api/v1/tokens/{id}/pin/change       {"old_pin", "new_pin", "confirm_last_attempt"?}
- * POST /api/v1/tokens/{id}/pin/unblock      {"puk", "new_pin"}
+ * POST /api/v1/tokens/{id}/pin/unblock      {"puk", "new_pin", "confirm_last_attempt"?}
  * PINs are wiped from the parsed body as soon as the card has them.
  */
 #include "api/api.h"
@@ -27,8 +27,7 @@ ukey_err api_tokens(const struct api_request *req, struct api_reply *reply)
 
 /* Checks that `body` has exactly the string members `need` (and optionally
  * the boolean confirm_last_attempt); fills `out` in the same order. */
-static int take_members(json_t *body, const char *const *need, size_t n, const char **out,
-                        int allow_confirm, int *confirm)
+static int take_members(json_t *body, const char *const *need, size_t n, const char **out, int *confirm)
 {
     const char *key;
     json_t *v;
@@ -36,7 +35,7 @@ static int take_members(json_t *body, const char *const *need, size_t n, const c
     *confirm = 0;
     json_object_foreach(body, key, v) {
         size_t i;
-        if (allow_confirm && strcmp(key, "confirm_last_attempt") == 0) {
+        if (strcmp(key, "confirm_last_attempt") == 0) {
             if (!json_is_boolean(v))
                 return -1;
             *confirm = json_is_true(v);
@@ -63,9 +62,24 @@ static void wipe_strings(json_t *body)
 
 json_t *api_pin_error_extra(ukey_err e, const struct token_pin *pin)
 {
-    return pin->retries_left < 0 ? NULL
-                                 : json_pack("{s:i, s:b}", "retries_left", pin->retries_left, "blocked",
-                                             pin->blocked || e == UKEY_ERR_PIN_BLOCKED);
+    /* A PUK error counts the PUK's tries; every other the PIN's. */
+    int puk = e == UKEY_ERR_PUK_INCORRECT || e == UKEY_ERR_PUK_BLOCKED || e == UKEY_ERR_PUK_LAST_ATTEMPT;
+    int left = puk ? pin->puk_retries_left : pin->retries_left;
+    json_t *extra = json_object();
+
+    if (extra && left >= 0) {
+        json_object_set_new(extra, "retries_left", json_integer(left));
+        json_object_set_new(extra, "blocked", json_boolean(puk ? pin->puk_blocked || e == UKEY_ERR_PUK_BLOCKED
+                                                               : pin->blocked || e == UKEY_ERR_PIN_BLOCKED));
+    }
+    /* When the next PIN operation on this token may run (pacing). */
+    if (extra && pin->retry_after_ms > 0)
+        json_object_set_new(extra, "retry_after_ms", json_integer(pin->retry_after_ms));
+    if (extra && json_object_size(extra) == 0) {
+        json_decref(extra);
+        extra = NULL;
+    }
+    return extra;
 }
 
 static ukey_err pin_endpoint(const struct api_request *req, struct api_reply *reply,
@@ -89,8 +103,7 @@ static ukey_err pin_endpoint(const struct api_request *req, struct api_reply *re
      * it (INVALID_REQUEST) for a token without one. */
     if (op == TOKEN_PIN_VERIFY && !json_object_get(req->body, "pin"))
         n = 0;
-    if (take_members(req->body, keys, n, values, op != TOKEN_PIN_UNBLOCK,
-                     &pr.confirm_last_attempt) != 0) {
+    if (take_members(req->body, keys, n, values, &pr.confirm_last_attempt) != 0) {
         wipe_strings(req->body);
         return UKEY_ERR_BAD_REQUEST;
     }
@@ -102,11 +115,14 @@ static ukey_err pin_endpoint(const struct api_request *req, struct api_reply *re
         reply->error_extra = api_pin_error_extra(e, &pin);
         return e;
     }
-    reply->json = json_pack("{s:b, s:{s:o, s:b}}", op == TOKEN_PIN_VERIFY ? "verified"
-                                                   : op == TOKEN_PIN_CHANGE ? "changed" : "unblocked", 1,
+    reply->json = json_pack("{s:b, s:{s:o, s:b}, s:{s:o, s:b}}",
+                            op == TOKEN_PIN_VERIFY ? "verified" : op == TOKEN_PIN_CHANGE ? "changed" : "unblocked", 1,
                             "pin", "retries_left",
                             pin.retries_left >= 0 ? json_integer(pin.retries_left) : json_null(),
-                            "blocked", pin.blocked);
+                            "blocked", pin.blocked,
+                            "puk", "retries_left",
+                            pin.puk_retries_left >= 0 ? json_integer(pin.puk_retries_left) : json_null(),
+                            "blocked", pin.puk_blocked);
     return reply->json ? UKEY_OK : UKEY_ERR_OUT_OF_MEMORY;
 }
 

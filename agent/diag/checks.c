@@ -324,28 +324,45 @@ static void check_tokens(struct run *r)
         NULL);
 
     {
-        size_t blocked = 0, low = 0, wrong = 0;
+        size_t blocked = 0, low = 0, wrong = 0, puk_blocked = 0, puk_low = 0;
         json_t *ev = json_array();
         json_array_foreach(tokens, i, t) {
-            json_t *pin = json_object_get(t, "pin");
+            json_t *pin = json_object_get(t, "pin"), *puk = json_object_get(t, "puk");
             json_int_t left = json_integer_value(json_object_get(pin, "retries_left"));
             int is_blocked = json_is_true(json_object_get(pin, "blocked"));
+            int is_puk_blocked = json_is_true(json_object_get(puk, "blocked"));
             blocked += is_blocked;
             low += !is_blocked && json_is_integer(json_object_get(pin, "retries_left")) && left <= 1;
             wrong += !is_blocked && json_is_true(json_object_get(pin, "retries_low"));
-            json_array_append_new(ev, json_pack("{s:O, s:O}", "token", json_object_get(t, "id"), "pin", pin));
+            puk_blocked += is_puk_blocked;
+            puk_low += !is_puk_blocked && json_is_integer(json_object_get(puk, "retries_left")) &&
+                       json_integer_value(json_object_get(puk, "retries_left")) <= 1;
+            json_array_append_new(ev, json_pack("{s:O, s:O, s:O*}", "token", json_object_get(t, "id"), "pin", pin,
+                                                "puk", puk));
         }
-        if (blocked)
+        if (blocked && puk_blocked)
+            say(&d, "UKey 的 PIN 和 PUK 都已锁定，只能由发证机构处理。",
+                "Both the PIN and the PUK of a token are blocked; only its issuer can help.");
+        else if (blocked)
             say(&d, "%zu 个 UKey 的 PIN 已锁定。", "The PIN of %zu token(s) is blocked.", blocked);
         else if (low)
             say(&d, "PIN 只剩最后一次重试机会。", "Only one PIN attempt is left.");
+        else if (puk_blocked)
+            say(&d, "UKey 的 PUK 已锁定：PIN 仍可使用，但 PIN 一旦锁定只能由发证机构解锁。",
+                "The PUK of a token is blocked: the PIN still works, but once it is blocked only the issuer can unblock it.");
+        else if (puk_low)
+            say(&d, "PUK 只剩最后一次重试机会，再错一次 UKey 将无法自行解锁。",
+                "Only one PUK attempt is left; one more wrong PUK and the token can no longer be unblocked here.");
         else if (wrong)
             say(&d, "上次正确输入 PIN 码之后，有人输错过 PIN 码；这种 UKey 不告知还剩几次机会。",
                 "A wrong PIN was typed since the last right one; this kind of token does not tell how many tries are left.");
         else
             say(&d, "PIN 状态正常。", "The PIN state is fine.");
         add(r, "pin.state",
-            json_array_size(tokens) == 0 ? DIAG_SKIP : blocked ? DIAG_FAIL : low || wrong ? DIAG_WARN : DIAG_PASS,
+            json_array_size(tokens) == 0 ? DIAG_SKIP
+            : blocked                    ? DIAG_FAIL
+            : low || wrong || puk_blocked || puk_low ? DIAG_WARN
+                                                     : DIAG_PASS,
             "PIN 码状态", "PIN state", &d,
             "PIN 已锁定时，用 PUK 解锁（诊断页面的“解锁”），或带 UKey 到发证机构；只剩一次机会时请先确认 PIN 码再输入。",
             "A blocked PIN is unblocked with the PUK (\"Unblock\" on the diagnostic page) or by the issuer; with one try left, make sure of the PIN before typing it.",

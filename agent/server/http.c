@@ -107,6 +107,13 @@ static enum MHD_Result queue_json(struct MHD_Connection *c, const struct req_ctx
     MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
     if (allow)
         MHD_add_response_header(resp, "Allow", allow);
+    if (status == 429) {
+        /* Too soon (PIN_TOO_SOON): the envelope's wait in seconds too (RFC 9110 10.2.3). */
+        json_t *after = json_object_get(json_object_get(body, "error"), "retry_after_ms");
+        char secs[24];
+        snprintf(secs, sizeof secs, "%lld", ((long long)json_integer_value(after) + 999) / 1000);
+        MHD_add_response_header(resp, "Retry-After", secs);
+    }
     add_common_headers(resp, rc);
     ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);

@@ -145,6 +145,7 @@ int serve_main(struct agent_config *cfg)
         log_warn("no probe: %s", err);
     log_info("ukey-agent %s listening on https://127.0.0.1:%u (state %s, %zu allowed origin(s))",
              UKEY_VERSION, agent.port, cfg->state_dir, cfg->n_allow_origins);
+    tokens_set_pin_delay(cfg->pin_retry_delay_ms);
     if (events_start() != 0)
         log_warn("cannot start the PC/SC monitor: no token events");
     rc = tls_front_run(st.front, &stop_requested, wake_pipe[0], TICK_S, tick, &st) ? 1 : 0;

@@ -77,6 +77,10 @@ static ukey_err login_on_card(struct card *card, void *arg)
     char id[TOKEN_ID_LEN];
     ukey_err e;
 
+    /* Pacing after a wrong PIN on this token, judged inside the card's
+     * transaction like every PIN operation (tokens.h). */
+    if ((job->pin->retry_after_ms = tokens_pin_wait(job->token_id)) > 0)
+        return UKEY_ERR_PIN_TOO_SOON;
     if ((e = d->match(card)) != UKEY_OK || (e = d->identify(card, id)) != UKEY_OK)
         return e;
     if (strcmp(id, job->token_id) != 0)
@@ -90,6 +94,7 @@ static ukey_err login_on_card(struct card *card, void *arg)
     /* The PIN of this very request, every time: whatever state the card is
      * in, the signature follows our own VERIFY (invariant 5). */
     e = d->pin_op(card, TOKEN_PIN_VERIFY, job->req->pin, NULL, job->pin);
+    job->pin->retry_after_ms = tokens_pin_outcome(job->token_id, e);
     if (e == UKEY_OK) {
         job->sig_len = sizeof job->sig;
         e = d->sign(card, job->cert_id, job->kind, job->pss, job->digest, job->digest_len, job->sig, &job->sig_len);
@@ -178,6 +183,7 @@ ukey_err tokens_login(const struct login_request *req, json_t **token, struct to
     memset(&job, 0, sizeof job);
     memset(pin, 0, sizeof *pin);
     pin->retries_left = -1;
+    pin->puk_retries_left = -1;
     job.req = req;
     job.pin = pin;
     if (!login_challenge_valid(req->challenge))

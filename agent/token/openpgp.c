@@ -281,6 +281,11 @@ static ukey_err openpgp_pin_status(struct card *card, struct token_pin *pin)
     pin->max_len = c4[C4_PW1_MAX] & 0x7fu;
     pin->retries_left = c4[C4_PW1_TRIES];
     pin->blocked = c4[C4_PW1_TRIES] == 0;
+    /* The Resetting Code's counter is 0 also when no Resetting Code is set
+     * (4.4.1): either way it cannot unblock PW1. */
+    pin->puk_retries_left = c4[C4_RC_TRIES];
+    pin->puk_blocked = c4[C4_RC_TRIES] == 0;
+    pin->puk_untold = 0;
     return UKEY_OK;
 }
 
@@ -289,23 +294,24 @@ static ukey_err openpgp_pin_status(struct card *card, struct token_pin *pin)
 static ukey_err pin_failed(struct card *card, unsigned sw, int rc, struct token_pin *pin)
 {
     unsigned char c4[C4_LEN];
+    int *left = rc ? &pin->puk_retries_left : &pin->retries_left;
     ukey_err blocked = rc ? UKEY_ERR_PUK_BLOCKED : UKEY_ERR_PIN_BLOCKED;
 
-    if (sw == 0x6983) {
-        pin->retries_left = 0;
-        return blocked;
-    }
-    if ((sw & 0xfff0) == 0x63c0)
-        pin->retries_left = (int)(sw & 0x0f);
+    if (sw == 0x6983)
+        *left = 0;
+    else if ((sw & 0xfff0) == 0x63c0)
+        *left = (int)(sw & 0x0f);
     else if (sw == 0x6982 && read_pw_status(card, c4) == UKEY_OK)
-        pin->retries_left = c4[rc ? C4_RC_TRIES : C4_PW1_TRIES];
+        *left = c4[rc ? C4_RC_TRIES : C4_PW1_TRIES];
     else if (sw == 0x6a80 || sw == 0x6700)
         return UKEY_ERR_PIN_FORMAT;
     else if (sw != 0x6982) {
         log_warn("openpgp: PIN command answered %04x (%s)", sw, iso7816_sw_text(sw));
         return iso7816_error(sw);
     }
-    if (pin->retries_left == 0)
+    if (rc && *left >= 0)
+        pin->puk_blocked = *left == 0;
+    if (*left == 0)
         return blocked;
     return rc ? UKEY_ERR_PUK_INCORRECT : UKEY_ERR_PIN_INCORRECT;
 }

@@ -159,8 +159,37 @@ static ukey_err piv_read(struct card *card, struct token *t)
     return UKEY_OK;
 }
 
+/*
+ * The PUK's counter. SP 800-73-4 defines no way to read it (VERIFY takes
+ * no key reference 81, RESET RETRY COUNTER has no empty form), so cards
+ * that tell it do so through Yubico's GET METADATA (INS F7, P2 = the key
+ * reference; YubiKey 5.3 and later): 01 algorithm, 05 default flag,
+ * 06 {total, remaining}. Any other answer leaves the count untold.
+ */
+static ukey_err read_puk_counter(struct card *card, struct token_pin *pin)
+{
+    struct apdu cmd = {0x00, 0xf7, 0x00, PIV_PUK_REF, NULL, 0, 0};
+    unsigned char resp[64];
+    struct tlv tries;
+    size_t len;
+    unsigned sw;
+    ukey_err e = apdu_run(card, &cmd, resp, sizeof resp, &len, &sw);
+
+    pin->puk_retries_left = -1;
+    pin->puk_blocked = 0;
+    pin->puk_untold = 1;
+    if (e != UKEY_OK)
+        return e;
+    if (sw != SW_OK || tlv_find(resp, len, 0x06, &tries) != 0 || tries.len != 2)
+        return UKEY_OK;
+    pin->puk_retries_left = tries.value[1];
+    pin->puk_blocked = tries.value[1] == 0;
+    pin->puk_untold = 0;
+    return UKEY_OK;
+}
+
 /* Reads the retry counter of `ref` with an empty VERIFY (SP 800-73-4 Part 2,
- * 3.2.1: no data field = status only, no try spent). */
+ * 3.2.1: no data field = status only, no try spent), then the PUK's. */
 static ukey_err piv_pin_status(struct card *card, struct token_pin *pin)
 {
     struct apdu cmd = {0x00, 0x20, 0x00, PIV_PIN_REF, NULL, 0, -1};
@@ -183,7 +212,7 @@ static ukey_err piv_pin_status(struct card *card, struct token_pin *pin)
     else if (sw == 0x6983)
         pin->blocked = 1, pin->retries_left = 0;
     /* 9000: already verified by someone, count unknown; others: unknown */
-    return UKEY_OK;
+    return read_puk_counter(card, pin);
 }
 
 /* PIV reference data: the value padded with FF to 8 bytes (SP 800-73-4 Part 2, 2.4.3). */
@@ -194,20 +223,20 @@ static void pad_pin(unsigned char out[PIV_PIN_LEN], const char *value)
     memcpy(out, value, n > PIV_PIN_LEN ? PIV_PIN_LEN : n);
 }
 
-/* What the card answered to a PIN command, for the keyboard and the pad alike. */
+/* What the card answered to a PIN command (`puk`: RESET RETRY COUNTER,
+ * whose counter is the PUK's), for the keyboard and the pad alike. */
 static ukey_err pin_result(unsigned sw, int puk, struct token_pin *pin)
 {
+    int *left = puk ? &pin->puk_retries_left : &pin->retries_left;
     if (sw == SW_OK)
         return UKEY_OK;
-    if ((sw & 0xfff0) == 0x63c0) {
-        pin->retries_left = (int)(sw & 0x0f);
-        if (pin->retries_left == 0)
+    if ((sw & 0xfff0) == 0x63c0 || sw == 0x6983) {
+        *left = sw == 0x6983 ? 0 : (int)(sw & 0x0f);
+        if (puk)
+            pin->puk_blocked = *left == 0, pin->puk_untold = 0;
+        if (*left == 0)
             return puk ? UKEY_ERR_PUK_BLOCKED : UKEY_ERR_PIN_BLOCKED;
         return puk ? UKEY_ERR_PUK_INCORRECT : UKEY_ERR_PIN_INCORRECT;
-    }
-    if (sw == 0x6983) {
-        pin->retries_left = 0;
-        return puk ? UKEY_ERR_PUK_BLOCKED : UKEY_ERR_PIN_BLOCKED;
     }
     if (sw == 0x6a80)
         return UKEY_ERR_PIN_FORMAT;

@@ -520,6 +520,11 @@ static ukey_err p11_pin_status(struct card *card, struct token_pin *pin)
     pin->blocked = (ti.flags & CKF_USER_PIN_LOCKED) != 0;
     pin->retries_low = (ti.flags & CKF_USER_PIN_COUNT_LOW) != 0;
     pin->retries_left = pin->blocked ? 0 : (ti.flags & CKF_USER_PIN_FINAL_TRY) ? 1 : -1;
+    /* The security officer's PIN is the PUK (pin_op's unblock). */
+    pin->puk_blocked = (ti.flags & CKF_SO_PIN_LOCKED) != 0;
+    pin->puk_retries_low = (ti.flags & CKF_SO_PIN_COUNT_LOW) != 0;
+    pin->puk_retries_left = pin->puk_blocked ? 0 : (ti.flags & CKF_SO_PIN_FINAL_TRY) ? 1 : -1;
+    pin->puk_untold = 0;
     pin->pin_pad = (ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH) != 0;
     pin->digits_only = 0;
     pin->min_len = ti.ulMinPinLen > 0 && ti.ulMinPinLen <= 64 ? (unsigned)ti.ulMinPinLen : 1;

@@ -191,6 +191,13 @@ static ukey_err skf_pin_status(struct card *card, struct token_pin *pin)
     /* GM/T 0016 7.3.5: no tries remaining means locked. */
     pin->retries_left = retries(remain);
     pin->blocked = remain == 0;
+    /* The administrator PIN unblocks the user PIN (the API's "puk"). */
+    if ((rv = s->lib->f.GetPINInfo(s->app, SKF_ADMIN_TYPE, &max, &remain, &is_default)) != SAR_OK)
+        return skf_fail(s->lib, "SKF_GetPINInfo", rv);
+    pin->puk_retries_left = retries(remain);
+    pin->puk_blocked = remain == 0;
+    pin->puk_retries_low = 0;
+    pin->puk_untold = 0;
     pin->retries_low = 0;
     pin->pin_pad = 0;
     pin->digits_only = 0;
@@ -232,12 +239,16 @@ static ukey_err skf_pin_op(struct card *card, enum token_pin_op op, const char *
         return UKEY_OK;
     e = skf_fail(s->lib, call, rv);
     if (e == UKEY_ERR_PIN_INCORRECT || e == UKEY_ERR_PIN_BLOCKED) {
-        pin->retries_left = e == UKEY_ERR_PIN_BLOCKED ? 0 : retries(retry);
+        int left = e == UKEY_ERR_PIN_BLOCKED ? 0 : retries(retry);
         /* For an unblock the counter is the administrator PIN's. */
-        if (op == TOKEN_PIN_UNBLOCK)
-            e = e == UKEY_ERR_PIN_INCORRECT ? UKEY_ERR_PUK_INCORRECT : UKEY_ERR_PUK_BLOCKED;
-        else
-            pin->blocked = e == UKEY_ERR_PIN_BLOCKED || pin->retries_left == 0;
+        if (op == TOKEN_PIN_UNBLOCK) {
+            pin->puk_retries_left = left;
+            pin->puk_blocked = left == 0;
+            e = e == UKEY_ERR_PIN_INCORRECT && left != 0 ? UKEY_ERR_PUK_INCORRECT : UKEY_ERR_PUK_BLOCKED;
+        } else {
+            pin->retries_left = left;
+            pin->blocked = e == UKEY_ERR_PIN_BLOCKED || left == 0;
+        }
     }
     return e;
 }

@@ -41,7 +41,8 @@ json_t *token_json(const struct token *t)
         }
         json_array_append_new(certs, c);
     }
-    out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:o, s:b, s:b, s:b, s:b, s:i, s:i}, s:o}",
+    out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:o, s:b, s:b, s:b, s:b, s:i, s:i, s:I}, "
+                    "s:{s:o, s:b, s:b}, s:o}",
                     "id", t->id, "reader", t->reader, "type", t->driver->name, "label", t->label,
                     "serial", t->serial,
                     "pin",
@@ -52,6 +53,12 @@ json_t *token_json(const struct token *t)
                       "digits_only", t->pin.digits_only,
                       "min_length", (int)t->pin.min_len,
                       "max_length", (int)t->pin.max_len,
+                      "retry_after_ms", (json_int_t)t->pin.retry_after_ms,
+                    "puk",
+                      "retries_left",
+                        t->pin.puk_retries_left >= 0 ? json_integer(t->pin.puk_retries_left) : json_null(),
+                      "retries_low", t->pin.puk_retries_low,
+                      "blocked", t->pin.puk_blocked,
                     "certificates", certs);
     return out;
 }

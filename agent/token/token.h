@@ -38,6 +38,14 @@ struct token_pin {
     int pin_pad;                /* the reader has a PIN pad */
     unsigned min_len, max_len;  /* accepted PIN length */
     int digits_only;            /* the PIN is made of the digits 0-9 only */
+    /* The unblocking secret: PIV PUK, OpenPGP Resetting Code, PKCS#11 SO
+     * PIN, SKF administrator PIN. Same meanings as above. */
+    int puk_retries_left;       /* -1 when the token does not say */
+    int puk_retries_low;
+    int puk_blocked;
+    int puk_untold;             /* the token cannot tell the PUK counter at all (PIV without
+                                 * GET METADATA): the last-try guard assumes any try may be the last */
+    unsigned retry_after_ms;    /* the agent's pacing: wait this long before the next PIN operation */
 };
 
 struct token {
@@ -68,12 +76,15 @@ struct token_driver {
      * malloc'd; token_clear frees them). Called once per insertion: the
      * result is cached. Required. */
     ukey_err (*read)(struct card *card, struct token *t);
-    /* Reads the PIN state without spending a try, pin_pad included. Required. */
+    /* Reads the PIN state without spending a try, pin_pad included, and
+     * the PUK's counter where the token tells it (puk_retries_left -1 and
+     * puk_untold when it cannot). Required. */
     ukey_err (*pin_status)(struct card *card, struct token_pin *pin);
     /* VERIFY / CHANGE / RESET RETRY COUNTER. `a` is the PIN (verify), the
      * old PIN (change) or the PUK (unblock); `b` the new PIN or NULL. The
-     * format has been checked. On a wrong PIN/PUK returns PIN_INCORRECT /
-     * PUK_INCORRECT with pin->retries_left set.
+     * format has been checked. On a wrong PIN returns PIN_INCORRECT with
+     * pin->retries_left set; on a wrong PUK PUK_INCORRECT / PUK_BLOCKED
+     * with pin->puk_retries_left set (the PIN's counter untouched).
      * A verify with `a` NULL means the PIN is typed on the reader or token
      * itself (pin_status said pin_pad): PC/SC Part 10 VERIFY_PIN_DIRECT for
      * a card reader, C_Login with a NULL PIN for a PKCS#11 token with a

@@ -3,6 +3,7 @@
 
 #include "token/pkcs11.h"
 #include "token/skf.h"
+#include "util/clock.h"
 #include "util/hex.h"
 #include "util/log.h"
 
@@ -160,6 +161,16 @@ static size_t cache_fill(const struct reader_info *r)
     return slot;
 }
 
+/* A PUK counter the card cannot read (PIV without GET METADATA) is the one
+ * it last told, in the answer to a wrong PUK: `known` is that state. */
+static void keep_puk_count(struct token_pin *fresh, const struct token_pin *known)
+{
+    if (fresh->puk_untold && fresh->puk_retries_left < 0 && known->puk_retries_left >= 0) {
+        fresh->puk_retries_left = known->puk_retries_left;
+        fresh->puk_blocked = known->puk_blocked;
+    }
+}
+
 static ukey_err read_pin_status(struct card *card, void *arg)
 {
     struct token *t = arg;
@@ -189,10 +200,12 @@ static long token_in(const struct reader_info *r, ukey_err *te)
     if (*te == UKEY_OK)
         *te = token_with_card(r->name, CARD_LEAVE, read_pin_status, &probe);
     pthread_mutex_lock(&cache_lock);
-    if (*te == UKEY_OK && same_card(&cache[slot], r) && cache[slot].err == UKEY_OK)
+    if (*te == UKEY_OK && same_card(&cache[slot], r) && cache[slot].err == UKEY_OK) {
+        keep_puk_count(&probe.pin, &cache[slot].t.pin);
         cache[slot].t.pin = probe.pin;
-    else
+    } else {
         slot = (size_t)-1;
+    }
     pthread_mutex_unlock(&cache_lock);
     return (long)slot;
 }
@@ -247,6 +260,7 @@ ukey_err tokens_list(json_t **out)
         const char *module;
         if (!c || c->shadowed)
             continue;
+        c->t.pin.retry_after_ms = tokens_pin_wait(c->t.id);
         tj = token_json(&c->t);
         json_object_set_new(tj, "backend", json_string(backend_of(readers[i].name, &module)));
         if (module)
@@ -281,15 +295,20 @@ struct pin_job {
     struct token_pin *pin;
 };
 
-/* One PIN operation inside one transaction: same card?, counter, guard,
- * the operation, logout, counter again. The caller resets the card after. */
+/* One PIN operation inside one transaction: pacing, same card?, counters,
+ * guard, the operation, logout, counters again. The caller resets the card
+ * after. Pacing is judged and recorded inside the transaction, so requests
+ * queued for the card at once meet the pause the first one left. */
 static ukey_err pin_on_card(struct card *card, void *arg)
 {
     struct pin_job *job = arg;
     const struct token_driver *d = job->driver;
+    struct token_pin known = *job->pin, now;
     char id[TOKEN_ID_LEN];
-    ukey_err e, after;
+    ukey_err e;
 
+    if ((job->pin->retry_after_ms = tokens_pin_wait(job->id)) > 0)
+        return UKEY_ERR_PIN_TOO_SOON;
     if ((e = d->match(card)) != UKEY_OK)
         return e;
     /* The card in the reader must still be the token the caller named (CARD-05). */
@@ -299,21 +318,32 @@ static ukey_err pin_on_card(struct card *card, void *arg)
         return UKEY_ERR_TOKEN_NOT_FOUND;
     if ((e = d->pin_status(card, job->pin)) != UKEY_OK)
         return e;
+    keep_puk_count(job->pin, &known);
+    /* Never spend the last try unless the caller said so (security.md
+     * CARD-02): of the PIN, or for an unblock of the PUK. A PUK counter the
+     * card cannot tell may be at its last try. */
     if (job->req->op != TOKEN_PIN_UNBLOCK) {
         if (job->pin->blocked)
             return UKEY_ERR_PIN_BLOCKED;
-        /* Never spend the last try unless the caller said so (security.md CARD-02). */
         if (job->pin->retries_left == 1 && !job->req->confirm_last_attempt)
             return UKEY_ERR_PIN_LAST_ATTEMPT;
+    } else {
+        if (job->pin->puk_blocked)
+            return UKEY_ERR_PUK_BLOCKED;
+        if ((job->pin->puk_retries_left == 1 || (job->pin->puk_retries_left < 0 && job->pin->puk_untold)) &&
+            !job->req->confirm_last_attempt)
+            return UKEY_ERR_PUK_LAST_ATTEMPT;
     }
     e = d->pin_op(card, job->req->op, job->req->a, job->req->b, job->pin);
+    job->pin->retry_after_ms = tokens_pin_outcome(job->id, e);
     d->logout(card);
-    {
-        struct token_pin now = *job->pin;
-        after = d->pin_status(card, &now);
-        /* After a wrong PUK keep the PUK's counter the driver reported. */
-        if (after == UKEY_OK && e != UKEY_ERR_PUK_INCORRECT && e != UKEY_ERR_PUK_BLOCKED)
-            *job->pin = now;
+    /* A right PUK restores its tries: the count told before is void. */
+    if (e == UKEY_OK && job->req->op == TOKEN_PIN_UNBLOCK)
+        job->pin->puk_retries_left = -1, job->pin->puk_blocked = 0;
+    now = *job->pin;
+    if (d->pin_status(card, &now) == UKEY_OK) {
+        keep_puk_count(&now, job->pin);
+        *job->pin = now;
     }
     return e;
 }
@@ -388,6 +418,7 @@ ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_
 
     memset(pin, 0, sizeof *pin);
     pin->retries_left = -1;
+    pin->puk_retries_left = -1;
     if ((e = tokens_find(id, NULL, &job.driver, token_id, reader, pin, NULL)) != UKEY_OK)
         return e;
     /* No PIN to verify: typed on the reader's pad, if it has one (token.h). */
@@ -397,8 +428,91 @@ ukey_err tokens_pin(const char *id, const struct pin_request *req, struct token_
     if ((req->a && token_pin_format(pin, req->a) != UKEY_OK) || (req->b && token_pin_format(pin, req->b) != UKEY_OK))
         return UKEY_ERR_PIN_FORMAT;
     e = token_with_card(reader, CARD_RESET, pin_on_card, &job);
-    tokens_update_pin(id, pin);
+    tokens_update_pin(token_id, pin);
     return e;
+}
+
+/* The pacing of each token that had a wrong PIN or PUK lately. */
+#define PACE_MAX_SHIFT 5
+static struct pace {
+    char id[TOKEN_ID_LEN];      /* "" for a free entry */
+    unsigned fails;             /* wrong PINs/PUKs in a row */
+    long long until_ms;         /* clock_ms() before which no PIN operation runs */
+} paces[TOKENS_MAX_SLOTS];
+static unsigned pace_base_ms = 1000;
+static pthread_mutex_t pace_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void tokens_set_pin_delay(unsigned base_ms)
+{
+    pthread_mutex_lock(&pace_lock);
+    pace_base_ms = base_ms;
+    pthread_mutex_unlock(&pace_lock);
+}
+
+/* With pace_lock held: the entry of `id`, or NULL. */
+static struct pace *pace_of(const char *id)
+{
+    for (size_t i = 0; i < TOKENS_MAX_SLOTS; i++)
+        if (strcmp(paces[i].id, id) == 0)
+            return &paces[i];
+    return NULL;
+}
+
+/* With pace_lock held: the milliseconds left of `p`'s pause. */
+static unsigned pace_left(const struct pace *p)
+{
+    long long left = p ? p->until_ms - clock_ms() : 0;
+    return left > 0 ? (unsigned)left : 0;
+}
+
+unsigned tokens_pin_wait(const char *id)
+{
+    unsigned left;
+    pthread_mutex_lock(&pace_lock);
+    left = pace_left(pace_of(id));
+    pthread_mutex_unlock(&pace_lock);
+    return left;
+}
+
+unsigned tokens_pin_outcome(const char *id, ukey_err e)
+{
+    int wrong = e == UKEY_ERR_PIN_INCORRECT || e == UKEY_ERR_PUK_INCORRECT || e == UKEY_ERR_PIN_BLOCKED ||
+                e == UKEY_ERR_PUK_BLOCKED;
+    struct pace *p;
+    unsigned left = 0;
+
+    if (!wrong && e != UKEY_OK)
+        return tokens_pin_wait(id); /* the card did not judge the PIN */
+    pthread_mutex_lock(&pace_lock);
+    p = pace_of(id);
+    if (!wrong && p)
+        memset(p, 0, sizeof *p);
+    if (wrong && pace_base_ms > 0) {
+        /* A new entry takes a free one, else the one whose pause ended first. */
+        for (size_t i = 0; !p && i < TOKENS_MAX_SLOTS; i++)
+            if (!paces[i].id[0])
+                p = &paces[i];
+        for (size_t i = 0; !p && i < TOKENS_MAX_SLOTS; i++)
+            if (!p || paces[i].until_ms < p->until_ms)
+                p = &paces[i];
+        if (strcmp(p->id, id) != 0)
+            memset(p, 0, sizeof *p), snprintf(p->id, sizeof p->id, "%s", id);
+        p->until_ms = clock_ms() + ((long long)pace_base_ms << (p->fails < PACE_MAX_SHIFT ? p->fails : PACE_MAX_SHIFT));
+        p->fails++;
+        left = pace_left(p);
+    }
+    pthread_mutex_unlock(&pace_lock);
+    return left;
+}
+
+/* The card left its reader: its pause ends (whoever pulls it is at the machine). */
+static void pace_forget(const char *id)
+{
+    struct pace *p;
+    pthread_mutex_lock(&pace_lock);
+    if ((p = pace_of(id)))
+        memset(p, 0, sizeof *p);
+    pthread_mutex_unlock(&pace_lock);
 }
 
 ukey_err tokens_in_reader(const char *reader, char id[TOKEN_ID_LEN], int *shadowed)
@@ -441,6 +555,7 @@ int tokens_forget_reader(const char *reader, char id[TOKEN_ID_LEN], int *shadowe
                 memcpy(id, cache[i].t.id, TOKEN_ID_LEN);
                 known = 1;
                 *shadowed = cache[i].shadowed;
+                pace_forget(id);
             }
             token_clear(&cache[i].t);
             cache[i].used = 0;

@@ -3,8 +3,9 @@
  * `ukey-agent tokens` call. It owns the per-insertion cache (certificates do
  * not change while a card stays in its reader) and the PIN rules that hold
  * for every driver: format checked before any card command, the last try
- * spent only when the caller confirms it, the verified state dropped and
- * the card reset at the end of every operation.
+ * of the PIN and of the PUK spent only when the caller confirms it, a
+ * growing pause after each wrong PIN or PUK (pacing, per token), the
+ * verified state dropped and the card reset at the end of every operation.
  */
 #ifndef UKEY_TOKEN_TOKENS_H
 #define UKEY_TOKEN_TOKENS_H
@@ -61,6 +62,25 @@ ukey_err tokens_find(const char *id, const char *cert_id, const struct token_dri
 
 /* Records the PIN state an operation left on token `id`. */
 void tokens_update_pin(const char *id, const struct token_pin *pin);
+
+/*
+ * Pacing (issue 17): after a wrong PIN or PUK the next PIN operation on the
+ * same token waits base, 2 x base, 4 x base ... (at most 32 x base) after
+ * it; a right one ends the pause, and so does pulling the card. The base is
+ * "limits": {"pin_retry_delay_ms"} (1000 by default, 0 turns pacing off).
+ */
+void tokens_set_pin_delay(unsigned base_ms);
+
+/* 0 if a PIN operation on token `id` may reach the card now, else the
+ * milliseconds until it may (the caller answers PIN_TOO_SOON). Asked and
+ * answered (tokens_pin_outcome) inside the card's transaction, so that
+ * requests queued for the card at once meet the pause the first one left. */
+unsigned tokens_pin_wait(const char *id);
+
+/* Records how a PIN operation that reached token `id`'s card went (`e`:
+ * a wrong PIN/PUK lengthens the pause, UKEY_OK ends it) and returns the
+ * pause now in force, in milliseconds. */
+unsigned tokens_pin_outcome(const char *id, ukey_err e);
 
 /* Reads (or finds cached) the token in `reader` and copies its id;
  * UKEY_OK, or why there is no token there. *shadowed says the token is a

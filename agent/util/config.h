@@ -19,7 +19,8 @@
  *     "log_level": "info",
  *     "limits": {"max_connections": 256, "handshake_timeout_s": 10,
  *                "idle_timeout_s": 60, "max_body_bytes": 65536, "fetch_timeout_s": 15,
- *                "consent_timeout_s": 120}
+ *                "consent_timeout_s": 120,
+ *                "pin_retry_delay_ms": 1000}   // pause after a wrong PIN/PUK, doubling; 0: none
  *   }
  */
 #ifndef UKEY_UTIL_CONFIG_H
@@ -59,6 +60,7 @@ struct agent_config {
     size_t max_body_bytes;
     unsigned fetch_timeout_s;   /* each CRL, OCSP or issuer fetch */
     unsigned consent_timeout_s; /* a pending consent login */
+    unsigned pin_retry_delay_ms; /* pacing after a wrong PIN or PUK (token/tokens.h) */
 };
 
 /* Fills `cfg` with the built-in defaults (no allocation). */

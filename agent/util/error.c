@@ -158,6 +158,16 @@ static struct err_info err_lookup(ukey_err e)
         return (struct err_info){409, "PIN_PAD_CANCELLED",
             "已在读卡器的键盘上取消输入 PIN 码，本次未消耗重试次数。",
             "PIN entry was cancelled on the reader's keypad; no attempt was used."};
+    case UKEY_ERR_PUK_LAST_ATTEMPT:
+        return (struct err_info){409, "PUK_LAST_ATTEMPT",
+            "PUK 解锁码可能只剩最后一次重试机会，再错一次 UKey 将永久锁定，只能由发证机构处理。请确认 PUK 无误后再明确确认提交。",
+            "The PUK may have only one attempt left; one more wrong PUK locks the token for good, and only the issuer can "
+            "help. Check the PUK, then confirm the last attempt explicitly."};
+    case UKEY_ERR_PIN_TOO_SOON:
+        return (struct err_info){429, "PIN_TOO_SOON",
+            "刚才输入的 PIN 码（或 PUK）有误，为防止被猜测，请稍候再试（retry_after_ms 为需等待的毫秒数）。本次未消耗重试次数。",
+            "The last PIN (or PUK) was wrong; to stop guessing, wait before the next try (retry_after_ms says how long). "
+            "No attempt was used."};
     case UKEY_ERR__COUNT:
         break;
     }

@@ -49,6 +49,8 @@ typedef enum {
     UKEY_ERR_MODULE_FAILED,
     UKEY_ERR_PIN_PAD_TIMEOUT,
     UKEY_ERR_PIN_PAD_CANCELLED,
+    UKEY_ERR_PUK_LAST_ATTEMPT,
+    UKEY_ERR_PIN_TOO_SOON,
     UKEY_ERR__COUNT /* keep last */
 } ukey_err;
 

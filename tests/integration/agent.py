@@ -42,13 +42,19 @@ def _die_with_parent():
 class Agent:
     """One agent process. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, args=(), config=None, state_dir=None, env=None, wrapper=(), stop_timeout=15):
+    def __init__(self, args=(), config=None, state_dir=None, env=None, wrapper=(), stop_timeout=15,
+                 pin_retry_delay_ms=0):
         self.tmp = tempfile.mkdtemp(prefix="ukey-it-")
         self.state_dir = state_dir or os.path.join(self.tmp, "state")
         self.args = list(args)
         self.wrapper = list(wrapper)   # e.g. valgrind and its options
         self.stop_timeout = stop_timeout
         self.config_path = None
+        # The pause after a wrong PIN is off unless a test asks for it (the
+        # pacing tests do); a config given as text is used as it is.
+        if config is None or isinstance(config, dict):
+            config = dict(config or {})
+            config["limits"] = dict(config.get("limits", {}), pin_retry_delay_ms=pin_retry_delay_ms)
         if config is not None:
             self.config_path = os.path.join(self.tmp, "agent.json")
             with open(self.config_path, "w") as f:

@@ -188,9 +188,9 @@ class CrlServer:
 
 
 def write_card_state(path, pki, pin="123456", puk="12345678", tries=3, guid="00112233445566778899aabbccddeeff",
-                     slots=("9a", "9c")):
+                     slots=("9a", "9c"), puk_tries=3):
     state = {"pin": pin, "puk": puk, "pin_tries_max": 3, "pin_tries": tries, "puk_tries_max": 3,
-             "puk_tries": 3, "guid": guid,
+             "puk_tries": puk_tries, "guid": guid,
              "slots": {slot: {"cert": pki[slot][0], "key": pki[slot][1]} for slot in slots}}
     with open(path, "w") as f:
         json.dump(state, f)
@@ -278,12 +278,14 @@ INSERTED_LOG = r"debug: event token-inserted$"
 class CardCase(unittest.TestCase):
     """A private pcscd, the test PKI and one agent for the class; a fresh
     virtual card for each test (its state in card-<test>.json). Subclasses
-    set agent_args, agent_config and faults, and may override pki_options()
+    set agent_args, agent_config, faults and pin_retry_delay_ms (the agent's
+    pause after a wrong PIN; off unless set), and may override pki_options()
     (called with cls.dir made) and write_state(); token_id names the card's
     token for pin()."""
     agent_args = ()
     agent_config = None
     faults = ()
+    pin_retry_delay_ms = 0
     token_id = None
 
     @classmethod
@@ -295,7 +297,8 @@ class CardCase(unittest.TestCase):
         cls.pcscd = Pcscd().start()
         cls.dir = tempfile.mkdtemp(prefix="ukey-card-")
         cls.pki = make_pki(cls.dir, **cls.pki_options())
-        cls.agent = harness.Agent(args=list(cls.agent_args), config=cls.agent_config).start()
+        cls.agent = harness.Agent(args=list(cls.agent_args), config=cls.agent_config,
+                                  pin_retry_delay_ms=cls.pin_retry_delay_ms).start()
 
     @classmethod
     def tearDownClass(cls):

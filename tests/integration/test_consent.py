@@ -21,7 +21,8 @@ CHALLENGE = base64.b64encode(os.urandom(32)).decode()
 JSON = {"Content-Type": "application/json"}
 
 
-class Consent(pcsc.CardCase):
+class ConsentBase(pcsc.CardCase):
+    """The agent, the card and the requests a portal and the window make."""
     agent_config = {"allow_origins": [PORTAL, {"origin": LEGACY, "pin_entry": "page"}],
                     "limits": {"consent_timeout_s": 120}}
 
@@ -55,6 +56,8 @@ class Consent(pcsc.CardCase):
         self.assertEqual(r["consent_url"], "https://127.0.0.1:%d/consent.html#%s" % (self.agent.port, r["request"]))
         return r["request"]
 
+
+class Consent(ConsentBase):
     def test_the_whole_flow(self):
         rid = self.pending()
         # The portal waits.
@@ -215,6 +218,29 @@ class Consent(pcsc.CardCase):
         for rid in ids + [first]:
             self.window("POST", "/api/v1/consent/%s/cancel" % rid, {})
             self.call("GET", "/api/v1/login/" + rid)
+
+
+class ConsentPacing(ConsentBase):
+    """Finding 4 (W4): a PIN typed in the window meets the pause after a wrong
+    one like any other, and the wrong answer says when the next may come."""
+    pin_retry_delay_ms = 500
+
+    def test_wrong_pins_in_the_window_are_paced(self):
+        rid = self.pending()
+        status, _, r = self.window("POST", "/api/v1/consent/" + rid, {"pin": "000000"})
+        self.assertEqual((status, r["error"]["code"], r["error"]["retries_left"]), (403, "PIN_INCORRECT", 2))
+        self.assertTrue(0 < r["error"]["retry_after_ms"] <= 500, r)
+        status, hdrs, r = self.window("POST", "/api/v1/consent/" + rid, {"pin": "123456"})
+        self.assertEqual((status, r["error"]["code"], hdrs["Retry-After"]), (429, "PIN_TOO_SOON", "1"), r)
+        # The window shows the pause; the login stays pending, no try spent.
+        status, _, info = self.window("GET", "/api/v1/consent/" + rid)
+        self.assertGreater(info["pin"]["retry_after_ms"], 0)
+        self.assertEqual(self.call("GET", "/api/v1/login/" + rid)[0], 202)
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 2)
+        time.sleep(r["error"]["retry_after_ms"] / 1000 + 0.05)
+        status, _, r = self.window("POST", "/api/v1/consent/" + rid, {"pin": "123456"})
+        self.assertEqual((status, r), (200, {"done": True}))
+        self.assertEqual(self.call("GET", "/api/v1/login/" + rid)[0], 200)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,16 @@ class Diagnostics(unittest.TestCase):
             card = self.card(tries=tries)
             self.assertEqual(self.diagnostics()["pin.state"]["status"], verdict, tries)
             card.remove()
+        # The PUK's counter too (finding 1): its last try and a blocked PUK
+        # warn; the PIN and the PUK both blocked fail.
+        for tries, puk_tries, verdict, words in ((3, 1, "warn", "Only one PUK attempt"),
+                                                 (3, 0, "warn", "The PUK of a token is blocked"),
+                                                 (0, 0, "fail", "Both the PIN and the PUK")):
+            card = self.card(tries=tries, puk_tries=puk_tries)
+            check = self.diagnostics("?lang=en")["pin.state"]
+            self.assertEqual((check["status"], check["evidence"][0]["puk"]["retries_left"]), (verdict, puk_tries))
+            self.assertIn(words, check["detail"])
+            card.remove()
 
         # 5. Not a token the agent knows (SELECT of the PIV application fails).
         card = self.card(faults=("sw=A4:6A82",))

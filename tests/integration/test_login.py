@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pcsc  # noqa: E402
@@ -184,6 +185,32 @@ class Login(LoginBase):
         log = self.agent.log_text()
         for secret in ("918273", "123456", "3931383237"):
             self.assertNotIn(secret, log)
+
+
+class PagePacing(LoginBase):
+    """Finding 4 (W4): a page-mode site sending wrong PINs quickly meets the
+    agent's pause before the card is asked; after it, the card is asked
+    again, and a right PIN ends the pacing."""
+    pin_retry_delay_ms = 500
+
+    def test_wrong_pins_from_a_page_are_paced(self):
+        status, body = self.login({"challenge": CHALLENGE, "pin": "000000"})
+        self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]), (403, "PIN_INCORRECT", 2))
+        self.assertTrue(0 < body["error"]["retry_after_ms"] <= 500, body)
+        verifies = lambda: [l for l in self.card.apdu_log() if re.match(r"APDU 00 20 00 80 lc=8", l)]
+        sent = len(verifies())
+        # The burn of the review (3.3, 3.5): the next tries come at once.
+        for pin in ("000001", "000002"):
+            status, body = self.login({"challenge": CHALLENGE, "pin": pin, "confirm_last_attempt": True})
+            self.assertEqual((status, body["error"]["code"]), (429, "PIN_TOO_SOON"), body)
+        self.assertEqual(len(verifies()), sent, "no VERIFY may reach the card")
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 2)
+        time.sleep(body["error"]["retry_after_ms"] / 1000 + 0.05)
+        status, body = self.login({"challenge": CHALLENGE, "pin": "123456"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 3)
+        status, body = self.login({"challenge": CHALLENGE, "pin": "000000"})
+        self.assertTrue(0 < body["error"]["retry_after_ms"] <= 500, body)
 
 
 class Verify(LoginBase):

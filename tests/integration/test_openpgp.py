@@ -99,7 +99,9 @@ class Tokens(OpenPGPCard):
         self.assertEqual((tok["id"], tok["type"], tok["serial"], tok["label"]), (TOKEN, "OpenPGP", SERIAL, "OpenPGP"))
         # PW1: any UTF-8, at least 6, at most what C4 says (64 on this card).
         self.assertEqual(tok["pin"], {"retries_left": 3, "retries_low": False, "blocked": False, "pin_pad": False, "digits_only": False,
-                                      "min_length": 6, "max_length": 64})
+                                      "min_length": 6, "max_length": 64, "retry_after_ms": 0})
+        # The Resetting Code's counter, from the PW status bytes (DO C4).
+        self.assertEqual(tok["puk"], {"retries_left": 3, "retries_low": False, "blocked": False})
         [cert] = tok["certificates"]
         self.assertEqual((cert["id"], cert["slot"], cert["authentication"]), ("auth", "Authentication key", True))
         self.assertEqual(base64.b64decode(cert["der"]), der(self.pki["9a"][0]))
@@ -130,6 +132,25 @@ class Tokens(OpenPGPCard):
         self.assertEqual(pcsc.read_card_state(self.state)["puk_tries"], 3)
         self.assertEqual(self.pin("verify", {"pin": "pässwört"})[0], 200)
         self.assertEqual(self.tokens()["tokens"][0]["pin"]["retries_left"], 3)
+
+    def test_resetting_code_last_attempt_guard(self):
+        """Finding 1 (W1): the Resetting Code's last try needs confirm_last_attempt."""
+        rrc = lambda: [l for l in self.card.apdu_log() if l.startswith("APDU 00 2C 00 81")]
+        for left in (2, 1):
+            status, body = self.pin("unblock", {"puk": "87654321", "new_pin": "654321"})
+            self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]),
+                             (403, "PUK_INCORRECT", left))
+        self.assertEqual(self.tokens()["tokens"][0]["puk"]["retries_left"], 1)
+        sent = len(rrc())
+        status, body = self.pin("unblock", {"puk": "87654321", "new_pin": "654321"})
+        self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]), (409, "PUK_LAST_ATTEMPT", 1))
+        self.assertEqual((len(rrc()), pcsc.read_card_state(self.state)["puk_tries"]), (sent, 1))
+        status, body = self.pin("unblock", {"puk": "87654321", "new_pin": "654321", "confirm_last_attempt": True})
+        self.assertEqual((status, body["error"]["code"]), (423, "PUK_BLOCKED"))
+        self.assertEqual(self.tokens()["tokens"][0]["puk"], {"retries_left": 0, "retries_low": False, "blocked": True})
+        status, body = self.pin("unblock", {"puk": "12345678", "new_pin": "654321", "confirm_last_attempt": True})
+        self.assertEqual((status, body["error"]["code"]), (423, "PUK_BLOCKED"))
+        self.assertEqual(len(rrc()), sent + 1)
 
     def test_change_pin_and_formats(self):
         self.assertEqual(self.pin("change", {"old_pin": "123456", "new_pin": "correct horse"})[0], 200)

@@ -161,7 +161,9 @@ class SoftHsmToken(Base):
         self.assertEqual({c["id"] for c in t["certificates"]}, set(IDS.values()))
         self.assertEqual(sum(c["authentication"] for c in t["certificates"]), 1)
         self.assertEqual(t["pin"], {"retries_left": None, "retries_low": False, "blocked": False, "pin_pad": False,
-                                    "digits_only": False, "min_length": 4, "max_length": 64})
+                                    "digits_only": False, "min_length": 4, "max_length": 64, "retry_after_ms": 0})
+        # The SO PIN stands in for the PUK: flags only, no count.
+        self.assertEqual(t["puk"], {"retries_left": None, "retries_low": False, "blocked": False})
         # The same id after a restart: it comes from the token, not the slot.
         first = t["id"]
         self.agent.stop()
@@ -354,6 +356,32 @@ class MockModule(Base):
         # PKCS#11 tells no counter: none is made up.
         self.assertEqual((status, body["error"]["code"], body["error"].get("retries_left")),
                          (403, "PIN_INCORRECT", None), body)
+
+    def test_the_so_pin_last_attempt_guard(self):
+        """Finding 1 (W1): the SO PIN (the API's PUK) has the PIN's last-try
+        rule, from CKF_SO_PIN_FINAL_TRY / CKF_SO_PIN_LOCKED."""
+        self.touch("present")
+        t = [t for t in self.tokens()["tokens"] if t["label"] == "Mock UKey"][0]
+        self.assertEqual(t["puk"], {"retries_left": None, "retries_low": False, "blocked": False})
+        self.touch("so-final-try")
+        t = [t for t in self.tokens()["tokens"] if t["label"] == "Mock UKey"][0]
+        self.assertEqual(t["puk"], {"retries_left": 1, "retries_low": False, "blocked": False})
+        logins = lambda: open(os.path.join(self.dir, "logins")).read().count("C_Login 0") \
+            if os.path.exists(os.path.join(self.dir, "logins")) else 0
+        status, body = self.pin(t["id"], "unblock", {"puk": "00000000", "new_pin": "reset-pin"})
+        self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]), (409, "PUK_LAST_ATTEMPT", 1))
+        self.assertEqual(logins(), 0, "no C_Login as SO may reach the module")
+        status, body = self.pin(t["id"], "unblock", {"puk": "00000000", "new_pin": "reset-pin",
+                                                     "confirm_last_attempt": True})
+        self.assertEqual((status, body["error"]["code"]), (403, "PUK_INCORRECT"), body)
+        self.assertEqual(logins(), 1)
+        self.touch("so-locked")
+        t = [t for t in self.tokens()["tokens"] if t["label"] == "Mock UKey"][0]
+        self.assertEqual((t["puk"]["retries_left"], t["puk"]["blocked"]), (0, True))
+        status, body = self.pin(t["id"], "unblock", {"puk": "00000000", "new_pin": "reset-pin",
+                                                     "confirm_last_attempt": True})
+        self.assertEqual((status, body["error"]["code"]), (423, "PUK_BLOCKED"), body)
+        self.assertEqual(logins(), 1)
 
     def in_background(self, fn):
         import threading

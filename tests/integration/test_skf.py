@@ -320,6 +320,25 @@ class Pin(Base):
         status, body = self.pin(t["id"], "unblock", {"puk": ADMIN, "new_pin": "654321"})
         self.assertEqual((status, body["error"]["code"]), (423, "PUK_BLOCKED"), body)
 
+    def test_the_admin_pin_last_attempt_guard(self):
+        """Finding 1 (W1): the admin PIN (the API's PUK) is listed and its
+        last try is spent only with confirm_last_attempt."""
+        app = lambda st: st["devices"][0]["applications"][0]
+        sm2pki.edit_skf_state(self.state, lambda st: app(st).update(admin_retries_left=2))
+        t = self.token()
+        self.assertEqual(t["puk"], {"retries_left": 2, "retries_low": False, "blocked": False})
+        status, body = self.pin(t["id"], "unblock", {"puk": "87654321", "new_pin": "654321"})
+        self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]), (403, "PUK_INCORRECT", 1))
+        self.assertEqual(self.token()["puk"]["retries_left"], 1)
+        status, body = self.pin(t["id"], "unblock", {"puk": "87654321", "new_pin": "654321"})
+        self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]), (409, "PUK_LAST_ATTEMPT", 1))
+        self.assertEqual(app(sm2pki.read_skf_state(self.state))["admin_retries_left"], 1)
+        status, body = self.pin(t["id"], "unblock", {"puk": "87654321", "new_pin": "654321",
+                                                     "confirm_last_attempt": True})
+        self.assertEqual((status, body["error"]["code"]), (423, "PUK_BLOCKED"), body)
+        self.assertEqual(self.token()["puk"], {"retries_left": 0, "retries_low": False, "blocked": True})
+        self.assertEqual(self.pin(t["id"], "verify", {"pin": PIN})[0], 200)
+
     def test_login_with_a_wrong_pin(self):
         t = self.token()
         status, body = self.login({"token": t["id"], "certificate": "c1s", "pin": "000000"})

@@ -25,6 +25,11 @@ def verify_apdus(lines):
     return [l for l in lines if re.match(r"APDU [0-9A-Fa-f]{2} 20 00 80 lc=[1-9]", l)]
 
 
+def unblock_apdus(lines):
+    """RESET RETRY COUNTER commands (the PUK and a new PIN) in a card log."""
+    return [l for l in lines if re.match(r"APDU [0-9A-Fa-f]{2} 2C 00 80", l)]
+
+
 class CardTest(pcsc.CardCase):
     token_id = TOKEN
 
@@ -63,7 +68,7 @@ class Tokens(CardTest):
         self.assertEqual(json.loads(out)["tokens"][0]["id"], TOKEN)
         text = run_tool(harness.AGENT, "tokens").stdout
         self.assertIn(TOKEN, text)
-        self.assertIn("3 tries left", text)
+        self.assertIn("PIN 3 tries left, PUK 3 tries left", text)
 
     def test_second_listing_is_cached(self):
         self.tokens()
@@ -79,7 +84,8 @@ class Tokens(CardTest):
         self.assertEqual(self.tokens()["tokens"][0]["pin"]["retries_left"], 2)
         status, body = self.pin("verify", {"pin": "123456"})
         self.assertEqual(status, 200, body)
-        self.assertEqual(body, {"verified": True, "pin": {"retries_left": 3, "blocked": False}})
+        self.assertEqual(body, {"verified": True, "pin": {"retries_left": 3, "blocked": False},
+                                "puk": {"retries_left": 3, "blocked": False}})
         log = self.card.apdu_log()
         self.assertTrue(any(re.match(r"APDU 00 20 FF 80", l) for l in log), log)
         # Another PC/SC client finds the card not verified (no PIN riding, CARD-01).
@@ -107,7 +113,45 @@ class Tokens(CardTest):
         self.assertEqual(status, 200, body)
         self.assertEqual(self.pin("verify", {"pin": "112233"})[0], 200)
         self.assertEqual(self.tokens()["tokens"][0]["pin"], {"retries_left": 3, "retries_low": False, "blocked": False, "pin_pad": False,
-                                                            "digits_only": True, "min_length": 6, "max_length": 8})
+                                                            "digits_only": True, "min_length": 6, "max_length": 8,
+                                                            "retry_after_ms": 0})
+
+    def test_puk_last_attempt_guard(self):
+        """Finding 1 (W1): the PUK's counter is listed (GET METADATA) and its
+        last try is spent only with confirm_last_attempt, also while the PIN
+        is fine."""
+        self.assertEqual(self.tokens()["tokens"][0]["puk"], {"retries_left": 3, "retries_low": False, "blocked": False})
+        for left in (2, 1):
+            status, body = self.pin("unblock", {"puk": "00000000", "new_pin": "123456"})
+            self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]),
+                             (403, "PUK_INCORRECT", left))
+        self.assertEqual(self.tokens()["tokens"][0]["puk"]["retries_left"], 1)
+        sent = len(unblock_apdus(self.card.apdu_log()))
+        for confirm in ({}, {"confirm_last_attempt": False}):
+            status, body = self.pin("unblock", dict({"puk": "00000002", "new_pin": "123456"}, **confirm))
+            self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]),
+                             (409, "PUK_LAST_ATTEMPT", 1))
+        self.assertEqual(len(unblock_apdus(self.card.apdu_log())), sent, "no RESET RETRY COUNTER may reach the card")
+        self.assertEqual(pcsc.read_card_state(self.state)["puk_tries"], 1)
+        status, body = self.pin("unblock", {"puk": "00000002", "new_pin": "123456", "confirm_last_attempt": "yes"})
+        self.assertEqual((status, body["error"]["code"]), (400, "INVALID_REQUEST"))
+        status, body = self.pin("unblock", {"puk": "00000002", "new_pin": "123456", "confirm_last_attempt": True})
+        self.assertEqual((status, body["error"]["code"], body["error"]["blocked"]), (423, "PUK_BLOCKED", True))
+        tok = self.tokens()["tokens"][0]
+        self.assertEqual((tok["puk"]["retries_left"], tok["puk"]["blocked"], tok["pin"]["retries_left"]), (0, True, 3))
+        # A blocked PUK is refused before the card, even the right one.
+        sent = len(unblock_apdus(self.card.apdu_log()))
+        status, body = self.pin("unblock", {"puk": "12345678", "new_pin": "123456", "confirm_last_attempt": True})
+        self.assertEqual((status, body["error"]["code"]), (423, "PUK_BLOCKED"))
+        self.assertEqual(len(unblock_apdus(self.card.apdu_log())), sent)
+        self.assertEqual(self.pin("verify", {"pin": "123456"})[0], 200)
+
+    def test_right_puk_restores_its_counter(self):
+        status, body = self.pin("unblock", {"puk": "00000000", "new_pin": "123456"})
+        self.assertEqual(body["error"]["retries_left"], 2)
+        status, body = self.pin("unblock", {"puk": "12345678", "new_pin": "654321"})
+        self.assertEqual((status, body["puk"]), (200, {"retries_left": 3, "blocked": False}), body)
+        self.assertEqual(self.pin("verify", {"pin": "654321"})[0], 200)
 
     def test_malformed_pin_costs_no_try(self):
         for bad in ("12ab56", "123", "123456789", "", "１２３４５６"):
@@ -346,6 +390,84 @@ class BadStatusWord(CardTest):
         status, body = self.pin("verify", {"pin": "123456"})
         self.assertEqual((status, body["error"]["code"]), (502, "CARD_ERROR"))
         self.assertTrue(self.agent.alive())
+
+
+class PukCounterUntold(CardTest):
+    """A PIV card without GET METADATA cannot tell the PUK's counter: every
+    unblock needs confirm_last_attempt until a wrong PUK has told it (63Cx),
+    and the agent remembers that count."""
+    faults = ("sw=f7:6D00",)
+
+    def test_untold_counter_is_treated_as_the_last(self):
+        self.assertIsNone(self.tokens()["tokens"][0]["puk"]["retries_left"])
+        status, body = self.pin("unblock", {"puk": "00000000", "new_pin": "123456"})
+        self.assertEqual((status, body["error"]["code"]), (409, "PUK_LAST_ATTEMPT"))
+        self.assertNotIn("retries_left", body["error"])
+        self.assertEqual(unblock_apdus(self.card.apdu_log()), [])
+        status, body = self.pin("unblock", {"puk": "00000000", "new_pin": "123456", "confirm_last_attempt": True})
+        self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]), (403, "PUK_INCORRECT", 2))
+        self.assertEqual(self.tokens()["tokens"][0]["puk"]["retries_left"], 2)
+        status, body = self.pin("unblock", {"puk": "00000001", "new_pin": "123456"})
+        self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]), (403, "PUK_INCORRECT", 1))
+        status, body = self.pin("unblock", {"puk": "00000002", "new_pin": "123456"})
+        self.assertEqual((status, body["error"]["code"]), (409, "PUK_LAST_ATTEMPT"))
+        self.assertEqual(len(unblock_apdus(self.card.apdu_log())), 2)
+        self.assertEqual(pcsc.read_card_state(self.state)["puk_tries"], 1)
+
+
+class Pacing(CardTest):
+    """Finding 4 (W4): after a wrong PIN the next PIN operation on the token
+    waits, longer after each wrong one, and is refused before the card."""
+    pin_retry_delay_ms = 600
+
+    def post_pin(self, body):
+        status, headers, raw = self.agent.request("POST", "/api/v1/tokens/%s/pin/verify" % TOKEN, JSON,
+                                                  body=json.dumps(body))
+        return status, headers, json.loads(raw)
+
+    def test_wrong_pins_are_paced(self):
+        status, _, body = self.post_pin({"pin": "000000"})
+        self.assertEqual((status, body["error"]["code"]), (403, "PIN_INCORRECT"))
+        self.assertTrue(0 < body["error"]["retry_after_ms"] <= 600, body)
+        sent = len(verify_apdus(self.card.apdu_log()))
+        status, headers, body = self.post_pin({"pin": "000001"})
+        self.assertEqual((status, body["error"]["code"]), (429, "PIN_TOO_SOON"))
+        self.assertTrue(0 < body["error"]["retry_after_ms"] <= 600, body)
+        self.assertEqual(headers["Retry-After"], "1")
+        self.assertEqual(len(verify_apdus(self.card.apdu_log())), sent, "no VERIFY may reach the card")
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 2)
+        self.assertGreater(self.tokens()["tokens"][0]["pin"]["retry_after_ms"], 0)
+        # After the pause the card is asked again; the next pause is longer.
+        time.sleep(body["error"]["retry_after_ms"] / 1000 + 0.05)
+        status, _, body = self.post_pin({"pin": "000001"})
+        self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]), (403, "PIN_INCORRECT", 1))
+        self.assertTrue(600 < body["error"]["retry_after_ms"] <= 1200, body)
+        time.sleep(body["error"]["retry_after_ms"] / 1000 + 0.05)
+        # A right PIN ends the pacing: the next wrong one waits the base again.
+        status, _, body = self.post_pin({"pin": "123456", "confirm_last_attempt": True})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.tokens()["tokens"][0]["pin"]["retry_after_ms"], 0)
+        status, _, body = self.post_pin({"pin": "000000"})
+        self.assertTrue(0 < body["error"]["retry_after_ms"] <= 600, body)
+
+    def test_parallel_wrong_pins_meet_the_pause(self):
+        """Requests queued for the card at once: only the first reaches it."""
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda pin: self.post_pin({"pin": pin, "confirm_last_attempt": True}),
+                                    ("000000", "000001", "000002", "000003")))
+        codes = sorted(body["error"]["code"] for _, _, body in answers)
+        self.assertEqual(codes, ["PIN_INCORRECT"] + ["PIN_TOO_SOON"] * 3, answers)
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 2)
+
+    def test_wrong_puk_is_paced_and_a_malformed_pin_is_not(self):
+        status, body = self.pin("unblock", {"puk": "00000000", "new_pin": "123456"})
+        self.assertEqual((status, body["error"]["code"]), (403, "PUK_INCORRECT"))
+        self.assertGreater(body["error"]["retry_after_ms"], 0)
+        status, body = self.pin("verify", {"pin": "12"})
+        self.assertEqual((status, body["error"]["code"]), (400, "PIN_FORMAT"))
+        status, body = self.pin("unblock", {"puk": "12345678", "new_pin": "123456"})
+        self.assertEqual((status, body["error"]["code"]), (429, "PIN_TOO_SOON"))
+        self.assertEqual(pcsc.read_card_state(self.state)["puk_tries"], 2)
 
 
 class PcscdRestart(CardTest):

@@ -10,6 +10,9 @@
  *   pinpad   the token has a protected authentication path: C_Login
  *            without a PIN is the user typing it on the token, which lasts
  *            while the file `typing` exists and then succeeds
+ *   so-final-try, so-locked  the token says CKF_SO_PIN_FINAL_TRY /
+ *            CKF_SO_PIN_LOCKED (C_Login as SO then answers CKR_PIN_LOCKED)
+ * Every C_Login appends "C_Login <user type>" to the file `logins`.
  * It has no C_WaitForSlotEvent (CKR_FUNCTION_NOT_SUPPORTED: the agent polls)
  * and no objects. Only the functions the agent calls are filled in.
  */
@@ -89,7 +92,8 @@ static CK_RV get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO *info)
     pad(info->serialNumber, sizeof info->serialNumber, "0001");
     info->flags = CKF_TOKEN_INITIALIZED | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED |
                   (exists("locked") ? CKF_USER_PIN_LOCKED : 0) |
-                  (exists("pinpad") ? CKF_PROTECTED_AUTHENTICATION_PATH : 0);
+                  (exists("pinpad") ? CKF_PROTECTED_AUTHENTICATION_PATH : 0) |
+                  (exists("so-final-try") ? CKF_SO_PIN_FINAL_TRY : 0) | (exists("so-locked") ? CKF_SO_PIN_LOCKED : 0);
     info->ulMinPinLen = 6;
     info->ulMaxPinLen = 16;
     return CKR_OK;
@@ -110,8 +114,16 @@ static CK_RV close_session(CK_SESSION_HANDLE h) { return h == 1 ? CKR_OK : CKR_S
 
 static CK_RV login(CK_SESSION_HANDLE h, CK_USER_TYPE who, unsigned char *pin, CK_ULONG len)
 {
-    (void)h, (void)who, (void)len;
-    if (exists("locked"))
+    char path[512];
+    const char *dir = getenv("UKEY_P11MOCK_DIR");
+    FILE *f;
+    (void)h, (void)len;
+    snprintf(path, sizeof path, "%s/logins", dir ? dir : ".");
+    if ((f = fopen(path, "a"))) {
+        fprintf(f, "C_Login %lu\n", (unsigned long)who);
+        fclose(f);
+    }
+    if (exists(who == CKU_SO ? "so-locked" : "locked"))
         return CKR_PIN_LOCKED;
     if (pin || !exists("pinpad"))
         return pin ? CKR_PIN_INCORRECT : CKR_ARGUMENTS_BAD;

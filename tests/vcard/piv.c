@@ -145,6 +145,24 @@ static unsigned pin_command(struct vcard *card, unsigned char ins, unsigned char
     return 0x9000;
 }
 
+/* Yubico's GET METADATA (INS F7) of the PIN (80) or the PUK (81), as a
+ * YubiKey 5.3 or later answers it: 01 algorithm FF, 05 default flag,
+ * 06 {total tries, tries left}. The only way a PIV card tells the PUK's
+ * counter without spending a try. */
+static void get_metadata(struct vcard *card, unsigned char p2, unsigned char *out, size_t *out_len)
+{
+    int puk = p2 == 0x81;
+    unsigned char md[] = {0x01, 0x01, 0xff, 0x05, 0x01, 0x00, 0x06, 0x02, 0, 0};
+    if (p2 != 0x80 && !puk) {
+        vcard_reply_sw(0x6a88, out, out_len);
+        return;
+    }
+    md[5] = (unsigned char)(strcmp(puk ? card->puk : card->pin, puk ? "12345678" : "123456") == 0);
+    md[8] = (unsigned char)(puk ? card->puk_tries_max : card->pin_tries_max);
+    md[9] = (unsigned char)(puk ? card->puk_tries : card->pin_tries);
+    vcard_reply_data(card, md, sizeof md, out, out_len);
+}
+
 /* SP 800-73-4 Part 2, 3.2.4 GENERAL AUTHENTICATE: 7C { 82 00, 81 challenge } -> 7C { 82 response } */
 static void general_authenticate(struct vcard *card, unsigned char alg, unsigned char ref,
                                  const unsigned char *data, size_t len, unsigned char *out, size_t *out_len)
@@ -247,6 +265,9 @@ void vcard_piv_command(struct vcard *card, unsigned char ins, unsigned char p1, 
         return;
     case 0x87:
         general_authenticate(card, p1, p2, data, lc, out, out_len);
+        return;
+    case 0xf7:
+        get_metadata(card, p2, out, out_len);
         return;
     default:
         vcard_reply_sw(0x6d00, out, out_len);

@@ -12,7 +12,8 @@ export type ErrorCode =
   | "CARD_DATA_INVALID" | "CARD_ERROR" | "PIN_FORMAT" | "PIN_INCORRECT" | "PIN_LAST_ATTEMPT" | "PIN_BLOCKED"
   | "PUK_INCORRECT" | "PUK_BLOCKED" | "CHALLENGE_INVALID" | "CERT_NOT_FOUND" | "PIN_REQUIRED"
   | "ORIGIN_REQUIRED" | "CERTIFICATE_INVALID" | "AGENT_BUSY" | "PIN_ENTRY_IN_AGENT_WINDOW"
-  | "CONSENT_NOT_FOUND" | "USER_CANCELLED" | "CONSENT_TIMEOUT";
+  | "CONSENT_NOT_FOUND" | "USER_CANCELLED" | "CONSENT_TIMEOUT"
+  | "PUK_LAST_ATTEMPT" | "PIN_TOO_SOON";
 
 export declare class UKeyAgentError extends Error {
   readonly name: "UKeyAgentError";
@@ -20,8 +21,9 @@ export declare class UKeyAgentError extends Error {
   readonly messages: Messages;
   /** The HTTP status of the agent's answer; 0 when there was none. */
   readonly status: number;
-  /** Extra members of the error envelope, e.g. { retries_left: 2 }. */
-  readonly details: { retries_left?: number; [key: string]: unknown };
+  /** Extra members of the error envelope, e.g. { retries_left: 2 }; retry_after_ms:
+   * the pause before the next PIN operation on the token (after a wrong PIN or PUK). */
+  readonly details: { retries_left?: number; retry_after_ms?: number; [key: string]: unknown };
   messageIn(lang: Lang): string;
 }
 
@@ -61,7 +63,11 @@ export interface Token {
     digits_only: boolean;
     min_length: number;
     max_length: number;
+    /** The pause still to wait after a wrong PIN or PUK, 0 when none. */
+    retry_after_ms: number;
   };
+  /** The unblocking secret (PIV PUK, OpenPGP Resetting Code, PKCS#11 SO PIN, SKF admin PIN). */
+  puk: { retries_left: number | null; retries_low: boolean; blocked: boolean };
   certificates: Certificate[];
 }
 
@@ -96,7 +102,8 @@ export declare function listTokens(options?: { timeout?: number }): Promise<Toke
 export declare function onTokenChange(callback: (event: TokenEvent) => void): () => void;
 export declare function verifyPin(token: string, pin: string,
   options?: { confirmLastAttempt?: boolean; timeout?: number }):
-  Promise<{ verified: true; pin: { retries_left: number | null; blocked: boolean } }>;
+  Promise<{ verified: true; pin: { retries_left: number | null; blocked: boolean };
+            puk: { retries_left: number | null; blocked: boolean } }>;
 export declare function authenticate(challenge: string, options: {
   /** "consent": the PIN is typed in the agent's own window (call from a click); "page": send options.pin. */
   mode?: "consent" | "page";
