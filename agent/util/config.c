@@ -24,6 +24,7 @@ void config_defaults(struct agent_config *cfg)
     cfg->max_body_bytes = 64 * 1024;
     cfg->fetch_timeout_s = 15;
     cfg->consent_timeout_s = 120;
+    cfg->consents_per_origin = 2;
     cfg->pin_entry = PIN_ENTRY_CONSENT;
 }
 
@@ -194,13 +195,18 @@ static int load_limits(struct loader *ld, struct agent_config *cfg, json_t *limi
             if (get_uint(ld, key, v, 1, 600, &n))
                 return -1;
             cfg->consent_timeout_s = (unsigned)n;
+        } else if (strcmp(key, "consents_per_origin") == 0) {
+            if (get_uint(ld, key, v, 1, 16, &n))
+                return -1;
+            cfg->consents_per_origin = (unsigned)n;
         } else if (strcmp(key, "fetch_timeout_s") == 0) {
             if (get_uint(ld, key, v, 1, 120, &n))
                 return -1;
             cfg->fetch_timeout_s = (unsigned)n;
         } else {
             return fail_key(ld, key, "unknown key in \"limits\" (known: max_connections, "
-                                     "handshake_timeout_s, idle_timeout_s, max_body_bytes, fetch_timeout_s, consent_timeout_s)");
+                                     "handshake_timeout_s, idle_timeout_s, max_body_bytes, fetch_timeout_s, consent_timeout_s, "
+                                     "consents_per_origin)");
         }
     }
     return 0;

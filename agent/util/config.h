@@ -19,7 +19,7 @@
  *     "log_level": "info",
  *     "limits": {"max_connections": 256, "handshake_timeout_s": 10,
  *                "idle_timeout_s": 60, "max_body_bytes": 65536, "fetch_timeout_s": 15,
- *                "consent_timeout_s": 120}
+ *                "consent_timeout_s": 120, "consents_per_origin": 2}
  *   }
  */
 #ifndef UKEY_UTIL_CONFIG_H
@@ -59,6 +59,7 @@ struct agent_config {
     size_t max_body_bytes;
     unsigned fetch_timeout_s;   /* each CRL, OCSP or issuer fetch */
     unsigned consent_timeout_s; /* a pending consent login */
+    unsigned consents_per_origin; /* live consent logins one origin may hold (api/consent.c) */
 };
 
 /* Fills `cfg` with the built-in defaults (no allocation). */

@@ -49,6 +49,8 @@ typedef enum {
     UKEY_ERR_MODULE_FAILED,
     UKEY_ERR_PIN_PAD_TIMEOUT,
     UKEY_ERR_PIN_PAD_CANCELLED,
+    UKEY_ERR_CONSENT_REPLACED,
+    UKEY_ERR_ORIGIN_BUSY,
     UKEY_ERR__COUNT /* keep last */
 } ukey_err;
 

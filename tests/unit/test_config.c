@@ -47,6 +47,12 @@ int main(void)
     CHECK(load_text("{\"port\": 70000}", &cfg, err, sizeof err) == -1 && strstr(err, "1 to 65535"));
     CHECK(load_text("{\"limits\": {\"max_body_bytes\": 1}}", &cfg, err, sizeof err) == -1);
     CHECK(load_text("{\"limits\": {\"speed\": 1}}", &cfg, err, sizeof err) == -1 && strstr(err, "\"speed\""));
+    /* Per-origin consent quota (issue 17): 2 unless configured, 1 to 16. */
+    CHECK(cfg.consents_per_origin == 2);
+    CHECK(load_text("{\"limits\": {\"consents_per_origin\": 1}}", &cfg, err, sizeof err) == 0 &&
+          cfg.consents_per_origin == 1);
+    CHECK(load_text("{\"limits\": {\"consents_per_origin\": 0}}", &cfg, err, sizeof err) == -1 &&
+          strstr(err, "1 to 16"));
     /* A bad origin names the origin. */
     CHECK(load_text("{\n\"allow_origins\": [\"https://portal.gov.example/\"]}", &cfg, err, sizeof err) == -1);
     CHECK(strstr(err, ":2:") && strstr(err, "https://portal.gov.example/"));
