@@ -276,6 +276,7 @@ static int doctor_main(struct agent_config *cfg, const struct cli *cli)
     }
     diag_options_from_config(&opt, cfg);
     opt.mask_names = cli->mask_names;
+    opt.owner = 1;
     if (!(report = diag_run(&opt)))
         return 2;
     failed = json_integer_value(json_object_get(json_object_get(report, "summary"), "fail")) > 0;

@@ -10,6 +10,15 @@
  * is 32 random bytes, it is answered once, and it ends after
  * consent_timeout_s. The consent routes serve the agent's own pages only
  * (ROUTE_SELF_ONLY: no CORS, no other origin).
+ *
+ * Quotas (issue 17, W3): each origin holds at most limits.consents_per_origin
+ * live (pending or signing) requests; its next one replaces its oldest
+ * pending one, whose poller and window then hear CONSENT_REPLACED (a user
+ * who clicks "log in" twice is never refused). Only when all of them are in
+ * card work is the origin told ORIGIN_BUSY. Ended requests (done,
+ * cancelled, replaced, timed out) hold no live slot: they are kept for
+ * their poller until read or KEEP_ENDED_S after their timeout, at most
+ * consents_per_origin of them per origin.
  */
 #include "api/api.h"
 
@@ -26,22 +35,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PENDING 16
+#define MAX_ENTRIES 48  /* live and ended requests kept */
+#define MAX_LIVE 16     /* of which pending or signing, from all origins */
 #define KEEP_ENDED_S 60 /* an ended request still tells the portal why */
 
-enum pending_state { P_FREE, P_PENDING, P_SIGNING, P_DONE, P_CANCELLED };
+enum pending_state { P_FREE, P_PENDING, P_SIGNING, P_DONE, P_CANCELLED, P_REPLACED };
 
 struct pending {
     enum pending_state state;
+    long long created_ms;       /* clock_ms: the oldest is replaced first */
     char id[65];
     char origin[256];
-    char challenge[700];
+    char challenge[LOGIN_CHALLENGE_MAX_CHARS + 1]; /* any challenge login_challenge_valid accepts */
     char token_id[128], cert_id[16], algorithm[8];
     long long expires_ms;       /* clock_ms */
     json_t *token;              /* the Web eID token once signed */
 };
 
-static struct pending table[MAX_PENDING];
+static struct pending table[MAX_ENTRIES];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void release(struct pending *p)
@@ -72,7 +83,7 @@ static struct pending *find(const char *id)
 {
     long long now = clock_ms();
     struct pending *found = NULL;
-    for (int i = 0; i < MAX_PENDING; i++) {
+    for (int i = 0; i < MAX_ENTRIES; i++) {
         struct pending *p = &table[i];
         if (p->state == P_FREE)
             continue;
@@ -82,6 +93,65 @@ static struct pending *find(const char *id)
             found = p;
     }
     return found;
+}
+
+/* 1 if `p` holds a live slot: waiting for the user, or in card work. */
+static int is_live(const struct pending *p, long long now)
+{
+    return p->state == P_SIGNING || (p->state == P_PENDING && now < p->expires_ms);
+}
+
+/* The oldest entry of `origin` (any origin if NULL) that is live (`live` 1)
+ * or ended (`live` 0), pending only if `pending_only`; NULL if none. Lock held. */
+static struct pending *oldest(const char *origin, int live, int pending_only, long long now)
+{
+    struct pending *found = NULL;
+    for (int i = 0; i < MAX_ENTRIES; i++) {
+        struct pending *p = &table[i];
+        if (p->state == P_FREE || is_live(p, now) != live || (pending_only && p->state != P_PENDING) ||
+            (origin && strcmp(p->origin, origin) != 0))
+            continue;
+        if (!found || p->created_ms < found->created_ms)
+            found = p;
+    }
+    return found;
+}
+
+/* How many entries of `origin` (all if NULL) are live (`live` 1) or ended. Lock held. */
+static unsigned count(const char *origin, int live, long long now)
+{
+    unsigned n = 0;
+    for (int i = 0; i < MAX_ENTRIES; i++)
+        n += table[i].state != P_FREE && is_live(&table[i], now) == live &&
+             (!origin || strcmp(table[i].origin, origin) == 0);
+    return n;
+}
+
+/* A free entry for a new request of `origin`, within the quotas (see the
+ * top of this file); UKEY_OK with *out, or ORIGIN_BUSY / AGENT_BUSY. Lock held. */
+static ukey_err make_room(const char *origin, unsigned quota, struct pending **out)
+{
+    long long now = clock_ms();
+    struct pending *p;
+    *out = NULL;
+    find(NULL); /* frees what has ended long ago */
+    if (count(origin, 1, now) >= quota) {
+        if (!(p = oldest(origin, 1, 1, now)))
+            return UKEY_ERR_ORIGIN_BUSY; /* every one of them is at the card */
+        p->state = P_REPLACED;
+    }
+    while (count(origin, 0, now) > quota)
+        release(oldest(origin, 0, 0, now));
+    if (count(NULL, 1, now) >= MAX_LIVE)
+        return UKEY_ERR_AGENT_BUSY;
+    for (int i = 0; i < MAX_ENTRIES && !*out; i++)
+        if (table[i].state == P_FREE)
+            *out = &table[i];
+    if (!*out) { /* MAX_ENTRIES > MAX_LIVE: some entry has ended */
+        *out = oldest(NULL, 0, 0, now);
+        release(*out);
+    }
+    return UKEY_OK;
 }
 
 ukey_err consent_create(const struct api_request *req, const struct login_request *lr, struct api_reply *reply)
@@ -100,20 +170,16 @@ ukey_err consent_create(const struct api_request *req, const struct login_reques
     if (rng_random(NULL, raw, sizeof raw) != 0)
         return UKEY_ERR_INTERNAL;
     pthread_mutex_lock(&lock);
-    find(NULL); /* frees what has ended */
-    for (int i = 0; i < MAX_PENDING && !p; i++)
-        if (table[i].state == P_FREE)
-            p = &table[i];
-    if (!p) {
-        e = UKEY_ERR_AGENT_BUSY;
-    } else {
+    e = make_room(req->origin, req->agent->cfg->consents_per_origin, &p);
+    if (e == UKEY_OK) {
         hex_encode(p->id, raw, sizeof raw, 0);
         snprintf(p->origin, sizeof p->origin, "%s", req->origin);
         snprintf(p->challenge, sizeof p->challenge, "%s", lr->challenge);
         snprintf(p->token_id, sizeof p->token_id, "%s", lr->token_id ? lr->token_id : "");
         snprintf(p->cert_id, sizeof p->cert_id, "%s", lr->cert_id ? lr->cert_id : "");
         snprintf(p->algorithm, sizeof p->algorithm, "%s", lr->algorithm ? lr->algorithm : "");
-        p->expires_ms = clock_ms() + req->agent->cfg->consent_timeout_s * 1000LL;
+        p->created_ms = clock_ms();
+        p->expires_ms = p->created_ms + req->agent->cfg->consent_timeout_s * 1000LL;
         p->state = P_PENDING;
         snprintf(url, sizeof url, "https://127.0.0.1:%u/consent.html#%s", req->agent->port, p->id);
         reply->json = json_pack("{s:s, s:s, s:i}", "request", p->id, "consent_url", url, "expires_in",
@@ -142,9 +208,9 @@ ukey_err api_login_result(const struct api_request *req, struct api_reply *reply
         reply->json = p->token;
         p->token = NULL;
         release(p);
-    } else if (p->state == P_CANCELLED) {
+    } else if (p->state == P_CANCELLED || p->state == P_REPLACED) {
+        e = p->state == P_CANCELLED ? UKEY_ERR_USER_CANCELLED : UKEY_ERR_CONSENT_REPLACED;
         release(p);
-        e = UKEY_ERR_USER_CANCELLED;
     } else if (clock_ms() >= p->expires_ms) {
         release(p);
         e = UKEY_ERR_CONSENT_TIMEOUT;
@@ -168,6 +234,8 @@ static ukey_err pending_copy(const char *id, struct pending *out, int mark_signi
         e = UKEY_ERR_CONSENT_NOT_FOUND;
     else if (p->state == P_CANCELLED)
         e = UKEY_ERR_USER_CANCELLED;
+    else if (p->state == P_REPLACED)
+        e = UKEY_ERR_CONSENT_REPLACED;
     else if (clock_ms() >= p->expires_ms)
         e = UKEY_ERR_CONSENT_TIMEOUT;
     else if (p->state == P_SIGNING)
@@ -284,7 +352,7 @@ ukey_err api_consent_cancel(const struct api_request *req, struct api_reply *rep
     ukey_err e = UKEY_OK;
     pthread_mutex_lock(&lock);
     p = find(req->param);
-    if (!p || p->state == P_DONE || p->state == P_CANCELLED)
+    if (!p || p->state == P_DONE || p->state == P_CANCELLED || p->state == P_REPLACED)
         e = UKEY_ERR_CONSENT_NOT_FOUND;
     else if (p->state == P_SIGNING)
         e = UKEY_ERR_TOKEN_BUSY;
@@ -299,7 +367,7 @@ ukey_err api_consent_cancel(const struct api_request *req, struct api_reply *rep
 void consent_forget(void)
 {
     pthread_mutex_lock(&lock);
-    for (int i = 0; i < MAX_PENDING; i++)
+    for (int i = 0; i < MAX_ENTRIES; i++)
         if (table[i].state != P_FREE)
             release(&table[i]);
     pthread_mutex_unlock(&lock);

@@ -23,6 +23,8 @@ static void options_for(const struct api_request *req, struct diag_options *opt)
     memset(opt, 0, sizeof *opt);
     opt->lang = diag_lang_from(lang ? lang : req->header(req, "Accept-Language"));
     opt->mask_names = mask && strcmp(mask, "0") != 0 && strcmp(mask, "false") != 0;
+    /* Portals get no allow-list and no home directory (it names the OS user). */
+    opt->owner = !req->origin || api_origin_is_self(req);
     diag_options_from_config(opt, req->agent->cfg);
 }
 

@@ -564,6 +564,46 @@ static void check_proxy(struct run *r)
         json_pack("{s:s?, s:s?}", "proxy_variable", proxy, "no_proxy", no_proxy));
 }
 
+/* origins.http: an allowed http:// origin can be squatted by any local user
+ * who binds its port first (a loopback one) or rewritten on the way (any
+ * other); warn for each one not marked "insecure_http": true. Only for the
+ * agent's owner: the allow-list is not shown to portals. */
+static void check_http_origins(struct run *r)
+{
+    const struct agent_config *cfg = r->opt->cfg;
+    json_t *ev = json_array();
+    const char *first = NULL;
+    size_t warned = 0, accepted = 0;
+    struct text d;
+    for (size_t i = 0; ev && i < cfg->n_allow_origins; i++) {
+        const char *o = cfg->allow_origins[i];
+        if (strncmp(o, "http://", 7) != 0)
+            continue;
+        if (cfg->origin_insecure_http[i])
+            accepted++;
+        else if (!warned++)
+            first = o;
+        json_array_append_new(ev, json_pack("{s:s, s:b}", "origin", o, "insecure_http", cfg->origin_insecure_http[i]));
+    }
+    if (warned)
+        say(&d, "%zu 个允许的网站使用不加密的 http://（如 %s）：本机的其他用户可以抢先占用该端口（或在网络上篡改页面），冒充该网站使用 UKey。",
+            "%zu allowed site(s) use unencrypted http:// (such as %s): another user of this computer can bind that port "
+            "first (or the page can be altered on the network) and act as that site with the token.",
+            warned, first);
+    else if (accepted)
+        say(&d, "%zu 个 http:// 网站已在配置中明确接受（insecure_http）。",
+            "%zu http:// site(s) are accepted explicitly in the configuration (insecure_http).", accepted);
+    else
+        say(&d, "所有允许的网站都使用 https://。", "Every allowed site uses https://.");
+    add(r, "origins.http", warned ? DIAG_WARN : DIAG_PASS, "允许的网站（http://）", "Allowed sites over http://", &d,
+        "请把 allow_origins 中的 http:// 地址改为该网站的 https:// 地址。只有确知风险时（例如本机的演示门户），才在 agent.json "
+        "中为该项写 {\"origin\": \"http://…\", \"insecure_http\": true}。",
+        "Replace the http:// entries of allow_origins with the sites' https:// addresses. Only when the risk is known "
+        "and accepted (such as a demo portal on this computer) write {\"origin\": \"http://…\", \"insecure_http\": true} "
+        "in agent.json.",
+        json_pack("{s:o}", "http_origins", ev ? ev : json_array()));
+}
+
 enum diag_lang diag_lang_from(const char *value)
 {
     /* English only when it is asked for before any Chinese. */
@@ -586,6 +626,7 @@ void diag_options_from_config(struct diag_options *opt, const struct agent_confi
     opt->ca_dir = config_ca_dir(cfg);
     opt->cache_dir = cache;
     opt->fetch_timeout_s = cfg->fetch_timeout_s;
+    opt->cfg = cfg;
 }
 
 /* "CN=张三, O=测试单位" -> "CN=张*, O=测*": the first character of each
@@ -619,28 +660,75 @@ static json_t *masked(const char *text, int is_dn)
     return j;
 }
 
-/* Masks names anywhere in `v` and drops the certificates' DER (which
+/* `text` with the home directory ($HOME, as a whole path: followed by '/'
+ * or by no name character) written "~", since a path names the OS user
+ * (sql:/home/zhang/.pki/nssdb); NULL when `text` holds none, or out of
+ * memory. Caller frees. The one path masking of every report. */
+static char *home_masked(const char *text)
+{
+    const char *env = getenv("HOME"), *p = text, *hit;
+    char home[1024], *out, *o;
+    size_t hl;
+    int found = 0;
+    snprintf(home, sizeof home, "%s", env ? env : "");
+    hl = strlen(home);
+    while (hl > 1 && home[hl - 1] == '/')
+        home[--hl] = '\0';
+    if (hl < 2 || !(out = malloc(strlen(text) + 1)))
+        return NULL; /* no home, or "/": nothing that names a user */
+    o = out;
+    while ((hit = strstr(p, home)) != NULL) {
+        char next = hit[hl];
+        int whole = !((next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z') || (next >= '0' && next <= '9') ||
+                      next == '.' || next == '-' || next == '_' || (next & 0x80));
+        memcpy(o, p, (size_t)(hit - p) + (whole ? 0 : 1));
+        o += (hit - p) + (whole ? 0 : 1);
+        if (whole)
+            *o++ = '~';
+        p = hit + (whole ? hl : 1);
+        found |= whole;
+    }
+    strcpy(o, p);
+    if (!found) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Masks the home directory in every string of `v` and, with `names`,
+ * people's and companies' names, dropping the certificates' DER (which
  * holds them too). */
-static void mask_names(json_t *v)
+static void mask_report(json_t *v, int names)
 {
     const char *key;
     json_t *m, *x;
     size_t i;
     void *tmp;
+    char *path;
     if (json_is_array(v)) {
-        json_array_foreach(v, i, x)
-            mask_names(x);
+        json_array_foreach(v, i, x) {
+            if (json_is_string(x) && (path = home_masked(json_string_value(x)))) {
+                json_array_set_new(v, i, json_string(path));
+                free(path);
+            } else {
+                mask_report(x, names);
+            }
+        }
         return;
     }
     json_object_foreach_safe(v, tmp, key, x) {
-        if (strcmp(key, "der") == 0)
+        if (names && strcmp(key, "der") == 0)
             json_object_del(v, key);
-        else if (json_is_string(x) && (strcmp(key, "subject") == 0 || strcmp(key, "issuer") == 0 ||
-                                       strcmp(key, "subject_cn") == 0) &&
+        else if (names && json_is_string(x) &&
+                 (strcmp(key, "subject") == 0 || strcmp(key, "issuer") == 0 || strcmp(key, "subject_cn") == 0) &&
                  (m = masked(json_string_value(x), strcmp(key, "subject_cn") != 0)))
             json_object_set_new(v, key, m);
-        else
-            mask_names(x);
+        else if (json_is_string(x) && (path = home_masked(json_string_value(x)))) {
+            json_object_set_new(v, key, json_string(path));
+            free(path);
+        } else
+            mask_report(x, names);
     }
 }
 
@@ -656,8 +744,8 @@ static json_t *report(struct run *r)
             if (severity(c) == level)
                 json_array_append(sorted, c), counts[level]++;
     json_decref(r->checks);
-    if (r->opt->mask_names)
-        mask_names(sorted);
+    if (r->opt->mask_names || !r->opt->owner)
+        mask_report(sorted, r->opt->mask_names);
     summary = json_pack("{s:i, s:i, s:i, s:i}", "fail", counts[0], "warn", counts[1], "pass", counts[2], "skip", counts[3]);
     return json_pack("{s:o, s:o, s:s, s:s, s:I, s:b}", "checks", sorted, "summary", summary, "lang",
                      r->opt->lang == DIAG_ZH ? "zh-CN" : "en", "agent_version", UKEY_VERSION, "generated_at",
@@ -673,6 +761,8 @@ json_t *diag_run(const struct diag_options *opt)
     check_tls(&r);
     check_tokens(&r);
     check_proxy(&r);
+    if (opt->owner && opt->cfg)
+        check_http_origins(&r);
     return report(&r);
 }
 
@@ -693,8 +783,8 @@ json_t *diag_check_certificate(const struct diag_options *opt, const unsigned ch
     check_certificates(&r, items, intermediates);
     json_decref(items);
     out = report(&r);
-    if (out && opt->mask_names)
-        mask_names(cert);
+    if (out && (opt->mask_names || !opt->owner))
+        mask_report(cert, opt->mask_names);
     if (out)
         json_object_set_new(out, "certificate", cert);
     else

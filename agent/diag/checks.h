@@ -24,11 +24,14 @@ struct diag_options {
     const char *ca_dir;         /* a directory of trust anchors, or NULL */
     const char *cache_dir;      /* where verified CRL/OCSP answers are kept, or NULL */
     long fetch_timeout_s;       /* per CRL/OCSP/issuer fetch; 0: the default */
-    int mask_names;             /* mask people's and companies' names (for a report sent out) */
+    int mask_names;             /* mask people's and companies' names and the home directory (for a report sent out) */
+    int owner;                  /* for the agent's own page, a local program or doctor: the allow-list
+                                 * (origins.http) and unmasked paths; else paths always show "~" for the home */
+    const struct agent_config *cfg; /* the allow-list for origins.http */
 };
 
-/* Fills state_dir, ca_file, ca_dir, cache_dir and fetch_timeout_s from the
- * agent's configuration (whose state_dir is resolved); the rest stays. */
+/* Fills state_dir, ca_file, ca_dir, cache_dir, fetch_timeout_s and cfg from
+ * the agent's configuration (whose state_dir is resolved); the rest stays. */
 void diag_options_from_config(struct diag_options *opt, const struct agent_config *cfg);
 
 /* Runs every check; returns {"checks": [...], "summary": {"pass": n, ...}}

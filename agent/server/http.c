@@ -22,6 +22,10 @@
 /* ...and this many on a card (ROUTE_CARD): they take turns on it, so more
  * would only wait longer; the next one hears TOKEN_BUSY. */
 #define MAX_CARD_JOBS 32
+/* ...of which one origin (or the local programs, with no Origin) may hold
+ * this many, so that one site cannot queue the card for every other one;
+ * its next one hears ORIGIN_BUSY. */
+#define MAX_CARD_JOBS_PER_ORIGIN 8
 /* How long shutdown waits for running slow requests (seconds). */
 #define JOB_DRAIN_S 3
 
@@ -416,6 +420,15 @@ static void *job_run(void *arg)
     return NULL;
 }
 
+/* How many card jobs of `origin` (NULL: no Origin) run now; srv->lock held. */
+static unsigned card_jobs_of(const struct http_server *srv, const char *origin)
+{
+    unsigned n = 0;
+    for (const struct job *j = srv->jobs; j; j = j->next)
+        n += j->card && (origin && j->origin ? strcmp(origin, j->origin) == 0 : origin == j->origin);
+    return n;
+}
+
 /* Starts the slow request of `rc` on its own thread and suspends the
  * connection; UKEY_OK, or the error to answer now. Takes `body`. */
 static ukey_err job_start(struct http_server *srv, struct MHD_Connection *c, struct req_ctx *rc,
@@ -455,6 +468,11 @@ static ukey_err job_start(struct http_server *srv, struct MHD_Connection *c, str
         pthread_mutex_unlock(&srv->lock);
         job_free(j);
         return card ? UKEY_ERR_TOKEN_BUSY : UKEY_ERR_AGENT_BUSY;
+    }
+    if (j->card && card_jobs_of(srv, j->origin) >= MAX_CARD_JOBS_PER_ORIGIN) {
+        pthread_mutex_unlock(&srv->lock);
+        job_free(j);
+        return UKEY_ERR_ORIGIN_BUSY;
     }
     /* Suspended before the thread exists, so its resume cannot come first. */
     MHD_suspend_connection(c);

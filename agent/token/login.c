@@ -14,7 +14,6 @@
 #include <string.h>
 
 #define CHALLENGE_MIN_BYTES 32
-#define CHALLENGE_MAX_CHARS 1024
 
 /* Everything the card transaction needs, prepared before it starts. */
 struct login_job {
@@ -34,9 +33,13 @@ struct login_job {
 
 int login_challenge_valid(const char *b64)
 {
-    unsigned char buf[CHALLENGE_MAX_CHARS];
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+    unsigned char buf[LOGIN_CHALLENGE_MAX_CHARS];
     size_t n = strlen(b64), out = 0;
-    return n > 0 && n <= CHALLENGE_MAX_CHARS &&
+    /* The alphabet first: mbedTLS's decoder skips CR, LF and spaces, and the
+     * signature covers the text as given, so a challenge is one line of
+     * RFC 4648 section 4 characters and nothing else. */
+    return n > 0 && n <= LOGIN_CHALLENGE_MAX_CHARS && strspn(b64, alphabet) == n &&
            mbedtls_base64_decode(buf, sizeof buf, &out, (const unsigned char *)b64, n) == 0 &&
            out >= CHALLENGE_MIN_BYTES;
 }

@@ -27,7 +27,13 @@ struct login_request {
     int confirm_last_attempt;
 };
 
-/* 1 if `b64` is the Base64 of at least 32 bytes (a usable challenge). */
+/* The longest challenge, in Base64 characters (768 bytes). */
+#define LOGIN_CHALLENGE_MAX_CHARS 1024
+
+/* 1 if `b64` is a usable challenge, the one rule of both login paths (page
+ * and consent): the padded Base64 (RFC 4648 section 4, one line: no CR, LF,
+ * space or other character outside the alphabet) of at least 32 bytes, at
+ * most LOGIN_CHALLENGE_MAX_CHARS characters. */
 int login_challenge_valid(const char *b64);
 
 /*

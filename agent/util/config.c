@@ -25,6 +25,7 @@ void config_defaults(struct agent_config *cfg)
     cfg->fetch_timeout_s = 15;
     cfg->consent_timeout_s = 120;
     cfg->pin_retry_delay_ms = 1000;
+    cfg->consents_per_origin = 2;
     cfg->pin_entry = PIN_ENTRY_CONSENT;
 }
 
@@ -55,6 +56,7 @@ static int push_string(char ***list, size_t *n, const char *value, char *err, si
 int config_add_origin(struct agent_config *cfg, const char *origin, char *err, size_t errlen)
 {
     enum pin_entry *entry;
+    unsigned char *insecure;
     if (!origin_pattern_valid(origin)) {
         char shown[128];
         log_sanitize(origin, shown, sizeof shown);
@@ -64,14 +66,18 @@ int config_add_origin(struct agent_config *cfg, const char *origin, char *err, s
                  shown);
         return -1;
     }
-    /* The policy array grows first: it may then be one longer than the list, never shorter. */
+    /* The policy arrays grow first: they may then be one longer than the list, never shorter. */
     entry = realloc(cfg->origin_pin_entry, (cfg->n_allow_origins + 1) * sizeof *entry);
-    if (!entry) {
+    if (entry)
+        cfg->origin_pin_entry = entry;
+    insecure = entry ? realloc(cfg->origin_insecure_http, cfg->n_allow_origins + 1) : NULL;
+    if (!insecure) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    cfg->origin_pin_entry = entry;
+    cfg->origin_insecure_http = insecure;
     entry[cfg->n_allow_origins] = PIN_ENTRY_DEFAULT;
+    insecure[cfg->n_allow_origins] = 0;
     return push_string(&cfg->allow_origins, &cfg->n_allow_origins, origin, err, errlen);
 }
 
@@ -195,6 +201,10 @@ static int load_limits(struct loader *ld, struct agent_config *cfg, json_t *limi
             if (get_uint(ld, key, v, 1, 600, &n))
                 return -1;
             cfg->consent_timeout_s = (unsigned)n;
+        } else if (strcmp(key, "consents_per_origin") == 0) {
+            if (get_uint(ld, key, v, 1, 16, &n))
+                return -1;
+            cfg->consents_per_origin = (unsigned)n;
         } else if (strcmp(key, "fetch_timeout_s") == 0) {
             if (get_uint(ld, key, v, 1, 120, &n))
                 return -1;
@@ -206,7 +216,7 @@ static int load_limits(struct loader *ld, struct agent_config *cfg, json_t *limi
         } else {
             return fail_key(ld, key, "unknown key in \"limits\" (known: max_connections, "
                                      "handshake_timeout_s, idle_timeout_s, max_body_bytes, fetch_timeout_s, consent_timeout_s, "
-                                     "pin_retry_delay_ms)");
+                                     "pin_retry_delay_ms, consents_per_origin)");
         }
     }
     return 0;
@@ -268,17 +278,23 @@ static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root
             if (!json_is_array(v))
                 return fail_key(ld, key, "must be an array of origins");
             json_array_foreach(v, i, o) {
-                /* "https://portal…", or {"origin": "https://portal…", "pin_entry": "page"} */
+                /* "https://portal…", or {"origin": "https://portal…", "pin_entry": "page"?, "insecure_http": true?} */
                 json_t *name = json_is_object(o) ? json_object_get(o, "origin") : o;
                 json_t *entry = json_is_object(o) ? json_object_get(o, "pin_entry") : NULL;
+                json_t *insecure = json_is_object(o) ? json_object_get(o, "insecure_http") : NULL;
                 int policy = entry ? pin_entry_parse(entry) : PIN_ENTRY_DEFAULT;
-                if (!json_is_string(name) || (json_is_object(o) && json_object_size(o) != 1u + (entry != NULL)))
-                    return fail_key(ld, key, "every entry is an origin string or {\"origin\": …, \"pin_entry\": …}");
+                if (!json_is_string(name) ||
+                    (json_is_object(o) && json_object_size(o) != 1u + (entry != NULL) + (insecure != NULL)))
+                    return fail_key(ld, key, "every entry is an origin string or {\"origin\": …, \"pin_entry\": …, "
+                                             "\"insecure_http\": …}");
                 if (policy < 0)
                     return fail_key(ld, key, "\"pin_entry\" must be \"consent\" or \"page\"");
+                if (insecure && (!json_is_boolean(insecure) || strncmp(json_string_value(name), "http://", 7) != 0))
+                    return fail_key(ld, key, "\"insecure_http\" is true or false, and only for an http:// origin");
                 if (config_add_origin(cfg, json_string_value(name), why, sizeof why))
                     return fail_key(ld, key, why);
                 cfg->origin_pin_entry[cfg->n_allow_origins - 1] = (enum pin_entry)policy;
+                cfg->origin_insecure_http[cfg->n_allow_origins - 1] = json_is_true(insecure);
             }
         } else if (strcmp(key, "pkcs11_modules") == 0) {
             if (load_libraries(ld, cfg, key, v, "every entry is the path of a PKCS#11 module (.so)",
@@ -391,6 +407,7 @@ void config_free(struct agent_config *cfg)
         free(cfg->allow_origins[i]);
     free(cfg->allow_origins);
     free(cfg->origin_pin_entry);
+    free(cfg->origin_insecure_http);
     for (size_t i = 0; i < cfg->n_pkcs11_modules; i++)
         free(cfg->pkcs11_modules[i]);
     free(cfg->pkcs11_modules);

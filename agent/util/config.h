@@ -12,14 +12,15 @@
  *     "ca_file": "/path/anchors.pem",   // extra trust anchors for diagnostics
  *     "ca_dir": "/path/certs",          // a directory of them (default: the shipped certs/)
  *     "allow_origins": ["https://portal.example.gov.cn",   // or wildcard patterns, see origin.h
- *                       {"origin": "https://old.example.gov.cn", "pin_entry": "page"}],
+ *                       {"origin": "https://old.example.gov.cn", "pin_entry": "page"},
+ *                       {"origin": "http://127.0.0.1:8088", "insecure_http": true}], // http:// known and accepted
  *     "pin_entry": "consent",           // or "page": where PINs are typed, for entries without their own
  *     "pkcs11_modules": ["/usr/lib/vendor/libukey-p11.so"],  // token vendors' PKCS#11 modules
  *     "skf_modules": ["/usr/lib/vendor/libukey-skf.so"],     // token vendors' SKF libraries (GM/T 0016)
  *     "log_level": "info",
  *     "limits": {"max_connections": 256, "handshake_timeout_s": 10,
  *                "idle_timeout_s": 60, "max_body_bytes": 65536, "fetch_timeout_s": 15,
- *                "consent_timeout_s": 120,
+ *                "consent_timeout_s": 120, "consents_per_origin": 2,
  *                "pin_retry_delay_ms": 1000}   // pause after a wrong PIN/PUK, doubling; 0: none
  *   }
  */
@@ -47,6 +48,7 @@ struct agent_config {
     char *ca_dir;               /* NULL: UKEY_CERTS_DIR, the shipped anchors */
     char **allow_origins;
     enum pin_entry *origin_pin_entry; /* per allow_origins entry */
+    unsigned char *origin_insecure_http; /* per entry: 1 if an http:// origin is accepted knowingly (no doctor warning) */
     size_t n_allow_origins;
     enum pin_entry pin_entry;   /* for entries without their own: CONSENT unless configured */
     char **pkcs11_modules;      /* paths of PKCS#11 modules to load (token/pkcs11.h) */
@@ -61,6 +63,7 @@ struct agent_config {
     unsigned fetch_timeout_s;   /* each CRL, OCSP or issuer fetch */
     unsigned consent_timeout_s; /* a pending consent login */
     unsigned pin_retry_delay_ms; /* pacing after a wrong PIN or PUK (token/tokens.h) */
+    unsigned consents_per_origin; /* live consent logins one origin may hold (api/consent.c) */
 };
 
 /* Fills `cfg` with the built-in defaults (no allocation). */

@@ -168,6 +168,14 @@ static struct err_info err_lookup(ukey_err e)
             "刚才输入的 PIN 码（或 PUK）有误，为防止被猜测，请稍候再试（retry_after_ms 为需等待的毫秒数）。本次未消耗重试次数。",
             "The last PIN (or PUK) was wrong; to stop guessing, wait before the next try (retry_after_ms says how long). "
             "No attempt was used."};
+    case UKEY_ERR_CONSENT_REPLACED:
+        return (struct err_info){409, "CONSENT_REPLACED",
+            "本网站又发起了新的登录请求，这个较早的请求已被取代：请在最新打开的证书助手窗口中确认登录。",
+            "The site started a newer login, which replaced this older request: confirm the login in the agent's newest window."};
+    case UKEY_ERR_ORIGIN_BUSY:
+        return (struct err_info){429, "ORIGIN_BUSY",
+            "本网站已有多个请求正在使用 UKey，请等它们完成后再试。",
+            "This site already has as many requests at the token as it may; try again when they have finished."};
     case UKEY_ERR__COUNT:
         break;
     }

@@ -51,6 +51,8 @@ typedef enum {
     UKEY_ERR_PIN_PAD_CANCELLED,
     UKEY_ERR_PUK_LAST_ATTEMPT,
     UKEY_ERR_PIN_TOO_SOON,
+    UKEY_ERR_CONSENT_REPLACED,
+    UKEY_ERR_ORIGIN_BUSY,
     UKEY_ERR__COUNT /* keep last */
 } ukey_err;
 

@@ -230,6 +230,9 @@ class Flow:
         sites = self.b.send("text", selector="#sites")
         self.assertIn(WEB.portal_origin + "PIN 码在网站页面中输入", sites)
         self.assertIn(WEB.consent_origin + "PIN 码在助手的确认窗口中输入", sites)
+        # Allowed http:// sites are warned about, with the fix (issue 17, W12): a local user can take the port.
+        self.b.send("waitFor", selector="#check-origins-http", text="本机的其他用户")
+        self.b.send("waitFor", selector="#check-origins-http", text="insecure_http")
         self.shot("diagnostic-page")
         # Switchable to English, and back.
         self.b.send("click", selector="#lang")

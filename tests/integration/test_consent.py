@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -207,17 +208,124 @@ class Consent(ConsentBase):
         out = run_tool(os.path.join(os.path.dirname(harness.AGENT), "ukey-verify"), "--token", path, "--challenge",
                        c2, "--origin", LEGACY, "--ca-file", os.path.join(self.dir, "ca.pem"), check=False)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
-        # Too many pending logins: a clear refusal, not an unbounded table.
-        ids, status = [], 202
-        while status == 202 and len(ids) <= 16:
-            status, _, r = self.call("POST", "/api/v1/login", {"challenge": CHALLENGE, "consent": True})
-            if status == 202:
+        self.window("POST", "/api/v1/consent/%s/cancel" % first, {})
+        self.call("GET", "/api/v1/login/" + first)
+
+    def test_per_origin_quota(self):
+        """Redteam-2 2.18 (W3): one origin cannot take every pending slot.
+        Each origin holds at most limits.consents_per_origin (2) live
+        requests; its next one replaces its oldest (CONSENT_REPLACED), ended
+        requests hold no live slot, and the 16 live slots of all origins
+        together answer AGENT_BUSY only when 8 origins fill them."""
+        site = "https://%s.sites.example"
+        with harness.Agent(config={"allow_origins": ["https://*.sites.example"]}) as shared:
+            def create(origin, challenge=CHALLENGE):
+                return self.call("POST", "/api/v1/login", {"challenge": challenge, "consent": True}, origin=origin,
+                                 agent=shared)
+
+            def poll(origin, rid):
+                status, _, r = self.call("GET", "/api/v1/login/" + rid, origin=origin, agent=shared)
+                return status, r.get("state") or r["error"]["code"]
+
+            def window(method, path, body=None):
+                own = "https://127.0.0.1:%d" % shared.port
+                return self.call(method, path, body, origin=own if method == "POST" else None, site="same-origin",
+                                 agent=shared)
+
+            spam = site % "spam"
+            ids = []
+            for _ in range(17):
+                status, _, r = create(spam)
+                self.assertEqual(status, 202, r)  # a user who clicks twice is never refused
                 ids.append(r["request"])
-        self.assertEqual((status, r["error"]["code"]), (503, "AGENT_BUSY"))
-        self.assertLessEqual(len(ids), 15)  # 16 at most, "first" among them
-        for rid in ids + [first]:
-            self.window("POST", "/api/v1/consent/%s/cancel" % rid, {})
-            self.call("GET", "/api/v1/login/" + rid)
+            # Another site gets its login at once.
+            status, _, victim = create(site % "victim")
+            self.assertEqual(status, 202, victim)
+            # The spammer's newest two wait; the two before them say they were replaced (once);
+            # older ones are forgotten (at most 2 ended requests kept per origin).
+            self.assertEqual([poll(spam, rid) for rid in ids[-2:]], [(202, "pending")] * 2)
+            self.assertEqual(window("GET", "/api/v1/consent/" + ids[-3])[2]["error"]["code"], "CONSENT_REPLACED")
+            self.assertEqual(window("POST", "/api/v1/consent/" + ids[-3], {"pin": "123456"})[2]["error"]["code"],
+                             "CONSENT_REPLACED")
+            self.assertEqual([poll(spam, rid) for rid in ids[-4:-2]], [(409, "CONSENT_REPLACED")] * 2)
+            self.assertEqual([poll(spam, rid) for rid in ids[-4:-2]], [(404, "CONSENT_NOT_FOUND")] * 2)
+            self.assertEqual({poll(spam, rid) for rid in ids[:-4]}, {(404, "CONSENT_NOT_FOUND")})
+            # All origins together: 16 live requests (spam 2, victim 1, then 6 sites x 2 and victim's second).
+            for n in range(6):
+                for _ in range(2):
+                    self.assertEqual(create(site % ("s%d" % n))[0], 202)
+            status, _, second = create(site % "victim")
+            self.assertEqual(status, 202, second)
+            status, _, r = create(site % "late")
+            self.assertEqual((status, r["error"]["code"]), (503, "AGENT_BUSY"))
+            # A cancelled request frees its live slot at once, while it waits for its poller...
+            self.assertEqual(window("POST", "/api/v1/consent/%s/cancel" % victim["request"], {})[0], 200)
+            status, _, late = create(site % "late")
+            self.assertEqual(status, 202, late)
+            # ...which reads it once, and then it is gone.
+            self.assertEqual(poll(site % "victim", victim["request"]), (409, "USER_CANCELLED"))
+            self.assertEqual(poll(site % "victim", victim["request"]), (404, "CONSENT_NOT_FOUND"))
+            self.assertEqual(poll(site % "late", late["request"]), (202, "pending"))
+
+    def test_card_work_per_origin(self):
+        """One site cannot queue the card for every other (issue 17): at
+        most 8 of its card requests run at once, the next hears
+        ORIGIN_BUSY; another origin's card request is not refused for it."""
+        self.card.remove()
+        self.faults = ("slow=300",)  # every APDU takes 0.3 s: a login holds the card for seconds
+        self.card = self.insert()
+        results = []
+
+        def login(origin):
+            status, _, r = self.call("POST", "/api/v1/login", {"challenge": CHALLENGE, "pin": "123456"}, origin=origin)
+            results.append((origin, "OK" if status == 200 else r["error"]["code"]))
+
+        threads = [threading.Thread(target=login, args=(LEGACY,)) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        codes = [code for _, code in results]
+        self.assertEqual(len(codes), 12)
+        self.assertIn("ORIGIN_BUSY", codes, codes)
+        self.assertLessEqual(set(codes), {"OK", "TOKEN_BUSY", "ORIGIN_BUSY"}, codes)
+        self.assertLessEqual(codes.count("OK") + codes.count("TOKEN_BUSY"), 8, codes)
+        # The agent's own page, at the same time as a full queue of that site, is not the site's quota.
+        threads = [threading.Thread(target=login, args=(LEGACY,)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        login(self.self_origin)
+        for t in threads:
+            t.join(60)
+        own = [code for origin, code in results if origin == self.self_origin]
+        self.assertEqual(len(own), 1)
+        self.assertIn(own[0], {"OK", "TOKEN_BUSY"})
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 3)
+
+    def test_one_challenge_rule(self):
+        """Redteam-2 4.5, 4.7 (W11): the consent path takes every challenge
+        the page path takes (up to 1024 characters) and both refuse line
+        breaks, spaces and other characters outside Base64."""
+        longest = base64.b64encode(os.urandom(768)).decode()
+        self.assertEqual(len(longest), 1024)
+        for challenge in (base64.b64encode(os.urandom(525)).decode(), longest):  # 700 and 1024 characters
+            rid = self.pending(challenge=challenge)
+            self.assertEqual(self.window("POST", "/api/v1/consent/" + rid, {"pin": "123456"})[0], 200)
+            status, _, token = self.call("GET", "/api/v1/login/" + rid)
+            self.assertEqual(status, 200, token)
+            path = os.path.join(self.dir, "long.json")
+            with open(path, "w") as f:
+                json.dump(token, f)
+            out = run_tool(os.path.join(os.path.dirname(harness.AGENT), "ukey-verify"), "--token", path,
+                           "--challenge", challenge, "--origin", PORTAL, "--ca-file",
+                           os.path.join(self.dir, "ca.pem"), check=False)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        too_long = base64.b64encode(os.urandom(771)).decode()
+        for bad in (too_long, CHALLENGE[:20] + "\n" + CHALLENGE[20:], CHALLENGE[:20] + "\r\n" + CHALLENGE[20:],
+                    CHALLENGE + "\n", CHALLENGE + " ", "\t" + CHALLENGE, CHALLENGE[:20] + "\x0b" + CHALLENGE[20:]):
+            status, _, r = self.call("POST", "/api/v1/login", {"challenge": bad, "consent": True})
+            self.assertEqual((status, r["error"]["code"]), (400, "CHALLENGE_INVALID"), repr(bad))
 
 
 class ConsentPacing(ConsentBase):

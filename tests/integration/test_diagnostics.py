@@ -238,6 +238,59 @@ class Diagnostics(unittest.TestCase):
         finally:
             card.remove()
 
+    def test_home_directory_and_http_origins(self):
+        """Redteam-2 W8: the trust-store paths name the OS user; with
+        mask_names (API and doctor) and always for a portal, the home
+        directory is "~". W12: an allowed http:// origin gets a warning
+        (origins.http) unless marked "insecure_http": true; the check (the
+        allow-list) is shown to the agent's owner only."""
+        home = os.path.join(self.dir, "home", "zhangsan-ukey")
+        nssdb = os.path.join(home, ".pki", "nssdb")
+        os.makedirs(nssdb)
+        run_tool("certutil", "-N", "-d", "sql:" + nssdb, "--empty-password")
+        portal = "https://portal.gov.example"
+        config = {"allow_origins": [portal, "http://127.0.0.1:8090",
+                                    {"origin": "http://127.0.0.1:8088", "insecure_http": True}]}
+        with harness.Agent(config=config, env={"HOME": home}, state_dir=os.path.join(home, "state")) as agent:
+            def report(query="", origin=None):
+                status, _, body = agent.get_json("/api/v1/diagnostics?lang=en" + query,
+                                                 {"Origin": origin} if origin else None)
+                self.assertEqual(status, 200, body)
+                return body
+
+            def doctor(*extra):
+                r = subprocess.run([harness.AGENT, "doctor", "--config", agent.config_path, "--state-dir",
+                                    agent.state_dir, "--lang", "en", *extra],
+                                   capture_output=True, text=True, timeout=60, env=agent.env)
+                return r.stdout
+
+            plain = json.dumps(report())
+            self.assertIn('"path": "sql:%s"' % nssdb, plain)  # the owner's own page sees its paths
+            for how, text in (("api", json.dumps(report("&mask_names=1"))),
+                              ("portal", json.dumps(report(origin=portal))),
+                              ("doctor --json", doctor("--json", "--mask-names")),
+                              ("doctor", doctor("--mask-names"))):
+                self.assertNotIn("zhangsan-ukey", text, how)
+                if how != "doctor":
+                    self.assertIn('"path": "sql:~/.pki/nssdb"', text, how)
+            # The http:// warning, on the diagnostic page's API and in doctor.
+            check = by_id(report())["origins.http"]
+            self.assertEqual(check["status"], "warn", check)
+            self.assertIn("http://127.0.0.1:8090", check["detail"])
+            self.assertIn("insecure_http", check["fix"])
+            self.assertEqual(check["evidence"]["http_origins"],
+                             [{"origin": "http://127.0.0.1:8090", "insecure_http": False},
+                              {"origin": "http://127.0.0.1:8088", "insecure_http": True}])
+            zh = by_id(agent.get_json("/api/v1/diagnostics?lang=zh-CN")[2])["origins.http"]
+            self.assertIn("本机的其他用户", zh["detail"])
+            self.assertEqual(by_id(json.loads(doctor("--json")))["origins.http"]["status"], "warn")
+            self.assertIn("[WARN] Allowed sites over http://", doctor())
+            self.assertNotIn("origins.http", by_id(report(origin=portal)))  # the allow-list is not the portal's
+        # The demo's way: its own http:// portal accepted knowingly, no warning.
+        with harness.Agent(config={"allow_origins": [{"origin": "http://127.0.0.1:8088", "insecure_http": True}]}) as demo:
+            status, _, body = demo.get_json("/api/v1/diagnostics?lang=en")
+            self.assertEqual(by_id(body)["origins.http"]["status"], "pass")
+
     def test_version_language_proxy_and_doctor(self):
         self.assertEqual(self.diagnostics("?min_version=9.9.9")["agent.version"]["status"], "fail")
         self.assertEqual(self.diagnostics("?min_version=0.0.1")["agent.version"]["status"], "pass")

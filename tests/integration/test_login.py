@@ -120,6 +120,14 @@ class Login(LoginBase):
         self.assertEqual(status, 200, token)
         self.check_token(token, "9c", "PS256")
 
+    def test_challenges_up_to_1024_characters(self):
+        """The same limit as the consent path (redteam-2 4.3, 4.7): 700 and 1024 characters are signed."""
+        for n in (525, 768):
+            challenge = base64.b64encode(os.urandom(n)).decode()
+            status, token = self.login({"challenge": challenge, "pin": "123456"})
+            self.assertEqual(status, 200, token)
+            self.assertTrue(self.verify_with_openssl(token, PORTAL, challenge, "9a"))
+
     def sent_to_card(self, since):
         return [l for l in self.card.apdu_log()[since:] if re.match(r"APDU .. (20 00 80 lc=[1-9]|87)", l)]
 
@@ -128,6 +136,15 @@ class Login(LoginBase):
         cases = [
             ({"challenge": base64.b64encode(b"x" * 16).decode(), "pin": "123456"}, PORTAL, 400, "CHALLENGE_INVALID"),
             ({"challenge": "not base64!!", "pin": "123456"}, PORTAL, 400, "CHALLENGE_INVALID"),
+            # One rule with the consent path (redteam-2 4.5, W11): no line breaks, spaces or control characters,
+            # at most 1024 characters.
+            ({"challenge": CHALLENGE[:20] + "\r\n" + CHALLENGE[20:], "pin": "123456"}, PORTAL, 400,
+             "CHALLENGE_INVALID"),
+            ({"challenge": CHALLENGE[:20] + "\n" + CHALLENGE[20:], "pin": "123456"}, PORTAL, 400, "CHALLENGE_INVALID"),
+            ({"challenge": CHALLENGE + " ", "pin": "123456"}, PORTAL, 400, "CHALLENGE_INVALID"),
+            ({"challenge": CHALLENGE + "\t", "pin": "123456"}, PORTAL, 400, "CHALLENGE_INVALID"),
+            ({"challenge": base64.b64encode(os.urandom(771)).decode(), "pin": "123456"}, PORTAL, 400,
+             "CHALLENGE_INVALID"),
             ({"challenge": CHALLENGE}, PORTAL, 400, "PIN_REQUIRED"),
             ({"challenge": CHALLENGE, "pin": ""}, PORTAL, 400, "PIN_REQUIRED"),
             ({"challenge": CHALLENGE, "pin": "12ab"}, PORTAL, 400, "PIN_FORMAT"),

@@ -47,6 +47,20 @@ int main(void)
     CHECK(load_text("{\"port\": 70000}", &cfg, err, sizeof err) == -1 && strstr(err, "1 to 65535"));
     CHECK(load_text("{\"limits\": {\"max_body_bytes\": 1}}", &cfg, err, sizeof err) == -1);
     CHECK(load_text("{\"limits\": {\"speed\": 1}}", &cfg, err, sizeof err) == -1 && strstr(err, "\"speed\""));
+    /* An http:// origin accepted knowingly (issue 17, W12): only on http:// entries, a boolean. */
+    CHECK(load_text("{\"allow_origins\": [{\"origin\": \"http://127.0.0.1:8088\", \"insecure_http\": true}, "
+                    "\"http://127.0.0.1:8090\"]}", &cfg, err, sizeof err) == 0);
+    CHECK(cfg.origin_insecure_http[cfg.n_allow_origins - 2] == 1 && cfg.origin_insecure_http[cfg.n_allow_origins - 1] == 0);
+    CHECK(load_text("{\"allow_origins\": [{\"origin\": \"https://a.gov.example\", \"insecure_http\": true}]}", &cfg,
+                    err, sizeof err) == -1 && strstr(err, "only for an http:// origin"));
+    CHECK(load_text("{\"allow_origins\": [{\"origin\": \"http://127.0.0.1:8088\", \"insecure_http\": 1}]}", &cfg,
+                    err, sizeof err) == -1 && strstr(err, "insecure_http"));
+    /* Per-origin consent quota (issue 17): 2 unless configured, 1 to 16. */
+    CHECK(cfg.consents_per_origin == 2);
+    CHECK(load_text("{\"limits\": {\"consents_per_origin\": 1}}", &cfg, err, sizeof err) == 0 &&
+          cfg.consents_per_origin == 1);
+    CHECK(load_text("{\"limits\": {\"consents_per_origin\": 0}}", &cfg, err, sizeof err) == -1 &&
+          strstr(err, "1 to 16"));
     /* A bad origin names the origin. */
     CHECK(load_text("{\n\"allow_origins\": [\"https://portal.gov.example/\"]}", &cfg, err, sizeof err) == -1);
     CHECK(strstr(err, ":2:") && strstr(err, "https://portal.gov.example/"));
