@@ -600,7 +600,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
         rc->query_cut = request_query_cut(uri);
     return rc;
 }
-}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
