@@ -25,6 +25,7 @@
 #include <mbedtls/ssl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ struct conn {
     mbedtls_ssl_context ssl;
     struct tls_identity *id;
     int ssl_wants_write;        /* last TLS call needs the socket writable */
+    int heard;                  /* the client has sent at least one byte */
     struct sockaddr_storage peer;
     socklen_t peerlen;
     long long deadline_ms;
@@ -83,10 +85,11 @@ struct tls_front {
     long long full_log_ms;
 };
 
-/* I/O callbacks: non-blocking socket calls mapped to mbedTLS's WANT codes. */
+/* I/O callbacks (ctx: the struct conn): non-blocking socket calls mapped
+ * to mbedTLS's WANT codes. */
 static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
-    ssize_t n = send(*(int *)ctx, buf, len, MSG_NOSIGNAL);
+    ssize_t n = send(((struct conn *)ctx)->tcp, buf, len, MSG_NOSIGNAL);
     if (n >= 0)
         return (int)n;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -96,9 +99,12 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 
 static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
-    ssize_t n = recv(*(int *)ctx, buf, len, 0);
-    if (n >= 0)
+    struct conn *c = ctx;
+    ssize_t n = recv(c->tcp, buf, len, 0);
+    if (n >= 0) {
+        c->heard |= n > 0;
         return (int)n;
+    }
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
         return MBEDTLS_ERR_SSL_WANT_READ;
     return MBEDTLS_ERR_NET_RECV_FAILED;
@@ -205,7 +211,10 @@ static int listen_on(int family, unsigned port, int *out, char *err, size_t errl
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0)
+    /* The kernel's largest backlog: a flood of connections fills a short
+     * queue between two accept turns, and a browser's SYN dropped there
+     * waits a second for its retry. */
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, SOMAXCONN) != 0)
         goto fail;
     *out = fd;
     return 0;
@@ -278,21 +287,32 @@ static void conn_close(struct tls_front *front, size_t i)
 }
 
 /*
- * At the connection cap a new connection takes the place of the one that
- * has done least lately: one draining, else the one whose bytes moved
- * longest ago. Idle keep-alive connections, stalled handshakes and
- * slowloris clients then cannot keep a fresh client out (the cap bounds
- * memory either way).
+ * At the connection cap a new connection takes the place of one that has
+ * done least lately: one draining, else the one whose bytes moved longest
+ * ago (for one that has sent nothing: accepted longest ago). Idle
+ * keep-alive connections, stalled handshakes and slowloris clients then
+ * cannot keep a fresh client out (the cap bounds memory either way).
+ * When a quarter or more of the connections have never sent a byte, a
+ * flood of silent connections is under way: then the oldest silent one
+ * makes room, so the flood only pushes out its own kind, never a request
+ * waiting for its answer (a login waits for the card or the user).
  */
-static void evict_one(struct tls_front *front)
+static void make_room(struct tls_front *front)
 {
-    size_t victim = 0;
+    size_t victim = 0, oldest_silent = SIZE_MAX, n_silent = 0;
     for (size_t i = 0; i < front->n_conns; i++) {
         const struct conn *c = front->conns[i], *v = front->conns[victim];
         if ((c->state == CONN_DRAIN) != (v->state == CONN_DRAIN) ? c->state == CONN_DRAIN
                                                                    : c->active_ms < v->active_ms)
             victim = i;
+        if (!c->heard && c->state == CONN_HANDSHAKE) {
+            n_silent++;
+            if (oldest_silent == SIZE_MAX || c->active_ms < front->conns[oldest_silent]->active_ms)
+                oldest_silent = i;
+        }
     }
+    if (front->conns[victim]->state != CONN_DRAIN && n_silent * 4 >= front->n_conns)
+        victim = oldest_silent;
     conn_close(front, victim);
 }
 
@@ -313,11 +333,11 @@ static void accept_new(struct tls_front *front, int lfd)
         if (front->n_conns >= front->opt.max_connections) {
             long long t = clock_ms();
             if (t - front->full_log_ms > 10000) {
-                log_warn("connection limit (%u) reached; the least active connections make room",
+                log_warn("connection limit (%u) reached; the least active (in a flood, the oldest silent) connections make room",
                          front->opt.max_connections);
                 front->full_log_ms = t;
             }
-            evict_one(front);
+            make_room(front);
         }
         if (!(c = calloc(1, sizeof *c))) {
             close(fd);
@@ -337,7 +357,7 @@ static void accept_new(struct tls_front *front, int lfd)
             conn_close(front, front->n_conns - 1);
             continue;
         }
-        mbedtls_ssl_set_bio(&c->ssl, &c->tcp, bio_send, bio_recv, NULL);
+        mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
         front->conns[front->n_conns++] = c;
     }
 }

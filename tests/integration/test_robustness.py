@@ -7,6 +7,7 @@ import os
 import resource
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -16,6 +17,31 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agent as harness  # noqa: E402
 
 HANDSHAKE_TIMEOUT = 2
+
+# A flooder process: new silent connections to the port at the given rate
+# for the given seconds, the last 400 kept open; prints how many it made.
+FLOODER = r"""
+import collections, socket, sys, time
+port, seconds, rate = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+kept, made = collections.deque(), 0
+start = time.monotonic()
+while time.monotonic() - start < seconds:
+    if made > rate * (time.monotonic() - start):
+        time.sleep(0.001)
+        continue
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        s.connect(("127.0.0.1", port))
+        made += 1
+    except OSError:
+        s.close()
+        continue
+    kept.append(s)
+    if len(kept) > 400:
+        kept.popleft().close()
+print(made)
+"""
 
 
 def hung_up(s, timeout):
@@ -237,6 +263,35 @@ class Robustness(unittest.TestCase):
             for s in held:
                 s.close()
             agent.cleanup()
+    def test_real_client_served_through_a_flood_of_new_connections(self):
+        """Red team 2, 7.13 (issue 17, W6): four processes open 10000 silent
+        connections a second for 8 s (each keeps its last 400 open, far over
+        the cap of 256) while a real client makes TLS requests on new
+        connections, one every 0.1 s: every one is answered. Silent
+        connections make room for each other, never for a handshake or a
+        request under way; accepting is bounded per loop turn; the backlog
+        holds a browser's SYN between turns."""
+        seconds, procs, rate = 8, 4, 2500
+        floods = [subprocess.Popen([sys.executable, "-c", FLOODER, str(self.agent.port), str(seconds), str(rate)],
+                                   stdout=subprocess.PIPE, text=True) for _ in range(procs)]
+        served = []
+        try:
+            time.sleep(1)  # the flood is under way
+            end = time.monotonic() + seconds - 2
+            while time.monotonic() < end:
+                try:
+                    served.append(self.status_ok(timeout=10))
+                except (OSError, ssl.SSLError) as e:
+                    served.append(repr(e))
+                time.sleep(0.1)
+        finally:
+            made = sum(int(f.communicate(timeout=seconds + 30)[0] or 0) for f in floods)
+        print("\nflood: %d connections in %d s (%d/s) by %d processes; real client: %d of %d answered"
+              % (made, seconds, made // seconds, procs, served.count(True), len(served)), file=sys.stderr)
+        self.assertGreaterEqual(made // seconds, 8000, "the flood did not reach the review's rate")
+        self.assertEqual([r for r in served if r is not True], [])
+        self.assertGreater(len(served), 10)
+        self.assertTrue(self.agent.alive())
 
 if __name__ == "__main__":
     harness.main()
