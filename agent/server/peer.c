@@ -71,7 +71,7 @@ size_t peer_diag_request(const struct sockaddr *client, unsigned server_port, vo
 int peer_diag_parse(const void *buf, size_t len, const struct sockaddr *client, unsigned *uid)
 {
     const struct nlmsghdr *h;
-    int remaining = len > 65536 ? 65536 : (int)len;
+    unsigned int remaining = len > 65536 ? 65536 : (unsigned int)len;
     uint16_t port = client->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)client)->sin6_port
                                                   : ((const struct sockaddr_in *)client)->sin_port;
 
