@@ -5,6 +5,7 @@
 #include "localca/localca.h"
 #include "server/peer.h"
 #include "server/request.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>
@@ -31,7 +32,7 @@
 struct probe_conn {
     int fd;                       /* -1: a free slot */
     int cut;                      /* shut down by the sweeper, not closed yet */
-    time_t since;                 /* CLOCK_MONOTONIC seconds */
+    long long since_ms;           /* clock_ms() when it was accepted */
 };
 
 struct probe_server {
@@ -46,13 +47,6 @@ struct probe_server {
     struct probe_conn conns[PROBE_MAX_CONNECTIONS];
 };
 
-static time_t now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
 /* MHD_OPTION_NOTIFY_CONNECTION (the daemon's thread): keeps `conns`. At
  * most PROBE_MAX_CONNECTIONS are open, so a free slot is always there. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -64,7 +58,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         for (size_t i = 0; info && i < PROBE_MAX_CONNECTIONS; i++)
             if (p->conns[i].fd < 0) {
-                p->conns[i] = (struct probe_conn){info->connect_fd, 0, now_s()};
+                p->conns[i] = (struct probe_conn){info->connect_fd, 0, clock_ms()};
                 *socket_context = &p->conns[i];
                 break;
             }
@@ -85,10 +79,10 @@ static void *sweep(void *arg)
     pthread_mutex_lock(&p->lock);
     while (!p->stopping) {
         struct timespec until;
-        time_t now = now_s();
+        long long now = clock_ms();
         for (size_t i = 0; i < PROBE_MAX_CONNECTIONS; i++) {
             struct probe_conn *pc = &p->conns[i];
-            if (pc->fd >= 0 && !pc->cut && now - pc->since >= PROBE_DEADLINE_S) {
+            if (pc->fd >= 0 && !pc->cut && now - pc->since_ms >= PROBE_DEADLINE_S * 1000LL) {
                 shutdown(pc->fd, SHUT_RDWR);
                 pc->cut = 1;
             }
