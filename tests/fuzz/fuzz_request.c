@@ -76,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.n_allow_origins = 2;
         cfg.origin_pin_entry = calloc(2, sizeof *cfg.origin_pin_entry);
         cfg.origin_insecure_http = calloc(2, 1);
+        cfg.origin_legacy_sign = calloc(2, 1);
         cfg.state_dir = "/nonexistent/ukey-fuzz";
         agent.cfg = &cfg;
         agent.port = 27443;
