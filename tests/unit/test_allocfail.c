@@ -25,6 +25,7 @@
 #include "util/file.h"
 #include "util/mbedtls_compat.h"
 #include "x509/cert.h"
+#include "x509/cms.h"
 
 #include <mbedtls/pem.h>
 #include <stdlib.h>
@@ -93,6 +94,23 @@ static int config(void)
     CHECK(rc == 0 || err[0] != '\0'); /* a failure always says why */
     config_free(&cfg);
     return rc == 0;
+}
+
+/* A CMS SignedData (issue 15) around a stand-in signature: only its
+ * shape matters here. */
+static int cms(void)
+{
+    static const unsigned char data[] = "signed data", sig[72] = {0x30, 0x46};
+    const unsigned char *p = der;
+    X509 *cert = d2i_X509(NULL, &p, (long)der_len);
+    struct cms_signed *c = cert ? cms_begin(cert, data, sizeof data, 1, 0) : NULL;
+    unsigned char *out = NULL;
+    size_t n = 0;
+    int ok = c && cms_to_sign(c, &n) && cms_finish(c, sig, sizeof sig, &out, &n) == 0 && out[0] == 0x30;
+    free(out);
+    cms_free(c);
+    X509_free(cert);
+    return ok;
 }
 
 static int token(void)
@@ -240,6 +258,7 @@ int main(void)
     CHECK(every_failure("certificate description", cert_json) > 5);
     CHECK(every_failure("agent.json", config) > 5);
     CHECK(every_failure("token listing", token) > 5);
+    CHECK(every_failure("CMS SignedData", cms) > 10);
     CHECK(every_failure("certificate check report", certificate_check) > 20);
     {
         char tmp[] = "/tmp/ukey-allocfail-XXXXXX", *modules[] = {SOFTHSM};
