@@ -166,13 +166,14 @@ static int p11_listing(void) { return listing(1); }
 /* A login on a freshly read token; `cert_id` NULL: its login certificate. */
 static int login_with(const char *cert_id)
 {
-    struct login_request req = {.pin = "123456", .origin = "https://portal.example.gov.cn",
-                                .challenge = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", .cert_id = cert_id};
+    struct token_signer who = {.pin = "123456", .cert_id = cert_id};
+    struct login_request req = {.origin = "https://portal.example.gov.cn",
+                                .challenge = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="};
     struct token_pin pin;
     json_t *token = NULL;
     ukey_err e;
     tokens_forget();
-    e = tokens_login(&req, &token, &pin);
+    e = tokens_login(&who, &req, &token, &pin);
     CHECK((e == UKEY_OK) == (token != NULL));
     json_decref(token);
     return e == UKEY_OK;
