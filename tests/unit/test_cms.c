@@ -128,6 +128,24 @@ static int api_verify(const unsigned char *der, size_t len, const unsigned char 
     return ok;
 }
 
+/* 1 if the SET OF Attribute `a` (each attribute under 128 bytes) is in
+ * DER order: OpenSSL's verify takes the order as it comes, so it cannot
+ * tell. */
+static int attrs_sorted(const unsigned char *a, size_t n)
+{
+    size_t i = a[1] & 0x80 ? 2 + (a[1] & 0x7f) : 2, prev = 0, prev_len = 0, count = 0;
+    while (i + 2 <= n && a[i] == 0x30 && a[i + 1] < 0x80 && i + 2 + a[i + 1] <= n) {
+        size_t len = 2 + a[i + 1];
+        if (count && memcmp(a + prev, a + i, prev_len < len ? prev_len : len) > 0)
+            return 0;
+        prev = i;
+        prev_len = len;
+        i += len;
+        count++;
+    }
+    return i == n && count == 3;
+}
+
 /* Builds one SignedData; *der malloc'd. */
 static int build(const char *kind, const char *md, int attached, const unsigned char *data, size_t dlen,
                  unsigned char **der, size_t *der_len, unsigned char **attrs, size_t *attrs_len)
@@ -140,7 +158,7 @@ static int build(const char *kind, const char *md, int attached, const unsigned 
     size_t sig_len = sizeof sig, n = 0;
     const unsigned char *tbs = cms_to_sign(c, &n);
     int rc = -1;
-    if (tbs && n > 2 && tbs[0] == 0x31 && key &&
+    if (tbs && n > 2 && tbs[0] == 0x31 && attrs_sorted(tbs, n) && key &&
         sign_or_verify(key, md, strcmp(kind, "sm2") == 0, 0, tbs, n, sig, &sig_len) == 0 &&
         cms_finish(c, sig, sig_len, der, der_len) == 0) {
         *attrs = malloc(n);
