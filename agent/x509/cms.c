@@ -167,6 +167,11 @@ static int der_cmp(const struct der *a, const struct der *b)
 static void put_sorted_set(struct der *d, struct der *elems, size_t count)
 {
     struct der set = {0};
+    for (size_t i = 0; i < count; i++)
+        if (elems[i].err || !elems[i].p) {
+            d->err = 1;
+            return;
+        }
     for (size_t done = 0; done < count; done++) {
         size_t min = done;
         for (size_t i = done + 1; i < count; i++)
@@ -176,7 +181,6 @@ static void put_sorted_set(struct der *d, struct der *elems, size_t count)
         elems[done] = elems[min];
         elems[min] = t;
         put(&set, elems[done].p, elems[done].n);
-        set.err |= elems[done].err;
     }
     put_wrap(d, 0x31, &set);
 }
