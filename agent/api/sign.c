@@ -17,14 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The data's bytes: the text's UTF-8 (no U+0000), or the decoded Base64,
- * 1 to SIGN_DATA_MAX bytes, into buf (SIGN_DATA_MAX bytes). */
+/* The data's bytes: the text's UTF-8 (the JSON layer refuses U+0000), or
+ * the decoded Base64, 1 to SIGN_DATA_MAX bytes, into buf (SIGN_DATA_MAX bytes). */
 static ukey_err data_bytes(json_t *data, int base64, unsigned char *buf, size_t *len)
 {
     const char *s = json_string_value(data);
     size_t n = json_string_length(data);
-    if (!s || strlen(s) != n)
-        return UKEY_ERR_DATA_INVALID;
     if (base64) {
         if (n > (SIGN_DATA_MAX + 2) / 3 * 4 || b64_decode_strict(s, n, buf, SIGN_DATA_MAX, len) != 0)
             return UKEY_ERR_DATA_INVALID;
