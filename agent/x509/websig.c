@@ -166,3 +166,23 @@ int websig_verify(X509 *crt, enum websig_alg alg, const char *origin, const char
     }
     return (n = websig_digest(crt, alg, origin, challenge, buf)) && websig_verify_digest(crt, alg, buf, n, sig, sig_len);
 }
+
+int websig_verify_data(X509 *crt, enum websig_alg alg, const unsigned char *data, size_t len,
+                       const unsigned char *sig, size_t sig_len)
+{
+    unsigned char digest[64], raw[2 * 66];
+    unsigned int n = 0;
+    size_t ec = algs[alg].ec;
+    EVP_MD *md;
+    int ok;
+    if (!X509_get0_pubkey(crt))
+        return 0;
+    if (alg == WEBSIG_SM2_SM3)
+        return sm2_verify_message(X509_get0_pubkey(crt), data, len, sig, sig_len);
+    if (ec && sigenc_ecdsa_der_to_raw(sig, sig_len, ec, raw) != 0)
+        return 0;
+    md = EVP_MD_fetch(NULL, algs[alg].md, NULL);
+    ok = md && EVP_Digest(data, len, digest, &n, md, NULL);
+    EVP_MD_free(md);
+    return ok && websig_verify_digest(crt, alg, digest, n, ec ? raw : sig, ec ? 2 * ec : sig_len);
+}

@@ -62,4 +62,11 @@ int websig_verify_digest(X509 *crt, enum websig_alg alg, const unsigned char *di
 int websig_verify(X509 *crt, enum websig_alg alg, const char *origin, const char *challenge,
                   const unsigned char *sig, size_t sig_len);
 
+/* 1 if `sig` is `crt`'s raw signature over the bytes `data` (not a token
+ * signature): RS256 PKCS#1 v1.5 over SHA-256(data); ES256/ES384 a DER
+ * ECDSA-Sig-Value over SHA-256/384(data); SM2-SM3 a DER SM2Signature over
+ * SM3(Z_A || data) with the default ID (GM/T 0009). */
+int websig_verify_data(X509 *crt, enum websig_alg alg, const unsigned char *data, size_t len,
+                       const unsigned char *sig, size_t sig_len);
+
 #endif
