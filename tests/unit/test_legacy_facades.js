@@ -19,9 +19,17 @@ const corpus = path.join(root, "tests/fuzz/corpus/cert");
 
 /* Fake agent: one token with two certificates; PIN 123456. */
 const sent = [];
+let consentMode = false, polls = 0;
 function agent(method, url, body) {
   sent.push({ method, url, body });
   const u = url.replace(/^https:\/\/127\.0\.0\.1:27443/, "");
+  if (consentMode) {
+    if (body && body.pin !== undefined) return [403, { error: { code: "PIN_ENTRY_IN_AGENT_WINDOW" } }];
+    if (u === "/api/v1/sign" && body.consent === true)
+      return [202, { request: "c1", consent_url: "https://127.0.0.1:27443/consent/c1", expires_in: 120 }];
+    if (u === "/api/v1/sign/c1")
+      return ++polls < 2 ? [200, { state: "pending" }] : [200, { format: "raw", signature: "Q09OUw==" }];
+  }
   if (method === "GET" && u === "/api/v1/tokens") return [200, { tokens: [TOKEN] }];
   if (u === "/api/v1/tokens/skf-1/pin/verify")
     return body.pin === "123456" ? [200, { verified: true, pin: { retries_left: 6 } }]
@@ -146,5 +154,22 @@ assert.strictEqual(ctl.ErrorCode, ctl.CODES.NO_SESSION);
   assert.strictEqual(await ctl.ESE_SignDataAsync("x", "SM3withSM2"), "U0lH");
   assert.strictEqual(sent.filter((s) => s.url.endsWith("/api/v1/sign")).length > 0, true);
   await assert.rejects(ctl.ESE_InitialSessionAsync(36, "com1", "9"), (c) => c === -2113601535);
+  /* Consent-mode origin: sync calls needing the PIN say so; the Async
+   * twins open the agent's window and poll for the answer. */
+  consentMode = true;
+  const opened = [];
+  global.open = () => { const w = { location: {}, closed: false, close() { this.closed = true; } }; opened.push(w); return w; };
+  ctl.ESE_InitialSession(36, "com1", "123456");
+  assert.strictEqual(ctl.ErrorCode, ctl.CODES.PIN_ENTRY_IN_AGENT_WINDOW);
+  assert.strictEqual(SOF_Login("skf-1/sign", "123456"), false);
+  assert.strictEqual(SOF_GetLastError(), SOF.CODES.SOR_PinInAgentWindowErr);
+  assert.strictEqual(await SOF.SOF_LoginAsync("skf-1/sign", "123456"), true);
+  assert.strictEqual(SOF_SignData("skf-1/sign", "x"), "");
+  assert.strictEqual(SOF_GetLastError(), SOF.CODES.SOR_PinInAgentWindowErr);
+  assert.strictEqual(await SOF.SOF_SignDataAsync("skf-1/sign", "x"), "Q09OUw==");
+  assert.strictEqual(opened.length, 1);
+  assert.strictEqual(opened[0].location.href, "https://127.0.0.1:27443/consent/c1");
+  assert.ok(opened[0].closed);
+  assert.strictEqual(sent.filter((x) => x.body && x.body.consent).every((x) => !("pin" in x.body)), true);
   console.log("legacy facades: all checks passed");
 })().catch((e) => { console.error(e); process.exit(1); });

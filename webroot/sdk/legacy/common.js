@@ -82,15 +82,63 @@
     throw new AgentError(list.length ? "CERT_NOT_FOUND" : "TOKEN_NOT_FOUND");
   }
 
+  /* Page mode PIN check. Async on a consent-mode origin (the agent answers
+   * PIN_ENTRY_IN_AGENT_WINDOW) it resolves {consent: true}: the PIN is then
+   * typed in the agent's window when signing. */
   function pinVerify(entry, pin, sync) {
-    return request("POST", "/api/v1/tokens/" + encodeURIComponent(entry.token.id) + "/pin/verify",
-                   { pin: pin }, sync);
+    var r = request("POST", "/api/v1/tokens/" + encodeURIComponent(entry.token.id) + "/pin/verify",
+                    { pin: pin }, sync);
+    if (sync) return r;
+    return r.catch(function (e) {
+      if (e.code === "PIN_ENTRY_IN_AGENT_WINDOW") return { consent: true };
+      throw e;
+    });
   }
 
+  function wait(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
+
+  /* Consent mode (async only): the agent's window asks the PIN and shows
+   * what is signed; polls GET /api/v1/sign/{id} until it is answered. */
+  function consentSign(body) {
+    body.consent = true;
+    delete body.pin;
+    var popup = global.open ? global.open("about:blank", "ukey-agent-consent", "width=520,height=680") : null;
+    return request("POST", "/api/v1/sign", body, false).then(function (r) {
+      if (popup) popup.location.href = r.consent_url;
+      else throw new AgentError("POPUP_BLOCKED");
+      function poll() {
+        return wait(600).then(function () {
+          return request("GET", "/api/v1/sign/" + encodeURIComponent(r.request), undefined, false);
+        }).then(function (a) { return a.state === "pending" ? poll() : a; });
+      }
+      return poll();
+    }).then(function (a) {
+      if (popup && !popup.closed) popup.close();
+      return a;
+    }, function (e) {
+      if (popup && !popup.closed) popup.close();
+      throw e;
+    });
+  }
+
+  /* The Base64 signature of data with entry's key: page mode with the PIN;
+   * async with no PIN (a consent-mode session) or when the origin turns out
+   * to be in consent mode, through the agent's window. */
   function sign(entry, pin, data, format, sync) {
-    return then(request("POST", "/api/v1/sign", {
-      data: String(data), format: format, token: entry.token.id, certificate: entry.cert.id, pin: pin
-    }, sync), function (r) { return r.signature; });
+    var body = { data: String(data), format: format, token: entry.token.id, certificate: entry.cert.id };
+    var r;
+    if (pin === "") {
+      if (sync) throw new AgentError("PIN_ENTRY_IN_AGENT_WINDOW");
+      r = consentSign(body);
+    } else {
+      body.pin = pin;
+      r = request("POST", "/api/v1/sign", body, sync);
+      if (!sync) r = r.catch(function (e) {
+        if (e.code === "PIN_ENTRY_IN_AGENT_WINDOW") return consentSign(body);
+        throw e;
+      });
+    }
+    return then(r, function (a) { return a.signature; });
   }
 
   /* ---- DER reader ---- */

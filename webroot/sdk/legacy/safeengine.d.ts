@@ -5,7 +5,7 @@
 export interface SafeEngineErrorCodes {
   PIN_INCORRECT: -2113601535; PIN_FORMAT: -2113601477; PIN_BLOCKED: number; PIN_LAST_ATTEMPT: number;
   PIN_TOO_SOON: number; PIN_ENTRY_IN_AGENT_WINDOW: number; TOKEN_NOT_FOUND: number; CERT_NOT_FOUND: number;
-  SIGN_NOT_ALLOWED: number; AGENT_UNREACHABLE: number; NO_SESSION: number; BAD_ARGUMENT: number; OTHER: number;
+  SIGN_NOT_ALLOWED: number; AGENT_UNREACHABLE: number; POPUP_BLOCKED: number; USER_CANCELLED: number; NO_SESSION: number; BAD_ARGUMENT: number; OTHER: number;
 }
 
 /** 1 version "V3", 2 serial (hex), 3 "rsa"|"ecc"|"sm2", 8 issuer CN, 11/12 notBefore/notAfter

@@ -23,6 +23,8 @@
     CERT_NOT_FOUND: -2113601529,
     SIGN_NOT_ALLOWED: -2113601528,
     AGENT_UNREACHABLE: -2113601527,
+    POPUP_BLOCKED: -2113601524,
+    USER_CANCELLED: -2113601523,
     NO_SESSION: -2113601526,
     BAD_ARGUMENT: -2113601525,
     OTHER: -2113601520
@@ -53,7 +55,7 @@
       return L.then(L.certificates(sync), function (list) {
         var e = L.findCert(list, "");
         return L.then(L.pinVerify(e, p, sync), function (r) {
-          pin = p; entry = e;
+          pin = r.consent ? "" : p; entry = e;
           ctl.PinRetries = r.pin && typeof r.pin.retries_left === "number" ? r.pin.retries_left : -1;
           return 0;
         });

@@ -9,7 +9,7 @@ export interface SOFErrorCodes {
   SOR_PinErr: 0x0B000101; SOR_PinLockedErr: 0x0B000102; SOR_PinLastAttemptErr: 0x0B000103;
   SOR_PinTooSoonErr: 0x0B000104; SOR_PinInAgentWindowErr: 0x0B000105; SOR_NoDeviceErr: 0x0B000106;
   SOR_CertNotFoundErr: 0x0B000107; SOR_NotLoginErr: 0x0B000108; SOR_SignNotAllowedErr: 0x0B000109;
-  SOR_AgentUnreachableErr: 0x0B00010A;
+  SOR_AgentUnreachableErr: 0x0B00010A; SOR_CancelledErr: 0x0B00010B;
 }
 
 type Twin<F extends (...a: any[]) => any> = (...a: Parameters<F>) => Promise<ReturnType<F>>;

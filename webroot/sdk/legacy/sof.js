@@ -26,7 +26,8 @@
     SOR_CertNotFoundErr: 0x0B000107,
     SOR_NotLoginErr: 0x0B000108,
     SOR_SignNotAllowedErr: 0x0B000109,
-    SOR_AgentUnreachableErr: 0x0B00010A
+    SOR_AgentUnreachableErr: 0x0B00010A,
+    SOR_CancelledErr: 0x0B00010B
   };
   var FROM_AGENT = {
     PIN_INCORRECT: "SOR_PinErr", PIN_FORMAT: "SOR_PinErr", PIN_BLOCKED: "SOR_PinLockedErr",
@@ -35,7 +36,8 @@
     TOKEN_REMOVED: "SOR_NoDeviceErr", CERT_NOT_FOUND: "SOR_CertNotFoundErr",
     NOT_LOGGED_IN: "SOR_NotLoginErr", SIGN_NOT_ALLOWED: "SOR_SignNotAllowedErr",
     AGENT_UNREACHABLE: "SOR_AgentUnreachableErr", NOT_SUPPORTED: "SOR_NotSupportYetErr",
-    DATA_INVALID: "SOR_IndataErr", BAD_ARGUMENT: "SOR_IndataErr"
+    DATA_INVALID: "SOR_IndataErr", BAD_ARGUMENT: "SOR_IndataErr",
+    USER_CANCELLED: "SOR_CancelledErr", POPUP_BLOCKED: "SOR_CancelledErr", CONSENT_TIMEOUT: "SOR_CancelledErr"
   };
 
   /* "name||CertID&&&..." from the agent's certificate list. */
@@ -93,7 +95,10 @@
     method("SOF_Login", false, function (sync, a) {
       var certId = String(a[0]), pin = String(a[1] === undefined ? "" : a[1]);
       return L.then(entryFor(sync, certId), function (e) {
-        return L.then(L.pinVerify(e, pin, sync), function () { sessions[certId] = pin; return true; });
+        return L.then(L.pinVerify(e, pin, sync), function (r) {
+          sessions[certId] = r.consent ? "" : pin;
+          return true;
+        });
       });
     });
     method("SOF_Logout", false, function (s, a) { delete sessions[String(a[0])]; return true; });
