@@ -10,10 +10,11 @@
 (function (global) {
   "use strict";
 
+  /* window.UKEY_AGENT goes into the SDK's settings once, at load. */
+  if (global.UKeyAgent && global.UKEY_AGENT) global.UKeyAgent.configure(global.UKEY_AGENT);
   function base() {
-    var opts = global.UKEY_AGENT || {};
-    if (global.UKeyAgent) return global.UKeyAgent.configure(opts).base;
-    return opts.base || "https://127.0.0.1:27443";
+    if (global.UKeyAgent) return global.UKeyAgent.configure().base;
+    return (global.UKEY_AGENT && global.UKEY_AGENT.base) || "https://127.0.0.1:27443";
   }
 
   /* An agent error: code (the API's UPPER_SNAKE code, or AGENT_UNREACHABLE),
