@@ -1,6 +1,8 @@
 /* Shared by the example portals; see webapp.h. */
 #include "webapp.h"
 
+#include <ukey/verify.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -227,6 +229,27 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (u) {
         free(u->data);
         free(u);
+    }
+}
+
+int webapp_verifier_option(const char *name, struct ukey_verifier *v, int opt, const char *arg, int *anchors)
+{
+    switch (opt) {
+    case 'a': /* repeatable: e.g. an RSA/ECDSA CA and an SM2 CA */
+        if (ukey_verifier_add_trust_anchors(v, arg) != UKEY_VERIFY_OK) {
+            fprintf(stderr, "%s: cannot read the trust anchors in %s\n", name, arg);
+            return -1;
+        }
+        ++*anchors;
+        return 1;
+    case 'c':
+        if (ukey_verifier_add_crl(v, arg) != UKEY_VERIFY_OK) {
+            fprintf(stderr, "%s: cannot read the CRL in %s\n", name, arg);
+            return -1;
+        }
+        return 1;
+    case 'f': ukey_verifier_set_crl_fetch(v, 1); return 1;
+    default: return 0;
     }
 }
 

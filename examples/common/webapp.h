@@ -56,6 +56,12 @@ enum MHD_Result webapp_send(struct MHD_Connection *c, unsigned status, char *bod
 int webapp_body(void **con_cls, const char *data, size_t *size, enum MHD_Result *ret, const char **body, size_t *len,
                 int *too_big);
 
+struct ukey_verifier;
+/* The verifier's options: 'a' --ca-file (counted in *anchors), 'c' --crl,
+ * 'f' --crl-fetch. 1 if `opt` is one of them, 0 if not, -1 (said on
+ * stderr) if its file cannot be read. */
+int webapp_verifier_option(const char *name, struct ukey_verifier *v, int opt, const char *arg, int *anchors);
+
 /* Serves on 127.0.0.1:port until SIGINT/SIGTERM: 0, or 1 if it cannot listen. */
 int webapp_run(const char *name, unsigned port, MHD_AccessHandlerCallback handler);
 

@@ -247,21 +247,12 @@ int main(int argc, char **argv)
         return 1;
     }
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int used = webapp_verifier_option("ukey-legacy-portal", portal.verifier, o, optarg, &anchors);
+        if (used < 0)
+            return 1;
+        if (used)
+            continue;
         switch (o) {
-        case 'a':
-            if (ukey_verifier_add_trust_anchors(portal.verifier, optarg) != UKEY_VERIFY_OK) {
-                fprintf(stderr, "ukey-legacy-portal: cannot read the trust anchors in %s\n", optarg);
-                return 1;
-            }
-            anchors++;
-            break;
-        case 'c':
-            if (ukey_verifier_add_crl(portal.verifier, optarg) != UKEY_VERIFY_OK) {
-                fprintf(stderr, "ukey-legacy-portal: cannot read the CRL in %s\n", optarg);
-                return 1;
-            }
-            break;
-        case 'f': ukey_verifier_set_crl_fetch(portal.verifier, 1); break;
         case 'p': port = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'w': portal.www = optarg; break;
         case 'g': portal.agent = optarg; break;

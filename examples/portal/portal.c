@@ -187,7 +187,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     unsigned port = 8088;
-    int fetch = 0, anchors = 0, o;
+    int anchors = 0, o;
     char origin[64];
 
     portal.www = UKEY_PORTAL_WWW;
@@ -199,21 +199,12 @@ int main(int argc, char **argv)
         return 1;
     }
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int used = webapp_verifier_option("ukey-portal", portal.verifier, o, optarg, &anchors);
+        if (used < 0)
+            return 1;
+        if (used)
+            continue;
         switch (o) {
-        case 'a': /* repeatable: e.g. an RSA/ECDSA CA and an SM2 CA */
-            if (ukey_verifier_add_trust_anchors(portal.verifier, optarg) != UKEY_VERIFY_OK) {
-                fprintf(stderr, "ukey-portal: cannot read the trust anchors in %s\n", optarg);
-                return 1;
-            }
-            anchors++;
-            break;
-        case 'c':
-            if (ukey_verifier_add_crl(portal.verifier, optarg) != UKEY_VERIFY_OK) {
-                fprintf(stderr, "ukey-portal: cannot read the CRL in %s\n", optarg);
-                return 1;
-            }
-            break;
-        case 'f': fetch = 1; break;
         case 'p': port = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'o': portal.origin = optarg; break;
         case 'w': portal.www = optarg; break;
@@ -231,7 +222,6 @@ int main(int argc, char **argv)
         snprintf(origin, sizeof origin, "http://127.0.0.1:%u", port);
         portal.origin = origin;
     }
-    ukey_verifier_set_crl_fetch(portal.verifier, fetch);
 
     fprintf(stderr, "ukey-portal: listening on http://127.0.0.1:%u (origin %s, agent %s)\n", port, portal.origin,
             portal.agent);
