@@ -14,7 +14,7 @@
  *                 CRL, SM3withSM2 / SHA256withRSA / ECDSA from the key)
  *
  * Usage: ukey-legacy-portal --ca-file CA.pem... [--crl CRL... | --crl-fetch]
- *                           [--port 8089] [--www DIR] [--agent https://127.0.0.1:27443]
+ *                           [--port 8090] [--www DIR] [--agent https://127.0.0.1:27443]
  * Plain HTTP on 127.0.0.1 only: a demo.
  */
 #include <ukey/verify.h>
@@ -224,7 +224,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void usage(FILE *to)
 {
-    fprintf(to, "Usage: ukey-legacy-portal --ca-file CA.pem... [--crl CRL... | --crl-fetch] [--port 8089]\n"
+    fprintf(to, "Usage: ukey-legacy-portal --ca-file CA.pem... [--crl CRL... | --crl-fetch] [--port 8090]\n"
                 "                          [--www DIR] [--agent https://127.0.0.1:27443]\n");
 }
 
@@ -236,7 +236,7 @@ int main(int argc, char **argv)
         {"www", required_argument, NULL, 'w'},     {"agent", required_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
-    unsigned port = 8089;
+    unsigned port = 8090;
     int anchors = 0, o;
 
     portal.www = UKEY_PORTAL_WWW;
