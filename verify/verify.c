@@ -204,6 +204,23 @@ static ukey_verify_result check_chain(const struct ukey_verifier *v, X509 *crt, 
     return r;
 }
 
+/* The certificate (DER) decodes and chains to an anchor at `when`: *crt
+ * and *issuer (either may be NULL) belong to the caller. */
+static ukey_verify_result check_cert(const struct ukey_verifier *v, const unsigned char *der, size_t der_len,
+                                     time_t when, X509 **crt, X509 **issuer, struct ukey_verify_info *info)
+{
+    unsigned char serial[X509_SERIAL_MAX];
+    size_t serial_len;
+    *issuer = NULL;
+    if (!(*crt = x509_from_der(der, der_len)))
+        return fail(info, UKEY_VERIFY_CERT_DECODE, "the certificate is not an X.509 certificate");
+    x509_name_format(X509_get_subject_name(*crt), info->subject, sizeof info->subject, NULL, 0);
+    serial_len = x509_serial_raw(*crt, serial);
+    for (size_t i = 0; i < serial_len && 2 * i + 2 < sizeof info->serial; i++)
+        snprintf(info->serial + 2 * i, 3, "%02x", serial[i]);
+    return check_chain(v, *crt, when, issuer, info);
+}
+
 /* Revocation: the CRLs given, or the one fetched from the certificate's
  * distribution point, judged by x509/crl.c: from its issuer, signed by it
  * (SM2 with the default ID), and not listing it. */
@@ -259,8 +276,8 @@ ukey_verify_result ukey_verify_token(const struct ukey_verifier *v, const char *
     X509 *crt = NULL, *issuer = NULL;
     json_t *root = NULL;
     const char *cert_b64, *alg_name, *sig_b64, *format;
-    unsigned char *der = NULL, *sig = NULL, serial[X509_SERIAL_MAX];
-    size_t der_len = 0, sig_len = 0, serial_len;
+    unsigned char *der = NULL, *sig = NULL;
+    size_t der_len = 0, sig_len = 0;
     enum websig_alg alg;
     time_t when;
     ukey_verify_result r;
@@ -291,17 +308,8 @@ ukey_verify_result ukey_verify_token(const struct ukey_verifier *v, const char *
         r = fail(info, UKEY_VERIFY_FORMAT, "unverifiedCertificate or signature is not Base64");
         goto out;
     }
-    /* 2. the certificate decodes */
-    if (!(crt = x509_from_der(der, der_len))) {
-        r = fail(info, UKEY_VERIFY_CERT_DECODE, "unverifiedCertificate is not an X.509 certificate");
-        goto out;
-    }
-    x509_name_format(X509_get_subject_name(crt), info->subject, sizeof info->subject, NULL, 0);
-    serial_len = x509_serial_raw(crt, serial);
-    for (size_t i = 0; i < serial_len && 2 * i + 2 < sizeof info->serial; i++)
-        snprintf(info->serial + 2 * i, 3, "%02x", serial[i]);
-    /* 3. chain, 4. validity at the verification time */
-    if ((r = check_chain(v, crt, when, &issuer, info)) != UKEY_VERIFY_OK)
+    /* 2. the certificate decodes, 3. chain, 4. validity at the verification time */
+    if ((r = check_cert(v, der, der_len, when, &crt, &issuer, info)) != UKEY_VERIFY_OK)
         goto out;
     /* 5. usage */
     if (!x509_usable_for_login(crt)) {
@@ -326,5 +334,46 @@ out:
     json_decref(root);
     free(der);
     free(sig);
+    return r;
+}
+
+ukey_verify_result ukey_verify_signature(const struct ukey_verifier *v, const char *cert, size_t cert_len,
+                                         const unsigned char *data, size_t data_len, const unsigned char *sig,
+                                         size_t sig_len, struct ukey_verify_info *info_out)
+{
+    struct ukey_verify_info scratch, *info = info_out ? info_out : &scratch;
+    X509 *crt = NULL, *issuer = NULL;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    enum websig_alg alg;
+    time_t when;
+    ukey_verify_result r;
+
+    memset(info, 0, sizeof *info);
+    if (!v || !cert || !cert_len || (!data && data_len) || !sig || !sig_len)
+        return fail(info, UKEY_VERIFY_BAD_ARGUMENT, "verifier, certificate and signature are required");
+    if (v->n_anchors == 0)
+        return fail(info, UKEY_VERIFY_BAD_ARGUMENT, "no trust anchors configured");
+    when = v->when ? v->when : time(NULL);
+    /* DER starts with a SEQUENCE; anything else is read as Base64 */
+    if ((unsigned char)cert[0] == 0x30)
+        r = check_cert(v, (const unsigned char *)cert, cert_len, when, &crt, &issuer, info);
+    else if (!(der = b64_decode(cert, &der_len)))
+        r = fail(info, UKEY_VERIFY_FORMAT, "the certificate is neither DER nor Base64");
+    else
+        r = check_cert(v, der, der_len, when, &crt, &issuer, info);
+    /* the algorithm from the key, any RSA size (old tokens have 1024 to 4096-bit keys) */
+    if (r == UKEY_VERIFY_OK && websig_alg_for_key(crt, 0, &alg) != 0 && websig_alg_named(crt, "RS256", &alg) != 0)
+        r = fail(info, UKEY_VERIFY_ALGORITHM, "the certificate's key is not SM2, RSA, P-256 or P-384");
+    if (r == UKEY_VERIFY_OK) {
+        snprintf(info->algorithm, sizeof info->algorithm, "%s", websig_name(alg));
+        if (!websig_verify_data(crt, alg, data ? data : (const unsigned char *)"", data_len, sig, sig_len))
+            r = fail(info, UKEY_VERIFY_SIGNATURE, "the signature is not the certificate's over these data");
+        else if (v->n_crls || v->crl_fetch)
+            r = check_revocation(v, crt, issuer, when, info);
+    }
+    X509_free(crt);
+    X509_free(issuer);
+    free(der);
     return r;
 }

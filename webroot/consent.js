@@ -1,7 +1,9 @@
 // The consent window: the agent's own page, where the user sees which site
-// asks to log in with which certificate, and types the PIN — which no
-// portal script can read (another origin, no CORS, never framed). The
-// request id comes in the URL fragment and is removed from the address bar.
+// asks to log in (or, issue 15, to sign which data) with which certificate,
+// and types the PIN — which no portal script can read (another origin, no
+// CORS, never framed). The request id comes in the URL fragment and is
+// removed from the address bar. A signing request's strings are the keys
+// prefixed "sign_"; the data is shown as text, never as HTML.
 "use strict";
 (function () {
   var T = {
@@ -13,7 +15,12 @@
       wrong: "PIN 码错误，还剩 {n} 次机会。", wait: "请 {s} 秒后再试。", last: "只剩最后一次机会：确认 PIN 正确后勾选确认框。",
       done: "登录已确认，窗口即将关闭。", cancelled: "已取消登录。", left: "请在 {s} 秒内确认",
       expired: "时间已到，请回到网站重新登录。", framed: "此页面不能嵌入其他网页中显示。", signing: "正在签名…", lang: "English",
-      pinpad: "请在读卡器的键盘上输入 PIN 码，然后点击“确认登录”。"
+      pinpad: "请在读卡器的键盘上输入 PIN 码，然后点击“确认登录”。",
+      sign_title: "签名请求", sign_asking: "以下网站请求用您的 UKey 签名数据：", sign_submit: "确认签名",
+      sign_pinpad: "请在读卡器的键盘上输入 PIN 码，然后点击“确认签名”。", sign_done: "签名已确认，窗口即将关闭。",
+      sign_cancelled: "已取消签名。", sign_expired: "时间已到，请回到网站重新操作。",
+      signedTitle: "待签名内容", signedHelp: "此签名不与网站绑定：只有您同意签署以上内容时才输入 PIN 码。",
+      binary: "二进制数据，{n} 字节\nSHA-256：{hex}"
     },
     en: {
       title: "Confirm login", asking: "This site asks to log in with your UKey:", originHelp: "Check the address. Type your PIN only for a site you trust.",
@@ -23,13 +30,22 @@
       wrong: "Wrong PIN: {n} tries left.", wait: "Try again in {s} s.", last: "One try left: make sure of the PIN and tick the box.",
       done: "Login confirmed; this window closes now.", cancelled: "Login cancelled.", left: "Confirm within {s} s",
       expired: "Time is up: log in again from the site.", framed: "This page cannot be shown inside another page.", signing: "Signing…", lang: "中文",
-      pinpad: "Type your PIN on the reader's keypad after clicking \"Log in\"."
+      pinpad: "Type your PIN on the reader's keypad after clicking \"Log in\".",
+      sign_title: "Signing request", sign_asking: "This site asks your UKey to sign data:", sign_submit: "Sign",
+      sign_pinpad: "Type your PIN on the reader's keypad after clicking \"Sign\".",
+      sign_done: "Signature confirmed; this window closes now.", sign_cancelled: "Signing cancelled.",
+      sign_expired: "Time is up: start again from the site.",
+      signedTitle: "Data to be signed", signedHelp: "This signature is not bound to the site: type your PIN only if you agree to sign the data above.",
+      binary: "Binary data, {n} bytes\nSHA-256: {hex}"
     }
   };
   var lang = /^zh/i.test(navigator.language || "") ? "zh-CN" : /^en/i.test(navigator.language || "") ? "en" : "zh-CN";
   var id = location.hash.slice(1), ended = false, deadline = 0, info = null;
   function $(x) { return document.getElementById(x); }
-  function t(k, v) { return T[lang][k].replace(/\{(\w+)\}/g, function (_, n) { return v && v[n] !== undefined ? v[n] : ""; }); }
+  function t(k, v) {
+    if (info && info.kind === "sign" && T[lang]["sign_" + k]) k = "sign_" + k;
+    return T[lang][k].replace(/\{(\w+)\}/g, function (_, n) { return v && v[n] !== undefined ? v[n] : ""; });
+  }
   function say(text, ok) { $("message").textContent = text; $("message").className = ok ? "ok" : ""; }
   function api(method, path, body, keepalive) {
     return fetch(path, { method: method, cache: "no-store", keepalive: !!keepalive,
@@ -58,6 +74,10 @@
     if (!info) return;
     var box = $("cert"), c = info.certificate, p = info.pin;
     $("origin").textContent = info.origin;   // the Origin header the browser sent: nothing the site chose
+    /* What is signed, before the PIN: the text itself (as text), or what identifies binary data. */
+    var d = info.sign;
+    $("signed-box").hidden = !d;
+    if (d) $("signed").textContent = d.encoding === "text" ? d.text : t("binary", { n: d.bytes, hex: d.sha256 });
     box.textContent = "";
     if (!c) { box.textContent = t("noToken"); $("retries").textContent = ""; return; }
     [["holder", c.subject], ["issuer", c.issuer], ["valid", c.not_before.slice(0, 10) + " — " + c.not_after.slice(0, 10)]]
@@ -78,7 +98,7 @@
     return api("GET", "/api/v1/consent/" + encodeURIComponent(id)).then(function (r) {
       info = r;
       if (!deadline) deadline = Date.now() + r.expires_in * 1000;
-      render();
+      translate();             // the strings of its kind (login or sign)
     }, function (e) { finish(errText(e)); });
   }
 

@@ -49,10 +49,12 @@ ukey_err api_login(const struct api_request *req, struct api_reply *reply);
 ukey_err api_diagnostics(const struct api_request *req, struct api_reply *reply);
 ukey_err api_certificates_check(const struct api_request *req, struct api_reply *reply);
 
-/* Logins confirmed in the agent's own window (consent.c). */
-struct login_request;
-ukey_err consent_create(const struct api_request *req, const struct login_request *lr, struct api_reply *reply);
+ukey_err api_sign(const struct api_request *req, struct api_reply *reply);
+
+/* Logins and data signatures confirmed in the agent's own window
+ * (consent.c; consent_create in api/signing.h). */
 ukey_err api_login_result(const struct api_request *req, struct api_reply *reply);
+ukey_err api_sign_result(const struct api_request *req, struct api_reply *reply);
 ukey_err api_consent_info(const struct api_request *req, struct api_reply *reply);
 ukey_err api_consent_submit(const struct api_request *req, struct api_reply *reply);
 ukey_err api_consent_cancel(const struct api_request *req, struct api_reply *reply);

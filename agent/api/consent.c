@@ -1,12 +1,13 @@
 /*
- * Logins confirmed in the agent's own window (issue 9). The portal asks for
- * a pending login (POST /api/v1/login with "consent": true, no PIN) and gets
- * a request id and a consent URL on the agent's origin; the user sees there
- * which site asks and with which certificate, and types the PIN into the
- * agent's page, which no portal script can read. The portal then collects
- * the token with GET /api/v1/login/{id}.
+ * Logins (issue 9) and data signatures (issue 15) confirmed in the agent's
+ * own window. The portal asks for a pending request (POST /api/v1/login or
+ * /api/v1/sign with "consent": true, no PIN) and gets a request id and a
+ * consent URL on the agent's origin; the user sees there which site asks,
+ * with which certificate, and for a signature what is signed, and types the
+ * PIN into the agent's page, which no portal script can read. The portal
+ * then collects the answer with GET /api/v1/login/{id} or /api/v1/sign/{id}.
  *
- * A request is bound to the origin and challenge it was made with, its id
+ * A request is bound to the origin and what it was made with, its id
  * is 32 random bytes, it is answered once, and it ends after
  * consent_timeout_s. The consent routes serve the agent's own pages only
  * (ROUTE_SELF_ONLY: no CORS, no other origin).
@@ -20,15 +21,15 @@
  * their poller until read or KEEP_ENDED_S after their timeout, at most
  * consents_per_origin of them per origin.
  */
-#include "api/api.h"
+#include "api/signing.h"
 
 #include "server/guard.h"
-#include "token/login.h"
 #include "token/tokens.h"
 #include "util/clock.h"
 #include "util/hex.h"
 #include "util/rng.h"
 #include "util/secret.h"
+#include "x509/sigenc.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -46,10 +47,15 @@ struct pending {
     long long created_ms;       /* clock_ms: the oldest is replaced first */
     char id[65];
     char origin[256];
-    char challenge[LOGIN_CHALLENGE_MAX_CHARS + 1]; /* any challenge login_challenge_valid accepts */
-    char token_id[128], cert_id[16], algorithm[8];
+    enum signing_kind kind;
+    char challenge[LOGIN_CHALLENGE_MAX_CHARS + 1]; /* a login's: any challenge login_challenge_valid accepts */
+    char token_id[128], cert_id[16], algorithm[24];
+    unsigned char *data;        /* a data signature's (malloc'd), with its format and encoding */
+    size_t data_len;
+    enum sign_format format;
+    int base64;
     long long expires_ms;       /* clock_ms */
-    json_t *token;              /* the Web eID token once signed */
+    json_t *answer;             /* the Web eID token or the signature once signed */
 };
 
 static struct pending table[MAX_ENTRIES];
@@ -57,7 +63,8 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void release(struct pending *p)
 {
-    json_decref(p->token);
+    json_decref(p->answer);
+    free(p->data);
     memset(p, 0, sizeof *p);
 }
 
@@ -154,30 +161,46 @@ static ukey_err make_room(const char *origin, unsigned quota, struct pending **o
     return UKEY_OK;
 }
 
-ukey_err consent_create(const struct api_request *req, const struct login_request *lr, struct api_reply *reply)
+ukey_err consent_create(const struct api_request *req, const struct signing *s, struct api_reply *reply)
 {
-    unsigned char raw[32];
+    unsigned char raw[32], *data = NULL;
     struct pending *p = NULL;
     char url[200];
+    const char *algorithm = s->kind == SIGNING_LOGIN ? s->login.algorithm : s->sign.algorithm;
     ukey_err e = UKEY_OK;
 
-    if (!login_challenge_valid(lr->challenge))
+    if (s->kind == SIGNING_LOGIN && !login_challenge_valid(s->login.challenge))
         return UKEY_ERR_CHALLENGE_INVALID;
-    if (strlen(req->origin) >= sizeof p->origin || strlen(lr->challenge) >= sizeof p->challenge ||
-        (lr->token_id && strlen(lr->token_id) >= sizeof p->token_id) ||
-        (lr->cert_id && strlen(lr->cert_id) >= sizeof p->cert_id))
+    if (strlen(req->origin) >= sizeof p->origin ||
+        (s->kind == SIGNING_LOGIN && strlen(s->login.challenge) >= sizeof p->challenge) ||
+        (s->who.token_id && strlen(s->who.token_id) >= sizeof p->token_id) ||
+        (s->who.cert_id && strlen(s->who.cert_id) >= sizeof p->cert_id) ||
+        (algorithm && strlen(algorithm) >= sizeof p->algorithm))
         return UKEY_ERR_BAD_REQUEST;
-    if (rng_random(NULL, raw, sizeof raw) != 0)
+    if (s->kind == SIGNING_SIGN && !(data = malloc(s->sign.len)))
+        return UKEY_ERR_OUT_OF_MEMORY;
+    if (rng_random(NULL, raw, sizeof raw) != 0) {
+        free(data);
         return UKEY_ERR_INTERNAL;
+    }
     pthread_mutex_lock(&lock);
     e = make_room(req->origin, req->agent->cfg->consents_per_origin, &p);
     if (e == UKEY_OK) {
         hex_encode(p->id, raw, sizeof raw, 0);
         snprintf(p->origin, sizeof p->origin, "%s", req->origin);
-        snprintf(p->challenge, sizeof p->challenge, "%s", lr->challenge);
-        snprintf(p->token_id, sizeof p->token_id, "%s", lr->token_id ? lr->token_id : "");
-        snprintf(p->cert_id, sizeof p->cert_id, "%s", lr->cert_id ? lr->cert_id : "");
-        snprintf(p->algorithm, sizeof p->algorithm, "%s", lr->algorithm ? lr->algorithm : "");
+        p->kind = s->kind;
+        snprintf(p->challenge, sizeof p->challenge, "%s", s->kind == SIGNING_LOGIN ? s->login.challenge : "");
+        snprintf(p->token_id, sizeof p->token_id, "%s", s->who.token_id ? s->who.token_id : "");
+        snprintf(p->cert_id, sizeof p->cert_id, "%s", s->who.cert_id ? s->who.cert_id : "");
+        snprintf(p->algorithm, sizeof p->algorithm, "%s", algorithm ? algorithm : "");
+        if (data) {
+            memcpy(data, s->sign.data, s->sign.len);
+            p->data = data;
+            p->data_len = s->sign.len;
+            p->format = s->sign.format;
+            p->base64 = s->base64;
+            data = NULL;
+        }
         p->created_ms = clock_ms();
         p->expires_ms = p->created_ms + req->agent->cfg->consent_timeout_s * 1000LL;
         p->state = P_PENDING;
@@ -192,21 +215,23 @@ ukey_err consent_create(const struct api_request *req, const struct login_reques
     }
     secret_wipe(raw, sizeof raw);
     pthread_mutex_unlock(&lock);
+    free(data);
     return e;
 }
 
-/* GET /api/v1/login/{id}: for the origin that asked, the token once. */
-ukey_err api_login_result(const struct api_request *req, struct api_reply *reply)
+/* GET /api/v1/login/{id} and /api/v1/sign/{id}: for the origin that asked,
+ * the answer of a request of `kind`, once. */
+static ukey_err result(const struct api_request *req, struct api_reply *reply, enum signing_kind kind)
 {
     struct pending *p;
     ukey_err e = UKEY_OK;
     pthread_mutex_lock(&lock);
     p = find(req->param);
-    if (!p || !req->origin || strcmp(p->origin, req->origin) != 0) {
+    if (!p || p->kind != kind || !req->origin || strcmp(p->origin, req->origin) != 0) {
         e = UKEY_ERR_CONSENT_NOT_FOUND;
     } else if (p->state == P_DONE) {
-        reply->json = p->token;
-        p->token = NULL;
+        reply->json = p->answer;
+        p->answer = NULL;
         release(p);
     } else if (p->state == P_CANCELLED || p->state == P_REPLACED) {
         e = p->state == P_CANCELLED ? UKEY_ERR_USER_CANCELLED : UKEY_ERR_CONSENT_REPLACED;
@@ -222,12 +247,23 @@ ukey_err api_login_result(const struct api_request *req, struct api_reply *reply
     return e == UKEY_OK && !reply->json ? UKEY_ERR_OUT_OF_MEMORY : e;
 }
 
+ukey_err api_login_result(const struct api_request *req, struct api_reply *reply)
+{
+    return result(req, reply, SIGNING_LOGIN);
+}
+
+ukey_err api_sign_result(const struct api_request *req, struct api_reply *reply)
+{
+    return result(req, reply, SIGNING_SIGN);
+}
+
 /* A pending, unexpired entry for the window, copied out (lock taken and
- * released); UKEY_OK or why not. */
+ * released; its data copied too: free out->data); UKEY_OK or why not. */
 static ukey_err pending_copy(const char *id, struct pending *out, int mark_signing)
 {
     struct pending *p;
     ukey_err e = UKEY_OK;
+    out->data = NULL;
     pthread_mutex_lock(&lock);
     p = find(id);
     if (!p || p->state == P_DONE)
@@ -240,9 +276,15 @@ static ukey_err pending_copy(const char *id, struct pending *out, int mark_signi
         e = UKEY_ERR_CONSENT_TIMEOUT;
     else if (p->state == P_SIGNING)
         e = UKEY_ERR_TOKEN_BUSY;
+    else if (p->data && !(out->data = malloc(p->data_len)))
+        e = UKEY_ERR_OUT_OF_MEMORY;
     else {
+        unsigned char *data = out->data;
         *out = *p;
-        out->token = NULL;
+        out->answer = NULL;
+        out->data = data;
+        if (data)
+            memcpy(data, p->data, p->data_len);
         if (mark_signing)
             p->state = P_SIGNING;
     }
@@ -266,18 +308,40 @@ static json_t *choose(const struct pending *p, json_t *list, json_t **cert_out)
     return token;
 }
 
+/* What a data signature signs, as the window shows it: the text, or the
+ * length and SHA-256 of the bytes the page gave in Base64. */
+static json_t *signed_data(const struct pending *p)
+{
+    unsigned char digest[64];
+    char hex[65];
+    if (!p->base64)
+        return json_pack("{s:s, s:s, s:s%}", "format", sign_format_name(p->format), "encoding", "text", "text",
+                         (const char *)p->data, p->data_len);
+    if (sigenc_hash(MBEDTLS_MD_SHA256, p->data, p->data_len, digest) != 32)
+        return NULL;
+    hex_encode(hex, digest, 32, 0);
+    return json_pack("{s:s, s:s, s:I, s:s}", "format", sign_format_name(p->format), "encoding", "base64", "bytes",
+                     (json_int_t)p->data_len, "sha256", hex);
+}
+
 /* GET /api/v1/consent/{id}: what the window shows. */
 ukey_err api_consent_info(const struct api_request *req, struct api_reply *reply)
 {
     struct pending p;
-    json_t *list = NULL, *token, *cert;
+    json_t *list = NULL, *token, *cert, *data = NULL;
     ukey_err e = pending_copy(req->param, &p, 0);
     if (e != UKEY_OK)
         return e;
+    if (p.kind == SIGNING_SIGN && !(data = signed_data(&p))) {
+        free(p.data);
+        return UKEY_ERR_OUT_OF_MEMORY;
+    }
+    free(p.data);
     tokens_list(&list);
     token = choose(&p, list, &cert);
-    reply->json = json_pack("{s:s, s:I, s:o?, s:o?, s:O?}", "origin", p.origin, "expires_in",
-                            expires_in(&p), "token",
+    reply->json = json_pack("{s:s, s:s, s:o?, s:I, s:o?, s:o?, s:O?}", "kind",
+                            p.kind == SIGNING_LOGIN ? "login" : "sign", "origin", p.origin, "sign", data,
+                            "expires_in", expires_in(&p), "token",
                             token ? json_pack("{s:O, s:O, s:O}", "id", json_object_get(token, "id"), "type",
                                               json_object_get(token, "type"), "reader",
                                               json_object_get(token, "reader"))
@@ -300,48 +364,51 @@ ukey_err api_consent_info(const struct api_request *req, struct api_reply *reply
 ukey_err api_consent_submit(const struct api_request *req, struct api_reply *reply)
 {
     struct pending p, *live;
-    struct login_request lr = {0};
+    struct signing s = {0};
     struct token_pin pin;
-    json_t *token = NULL, *v;
+    json_t *answer = NULL, *v;
     const char *key;
     ukey_err e = UKEY_OK;
 
     json_object_foreach(req->body, key, v) {
         if (strcmp(key, "pin") == 0 && json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v))
-            lr.pin = json_string_value(v);
+            s.who.pin = json_string_value(v);
         else if (strcmp(key, "confirm_last_attempt") == 0 && json_is_boolean(v))
-            lr.confirm_last_attempt = json_is_true(v);
+            s.who.confirm_last_attempt = json_is_true(v);
         else
             e = UKEY_ERR_BAD_REQUEST;
     }
-    /* The window sends an empty PIN for a PIN pad: tokens_login has the reader ask. */
-    if (lr.pin && !*lr.pin)
-        lr.pin = NULL;
+    /* The window sends an empty PIN for a PIN pad: tokens_pin_sign has the reader ask. */
+    if (s.who.pin && !*s.who.pin)
+        s.who.pin = NULL;
     if (e == UKEY_OK)
         e = pending_copy(req->param, &p, 1);
     if (e == UKEY_OK) {
-        lr.token_id = p.token_id[0] ? p.token_id : NULL;
-        lr.cert_id = p.cert_id[0] ? p.cert_id : NULL;
-        lr.algorithm = p.algorithm[0] ? p.algorithm : NULL;
-        lr.origin = p.origin;        /* the portal's origin, never this page's */
-        lr.challenge = p.challenge;
-        e = tokens_login(&lr, &token, &pin);
+        const char *algorithm = p.algorithm[0] ? p.algorithm : NULL;
+        s.kind = p.kind;
+        s.who.token_id = p.token_id[0] ? p.token_id : NULL;
+        s.who.cert_id = p.cert_id[0] ? p.cert_id : NULL;
+        s.login = (struct login_request){p.origin /* the portal's origin, never this page's */, p.challenge,
+                                         algorithm};
+        s.sign = (struct sign_request){p.data, p.data_len, p.format, algorithm};
+        e = signing_card(&s, &answer, &pin);
+        free(p.data);
         if (e != UKEY_OK)
             reply->error_extra = api_pin_error_extra(e, &pin);
         pthread_mutex_lock(&lock);
         live = find(req->param);
         if (live && live->state == P_SIGNING) {
             live->state = e == UKEY_OK ? P_DONE : P_PENDING;
-            live->token = token;
-            token = NULL;
+            live->answer = answer;
+            answer = NULL;
         }
         pthread_mutex_unlock(&lock);
-        json_decref(token);
+        json_decref(answer);
         if (e == UKEY_OK)
             reply->json = json_pack("{s:b}", "done", 1);
     }
-    if (lr.pin)
-        secret_wipe((char *)lr.pin, strlen(lr.pin));
+    if (s.who.pin)
+        secret_wipe((char *)s.who.pin, strlen(s.who.pin));
     return e;
 }
 

@@ -12,6 +12,8 @@ static const struct route routes[] = {
     {"POST", "/api/v1/tokens/{id}/pin/unblock", api_pin_unblock, ROUTE_JSON_BODY | ROUTE_CARD},
     {"POST", "/api/v1/login", api_login, ROUTE_JSON_BODY | ROUTE_CARD},
     {"GET", "/api/v1/login/{id}", api_login_result, 0},
+    {"POST", "/api/v1/sign", api_sign, ROUTE_JSON_BODY | ROUTE_CARD},
+    {"GET", "/api/v1/sign/{id}", api_sign_result, 0},
     {"GET", "/api/v1/consent/{id}", api_consent_info, ROUTE_SELF_ONLY | ROUTE_CARD},
     {"POST", "/api/v1/consent/{id}", api_consent_submit, ROUTE_JSON_BODY | ROUTE_SELF_ONLY | ROUTE_CARD},
     {"POST", "/api/v1/consent/{id}/cancel", api_consent_cancel, ROUTE_JSON_BODY | ROUTE_SELF_ONLY},

@@ -2,6 +2,7 @@
 #include "token/login.h"
 
 #include "token/tokens.h"
+#include "util/b64.h"
 #include "util/log.h"
 #include "util/rng.h"
 #include "util/secret.h"
@@ -9,15 +10,14 @@
 #include "x509/sigenc.h"
 #include "x509/websig.h"
 
-#include <mbedtls/base64.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CHALLENGE_MIN_BYTES 32
 
 /* Everything the card transaction needs, prepared before it starts. */
-struct login_job {
-    const struct login_request *req;
+struct sign_job {
+    const struct token_signer *who;
     const struct token_driver *driver;
     char token_id[TOKEN_ID_LEN];
     char cert_id[TOKEN_CERT_ID_LEN];
@@ -33,20 +33,15 @@ struct login_job {
 
 int login_challenge_valid(const char *b64)
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
     unsigned char buf[LOGIN_CHALLENGE_MAX_CHARS];
     size_t n = strlen(b64), out = 0;
-    /* The alphabet first: mbedTLS's decoder skips CR, LF and spaces, and the
-     * signature covers the text as given, so a challenge is one line of
-     * RFC 4648 section 4 characters and nothing else. */
-    return n > 0 && n <= LOGIN_CHALLENGE_MAX_CHARS && strspn(b64, alphabet) == n &&
-           mbedtls_base64_decode(buf, sizeof buf, &out, (const unsigned char *)b64, n) == 0 &&
+    return n > 0 && n <= LOGIN_CHALLENGE_MAX_CHARS && b64_decode_strict(b64, n, buf, sizeof buf, &out) == 0 &&
            out >= CHALLENGE_MIN_BYTES;
 }
 
 /* The certificate's login algorithm and the key kind the driver signs
  * with; -1 if the agent does not sign with such a key. */
-static int key_kind(X509 *crt, int pss, struct login_job *job)
+static int key_kind(X509 *crt, int pss, struct sign_job *job)
 {
     if (websig_alg_for_key(crt, pss, &job->alg) != 0)
         return -1;
@@ -61,7 +56,7 @@ static int key_kind(X509 *crt, int pss, struct login_job *job)
 /* The card's signature in token form (r||s for ECDSA and SM2, RFC 7518
  * 3.4; RSA as it is) into out (WEBSIG_MAX_SIG bytes); its length, 0 if the
  * card's answer is malformed. */
-static size_t token_form(const struct login_job *job, unsigned char out[WEBSIG_MAX_SIG])
+static size_t token_form(const struct sign_job *job, unsigned char out[WEBSIG_MAX_SIG])
 {
     size_t n = websig_ec_size(job->alg);
     if (!n) {
@@ -73,9 +68,9 @@ static size_t token_form(const struct login_job *job, unsigned char out[WEBSIG_M
     return sigenc_ecdsa_der_to_raw(job->sig, job->sig_len, n, out) == 0 ? 2 * n : 0;
 }
 
-static ukey_err login_on_card(struct card *card, void *arg)
+static ukey_err pin_sign_on_card(struct card *card, void *arg)
 {
-    struct login_job *job = arg;
+    struct sign_job *job = arg;
     const struct token_driver *d = job->driver;
     char id[TOKEN_ID_LEN];
     ukey_err e;
@@ -92,11 +87,11 @@ static ukey_err login_on_card(struct card *card, void *arg)
         return e;
     if (job->pin->blocked)
         return UKEY_ERR_PIN_BLOCKED;
-    if (job->pin->retries_left == 1 && !job->req->confirm_last_attempt)
+    if (job->pin->retries_left == 1 && !job->who->confirm_last_attempt)
         return UKEY_ERR_PIN_LAST_ATTEMPT;
     /* The PIN of this very request, every time: whatever state the card is
      * in, the signature follows our own VERIFY (invariant 5). */
-    e = d->pin_op(card, TOKEN_PIN_VERIFY, job->req->pin, NULL, job->pin);
+    e = d->pin_op(card, TOKEN_PIN_VERIFY, job->who->pin, NULL, job->pin);
     job->pin->retry_after_ms = tokens_pin_outcome(job->token_id, e);
     if (e == UKEY_OK) {
         job->sig_len = sizeof job->sig;
@@ -114,7 +109,7 @@ static ukey_err login_on_card(struct card *card, void *arg)
 /* Sign only: no VERIFY, so only a PIN-free key can answer. */
 static ukey_err sign_on_card(struct card *card, void *arg)
 {
-    struct login_job *job = arg;
+    struct sign_job *job = arg;
     char id[TOKEN_ID_LEN];
     ukey_err e;
     if ((e = job->driver->match(card)) != UKEY_OK || (e = job->driver->identify(card, id)) != UKEY_OK)
@@ -128,7 +123,7 @@ static ukey_err sign_on_card(struct card *card, void *arg)
 
 ukey_err tokens_check_key(const char *token_id, const char *cert_id)
 {
-    struct login_job job;
+    struct sign_job job;
     struct token_cert_copy cert;
     struct token_pin pin;
     unsigned char sig[WEBSIG_MAX_SIG];
@@ -160,87 +155,115 @@ out:
     return e;
 }
 
-static char *base64(const unsigned char *in, size_t len)
+/* The PIN state before the card said anything. */
+static void pin_unknown(struct token_pin *pin)
 {
-    size_t n = 0;
-    char *out;
-    mbedtls_base64_encode(NULL, 0, &n, in, len);
-    if (!(out = malloc(n)) || mbedtls_base64_encode((unsigned char *)out, n, &n, in, len) != 0) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-ukey_err tokens_login(const struct login_request *req, json_t **token, struct token_pin *pin)
-{
-    struct login_job job;
-    struct token_cert_copy cert;
-    X509 *crt = NULL;
-    unsigned char sig[WEBSIG_MAX_SIG];
-    size_t sig_len;
-    char reader[128];
-    ukey_err e;
-
-    *token = NULL;
-    memset(&job, 0, sizeof job);
     memset(pin, 0, sizeof *pin);
     pin->retries_left = -1;
     pin->puk_retries_left = -1;
-    job.req = req;
+}
+
+void pin_signature_free(struct pin_signature *s)
+{
+    X509_free(s->crt);
+    free(s->cert.der);
+    memset(s, 0, sizeof *s);
+}
+
+ukey_err tokens_pin_sign(const struct token_signer *who, int pss, pin_sign_message message, void *arg,
+                         struct pin_signature *out, struct token_pin *pin)
+{
+    struct sign_job job;
+    const unsigned char *m;
+    size_t m_len;
+    char reader[128];
+    ukey_err e;
+
+    memset(&job, 0, sizeof job);
+    memset(out, 0, sizeof *out);
+    pin_unknown(pin);
+    job.who = who;
     job.pin = pin;
-    if (!login_challenge_valid(req->challenge))
-        return UKEY_ERR_CHALLENGE_INVALID;
-    if ((e = tokens_find(req->token_id, req->cert_id, &job.driver, job.token_id, reader, pin, &cert)) != UKEY_OK)
+    if ((e = tokens_find(who->token_id, who->cert_id, &job.driver, job.token_id, reader, pin, &out->cert)) != UKEY_OK)
         return e;
-    if (!(crt = x509_from_der(cert.der, cert.der_len)) || (!req->cert_id && !x509_usable_for_login(crt)) ||
-        key_kind(crt, req->algorithm && strcmp(req->algorithm, "PS256") == 0, &job) != 0) {
+    if (!(out->crt = x509_from_der(out->cert.der, out->cert.der_len)) ||
+        (!who->cert_id && !x509_usable_for_login(out->crt)) || key_kind(out->crt, pss, &job) != 0) {
         e = UKEY_ERR_CERT_NOT_FOUND;
         goto out;
     }
-    snprintf(job.cert_id, sizeof job.cert_id, "%s", cert.id);
-    if (req->pin ? token_pin_format(pin, req->pin) != UKEY_OK : !pin->pin_pad) { /* no PIN: typed on the pad */
-        e = req->pin ? UKEY_ERR_PIN_FORMAT : UKEY_ERR_PIN_REQUIRED;
+    snprintf(job.cert_id, sizeof job.cert_id, "%s", out->cert.id);
+    snprintf(out->token_id, sizeof out->token_id, "%s", job.token_id);
+    out->alg = job.alg;
+    if ((e = message(arg, out->crt, job.alg, &m, &m_len)) != UKEY_OK)
+        goto out;
+    if (who->pin ? token_pin_format(pin, who->pin) != UKEY_OK : !pin->pin_pad) { /* no PIN: typed on the pad */
+        e = who->pin ? UKEY_ERR_PIN_FORMAT : UKEY_ERR_PIN_REQUIRED;
         goto out;
     }
-    /* Web eID: sign hash(origin) || hash(challenge), with the algorithm's
-     * hash; SM2-SM3 signs e = SM3(Z_A || that), see x509/websig.h. */
-    if (!(job.digest_len = websig_digest(crt, job.alg, req->origin, req->challenge, job.digest))) {
+    if (!(job.digest_len = websig_digest(out->crt, job.alg, m, m_len, job.digest))) {
         e = UKEY_ERR_INTERNAL;
         goto out;
     }
-    e = token_with_card(reader, CARD_RESET, login_on_card, &job);
+    e = token_with_card(reader, CARD_RESET, pin_sign_on_card, &job);
     tokens_update_pin(job.token_id, pin);
     if (e != UKEY_OK)
         goto out;
-    /* ECDSA and SM2 go out in JOSE form, r||s (RFC 7518 3.4). */
-    if (!(sig_len = token_form(&job, sig))) {
+    /* ECDSA and SM2 in token form, r||s (RFC 7518 3.4). */
+    if (!(out->sig_len = token_form(&job, out->sig))) {
         e = UKEY_ERR_CARD_DATA_INVALID;
         goto out;
     }
-    /* Check the card's work the way a portal will, before handing it out:
-     * a wrong key or a faulty card must not produce a token that fails
-     * later at the portal. */
-    if (!websig_verify(crt, job.alg, req->origin, req->challenge, sig, sig_len)) {
-        log_warn("login: the card's signature does not verify with certificate %s", job.cert_id);
+    /* Check the card's work the way a verifier will, before handing it
+     * out: a wrong key or a faulty card must not produce a signature that
+     * fails later at the portal. */
+    if (!websig_verify_message(out->crt, job.alg, m, m_len, out->sig, out->sig_len)) {
+        log_warn("signature: the card's signature does not verify with certificate %s", job.cert_id);
         e = UKEY_ERR_CARD_ERROR;
-        goto out;
     }
-    {
-        char *cert_b64 = base64(cert.der, cert.der_len);
-        char *sig_b64 = base64(sig, sig_len);
+out:
+    secret_wipe(&job, sizeof job);
+    return e;
+}
+
+/* A login's message: hash(origin) || hash(challenge), see x509/websig.h. */
+struct login_message {
+    const struct login_request *req;
+    unsigned char m[96];
+};
+
+static ukey_err login_message(void *arg, X509 *crt, enum websig_alg alg, const unsigned char **m, size_t *m_len)
+{
+    struct login_message *lm = arg;
+    (void)crt;
+    *m = lm->m;
+    return (*m_len = websig_login_message(alg, lm->req->origin, lm->req->challenge, lm->m)) ? UKEY_OK
+                                                                                             : UKEY_ERR_INTERNAL;
+}
+
+ukey_err tokens_login(const struct token_signer *who, const struct login_request *req, json_t **token,
+                      struct token_pin *pin)
+{
+    struct login_message lm = {req, {0}};
+    struct pin_signature ps;
+    ukey_err e;
+
+    *token = NULL;
+    if (!login_challenge_valid(req->challenge)) {
+        pin_unknown(pin);
+        return UKEY_ERR_CHALLENGE_INVALID;
+    }
+    e = tokens_pin_sign(who, req->algorithm && strcmp(req->algorithm, "PS256") == 0, login_message, &lm, &ps, pin);
+    if (e == UKEY_OK) {
+        char *cert_b64 = b64_encode(ps.cert.der, ps.cert.der_len);
+        char *sig_b64 = b64_encode(ps.sig, ps.sig_len);
         if (cert_b64 && sig_b64)
             *token = json_pack("{s:s, s:s, s:s, s:s, s:s+}", "unverifiedCertificate", cert_b64, "algorithm",
-                               websig_name(job.alg),
-                               "signature", sig_b64, "format", "web-eid:1.0", "appVersion",
+                               websig_name(ps.alg), "signature", sig_b64, "format", "web-eid:1.0", "appVersion",
                                LOGIN_APP_VERSION_URL, UKEY_VERSION);
         free(cert_b64);
         free(sig_b64);
         e = *token ? UKEY_OK : UKEY_ERR_OUT_OF_MEMORY;
     }
-out:
-    X509_free(crt);
-    free(cert.der);
-    secret_wipe(&job, sizeof job);
+    pin_signature_free(&ps);
     return e;
 }

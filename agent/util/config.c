@@ -56,7 +56,7 @@ static int push_string(char ***list, size_t *n, const char *value, char *err, si
 int config_add_origin(struct agent_config *cfg, const char *origin, char *err, size_t errlen)
 {
     enum pin_entry *entry;
-    unsigned char *insecure;
+    unsigned char *insecure, *legacy;
     if (!origin_pattern_valid(origin)) {
         char shown[128];
         log_sanitize(origin, shown, sizeof shown);
@@ -71,13 +71,17 @@ int config_add_origin(struct agent_config *cfg, const char *origin, char *err, s
     if (entry)
         cfg->origin_pin_entry = entry;
     insecure = entry ? realloc(cfg->origin_insecure_http, cfg->n_allow_origins + 1) : NULL;
-    if (!insecure) {
+    if (insecure)
+        cfg->origin_insecure_http = insecure;
+    legacy = insecure ? realloc(cfg->origin_legacy_sign, cfg->n_allow_origins + 1) : NULL;
+    if (!legacy) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    cfg->origin_insecure_http = insecure;
+    cfg->origin_legacy_sign = legacy;
     entry[cfg->n_allow_origins] = PIN_ENTRY_DEFAULT;
     insecure[cfg->n_allow_origins] = 0;
+    legacy[cfg->n_allow_origins] = 0;
     return push_string(&cfg->allow_origins, &cfg->n_allow_origins, origin, err, errlen);
 }
 
@@ -114,6 +118,14 @@ enum pin_entry config_pin_entry_for(const struct agent_config *cfg, const char *
         if (cfg->origin_pin_entry[i] != PIN_ENTRY_DEFAULT && origin_matches(cfg->allow_origins[i], origin))
             return cfg->origin_pin_entry[i];
     return cfg->pin_entry;
+}
+
+int config_legacy_sign_for(const struct agent_config *cfg, const char *origin)
+{
+    for (size_t i = 0; origin && i < cfg->n_allow_origins; i++)
+        if (cfg->origin_legacy_sign[i] && origin_matches(cfg->allow_origins[i], origin))
+            return 1;
+    return 0;
 }
 
 /* Line (1-based) of the first `"key"` followed by ':' in `text`, 0 if unknown.
@@ -278,23 +290,28 @@ static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root
             if (!json_is_array(v))
                 return fail_key(ld, key, "must be an array of origins");
             json_array_foreach(v, i, o) {
-                /* "https://portal…", or {"origin": "https://portal…", "pin_entry": "page"?, "insecure_http": true?} */
+                /* "https://portal…", or {"origin": "https://portal…", "pin_entry": "page"?, "insecure_http": true?,
+                 * "legacy_sign": true?} */
                 json_t *name = json_is_object(o) ? json_object_get(o, "origin") : o;
                 json_t *entry = json_is_object(o) ? json_object_get(o, "pin_entry") : NULL;
                 json_t *insecure = json_is_object(o) ? json_object_get(o, "insecure_http") : NULL;
+                json_t *legacy = json_is_object(o) ? json_object_get(o, "legacy_sign") : NULL;
                 int policy = entry ? pin_entry_parse(entry) : PIN_ENTRY_DEFAULT;
                 if (!json_is_string(name) ||
-                    (json_is_object(o) && json_object_size(o) != 1u + (entry != NULL) + (insecure != NULL)))
+                    (json_is_object(o) && json_object_size(o) != 1u + (entry != NULL) + (insecure != NULL) + (legacy != NULL)))
                     return fail_key(ld, key, "every entry is an origin string or {\"origin\": …, \"pin_entry\": …, "
-                                             "\"insecure_http\": …}");
+                                             "\"insecure_http\": …, \"legacy_sign\": …}");
                 if (policy < 0)
                     return fail_key(ld, key, "\"pin_entry\" must be \"consent\" or \"page\"");
                 if (insecure && (!json_is_boolean(insecure) || strncmp(json_string_value(name), "http://", 7) != 0))
                     return fail_key(ld, key, "\"insecure_http\" is true or false, and only for an http:// origin");
+                if (legacy && !json_is_boolean(legacy))
+                    return fail_key(ld, key, "\"legacy_sign\" is true or false");
                 if (config_add_origin(cfg, json_string_value(name), why, sizeof why))
                     return fail_key(ld, key, why);
                 cfg->origin_pin_entry[cfg->n_allow_origins - 1] = (enum pin_entry)policy;
                 cfg->origin_insecure_http[cfg->n_allow_origins - 1] = json_is_true(insecure);
+                cfg->origin_legacy_sign[cfg->n_allow_origins - 1] = json_is_true(legacy);
             }
         } else if (strcmp(key, "pkcs11_modules") == 0) {
             if (load_libraries(ld, cfg, key, v, "every entry is the path of a PKCS#11 module (.so)",
@@ -408,6 +425,7 @@ void config_free(struct agent_config *cfg)
     free(cfg->allow_origins);
     free(cfg->origin_pin_entry);
     free(cfg->origin_insecure_http);
+    free(cfg->origin_legacy_sign);
     for (size_t i = 0; i < cfg->n_pkcs11_modules; i++)
         free(cfg->pkcs11_modules[i]);
     free(cfg->pkcs11_modules);

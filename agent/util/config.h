@@ -13,7 +13,10 @@
  *     "ca_dir": "/path/certs",          // a directory of them (default: the shipped certs/)
  *     "allow_origins": ["https://portal.example.gov.cn",   // or wildcard patterns, see origin.h
  *                       {"origin": "https://old.example.gov.cn", "pin_entry": "page"},
- *                       {"origin": "http://127.0.0.1:8088", "insecure_http": true}], // http:// known and accepted
+ *                       {"origin": "http://127.0.0.1:8088", "insecure_http": true}, // http:// known and accepted
+ *                       {"origin": "https://old2.example.gov.cn", "legacy_sign": true}],
+ *                                       // legacy_sign (boolean, default false): POST /api/v1/sign allowed for
+ *                                       // this site; its signatures are not bound to the origin
  *     "pin_entry": "consent",           // or "page": where PINs are typed, for entries without their own
  *     "pkcs11_modules": ["/usr/lib/vendor/libukey-p11.so"],  // token vendors' PKCS#11 modules
  *     "skf_modules": ["/usr/lib/vendor/libukey-skf.so"],     // token vendors' SKF libraries (GM/T 0016)
@@ -49,6 +52,7 @@ struct agent_config {
     char **allow_origins;
     enum pin_entry *origin_pin_entry; /* per allow_origins entry */
     unsigned char *origin_insecure_http; /* per entry: 1 if an http:// origin is accepted knowingly (no doctor warning) */
+    unsigned char *origin_legacy_sign; /* per entry: 1 if the site may have data signed (POST /api/v1/sign) */
     size_t n_allow_origins;
     enum pin_entry pin_entry;   /* for entries without their own: CONSENT unless configured */
     char **pkcs11_modules;      /* paths of PKCS#11 modules to load (token/pkcs11.h) */
@@ -94,6 +98,9 @@ int config_resolve_state_dir(struct agent_config *cfg, char *err, size_t errlen)
 
 /* Where `origin` (an allowed origin) must have its users type the PIN. */
 enum pin_entry config_pin_entry_for(const struct agent_config *cfg, const char *origin);
+
+/* 1 if an allow_origins entry matching `origin` has "legacy_sign": true. */
+int config_legacy_sign_for(const struct agent_config *cfg, const char *origin);
 
 /* The directory of trust anchors in effect. */
 const char *config_ca_dir(const struct agent_config *cfg);

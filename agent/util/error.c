@@ -176,6 +176,18 @@ static struct err_info err_lookup(ukey_err e)
         return (struct err_info){429, "ORIGIN_BUSY",
             "本网站已有多个请求正在使用 UKey，请等它们完成后再试。",
             "This site already has as many requests at the token as it may; try again when they have finished."};
+    case UKEY_ERR_SIGN_NOT_ALLOWED:
+        return (struct err_info){403, "SIGN_NOT_ALLOWED",
+            "本网站未被允许用 UKey 签名数据（这类签名不绑定网站）。需由管理员在 agent.json 的 allow_origins 中为它设置 \"legacy_sign\": true。",
+            "This site may not have data signed by the token (such signatures are not bound to the site). An administrator must set \"legacy_sign\": true on its allow_origins entry in agent.json."};
+    case UKEY_ERR_DATA_INVALID:
+        return (struct err_info){400, "DATA_INVALID",
+            "待签名数据无效：必须是 1 到 32768 字节的文本，或 encoding 为 base64 时的有效 Base64。",
+            "The data to sign is invalid: it must be 1 to 32768 bytes of text, or valid Base64 when encoding is base64."};
+    case UKEY_ERR_ALGORITHM_MISMATCH:
+        return (struct err_info){400, "ALGORITHM_MISMATCH",
+            "所请求的签名算法与证书密钥不符（SM2 为 SM3withSM2，RSA 为 SHA256withRSA，P-256 为 SHA256withECDSA，P-384 为 SHA384withECDSA）。",
+            "The requested algorithm does not match the certificate's key (SM2: SM3withSM2, RSA: SHA256withRSA, P-256: SHA256withECDSA, P-384: SHA384withECDSA)."};
     case UKEY_ERR__COUNT:
         break;
     }

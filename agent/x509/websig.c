@@ -12,17 +12,30 @@
 
 static const struct {
     const char *name;
+    const char *sign_name;  /* the plug-ins' and Java's */
     const char *md;         /* the hash, for EVP */
     size_t ec;              /* r and s size; 0 for RSA */
     int pss;
 } algs[] = {
-    [WEBSIG_ES256] = {"ES256", "SHA256", 32, 0}, [WEBSIG_ES384] = {"ES384", "SHA384", 48, 0},
-    [WEBSIG_RS256] = {"RS256", "SHA256", 0, 0},  [WEBSIG_PS256] = {"PS256", "SHA256", 0, 1},
-    [WEBSIG_RS384] = {"RS384", "SHA384", 0, 0},  [WEBSIG_PS384] = {"PS384", "SHA384", 0, 1},
-    [WEBSIG_SM2_SM3] = {"SM2-SM3", "SM3", 32, 0},
+    [WEBSIG_ES256] = {"ES256", "SHA256withECDSA", "SHA256", 32, 0},
+    [WEBSIG_ES384] = {"ES384", "SHA384withECDSA", "SHA384", 48, 0},
+    [WEBSIG_RS256] = {"RS256", "SHA256withRSA", "SHA256", 0, 0},
+    [WEBSIG_PS256] = {"PS256", "SHA256withRSAandMGF1", "SHA256", 0, 1},
+    [WEBSIG_RS384] = {"RS384", "SHA384withRSA", "SHA384", 0, 0},
+    [WEBSIG_PS384] = {"PS384", "SHA384withRSAandMGF1", "SHA384", 0, 1},
+    [WEBSIG_SM2_SM3] = {"SM2-SM3", "SM3withSM2", "SM3", 32, 0},
 };
 
 const char *websig_name(enum websig_alg alg) { return algs[alg].name; }
+const char *websig_sign_name(enum websig_alg alg) { return algs[alg].sign_name; }
+
+int websig_sign_name_known(const char *name)
+{
+    for (size_t i = 0; i < sizeof algs / sizeof algs[0]; i++)
+        if (strcmp(name, algs[i].sign_name) == 0)
+            return 1;
+    return 0;
+}
 size_t websig_ec_size(enum websig_alg alg) { return algs[alg].ec; }
 
 int websig_alg_named(X509 *crt, const char *name, enum websig_alg *alg)
@@ -58,8 +71,7 @@ int websig_alg_for_key(X509 *crt, int pss, enum websig_alg *alg)
     return -1;
 }
 
-/* hash(origin) || hash(challenge) with the algorithm's hash: M. */
-static size_t message(enum websig_alg alg, const char *origin, const char *challenge, unsigned char m[96])
+size_t websig_login_message(enum websig_alg alg, const char *origin, const char *challenge, unsigned char m[96])
 {
     unsigned int n = 0, n2 = 0;
     EVP_MD *md = EVP_MD_fetch(NULL, algs[alg].md, NULL);
@@ -69,16 +81,11 @@ static size_t message(enum websig_alg alg, const char *origin, const char *chall
     return ok ? 2 * (size_t)n : 0;
 }
 
-size_t websig_digest(X509 *crt, enum websig_alg alg, const char *origin, const char *challenge,
-                     unsigned char out[64])
+size_t websig_digest(X509 *crt, enum websig_alg alg, const unsigned char *m, size_t m_len, unsigned char out[64])
 {
-    unsigned char m[96];
     unsigned int n = 0;
-    size_t m_len = message(alg, origin, challenge, m);
     EVP_MD *md;
     int ok;
-    if (!m_len)
-        return 0;
     if (alg == WEBSIG_SM2_SM3)
         return sm2_e(X509_get0_pubkey(crt), m, m_len, out) == 0 ? 32 : 0;
     md = EVP_MD_fetch(NULL, algs[alg].md, NULL);
@@ -151,18 +158,45 @@ static int sm2_verify_message(EVP_PKEY *key, const unsigned char *m, size_t m_le
     return ok;
 }
 
-int websig_verify(X509 *crt, enum websig_alg alg, const char *origin, const char *challenge,
-                  const unsigned char *sig, size_t sig_len)
+int websig_verify_message(X509 *crt, enum websig_alg alg, const unsigned char *m, size_t m_len,
+                          const unsigned char *sig, size_t sig_len)
 {
-    unsigned char buf[96], der[160];
+    unsigned char digest[64], der[160];
     const unsigned char *s;
     size_t n;
     int der_len;
     if (alg == WEBSIG_SM2_SM3) {
-        if (!X509_get0_pubkey(crt) || !(n = message(alg, origin, challenge, buf)) ||
-            (der_len = evp_form(alg, sig, sig_len, der, &s)) < 0)
+        if (!X509_get0_pubkey(crt) || (der_len = evp_form(alg, sig, sig_len, der, &s)) < 0)
             return 0;
-        return sm2_verify_message(X509_get0_pubkey(crt), buf, n, s, (size_t)der_len);
+        return sm2_verify_message(X509_get0_pubkey(crt), m, m_len, s, (size_t)der_len);
     }
-    return (n = websig_digest(crt, alg, origin, challenge, buf)) && websig_verify_digest(crt, alg, buf, n, sig, sig_len);
+    return (n = websig_digest(crt, alg, m, m_len, digest)) && websig_verify_digest(crt, alg, digest, n, sig, sig_len);
+}
+
+int websig_verify(X509 *crt, enum websig_alg alg, const char *origin, const char *challenge,
+                  const unsigned char *sig, size_t sig_len)
+{
+    unsigned char m[96];
+    size_t n = websig_login_message(alg, origin, challenge, m);
+    return n && websig_verify_message(crt, alg, m, n, sig, sig_len);
+}
+
+int websig_verify_data(X509 *crt, enum websig_alg alg, const unsigned char *data, size_t len,
+                       const unsigned char *sig, size_t sig_len)
+{
+    unsigned char digest[64], raw[2 * 66];
+    unsigned int n = 0;
+    size_t ec = algs[alg].ec;
+    EVP_MD *md;
+    int ok;
+    if (!X509_get0_pubkey(crt))
+        return 0;
+    if (alg == WEBSIG_SM2_SM3)
+        return sm2_verify_message(X509_get0_pubkey(crt), data, len, sig, sig_len);
+    if (ec && sigenc_ecdsa_der_to_raw(sig, sig_len, ec, raw) != 0)
+        return 0;
+    md = EVP_MD_fetch(NULL, algs[alg].md, NULL);
+    ok = md && EVP_Digest(data, len, digest, &n, md, NULL);
+    EVP_MD_free(md);
+    return ok && websig_verify_digest(crt, alg, digest, n, ec ? raw : sig, ec ? 2 * ec : sig_len);
 }

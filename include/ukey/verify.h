@@ -72,6 +72,19 @@ ukey_verify_result ukey_verify_token(const struct ukey_verifier *v, const char *
                                      const char *origin, const char *challenge,
                                      struct ukey_verify_info *info);
 
+/*
+ * Verifies a raw signature `sig` (DER for SM2 and ECDSA) over `data` made
+ * by the key of `cert` (DER, or its Base64 text; `cert_len` bytes) the way
+ * the old plug-ins' back ends do: chain to the anchors, validity, CRLs as
+ * configured, and the signature with the key's algorithm: SM2 ->
+ * SM3withSM2 with the default ID 1234567812345678, RSA -> SHA256withRSA
+ * (PKCS#1 v1.5), P-256/P-384 -> ECDSA with SHA-256/SHA-384. Not bound to
+ * an origin. info->algorithm gets "SM2-SM3", "RS256", "ES256", "ES384".
+ */
+ukey_verify_result ukey_verify_signature(const struct ukey_verifier *v, const char *cert, size_t cert_len,
+                                         const unsigned char *data, size_t data_len, const unsigned char *sig,
+                                         size_t sig_len, struct ukey_verify_info *info);
+
 /* Stable name of a result, e.g. "SIGNATURE_INVALID". */
 const char *ukey_verify_name(ukey_verify_result r);
 

@@ -78,13 +78,14 @@ class Browser:
 
 
 class Portal:
-    def __init__(self, port, ca_files, crl_files, agent_port, probe_port):
-        binary = os.path.join(os.path.dirname(harness.AGENT), "ukey-portal")
+    def __init__(self, port, ca_files, crl_files, agent_port, probe_port, legacy=False):
+        """The demo portal, or (legacy) the legacy portal of issue 15."""
+        binary = os.path.join(os.path.dirname(harness.AGENT), "ukey-legacy-portal" if legacy else "ukey-portal")
         self.url = "http://127.0.0.1:%d" % port
         trust = [a for f in ca_files for a in ("--ca-file", f)] + [a for f in crl_files for a in ("--crl", f)]
+        probe = [] if legacy else ["--probe", "http://127.0.0.1:%d" % probe_port]
         self.proc = subprocess.Popen(
-            [binary, "--port", str(port), *trust,
-             "--agent", "https://127.0.0.1:%d" % agent_port, "--probe", "http://127.0.0.1:%d" % probe_port],
+            [binary, "--port", str(port), *trust, "--agent", "https://127.0.0.1:%d" % agent_port, *probe],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
             preexec_fn=_die_with_parent)
         if "listening" not in self.proc.stderr.readline():
@@ -129,6 +130,7 @@ class Web:
         self.portal_port, self.consent_port = free_port(), free_port()
         self.portal_origin = "http://127.0.0.1:%d" % self.portal_port
         self.consent_origin = "http://127.0.0.1:%d" % self.consent_port
+        self.legacy_port, self.sm2_legacy_port = free_port(), free_port()
         self.agent = self.start_agent()
         ca = os.path.join(self.dir, "ca.pem")
         self.portal = Portal(self.portal_port, [ca], [self.crl], self.agent_port, self.probe_port)
@@ -142,13 +144,21 @@ class Web:
         self.sm2_agent = self.start_sm2_agent()
         self.sm2_portal = Portal(self.sm2_portal_port, [self.sm2.chain, self.sm2.rsa_chain],
                                  [self.sm2.crl, self.sm2.rsa_crl], self.sm2_agent_port, self.sm2_probe_port)
+        # The legacy portal (issue 15) beside each agent: old pages over the facades.
+        self.legacy = Portal(self.legacy_port, [ca], [self.crl], self.agent_port, 0, legacy=True)
+        self.sm2_legacy = Portal(self.sm2_legacy_port, [self.sm2.chain, self.sm2.rsa_chain],
+                                 [self.sm2.crl, self.sm2.rsa_crl], self.sm2_agent_port, 0, legacy=True)
 
     def start_agent(self, state_dir=None):
         return harness.Agent(args=["--port", str(self.agent_port), "--probe-port", str(self.probe_port),
                                    "--ca-file", os.path.join(self.dir, "ca.pem")],
                              config={"allow_origins": [{"origin": self.portal_origin, "pin_entry": "page"},
-                                                       self.consent_origin]},
+                                                       self.consent_origin, self.legacy_entry(self.legacy_port)]},
                              state_dir=state_dir).start()
+
+    @staticmethod
+    def legacy_entry(port):
+        return {"origin": "http://127.0.0.1:%d" % port, "pin_entry": "page", "legacy_sign": True}
 
     def start_sm2_agent(self):
         softskf = os.environ.get("UKEY_SOFTSKF")
@@ -157,7 +167,7 @@ class Web:
         return harness.Agent(args=["--port", str(self.sm2_agent_port), "--probe-port", str(self.sm2_probe_port),
                                    "--ca-file", self.sm2.anchors, "--skf-module", softskf],
                              config={"allow_origins": [{"origin": "http://127.0.0.1:%d" % self.sm2_portal_port,
-                                                        "pin_entry": "page"}]},
+                                                        "pin_entry": "page"}, self.legacy_entry(self.sm2_legacy_port)]},
                              state_dir=self.agent.state_dir, env={"SOFTSKF_STATE": self.skf_state}).start()
 
     def swap_card(self, name):
@@ -168,6 +178,8 @@ class Web:
         self.portal.stop()
         self.consent_portal.stop()
         self.sm2_portal.stop()
+        self.legacy.stop()
+        self.sm2_legacy.stop()
         self.sm2_agent.cleanup()
         self.agent.cleanup()
         self.card.remove()
@@ -474,6 +486,19 @@ class Flow:
         self.shot("sm2-portal-logged-in")
         self.b.send("click", selector="#logout")
         self.b.send("waitFor", selector="#message", text="已退出")
+
+    def test_12_legacy_pages_login(self):
+        """The old SafeEngine and SOF pages log in with the virtual PIV card
+        (ECDSA) and the soft SKF token (SM2); the legacy portal's back end
+        verified the raw signature over its random (登录成功 and the CN)."""
+        for portal, page in ((WEB.legacy, "safeengine.html"), (WEB.legacy, "sof.html"),
+                             (WEB.sm2_legacy, "safeengine.html"), (WEB.sm2_legacy, "sof.html")):
+            with self.subTest(portal=portal.url, page=page):
+                self.b.send("goto", url=portal.url + "/" + page)
+                self.b.send("type", selector="#pin", text=PIN)
+                self.b.send("click", selector="#login")
+                self.b.send("waitFor", selector="h1", text="登录成功", timeout=30000)
+                self.b.send("waitFor", selector="#result", text="张三")
 
     def test_11_sm2_token_diagnostic_page(self):
         self.b.send("goto", url="https://127.0.0.1:%d/" % WEB.sm2_agent_port)

@@ -60,6 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct agent_ctx agent;
     static struct guard_policy policy;
     static char *origins[] = {"https://portal.example.gov.cn", "https://*.example.gov.cn"};
+    static unsigned char legacy_sign[] = {1, 0};
     struct fuzz_request fr = {0};
     struct guard_request g = {0};
     struct api_request req = {0};
@@ -76,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.n_allow_origins = 2;
         cfg.origin_pin_entry = calloc(2, sizeof *cfg.origin_pin_entry);
         cfg.origin_insecure_http = calloc(2, 1);
+        cfg.origin_legacy_sign = legacy_sign; /* the portal may have data signed (POST /api/v1/sign) */
         cfg.state_dir = "/nonexistent/ukey-fuzz";
         agent.cfg = &cfg;
         agent.port = 27443;

@@ -43,6 +43,7 @@ SM2_ID = "1234567812345678"  # GM/T 0009's default distinguishing ID
 class Base(unittest.TestCase):
     libs = [SOFTSKF]
     extra_args = []
+    agent_config = {"pin_entry": "page"}
 
     @classmethod
     def setUpClass(cls):
@@ -62,7 +63,7 @@ class Base(unittest.TestCase):
         args = ["--allow-origin", PORTAL]
         for lib in self.libs + self.extra_args:
             args += ["--skf-module", lib]
-        self.agent = harness.Agent(args=args, config={"pin_entry": "page"},
+        self.agent = harness.Agent(args=args, config=self.agent_config,
                                    env={"SOFTSKF_STATE": self.state}).start()
 
     def tearDown(self):

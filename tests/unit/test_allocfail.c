@@ -25,6 +25,7 @@
 #include "util/file.h"
 #include "util/mbedtls_compat.h"
 #include "x509/cert.h"
+#include "x509/cms.h"
 
 #include <mbedtls/pem.h>
 #include <stdlib.h>
@@ -95,6 +96,23 @@ static int config(void)
     return rc == 0;
 }
 
+/* A CMS SignedData (issue 15) around a stand-in signature: only its
+ * shape matters here. */
+static int cms(void)
+{
+    static const unsigned char data[] = "signed data", sig[72] = {0x30, 0x46};
+    const unsigned char *p = der;
+    X509 *cert = d2i_X509(NULL, &p, (long)der_len);
+    struct cms_signed *c = cert ? cms_begin(cert, data, sizeof data, 1, 0) : NULL;
+    unsigned char *out = NULL;
+    size_t n = 0;
+    int ok = c && cms_to_sign(c, &n) && cms_finish(c, sig, sizeof sig, &out, &n) == 0 && out[0] == 0x30;
+    free(out);
+    cms_free(c);
+    X509_free(cert);
+    return ok;
+}
+
 static int token(void)
 {
     struct token t;
@@ -148,13 +166,14 @@ static int p11_listing(void) { return listing(1); }
 /* A login on a freshly read token; `cert_id` NULL: its login certificate. */
 static int login_with(const char *cert_id)
 {
-    struct login_request req = {.pin = "123456", .origin = "https://portal.example.gov.cn",
-                                .challenge = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", .cert_id = cert_id};
+    struct token_signer who = {.pin = "123456", .cert_id = cert_id};
+    struct login_request req = {.origin = "https://portal.example.gov.cn",
+                                .challenge = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="};
     struct token_pin pin;
     json_t *token = NULL;
     ukey_err e;
     tokens_forget();
-    e = tokens_login(&req, &token, &pin);
+    e = tokens_login(&who, &req, &token, &pin);
     CHECK((e == UKEY_OK) == (token != NULL));
     json_decref(token);
     return e == UKEY_OK;
@@ -240,6 +259,7 @@ int main(void)
     CHECK(every_failure("certificate description", cert_json) > 5);
     CHECK(every_failure("agent.json", config) > 5);
     CHECK(every_failure("token listing", token) > 5);
+    CHECK(every_failure("CMS SignedData", cms) > 10);
     CHECK(every_failure("certificate check report", certificate_check) > 20);
     {
         char tmp[] = "/tmp/ukey-allocfail-XXXXXX", *modules[] = {SOFTHSM};

@@ -55,6 +55,14 @@ int main(void)
                     err, sizeof err) == -1 && strstr(err, "only for an http:// origin"));
     CHECK(load_text("{\"allow_origins\": [{\"origin\": \"http://127.0.0.1:8088\", \"insecure_http\": 1}]}", &cfg,
                     err, sizeof err) == -1 && strstr(err, "insecure_http"));
+    /* Data signing per site (issue 15): a boolean, off unless set, matched like the allow-list. */
+    CHECK(load_text("{\"allow_origins\": [{\"origin\": \"https://old.gov.example\", \"legacy_sign\": true}, "
+                    "\"https://new.gov.example\"]}", &cfg, err, sizeof err) == 0);
+    CHECK(config_legacy_sign_for(&cfg, "https://old.gov.example") == 1);
+    CHECK(config_legacy_sign_for(&cfg, "https://new.gov.example") == 0);
+    CHECK(config_legacy_sign_for(&cfg, NULL) == 0);
+    CHECK(load_text("{\"allow_origins\": [{\"origin\": \"https://old.gov.example\", \"legacy_sign\": \"yes\"}]}",
+                    &cfg, err, sizeof err) == -1 && strstr(err, "\"legacy_sign\" is true or false"));
     /* Per-origin consent quota (issue 17): 2 unless configured, 1 to 16. */
     CHECK(cfg.consents_per_origin == 2);
     CHECK(load_text("{\"limits\": {\"consents_per_origin\": 1}}", &cfg, err, sizeof err) == 0 &&

@@ -13,7 +13,8 @@ export type ErrorCode =
   | "PUK_INCORRECT" | "PUK_BLOCKED" | "CHALLENGE_INVALID" | "CERT_NOT_FOUND" | "PIN_REQUIRED"
   | "ORIGIN_REQUIRED" | "CERTIFICATE_INVALID" | "AGENT_BUSY" | "PIN_ENTRY_IN_AGENT_WINDOW"
   | "CONSENT_NOT_FOUND" | "USER_CANCELLED" | "CONSENT_TIMEOUT"
-  | "PUK_LAST_ATTEMPT" | "PIN_TOO_SOON" | "CONSENT_REPLACED" | "ORIGIN_BUSY";
+  | "PUK_LAST_ATTEMPT" | "PIN_TOO_SOON" | "CONSENT_REPLACED" | "ORIGIN_BUSY"
+  | "SIGN_NOT_ALLOWED" | "DATA_INVALID" | "ALGORITHM_MISMATCH";
 
 export declare class UKeyAgentError extends Error {
   readonly name: "UKeyAgentError";
@@ -110,12 +111,31 @@ export declare function authenticate(challenge: string, options: {
   pin?: string; token?: string; certificate?: string; algorithm?: "PS256";
   confirmLastAttempt?: boolean; timeout?: number;
 }): Promise<AuthToken>;
+/** The answer of sign(): the signature and the certificate that made it. */
+export interface DataSignature {
+  format: "raw" | "cms" | "cms-attached";
+  algorithm: "SM3withSM2" | "SHA256withRSA" | "SHA256withECDSA" | "SHA384withECDSA";
+  /** Base64: the raw signature (RSA PKCS#1 v1.5; ECDSA/SM2 DER SEQUENCE {r, s}) or the DER CMS ContentInfo. */
+  signature: string;
+  /** Base64 DER of the signing certificate. */
+  certificate: string;
+  token: string; certificate_id: string;
+}
+/** Signs data (only for sites configured with "legacy_sign": true; not bound to the site). A string is
+ * signed as its UTF-8 bytes (or, with encoding "base64", is the Base64 of the bytes); bytes are sent as Base64. */
+export declare function sign(data: string | Uint8Array | ArrayBuffer, options: {
+  mode?: "consent" | "page";
+  pin?: string; token?: string; certificate?: string;
+  algorithm?: "SM3withSM2" | "SHA256withRSA" | "SHA256withECDSA" | "SHA384withECDSA";
+  format?: "raw" | "cms" | "cms-attached"; encoding?: "text" | "base64";
+  confirmLastAttempt?: boolean; timeout?: number;
+}): Promise<DataSignature>;
 export declare function language(): Lang;
 
 declare const UKeyAgent: {
   configure: typeof configure; detect: typeof detect; permissionState: typeof permissionState;
   listTokens: typeof listTokens; onTokenChange: typeof onTokenChange; verifyPin: typeof verifyPin;
-  authenticate: typeof authenticate; language: typeof language; UKeyAgentError: typeof UKeyAgentError;
+  authenticate: typeof authenticate; sign: typeof sign; language: typeof language; UKeyAgentError: typeof UKeyAgentError;
 };
 export default UKeyAgent;
 

@@ -6,6 +6,7 @@
  *   const state = await UKeyAgent.detect();       // running | untrusted-certificate | not-running | blocked-by-browser
  *   const {tokens} = await UKeyAgent.listTokens();
  *   const token = await UKeyAgent.authenticate(challenge, {pin});   // the Web eID token for your back end
+ *   const signed = await UKeyAgent.sign(text, {mode: "consent"});   // legacy pages: data signatures (issue 15)
  *
  * Every failure is a UKeyAgentError with a stable `code` (docs/API.md, and
  * AGENT_UNREACHABLE / TIMEOUT / BLOCKED_BY_BROWSER / POPUP_BLOCKED from the
@@ -237,34 +238,64 @@
    * confirmLastAttempt, timeout.
    */
   function authenticate(challenge, options) {
+    return signWithToken("/api/v1/login", { challenge: challenge }, options || {});
+  }
+
+  /*
+   * Signs data (issue 15; only for sites whose agent.json entry has
+   * "legacy_sign": true — such a signature is not bound to the site).
+   * data: a string (signed as its UTF-8 bytes), or a Uint8Array /
+   * ArrayBuffer (sent as Base64; the agent's window then shows its length
+   * and SHA-256). Resolves with {format, algorithm, signature (Base64),
+   * certificate (Base64 DER), token, certificate_id}.
+   * options: as authenticate's, and format ("raw", "cms", "cms-attached"),
+   * algorithm (the key's: "SM3withSM2", "SHA256withRSA", "SHA256withECDSA",
+   * "SHA384withECDSA"), encoding ("base64": a string that already is Base64).
+   */
+  function sign(data, options) {
     options = options || {};
-    var body = { challenge: challenge };
+    var body = { data: data };
+    if (typeof data !== "string") {
+      var bytes = new Uint8Array(data), bin = "";
+      for (var i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
+      body.data = global.btoa(bin);
+      body.encoding = "base64";
+    } else if (options.encoding) {
+      body.encoding = options.encoding;
+    }
+    if (options.format) body.format = options.format;
+    return signWithToken("/api/v1/sign", body, options);
+  }
+
+  /* A login or a data signature (`path`), page mode or the agent's window. */
+  function signWithToken(path, body, options) {
     if (options.token) body.token = options.token;
     if (options.certificate) body.certificate = options.certificate;
     if (options.algorithm) body.algorithm = options.algorithm;
-    if (options.mode === "consent") return authenticateInWindow(body, options);
+    if (options.mode === "consent") return signInWindow(path, body, options);
     body.pin = options.pin;
     body.confirm_last_attempt = !!options.confirmLastAttempt;
-    return call("POST", "/api/v1/login", body, options.timeout || 60000);
+    return call("POST", path, body, options.timeout || 60000);
   }
 
   /* The consent flow: open the window now (still inside the click), ask
-   * the agent for a pending login, show its page, and wait for the answer. */
-  function authenticateInWindow(body, options) {
+   * the agent for a pending request, show its page, and wait for the
+   * answer at `path`/{id}. */
+  function signInWindow(path, body, options) {
     var popup = global.open ? global.open("", "ukey-agent-consent", "popup,width=520,height=680") : null;
     body.consent = true;
-    return call("POST", "/api/v1/login", body).then(function (pending) {
+    return call("POST", path, body).then(function (pending) {
       if (!popup) throw sdkError("POPUP_BLOCKED");
       popup.location.href = pending.consent_url;
       var deadline = Date.now() + (pending.expires_in + 5) * 1000;
       /* The answer comes from the agent only. The window's page sends
        * Cross-Origin-Opener-Policy: same-origin, so this page loses its
        * handle as soon as it loads (popup.closed reads true at once) and
-       * cannot talk to it; a window the user closes cancels the login at
+       * cannot talk to it; a window the user closes cancels the request at
        * the agent (pagehide), which the poll then reports. */
       return new Promise(function (resolve, reject) {
         function poll() {
-          call("GET", "/api/v1/login/" + encodeURIComponent(pending.request), undefined, options.timeout).then(function (r) {
+          call("GET", path + "/" + encodeURIComponent(pending.request), undefined, options.timeout).then(function (r) {
             if (r.state !== "pending") return resolve(r);
             if (Date.now() > deadline) return reject(sdkError("TIMEOUT"));
             setTimeout(poll, 600);
@@ -295,6 +326,7 @@
     onTokenChange: onTokenChange,
     verifyPin: verifyPin,
     authenticate: authenticate,
+    sign: sign,
     language: language,
     UKeyAgentError: UKeyAgentError
   };

@@ -3,6 +3,7 @@
 import "./ukey-agent.js";
 
 const api = globalThis.UKeyAgent;
-export const { configure, detect, permissionState, listTokens, onTokenChange, verifyPin, authenticate, language,
+export const { configure, detect, permissionState, listTokens, onTokenChange, verifyPin, authenticate, sign,
+               language,
                UKeyAgentError } = api;
 export default api;
