@@ -256,7 +256,7 @@ int webapp_verifier_option(const char *name, struct ukey_verifier *v, int opt, c
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
-int webapp_run(const char *name, unsigned port, MHD_AccessHandlerCallback handler)
+int webapp_run(const char *name, unsigned port, MHD_AccessHandlerCallback handler, const char *about)
 {
     struct sockaddr_in sa;
     struct sigaction act;
@@ -274,6 +274,7 @@ int webapp_run(const char *name, unsigned port, MHD_AccessHandlerCallback handle
         fprintf(stderr, "%s: cannot listen on 127.0.0.1:%u: %s\n", name, port, strerror(errno));
         return 1;
     }
+    fprintf(stderr, "%s: listening on http://127.0.0.1:%u (%s)\n", name, port, about);
     memset(&act, 0, sizeof act);
     act.sa_handler = on_signal;
     sigaction(SIGINT, &act, NULL);

@@ -62,7 +62,9 @@ struct ukey_verifier;
  * stderr) if its file cannot be read. */
 int webapp_verifier_option(const char *name, struct ukey_verifier *v, int opt, const char *arg, int *anchors);
 
-/* Serves on 127.0.0.1:port until SIGINT/SIGTERM: 0, or 1 if it cannot listen. */
-int webapp_run(const char *name, unsigned port, MHD_AccessHandlerCallback handler);
+/* Serves on 127.0.0.1:port until SIGINT/SIGTERM: 0, or 1 if it cannot listen.
+ * Once the socket listens it writes "NAME: listening on http://127.0.0.1:PORT
+ * (ABOUT)" to stderr, the line scripts and tests wait for. */
+int webapp_run(const char *name, unsigned port, MHD_AccessHandlerCallback handler, const char *about);
 
 #endif

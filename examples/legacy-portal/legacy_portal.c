@@ -181,7 +181,8 @@ static enum MHD_Result login(struct MHD_Connection *c, const char *body, size_t 
                               strlen(challenge), sig, (size_t)sig_len, &info);
     if (r != UKEY_VERIFY_OK) {
         char detail[400];
-        fprintf(stderr, "ukey-legacy-portal: login refused: %s (%s)\n", ukey_verify_name(r), info.detail);
+        fprintf(stderr, "ukey-legacy-portal: login refused: %s (%s) for \"%s\" serial %s\n", ukey_verify_name(r),
+                info.detail, info.subject, info.serial);
         snprintf(detail, sizeof detail, "%s: %s", ukey_verify_name(r), info.detail);
         ret = send_page(c, MHD_HTTP_FORBIDDEN, "登录失败", "登录失败：签名或证书验证未通过",
                         "Login failed: the signature or the certificate did not verify", detail);
@@ -237,6 +238,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     unsigned port = 8090;
+    char about[512];
     int anchors = 0, o;
 
     portal.www = UKEY_PORTAL_WWW;
@@ -264,8 +266,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    fprintf(stderr, "ukey-legacy-portal: listening on http://127.0.0.1:%u (agent %s)\n", port, portal.agent);
-    o = webapp_run("ukey-legacy-portal", port, on_request);
+    snprintf(about, sizeof about, "agent %s", portal.agent);
+    o = webapp_run("ukey-legacy-portal", port, on_request, about);
     ukey_verifier_free(portal.verifier);
     return o;
 }

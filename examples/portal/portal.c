@@ -188,7 +188,7 @@ int main(int argc, char **argv)
     };
     unsigned port = 8088;
     int anchors = 0, o;
-    char origin[64];
+    char origin[64], about[1024];
 
     portal.www = UKEY_PORTAL_WWW;
     portal.sdk = UKEY_PORTAL_SDK;
@@ -223,9 +223,8 @@ int main(int argc, char **argv)
         portal.origin = origin;
     }
 
-    fprintf(stderr, "ukey-portal: listening on http://127.0.0.1:%u (origin %s, agent %s)\n", port, portal.origin,
-            portal.agent);
-    o = webapp_run("ukey-portal", port, on_request);
+    snprintf(about, sizeof about, "origin %s, agent %s", portal.origin, portal.agent);
+    o = webapp_run("ukey-portal", port, on_request, about);
     ukey_verifier_free(portal.verifier);
     return o;
 }

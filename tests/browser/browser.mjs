@@ -13,6 +13,7 @@ let page = null;       // the page commands act on
 let mainPage = null;   // the first tab, back from a popup
 let kind = null;
 const consoleLog = [];
+const dialogs = [];    // alert()/confirm() texts of the main page, accepted at once
 
 async function launch({ browser: which, home, lang = "zh-CN", args = [], profile, screenshots }) {
   kind = which;
@@ -38,6 +39,7 @@ async function launch({ browser: which, home, lang = "zh-CN", args = [], profile
   }
   page = mainPage = await browser.newPage();
   page.on("console", (m) => consoleLog.push(m.text()));
+  page.on("dialog", async (d) => { dialogs.push(d.message()); await d.accept(); });
   await page.setViewport({ width: 1280, height: 860 });
   launch.screenshots = screenshots;
   return browser.version ? await browser.version() : which;
@@ -95,6 +97,8 @@ const commands = {
     return set;
   },
   async console() { return consoleLog.splice(0); },
+  // The dialogs (alert etc.) the main page has shown since the last call.
+  async dialogs() { return dialogs.splice(0); },
   // Waits for a window whose URL contains `url` (a popup) and acts on it from now on.
   async popup({ url, timeout = 15000 }) {
     const target = await browser.waitForTarget((t) => t.url().includes(url), { timeout });

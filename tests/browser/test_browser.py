@@ -8,6 +8,7 @@ soft SKF token (tests/skf) with an SM2 certificate chain (sm2pki.py), logged
 in with an SM2-SM3 token that the portal's back end verifies. Screenshots of each state go to
 <build>/browser-screenshots/. A missing browser or Node module is a
 failure, never a skip."""
+import base64
 import json
 import os
 import select
@@ -78,22 +79,31 @@ class Browser:
 
 
 class Portal:
-    def __init__(self, port, ca_files, crl_files, agent_port, probe_port, legacy=False):
+    def __init__(self, log_dir, port, ca_files, crl_files, agent_port, probe_port, legacy=False):
         """The demo portal, or (legacy) the legacy portal of issue 15."""
         binary = os.path.join(os.path.dirname(harness.AGENT), "ukey-legacy-portal" if legacy else "ukey-portal")
         self.url = "http://127.0.0.1:%d" % port
         trust = [a for f in ca_files for a in ("--ca-file", f)] + [a for f in crl_files for a in ("--crl", f)]
         probe = [] if legacy else ["--probe", "http://127.0.0.1:%d" % probe_port]
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(port), *trust, "--agent", "https://127.0.0.1:%d" % agent_port, *probe],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-            preexec_fn=_die_with_parent)
-        if "listening" not in self.proc.stderr.readline():
-            raise RuntimeError("the demo portal did not start")
+        # Its log goes to a file, so a refused login's reason can be read.
+        self.log = os.path.join(log_dir, "%s-%d.log" % (os.path.basename(binary), port))
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(
+                [binary, "--port", str(port), *trust, "--agent", "https://127.0.0.1:%d" % agent_port, *probe],
+                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + 10
+        while "listening" not in self.messages():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                terminate(self.proc)
+                raise RuntimeError("%s did not start: %s" % (binary, self.messages()))
+            time.sleep(0.05)
+
+    def messages(self):
+        with open(self.log) as log:
+            return log.read()
 
     def stop(self):
         terminate(self.proc)
-        self.proc.stderr.close()
 
 
 def trusted_home(state_dir, env, firefox):
@@ -130,11 +140,15 @@ class Web:
         self.portal_port, self.consent_port = free_port(), free_port()
         self.portal_origin = "http://127.0.0.1:%d" % self.portal_port
         self.consent_origin = "http://127.0.0.1:%d" % self.consent_port
+        # The legacy portals (issue 15): old pages over the facades, in page
+        # mode with legacy_sign (one beside each agent), without legacy_sign,
+        # and in consent mode.
         self.legacy_port, self.sm2_legacy_port = free_port(), free_port()
+        self.nosign_legacy_port, self.consent_legacy_port = free_port(), free_port()
         self.agent = self.start_agent()
         ca = os.path.join(self.dir, "ca.pem")
-        self.portal = Portal(self.portal_port, [ca], [self.crl], self.agent_port, self.probe_port)
-        self.consent_portal = Portal(self.consent_port, [ca], [self.crl], self.agent_port, self.probe_port)
+        self.portal = Portal(self.dir, self.portal_port, [ca], [self.crl], self.agent_port, self.probe_port)
+        self.consent_portal = Portal(self.dir, self.consent_port, [ca], [self.crl], self.agent_port, self.probe_port)
         # The 国密 flow: an agent with the soft SKF library (same identity, so
         # the browsers trust it too) and a portal trusting the SM2 chain.
         self.sm2 = sm2pki.make_sm2_pki(os.path.join(self.dir, "sm2"), check=False)
@@ -142,18 +156,25 @@ class Web:
         sm2pki.write_skf_state(self.skf_state, self.sm2)
         self.sm2_agent_port, self.sm2_probe_port, self.sm2_portal_port = free_port(), free_port(), free_port()
         self.sm2_agent = self.start_sm2_agent()
-        self.sm2_portal = Portal(self.sm2_portal_port, [self.sm2.chain, self.sm2.rsa_chain],
+        self.sm2_portal = Portal(self.dir, self.sm2_portal_port, [self.sm2.chain, self.sm2.rsa_chain],
                                  [self.sm2.crl, self.sm2.rsa_crl], self.sm2_agent_port, self.sm2_probe_port)
-        # The legacy portal (issue 15) beside each agent: old pages over the facades.
-        self.legacy = Portal(self.legacy_port, [ca], [self.crl], self.agent_port, 0, legacy=True)
-        self.sm2_legacy = Portal(self.sm2_legacy_port, [self.sm2.chain, self.sm2.rsa_chain],
+        self.legacy = Portal(self.dir, self.legacy_port, [ca], [self.crl], self.agent_port, 0, legacy=True)
+        self.sm2_legacy = Portal(self.dir, self.sm2_legacy_port, [self.sm2.chain, self.sm2.rsa_chain],
                                  [self.sm2.crl, self.sm2.rsa_crl], self.sm2_agent_port, 0, legacy=True)
+        self.nosign_legacy = Portal(self.dir, self.nosign_legacy_port, [ca], [self.crl], self.agent_port, 0,
+                                    legacy=True)
+        self.consent_legacy = Portal(self.dir, self.consent_legacy_port, [ca], [self.crl], self.agent_port, 0,
+                                     legacy=True)
 
     def start_agent(self, state_dir=None):
         return harness.Agent(args=["--port", str(self.agent_port), "--probe-port", str(self.probe_port),
                                    "--ca-file", os.path.join(self.dir, "ca.pem")],
                              config={"allow_origins": [{"origin": self.portal_origin, "pin_entry": "page"},
-                                                       self.consent_origin, self.legacy_entry(self.legacy_port)]},
+                                                       self.consent_origin, self.legacy_entry(self.legacy_port),
+                                                       {"origin": "http://127.0.0.1:%d" % self.nosign_legacy_port,
+                                                        "pin_entry": "page"},
+                                                       {"origin": "http://127.0.0.1:%d" % self.consent_legacy_port,
+                                                        "legacy_sign": True}]},
                              state_dir=state_dir).start()
 
     @staticmethod
@@ -178,8 +199,8 @@ class Web:
         self.portal.stop()
         self.consent_portal.stop()
         self.sm2_portal.stop()
-        self.legacy.stop()
-        self.sm2_legacy.stop()
+        for portal in (self.legacy, self.sm2_legacy, self.nosign_legacy, self.consent_legacy):
+            portal.stop()
         self.sm2_agent.cleanup()
         self.agent.cleanup()
         self.card.remove()
@@ -487,18 +508,107 @@ class Flow:
         self.b.send("click", selector="#logout")
         self.b.send("waitFor", selector="#message", text="已退出")
 
+    def legacy_login(self, portal, page, pin, certificate=None):
+        """Opens an old login page of a legacy portal, picks in the SOF list
+        the certificate (token id prefix, GetCertInfo key type), logs in."""
+        self.b.send("goto", url=portal.url + "/" + page)
+        if certificate:
+            self.b.send("waitFor", selector="#UserList option")
+            self.assertTrue(self.b.send("eval", body="""
+                const [token, type] = %s, sel = document.getElementById("UserList");
+                for (const o of sel.options)
+                    if (o.value.startsWith(token) && SOF_GetCertInfo(SOF_ExportUserCert(o.value), 3) === type) {
+                        sel.value = o.value;
+                        return true;
+                    }
+                return false;""" % json.dumps(certificate)))
+        self.b.send("type", selector="#pin", text=pin)
+        self.b.send("click", selector="#login")
+
     def test_12_legacy_pages_login(self):
-        """The old SafeEngine and SOF pages log in with the virtual PIV card
-        (ECDSA) and the soft SKF token (SM2); the legacy portal's back end
-        verified the raw signature over its random (登录成功 and the CN)."""
-        for portal, page in ((WEB.legacy, "safeengine.html"), (WEB.legacy, "sof.html"),
-                             (WEB.sm2_legacy, "safeengine.html"), (WEB.sm2_legacy, "sof.html")):
-            with self.subTest(portal=portal.url, page=page):
-                self.b.send("goto", url=portal.url + "/" + page)
-                self.b.send("type", selector="#pin", text=PIN)
-                self.b.send("click", selector="#login")
-                self.b.send("waitFor", selector="h1", text="登录成功", timeout=30000)
+        """The old SafeEngine and SOF pages (only their include changed) log
+        in with the virtual PIV card (ECDSA P-256) and the soft SKF token
+        (SM2, and RSA when the SOF page's list picks it); the legacy portal's
+        back end verified the raw signature over its random with the
+        certificate's chain (登录成功, the CN, and the algorithm in its log)."""
+        for portal, page, certificate, algorithm in (
+                (WEB.legacy, "safeengine.html", None, "ES256"), (WEB.legacy, "sof.html", None, "ES256"),
+                (WEB.sm2_legacy, "safeengine.html", None, "SM2-SM3"), (WEB.sm2_legacy, "sof.html", None, "SM2-SM3"),
+                (WEB.sm2_legacy, "sof.html", ("skf-", "rsa"), "RS256")):
+            with self.subTest(portal=portal.url, page=page, algorithm=algorithm):
+                self.legacy_login(portal, page, PIN, certificate)
+                try:
+                    self.b.send("waitFor", selector="h1", text="登录成功", timeout=30000)
+                except AssertionError as e:
+                    raise AssertionError("%s\nthe legacy portal's log:\n%s" % (e, portal.messages())) from None
                 self.b.send("waitFor", selector="#result", text="张三")
+                self.assertTrue(portal.messages().rstrip().endswith(", %s)" % algorithm), portal.messages())
+                self.assertEqual(self.b.send("dialogs"), [])
+        self.shot("legacy-logged-in")
+
+    def test_13_legacy_pages_refusals(self):
+        """What an old page shows when the agent refuses: a wrong PIN (the
+        old codes and the tries left, by alert() too), and a site whose entry
+        lacks legacy_sign (SIGN_NOT_ALLOWED's old code, nothing signed)."""
+        self.legacy_login(WEB.legacy, "safeengine.html", "000000")
+        self.b.send("waitFor", selector="#result", text="密码错误，还可以尝试 2 次")
+        self.assertEqual(self.b.send("dialogs"), ["密码错误，还可以尝试 2 次。\nWrong PIN, 2 tries left."])
+        self.shot("legacy-safeengine-wrong-pin")
+        self.legacy_login(WEB.legacy, "safeengine.html", PIN)   # the right PIN resets the counter
+        self.b.send("waitFor", selector="h1", text="登录成功", timeout=30000)
+        self.legacy_login(WEB.sm2_legacy, "sof.html", "000000", ("skf-", "sm2"))
+        self.b.send("waitFor", selector="#result", text="登录失败，错误码：%d，剩余重试次数：5" % 0x0B000101)  # SOR_PinErr
+        self.assertEqual(len(self.b.send("dialogs")), 1)
+        self.legacy_login(WEB.sm2_legacy, "sof.html", PIN, ("skf-", "sm2"))
+        self.b.send("waitFor", selector="h1", text="登录成功", timeout=30000)
+        # legacy_sign off: the PIN is checked, the signature refused.
+        self.legacy_login(WEB.nosign_legacy, "safeengine.html", PIN)
+        self.b.send("waitFor", selector="#result", text="签名失败，错误码：-2113601528")
+        self.assertEqual(len(self.b.send("dialogs")), 1)
+        self.shot("legacy-sign-not-allowed")
+        self.assertNotIn("登录成功", WEB.nosign_legacy.messages())
+
+    def test_14_sign_in_consent_window(self):
+        """A consent-mode site with legacy_sign: the facade's Async twin opens
+        the agent's window, which shows 签名请求, the site and the text to be
+        signed before the PIN; the signature verifies with the certificate
+        (ukey-verify --signature)."""
+        text = "同意转账 100 元 / I agree to pay 100"
+        self.b.send("goto", url=WEB.consent_legacy.url + "/sof.html")
+        self.b.send("waitFor", selector="#UserList option")
+        self.b.send("eval", body="""
+            const id = document.getElementById("UserList").value;
+            window.__cert = SOF_ExportUserCert(id);
+            await SOF.SOF_LoginAsync(id, "");
+            SOF.SOF_SignDataAsync(id, %s).then((s) => { window.__sig = s; }, (e) => { window.__sig = "error " + e; });
+            return true;""" % json.dumps(text))
+        self.b.send("popup", url="/consent.html")
+        self.b.send("waitFor", selector="h1", text="签名请求")
+        self.b.send("waitFor", selector="#origin", text=WEB.consent_legacy.url)
+        self.b.send("waitFor", selector="#signed", text=text)
+        self.b.send("waitFor", selector="#cert", text="张三")
+        self.shot("consent-window-sign")
+        self.b.send("type", selector="#pin", text=PIN)
+        self.b.send("click", selector="#submit")
+        deadline = time.monotonic() + 15
+        while not self.b.send("closed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertTrue(self.b.send("closed"), "the consent window did not close")
+        self.b.send("mainPage")
+        deadline = time.monotonic() + 15
+        while not self.b.send("eval", body="return window.__sig || null;") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        sig, cert = self.b.send("eval", body="return [window.__sig, window.__cert];")
+        self.assertFalse(sig.startswith("error"), sig)
+        files = {}
+        for name, content in (("sig", base64.b64decode(sig)), ("cert", cert.encode()), ("data", text.encode())):
+            files[name] = os.path.join(WEB.dir, "consent-sign." + name)
+            with open(files[name], "wb") as f:
+                f.write(content)
+        verify = os.path.join(os.path.dirname(harness.AGENT), "ukey-verify")
+        out = run_tool(verify, "--signature", files["sig"], "--cert", files["cert"], "--data", files["data"],
+                       "--ca-file", os.path.join(WEB.dir, "ca.pem"), "--crl", WEB.crl)
+        self.assertIn("张三", out.stdout)
 
     def test_11_sm2_token_diagnostic_page(self):
         self.b.send("goto", url="https://127.0.0.1:%d/" % WEB.sm2_agent_port)

@@ -19,7 +19,7 @@ const corpus = path.join(root, "tests/fuzz/corpus/cert");
 
 /* Fake agent: one token with two certificates; PIN 123456. */
 const sent = [];
-let consentMode = false, polls = 0;
+let consentMode = false, pivFirst = false, polls = 0;
 function agent(method, url, body) {
   sent.push({ method, url, body });
   const u = url.replace(/^https:\/\/127\.0\.0\.1:27443/, "");
@@ -30,7 +30,7 @@ function agent(method, url, body) {
     if (u === "/api/v1/sign/c1")
       return ++polls < 2 ? [200, { state: "pending" }] : [200, { format: "raw", signature: "Q09OUw==" }];
   }
-  if (method === "GET" && u === "/api/v1/tokens") return [200, { tokens: [TOKEN] }];
+  if (method === "GET" && u === "/api/v1/tokens") return [200, { tokens: pivFirst ? [PIV, TOKEN] : [TOKEN] }];
   if (u === "/api/v1/tokens/skf-1/pin/verify")
     return body.pin === "123456" ? [200, { verified: true, pin: { retries_left: 6 } }]
       : [403, { error: { code: "PIN_INCORRECT", retries_left: 5 } }];
@@ -56,6 +56,16 @@ const TOKEN = {
   certificates: [
     { id: "sign", authentication: true, subject_cn: "测试用户 sm2", der: der("sm2") },
     { id: "enc", authentication: false, subject_cn: "测试用户 sm2", der: der("es256") }
+  ]
+};
+TOKEN.certificates[0].key_type = "SM2";
+TOKEN.certificates[1].key_type = "EC";
+/* A PIV card listed before the SKF token. */
+const PIV = {
+  id: "piv-1", pin: { retries_left: 3 },
+  certificates: [
+    { id: "9c", authentication: false, key_type: "EC", subject_cn: "piv sign", der: der("es384") },
+    { id: "9a", authentication: true, key_type: "EC", subject_cn: "piv auth", der: der("es256") }
   ]
 };
 
@@ -145,6 +155,15 @@ assert.strictEqual(sent[sent.length - 1].body.pin, "123456");
 ctl.ESE_ClearSession();
 assert.strictEqual(ctl.ESE_SignData("rand", "SM3withSM2"), "");
 assert.strictEqual(ctl.ErrorCode, ctl.CODES.NO_SESSION);
+
+/* Several tokens: the old clients' order (authentication, then SM2 first),
+ * whatever order the agent lists them in. */
+pivFirst = true;
+assert.strictEqual(SOF_GetUserList(), "测试用户 sm2||skf-1/sign&&&piv auth||piv-1/9a&&&" +
+                   "piv sign||piv-1/9c&&&测试用户 sm2||skf-1/enc&&&");
+assert.strictEqual(ctl.ESE_GetSelfCertificate(36, "com1"), der("sm2"));
+assert.strictEqual(SOF_ExportUserCert("piv-1/9a"), der("es256"));
+pivFirst = false;
 
 /* Async twins: same answers, errors as rejections with the code. */
 (async () => {

@@ -61,25 +61,28 @@
 
   /* Every certificate on the inserted tokens: [{token, cert, certId}] where
    * certId is "<token id>/<certificate id>" (the facades' CertID). */
+  /* Every certificate of every token, in the order the old clients offered
+   * them: authentication certificates first, and among them 国密 (SM2) ones
+   * first, since the old controls were written for SM2 UKeys; otherwise in
+   * the agent's order. */
   function certificates(sync) {
     return then(request("GET", "/api/v1/tokens", undefined, sync), function (data) {
       var out = [];
       (data.tokens || []).forEach(function (t) {
         (t.certificates || []).forEach(function (c) {
-          out.push({ token: t, cert: c, certId: t.id + "/" + c.id });
+          out.push({ token: t, cert: c, certId: t.id + "/" + c.id, rank: out.length });
         });
       });
-      return out;
+      function weight(e) { return (e.cert.authentication ? 2 : 0) + (e.cert.key_type === "SM2" ? 1 : 0); }
+      return out.sort(function (x, y) { return weight(y) - weight(x) || x.rank - y.rank; });
     });
   }
 
-  /* The entry for CertID, or the signing one (authentication first) when
-   * certId is empty; throws CERT_NOT_FOUND. */
+  /* The entry for CertID, or the first of certificates() when certId is
+   * empty; throws CERT_NOT_FOUND (TOKEN_NOT_FOUND when there is none). */
   function findCert(list, certId) {
-    var i;
-    for (i = 0; i < list.length; i++)
-      if (certId ? list[i].certId === certId : list[i].cert.authentication) return list[i];
-    if (!certId && list.length) return list[0];
+    for (var i = 0; i < list.length; i++)
+      if (!certId || list[i].certId === certId) return list[i];
     throw new AgentError(list.length ? "CERT_NOT_FOUND" : "TOKEN_NOT_FOUND");
   }
 
