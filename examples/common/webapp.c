@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -232,25 +233,57 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     }
 }
 
-int webapp_verifier_option(const char *name, struct ukey_verifier *v, int opt, const char *arg, int *anchors)
+int webapp_options(const char *name, const char *usage, int argc, char **argv, int portal_options,
+                   struct webapp_options *o)
 {
-    switch (opt) {
-    case 'a': /* repeatable: e.g. an RSA/ECDSA CA and an SM2 CA */
-        if (ukey_verifier_add_trust_anchors(v, arg) != UKEY_VERIFY_OK) {
-            fprintf(stderr, "%s: cannot read the trust anchors in %s\n", name, arg);
-            return -1;
-        }
-        ++*anchors;
+    static const struct option opts[] = {
+        {"ca-file", required_argument, NULL, 'a'}, {"crl", required_argument, NULL, 'c'},
+        {"crl-fetch", no_argument, NULL, 'f'},     {"port", required_argument, NULL, 'p'},
+        {"www", required_argument, NULL, 'w'},     {"agent", required_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},          {"origin", required_argument, NULL, 'o'},
+        {"probe", required_argument, NULL, 'r'},   {NULL, 0, NULL, 0},
+    };
+    int anchors = 0, opt;
+    unsigned long port = o->port;
+    char *end;
+
+    if (ukey_verifier_create(&o->verifier) != UKEY_VERIFY_OK) {
+        fprintf(stderr, "%s: out of memory\n", name);
         return 1;
-    case 'c':
-        if (ukey_verifier_add_crl(v, arg) != UKEY_VERIFY_OK) {
-            fprintf(stderr, "%s: cannot read the CRL in %s\n", name, arg);
-            return -1;
-        }
-        return 1;
-    case 'f': ukey_verifier_set_crl_fetch(v, 1); return 1;
-    default: return 0;
     }
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if ((opt == 'o' || opt == 'r') && !portal_options)
+            opt = '?';
+        switch (opt) {
+        case 'a': /* repeatable: e.g. an RSA/ECDSA CA and an SM2 CA */
+            if (ukey_verifier_add_trust_anchors(o->verifier, optarg) != UKEY_VERIFY_OK) {
+                fprintf(stderr, "%s: cannot read the trust anchors in %s\n", name, optarg);
+                return 1;
+            }
+            anchors++;
+            break;
+        case 'c':
+            if (ukey_verifier_add_crl(o->verifier, optarg) != UKEY_VERIFY_OK) {
+                fprintf(stderr, "%s: cannot read the CRL in %s\n", name, optarg);
+                return 1;
+            }
+            break;
+        case 'f': ukey_verifier_set_crl_fetch(o->verifier, 1); break;
+        case 'p': port = strtoul(optarg, &end, 10); port = *end ? 0 : port; break;
+        case 'w': o->www = optarg; break;
+        case 'g': o->agent = optarg; break;
+        case 'o': o->origin = optarg; break;
+        case 'r': o->probe = optarg; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (!anchors || optind != argc || port == 0 || port > 65535) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    o->port = (unsigned)port;
+    return -1;
 }
 
 static volatile sig_atomic_t stop;

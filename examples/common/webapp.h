@@ -56,11 +56,19 @@ enum MHD_Result webapp_send(struct MHD_Connection *c, unsigned status, char *bod
 int webapp_body(void **con_cls, const char *data, size_t *size, enum MHD_Result *ret, const char **body, size_t *len,
                 int *too_big);
 
-struct ukey_verifier;
-/* The verifier's options: 'a' --ca-file (counted in *anchors), 'c' --crl,
- * 'f' --crl-fetch. 1 if `opt` is one of them, 0 if not, -1 (said on
- * stderr) if its file cannot be read. */
-int webapp_verifier_option(const char *name, struct ukey_verifier *v, int opt, const char *arg, int *anchors);
+/* A portal's command line: --ca-file (repeatable, at least one), --crl
+ * (repeatable) | --crl-fetch, --port, --www, --agent, --help, and with
+ * `portal_options` also --origin and --probe. */
+struct webapp_options {
+    struct ukey_verifier *verifier; /* made by webapp_options, the caller frees it */
+    const char *www, *sdk, *agent, *origin, *probe;
+    unsigned port;
+};
+/* Parses argv into *o (its fields hold the defaults): -1 to go on, or the
+ * exit status (0 after --help, 1 for an unreadable file, 2 for a usage
+ * error: `usage` is printed). */
+int webapp_options(const char *name, const char *usage, int argc, char **argv, int portal_options,
+                   struct webapp_options *o);
 
 /* Serves on 127.0.0.1:port until SIGINT/SIGTERM: 0, or 1 if it cannot listen.
  * Once the socket listens it writes "NAME: listening on http://127.0.0.1:PORT

@@ -21,16 +21,14 @@
 
 #include "../common/webapp.h"
 
-#include <getopt.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static struct {
-    struct ukey_verifier *verifier;
-    const char *www, *sdk, *agent;
-} portal;
+static struct webapp_options portal = {
+    .www = UKEY_PORTAL_WWW, .sdk = UKEY_PORTAL_SDK, .agent = "https://127.0.0.1:27443", .port = 8090,
+};
 
 static const char html[] = "text/html; charset=utf-8";
 
@@ -223,51 +221,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return send_file(c, url);
 }
 
-static void usage(FILE *to)
-{
-    fprintf(to, "Usage: ukey-legacy-portal --ca-file CA.pem... [--crl CRL... | --crl-fetch] [--port 8090]\n"
-                "                          [--www DIR] [--agent https://127.0.0.1:27443]\n");
-}
-
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"ca-file", required_argument, NULL, 'a'}, {"crl", required_argument, NULL, 'c'},
-        {"crl-fetch", no_argument, NULL, 'f'},     {"port", required_argument, NULL, 'p'},
-        {"www", required_argument, NULL, 'w'},     {"agent", required_argument, NULL, 'g'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
-    };
-    unsigned port = 8090;
+    static const char usage[] =
+        "Usage: ukey-legacy-portal --ca-file CA.pem... [--crl CRL... | --crl-fetch] [--port 8090]\n"
+        "                          [--www DIR] [--agent https://127.0.0.1:27443]\n";
     char about[512];
-    int anchors = 0, o;
+    int o = webapp_options("ukey-legacy-portal", usage, argc, argv, 0, &portal);
 
-    portal.www = UKEY_PORTAL_WWW;
-    portal.sdk = UKEY_PORTAL_SDK;
-    portal.agent = "https://127.0.0.1:27443";
-    if (ukey_verifier_create(&portal.verifier) != UKEY_VERIFY_OK) {
-        fprintf(stderr, "ukey-legacy-portal: out of memory\n");
-        return 1;
-    }
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        int used = webapp_verifier_option("ukey-legacy-portal", portal.verifier, o, optarg, &anchors);
-        if (used < 0)
-            return 1;
-        if (used)
-            continue;
-        switch (o) {
-        case 'p': port = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'w': portal.www = optarg; break;
-        case 'g': portal.agent = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (!anchors || port == 0 || port > 65535) {
-        usage(stderr);
-        return 2;
+    if (o >= 0) {
+        ukey_verifier_free(portal.verifier);
+        return o;
     }
     snprintf(about, sizeof about, "agent %s", portal.agent);
-    o = webapp_run("ukey-legacy-portal", port, on_request, about);
+    o = webapp_run("ukey-legacy-portal", portal.port, on_request, about);
     ukey_verifier_free(portal.verifier);
     return o;
 }

@@ -24,16 +24,15 @@
 
 #include "../common/webapp.h"
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static struct {
-    struct ukey_verifier *verifier;
-    const char *origin, *www, *sdk, *agent, *probe;
-} portal;
+static struct webapp_options portal = {
+    .www = UKEY_PORTAL_WWW, .sdk = UKEY_PORTAL_SDK, .agent = "https://127.0.0.1:27443",
+    .probe = "http://127.0.0.1:27480", .port = 8088,
+};
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *body, const char *cookie)
 {
@@ -170,61 +169,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return send_file(c, url);
 }
 
-static void usage(FILE *to)
-{
-    fprintf(to, "Usage: ukey-portal --ca-file CA.pem... [--crl CRL... | --crl-fetch] [--port 8088]\n"
-                "                   [--origin http://127.0.0.1:8088] [--www DIR]\n"
-                "                   [--agent https://127.0.0.1:27443] [--probe http://127.0.0.1:27480]\n");
-}
-
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"ca-file", required_argument, NULL, 'a'}, {"crl", required_argument, NULL, 'c'},
-        {"crl-fetch", no_argument, NULL, 'f'},     {"port", required_argument, NULL, 'p'},
-        {"origin", required_argument, NULL, 'o'},  {"www", required_argument, NULL, 'w'},
-        {"agent", required_argument, NULL, 'g'},   {"probe", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
-    };
-    unsigned port = 8088;
-    int anchors = 0, o;
+    static const char usage[] =
+        "Usage: ukey-portal --ca-file CA.pem... [--crl CRL... | --crl-fetch] [--port 8088]\n"
+        "                   [--origin http://127.0.0.1:8088] [--www DIR]\n"
+        "                   [--agent https://127.0.0.1:27443] [--probe http://127.0.0.1:27480]\n";
     char origin[64], about[1024];
+    int o = webapp_options("ukey-portal", usage, argc, argv, 1, &portal);
 
-    portal.www = UKEY_PORTAL_WWW;
-    portal.sdk = UKEY_PORTAL_SDK;
-    portal.agent = "https://127.0.0.1:27443";
-    portal.probe = "http://127.0.0.1:27480";
-    if (ukey_verifier_create(&portal.verifier) != UKEY_VERIFY_OK) {
-        fprintf(stderr, "ukey-portal: out of memory\n");
-        return 1;
-    }
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        int used = webapp_verifier_option("ukey-portal", portal.verifier, o, optarg, &anchors);
-        if (used < 0)
-            return 1;
-        if (used)
-            continue;
-        switch (o) {
-        case 'p': port = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'o': portal.origin = optarg; break;
-        case 'w': portal.www = optarg; break;
-        case 'g': portal.agent = optarg; break;
-        case 'r': portal.probe = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (!anchors || port == 0 || port > 65535) {
-        usage(stderr);
-        return 2;
+    if (o >= 0) {
+        ukey_verifier_free(portal.verifier);
+        return o;
     }
     if (!portal.origin) {
-        snprintf(origin, sizeof origin, "http://127.0.0.1:%u", port);
+        snprintf(origin, sizeof origin, "http://127.0.0.1:%u", portal.port);
         portal.origin = origin;
     }
 
     snprintf(about, sizeof about, "origin %s, agent %s", portal.origin, portal.agent);
-    o = webapp_run("ukey-portal", port, on_request, about);
+    o = webapp_run("ukey-portal", portal.port, on_request, about);
     ukey_verifier_free(portal.verifier);
     return o;
 }
