@@ -5,6 +5,7 @@
 #include "diag/checks.h"
 #include "localca/localca.h"
 #include "localca/trust.h"
+#include "profile/profile.h"
 #include "server/serve.h"
 #include "token/pkcs11.h"
 #include "token/skf.h"
@@ -29,10 +30,11 @@ static void usage(FILE *to)
             "  ukey-agent serve [--port N] [--probe-port N] [--state-dir DIR] [--config FILE]\n"
             "                   [--allow-origin ORIGIN]... [--ca-file PEM] [--ca-dir DIR]\n"
             "                   [--webroot DIR] [--pkcs11-module SO]... [--skf-module SO]...\n"
-            "                   [--log-level error|warn|info|debug]\n"
-            "  ukey-agent tokens [--json] [--pkcs11-module SO]... [--skf-module SO]...\n"
+            "                   [--profile FILE]... [--log-level error|warn|info|debug]\n"
+            "  ukey-agent tokens [--json] [--pkcs11-module SO]... [--skf-module SO]... [--profile FILE]...\n"
             "  ukey-agent doctor [--json] [--lang zh-CN|en] [--mask-names] [--pkcs11-module SO]...\n"
-            "                    [--skf-module SO]...\n"
+            "                    [--skf-module SO]... [--profile FILE]...\n"
+            "  ukey-agent profile check FILE...\n"
             "  ukey-agent trust install|uninstall|status [--json] [--no-system]\n"
             "                   [--state-dir DIR] [--config FILE]\n"
             "  ukey-agent --version\n"
@@ -40,14 +42,15 @@ static void usage(FILE *to)
             "ORIGIN is an exact origin (https://portal.example.gov.cn) or a pattern\n"
             "(https://*.example.gov.cn). SO is a token vendor's PKCS#11 module or SKF\n"
             "(GM/T 0016) library (repeatable; also \"pkcs11_modules\" and \"skf_modules\"\n"
-            "in the config). The config file defaults to\n"
+            "in the config). FILE is a CA's deployment profile (docs/PROFILES.md;\n"
+            "repeatable; also \"profiles\" in the config). The config file defaults to\n"
             "$XDG_CONFIG_HOME/ukey-agent/agent.json. See docs/ for the API.\n",
             UKEY_VERSION);
 }
 
 enum { OPT_PORT = 1000, OPT_PROBE_PORT, OPT_STATE_DIR, OPT_CONFIG, OPT_ALLOW_ORIGIN, OPT_CA_FILE, OPT_CA_DIR, OPT_WEBROOT,
        OPT_LOG_LEVEL, OPT_JSON, OPT_NO_SYSTEM, OPT_LANG, OPT_MASK_NAMES, OPT_PKCS11_MODULE,
-       OPT_SKF_MODULE };
+       OPT_SKF_MODULE, OPT_PROFILE };
 
 struct cli {
     const char *config_path;
@@ -71,6 +74,7 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
         {"webroot", required_argument, NULL, OPT_WEBROOT},
         {"pkcs11-module", required_argument, NULL, OPT_PKCS11_MODULE},
         {"skf-module", required_argument, NULL, OPT_SKF_MODULE},
+        {"profile", required_argument, NULL, OPT_PROFILE},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"json", no_argument, NULL, OPT_JSON},
         {"no-system", no_argument, NULL, OPT_NO_SYSTEM},
@@ -136,6 +140,12 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
         case OPT_SKF_MODULE:
             if (config_add_skf_module(cfg, optarg, err, sizeof err) != 0) {
                 fprintf(stderr, "ukey-agent: --skf-module: %s\n", err);
+                return 2;
+            }
+            break;
+        case OPT_PROFILE:
+            if (config_add_profile(cfg, optarg, err, sizeof err) != 0) {
+                fprintf(stderr, "ukey-agent: --profile: %s\n", err);
                 return 2;
             }
             break;
@@ -299,6 +309,27 @@ static int doctor_main(struct agent_config *cfg, const struct cli *cli)
     return failed ? 1 : 0;
 }
 
+/* `ukey-agent profile check FILE...`: each file as profiles_load would read
+ * it; 0 when all are valid, 2 with a message per bad one. */
+static int profile_main(int argc, char **argv)
+{
+    char err[1024];
+    int rc = 0;
+    if (argc < 2 || strcmp(argv[0], "check") != 0) {
+        fprintf(stderr, "ukey-agent: profile: say \"check FILE...\"\n");
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (profile_check_file(argv[i], err, sizeof err) != 0) {
+            fprintf(stderr, "ukey-agent: %s\n", err);
+            rc = 2;
+        } else {
+            printf("%s: ok\n", argv[i]);
+        }
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct agent_config cfg;
@@ -321,7 +352,13 @@ int main(int argc, char **argv)
     }
     config_defaults(&cfg);
     if (strcmp(command, "serve") == 0 || strcmp(command, "tokens") == 0 || strcmp(command, "doctor") == 0) {
+        char err[1024];
         rc = parse_options(argc - 1, argv + 1, &cfg, &cli);
+        /* An invalid profile stops these commands like an invalid agent.json. */
+        if (rc == 0 && profiles_load(&cfg, err, sizeof err) != 0) {
+            fprintf(stderr, "ukey-agent: %s\n", err);
+            rc = 2;
+        }
         if (rc == 0) {
             /* Commands that reach tokens: the vendors' modules too. */
             p11_load(cfg.pkcs11_modules, cfg.n_pkcs11_modules);
@@ -330,6 +367,9 @@ int main(int argc, char **argv)
             skf_unload();
             p11_unload();
         }
+        profiles_free();
+    } else if (strcmp(command, "profile") == 0) {
+        rc = profile_main(argc - 2, argv + 2);
     } else if (strcmp(command, "trust") == 0) {
         if (argc < 3) {
             fprintf(stderr, "ukey-agent: trust: say install, uninstall or status\n");

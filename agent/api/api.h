@@ -48,6 +48,7 @@ ukey_err api_pin_unblock(const struct api_request *req, struct api_reply *reply)
 ukey_err api_login(const struct api_request *req, struct api_reply *reply);
 ukey_err api_diagnostics(const struct api_request *req, struct api_reply *reply);
 ukey_err api_certificates_check(const struct api_request *req, struct api_reply *reply);
+ukey_err api_profiles(const struct api_request *req, struct api_reply *reply);
 
 ukey_err api_sign(const struct api_request *req, struct api_reply *reply);
 
@@ -60,10 +61,14 @@ ukey_err api_consent_submit(const struct api_request *req, struct api_reply *rep
 ukey_err api_consent_cancel(const struct api_request *req, struct api_reply *reply);
 void consent_forget(void);
 
-/* The error envelope's extra members after a PIN operation: retries_left
- * and blocked, when the card said how many tries are left; else NULL. */
+/* The error envelope's extra members after a PIN operation on token
+ * `token_id` (NULL: the first one) with certificate `cert_id` (NULL: the
+ * authentication one): retries_left and blocked, when the card said how many
+ * tries are left, and "help" of the certificate's deployment profile for a
+ * blocked PIN/PUK and the like (profile/profile.h); else NULL. */
 struct token_pin;
-json_t *api_pin_error_extra(ukey_err e, const struct token_pin *pin);
+json_t *api_pin_error_extra(const struct api_request *req, ukey_err e, const struct token_pin *pin,
+                            const char *token_id, const char *cert_id);
 
 /* 1 if the request comes from the agent's own origin. */
 int api_origin_is_self(const struct api_request *req);

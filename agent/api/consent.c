@@ -394,7 +394,7 @@ ukey_err api_consent_submit(const struct api_request *req, struct api_reply *rep
         e = signing_card(&s, &answer, &pin);
         free(p.data);
         if (e != UKEY_OK)
-            reply->error_extra = api_pin_error_extra(e, &pin);
+            reply->error_extra = api_pin_error_extra(req, e, &pin, s.who.token_id, s.who.cert_id);
         pthread_mutex_lock(&lock);
         live = find(req->param);
         if (live && live->state == P_SIGNING) {

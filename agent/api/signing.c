@@ -53,7 +53,7 @@ ukey_err api_signing_run(const struct api_request *req, struct api_reply *reply,
     if (e == UKEY_OK) {
         e = signing_card(s, &reply->json, &pin);
         if (e != UKEY_OK)
-            reply->error_extra = api_pin_error_extra(e, &pin);
+            reply->error_extra = api_pin_error_extra(req, e, &pin, s->who.token_id, s->who.cert_id);
     }
 out:
     if (typed)

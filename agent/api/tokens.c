@@ -7,9 +7,12 @@
  */
 #include "api/api.h"
 
+#include "profile/profile.h"
 #include "token/tokens.h"
 #include "util/secret.h"
+#include "x509/crt.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 ukey_err api_tokens(const struct api_request *req, struct api_reply *reply)
@@ -60,12 +63,50 @@ static void wipe_strings(json_t *body)
             secret_wipe((char *)json_string_value(v), json_string_length(v));
 }
 
-json_t *api_pin_error_extra(ukey_err e, const struct token_pin *pin)
+/* The deployment profile's help for an error about the PIN, the PUK or a
+ * certificate of token `token_id` (NULL: the first token) and its
+ * certificate `cert_id` (NULL: the authentication one), or NULL. */
+static json_t *error_help(const struct api_request *req, ukey_err e, const char *token_id, const char *cert_id)
+{
+    const struct token_driver *driver;
+    char id[TOKEN_ID_LEN], reader[128];
+    struct token_pin pin;
+    struct token_cert_copy cert;
+    enum help_topic topic;
+    X509 *x;
+    struct profile_help h;
+    json_t *help = NULL;
+
+    switch (e) {
+    case UKEY_ERR_PIN_BLOCKED:
+    case UKEY_ERR_PIN_LAST_ATTEMPT:
+    case UKEY_ERR_PUK_INCORRECT:
+    case UKEY_ERR_PUK_BLOCKED:
+    case UKEY_ERR_PUK_LAST_ATTEMPT:
+        topic = HELP_UNLOCK;
+        break;
+    case UKEY_ERR_CERT_INVALID:
+        topic = HELP_SERVICE;
+        break;
+    default:
+        return NULL;
+    }
+    if (tokens_find(token_id, cert_id, &driver, id, reader, &pin, &cert) != UKEY_OK)
+        return NULL;
+    if ((x = x509_from_der(cert.der, cert.der_len)) != NULL && profiles_help(x, topic, &h) == 0)
+        help = profile_help_json(&h, diag_lang_from(req->header(req, "Accept-Language")));
+    X509_free(x);
+    free(cert.der);
+    return help;
+}
+
+json_t *api_pin_error_extra(const struct api_request *req, ukey_err e, const struct token_pin *pin,
+                            const char *token_id, const char *cert_id)
 {
     /* A PUK error counts the PUK's tries; every other the PIN's. */
     int puk = e == UKEY_ERR_PUK_INCORRECT || e == UKEY_ERR_PUK_BLOCKED || e == UKEY_ERR_PUK_LAST_ATTEMPT;
     int left = puk ? pin->puk_retries_left : pin->retries_left;
-    json_t *extra = json_object();
+    json_t *extra = json_object(), *help;
 
     if (extra && left >= 0) {
         json_object_set_new(extra, "retries_left", json_integer(left));
@@ -75,6 +116,8 @@ json_t *api_pin_error_extra(ukey_err e, const struct token_pin *pin)
     /* When the next PIN operation on this token may run (pacing). */
     if (extra && pin->retry_after_ms > 0)
         json_object_set_new(extra, "retry_after_ms", json_integer(pin->retry_after_ms));
+    if (extra && (help = error_help(req, e, token_id, cert_id)) != NULL)
+        json_object_set_new(extra, "help", help);
     if (extra && json_object_size(extra) == 0) {
         json_decref(extra);
         extra = NULL;
@@ -112,7 +155,7 @@ static ukey_err pin_endpoint(const struct api_request *req, struct api_reply *re
     e = tokens_pin(req->param, &pr, &pin);
     wipe_strings(req->body);
     if (e != UKEY_OK) {
-        reply->error_extra = api_pin_error_extra(e, &pin);
+        reply->error_extra = api_pin_error_extra(req, e, &pin, req->param, NULL);
         return e;
     }
     reply->json = json_pack("{s:b, s:{s:o, s:b}, s:{s:o, s:b}}",

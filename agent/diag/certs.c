@@ -1,6 +1,7 @@
 /* One certificate's validity, chain and revocation; see certs.h. */
 #include "diag/certs.h"
 
+#include "profile/profile.h"
 #include "util/file.h"
 #include "util/hex.h"
 #include "util/mbedtls_compat.h"
@@ -59,6 +60,7 @@ struct cert_env *cert_env_new(const struct cert_env_options *opt)
         x509_stack_add_file(env->anchors, opt->ca_file);
     if (opt->ca_dir)
         x509_stack_add_dir(env->anchors, opt->ca_dir);
+    profiles_add_anchors(env->anchors); /* the deployment profiles' own */
     for (int i = 0; i < sk_X509_num(env->anchors); i++)
         X509_STORE_add_cert(env->store, sk_X509_value(env->anchors, i)); /* a duplicate is no harm */
     ERR_clear_error();

@@ -6,10 +6,12 @@
 #include "diag/certs.h"
 #include "localca/localca.h"
 #include "localca/trust.h"
+#include "profile/profile.h"
 #include "token/login.h"
 #include "token/pcsc.h"
 #include "token/tokens.h"
 #include "x509/cert.h"
+#include "x509/crt.h"
 
 #include <mbedtls/base64.h>
 
@@ -61,8 +63,47 @@ static void add(struct run *r, const char *id, enum diag_status st, const char *
                                     "evidence", evidence ? evidence : json_object()));
 }
 
-/* -1, 0, 1 as dotted version a is older, equal, newer than b. */
-static int version_cmp(const char *a, const char *b)
+/* The certificate of a listing item ({"der": base64, …}); NULL if none. X509_free it. */
+static X509 *item_cert(const json_t *item)
+{
+    const char *b64 = json_string_value(json_object_get(item, "der"));
+    unsigned char der[8192];
+    size_t len = 0;
+    if (!b64 || mbedtls_base64_decode(der, sizeof der, &len, (const unsigned char *)b64, strlen(b64)) != 0)
+        return NULL;
+    return x509_from_der(der, len);
+}
+
+/* The last check added, when it is not a pass or skip and `cert` (may be
+ * NULL) belongs to a deployment profile: "help" {name, phone, url} and one
+ * sentence at the end of its fix that says where to go for `topic`. */
+static void with_help(struct run *r, X509 *cert, enum help_topic topic)
+{
+    static const char *const verb_zh[] = {"续期", "解锁", "变更证书信息", "咨询"};
+    static const char *const verb_en[] = {"Renew", "Unblock", "Change the certificate's details", "Get help"};
+    json_t *check = json_array_get(r->checks, json_array_size(r->checks) - 1);
+    const char *fix = json_string_value(json_object_get(check, "fix"));
+    int zh = r->opt->lang == DIAG_ZH;
+    struct profile_help h;
+    char where[600], out[2048];
+    if (!fix || !cert || profiles_help(cert, topic, &h) != 0 || (!h.url && !h.phone))
+        return;
+    if (zh)
+        snprintf(where, sizeof where, "%s%s%s%s%s", h.url ? "请访问 " : "请", h.url ? h.url : "",
+                 h.url && h.phone ? "，或" : "", h.phone ? "拨打 " : "", h.phone ? h.phone : "");
+    else
+        snprintf(where, sizeof where, "%s%s%s%s%s", h.url ? "at " : "", h.url ? h.url : "",
+                 h.url && h.phone ? ", or " : "", h.phone ? (h.url ? "call " : ": call ") : "", h.phone ? h.phone : "");
+    if (zh)
+        snprintf(out, sizeof out, "%s%s%s（%s）。", fix, verb_zh[topic], where, h.name_zh);
+    else
+        snprintf(out, sizeof out, "%s %s%s%s (%s).", fix, verb_en[topic], h.phone && !h.url ? "" : " ", where,
+                 h.name_en);
+    json_object_set_new(check, "fix", json_string(out));
+    json_object_set_new(check, "help", profile_help_json(&h, r->opt->lang));
+}
+
+int diag_version_cmp(const char *a, const char *b)
 {
     while (*a || *b) {
         long x = strtol(a, (char **)&a, 10), y = strtol(b, (char **)&b, 10);
@@ -79,8 +120,12 @@ static int version_cmp(const char *a, const char *b)
 static void check_version(struct run *r)
 {
     struct text d;
-    const char *min = r->opt->min_version;
-    int old = min && version_cmp(UKEY_VERSION, min) < 0;
+    /* The stricter of the portal's and the deployment profiles'. */
+    const char *min = r->opt->min_version, *profiles = profiles_min_version();
+    int old;
+    if (profiles && (!min || diag_version_cmp(profiles, min) > 0))
+        min = profiles;
+    old = min && diag_version_cmp(UKEY_VERSION, min) < 0;
     if (old)
         say(&d, "助手版本 %s 低于本网站要求的 %s。", "Agent version %s is older than the %s this site needs.",
             UKEY_VERSION, min);
@@ -140,6 +185,7 @@ static void check_tls(struct run *r)
 
 static void check_certificates(struct run *r, json_t *items, STACK_OF(X509) *intermediates);
 static void check_keymatch(struct run *r, json_t *tokens);
+static void check_profiles(struct run *r, json_t *tokens);
 
 /* PC/SC, readers and tokens, all from one listing. */
 /* What the checks of the vendor-library backends say about them. */
@@ -251,6 +297,7 @@ static void check_tokens(struct run *r)
             say(&d, "智能卡服务不可用，未检查。", "Not checked: the smart-card service is not available.");
             add(r, skipped[i].id, DIAG_SKIP, skipped[i].zh, skipped[i].en, &d, NULL, NULL, NULL);
         }
+        check_profiles(r, NULL);
         json_decref(list);
         return;
     }
@@ -325,7 +372,7 @@ static void check_tokens(struct run *r)
 
     {
         size_t blocked = 0, low = 0, wrong = 0, puk_blocked = 0, puk_low = 0;
-        json_t *ev = json_array();
+        json_t *ev = json_array(), *help_token = NULL; /* the first token in trouble, for the profile's help */
         json_array_foreach(tokens, i, t) {
             json_t *pin = json_object_get(t, "pin"), *puk = json_object_get(t, "puk");
             json_int_t left = json_integer_value(json_object_get(pin, "retries_left"));
@@ -337,6 +384,8 @@ static void check_tokens(struct run *r)
             puk_blocked += is_puk_blocked;
             puk_low += !is_puk_blocked && json_is_integer(json_object_get(puk, "retries_left")) &&
                        json_integer_value(json_object_get(puk, "retries_left")) <= 1;
+            if (!help_token && (blocked || low || wrong || puk_blocked || puk_low))
+                help_token = t;
             json_array_append_new(ev, json_pack("{s:O, s:O, s:O*}", "token", json_object_get(t, "id"), "pin", pin,
                                                 "puk", puk));
         }
@@ -367,6 +416,16 @@ static void check_tokens(struct run *r)
             "PIN 已锁定时，用 PUK 解锁（诊断页面的“解锁”），或带 UKey 到发证机构；只剩一次机会时请先确认 PIN 码再输入。",
             "A blocked PIN is unblocked with the PUK (\"Unblock\" on the diagnostic page) or by the issuer; with one try left, make sure of the PIN before typing it.",
             ev);
+        {
+            X509 *cert = NULL;
+            json_array_foreach(json_object_get(help_token, "certificates"), j, c)
+                if (!cert || !profiles_for_cert(cert)) {
+                    X509_free(cert);
+                    cert = item_cert(c);
+                }
+            with_help(r, cert, HELP_UNLOCK);
+            X509_free(cert);
+        }
     }
 
     {
@@ -380,6 +439,7 @@ static void check_tokens(struct run *r)
         json_decref(items);
     }
     check_keymatch(r, tokens);
+    check_profiles(r, tokens);
     json_decref(list);
 }
 
@@ -421,6 +481,7 @@ static void check_certificates(struct run *r, json_t *items, STACK_OF(X509) *int
     enum diag_status validity = DIAG_SKIP, chain = DIAG_SKIP, published = DIAG_SKIP, revoked = DIAG_SKIP;
     json_t *ev = json_array(), *item;
     size_t i, n = 0, expired = 0, soon = 0, not_published = 0;
+    X509 *help_cert[4] = {NULL, NULL, NULL, NULL}; /* validity, chain, published, revoked */
     struct text d;
 
     json_array_foreach(items, i, item) {
@@ -429,11 +490,17 @@ static void check_certificates(struct run *r, json_t *items, STACK_OF(X509) *int
         size_t len = 0;
         struct cert_look l;
         const char *v;
+        enum diag_status verdicts[4];
         if (!env || !b64 ||
             mbedtls_base64_decode(der, sizeof der, &len, (const unsigned char *)b64, strlen(b64)) != 0)
             continue;
         cert_look(env, der, len, intermediates, &l);
         n++;
+        /* The first certificate that is not fine, per check, for the profile's help. */
+        verdicts[0] = l.validity, verdicts[1] = l.chain, verdicts[2] = l.published, verdicts[3] = l.revoked;
+        for (int k = 0; k < 4; k++)
+            if (!help_cert[k] && (verdicts[k] == DIAG_WARN || verdicts[k] == DIAG_FAIL))
+                help_cert[k] = x509_from_der(der, len);
         validity = worst(validity, l.validity);
         chain = worst(chain, l.chain);
         published = worst(published, l.published);
@@ -457,6 +524,7 @@ static void check_certificates(struct run *r, json_t *items, STACK_OF(X509) *int
         "证书过期或即将过期时，请按发证机构的流程办理证书更新（续期），更新后重新插入 UKey；如刚更新，请检查电脑时间是否正确。",
         "When a certificate has expired or is about to, renew it through the issuer, then re-plug the token; if it was just renewed, check the computer's clock.",
         json_incref(ev));
+    with_help(r, help_cert[0], HELP_RENEW);
 
     if (!env || !cert_env_has_anchors(env))
         say(&d, "未配置信任的根证书（certs/ 目录或 --ca-file），未检查证书链。",
@@ -469,6 +537,7 @@ static void check_certificates(struct run *r, json_t *items, STACK_OF(X509) *int
         "证书不是由受信任的机构签发，或缺少中级证书：请确认使用的是正确的 UKey，并联系发证机构。",
         "The certificate is not from a trusted issuer, or an intermediate is missing: check that this is the right token and contact the issuer.",
         json_incref(ev));
+    with_help(r, help_cert[1], HELP_SERVICE);
 
     if (published == DIAG_WARN && not_published)
         say(&d, "证书吊销列表（CRL）尚未发布。新签发的证书，其 CRL 可能尚未生成。",
@@ -484,6 +553,7 @@ static void check_certificates(struct run *r, json_t *items, STACK_OF(X509) *int
         "新办理的证书需要等待发证机构生成吊销列表（最长约 48 小时）后再登录；如已超过 48 小时，请检查网络或代理设置并联系发证机构。",
         "A new certificate can be used once the issuer publishes its CRL (up to about 48 hours); after that, check the network or proxy and contact the issuer.",
         json_incref(ev));
+    with_help(r, help_cert[2], HELP_SERVICE);
 
     if (revoked == DIAG_FAIL)
         say(&d, "证书已被吊销。", "A certificate has been revoked.");
@@ -501,6 +571,9 @@ static void check_certificates(struct run *r, json_t *items, STACK_OF(X509) *int
         revoked == DIAG_FAIL ? "A revoked certificate cannot log in: ask the issuer for a new certificate."
                              : "Make sure the token comes from the issuer; if in doubt, ask the issuer to check the certificate.",
         ev);
+    with_help(r, help_cert[3], revoked == DIAG_FAIL ? HELP_RENEW : HELP_SERVICE);
+    for (int k = 0; k < 4; k++)
+        X509_free(help_cert[k]);
     check_clock(r, env ? cert_env_server_date(env) : 0);
     cert_env_free(env);
 }
@@ -540,6 +613,40 @@ static void check_keymatch(struct run *r, json_t *tokens)
         "证书与 UKey 中的密钥不一致（可能写错了证书或 UKey 被重新初始化）：请联系发证机构重新写入证书。",
         "The certificate does not belong to the token's key (a wrong certificate was written, or the token was re-initialised): ask the issuer to write the certificate again.",
         ev);
+}
+
+/* profiles: the deployment profiles loaded, and which tokens' certificates
+ * they cover (the listing's "profile", profiles_annotate_cert). */
+static void check_profiles(struct run *r, json_t *tokens)
+{
+    json_t *loaded = profiles_json(r->opt->owner), *list = json_object_get(loaded, "profiles"), *p, *t, *c;
+    json_t *covered = json_array();
+    size_t i, j, n_certs = 0;
+    char ids[256] = "";
+    struct text d;
+
+    json_array_foreach(list, i, p)
+        snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%s", i ? ", " : "",
+                 json_string_value(json_object_get(p, "id")));
+    json_array_foreach(tokens, i, t)
+        json_array_foreach(json_object_get(t, "certificates"), j, c) {
+            n_certs++;
+            if (json_object_get(c, "profile"))
+                json_array_append_new(covered, json_pack("{s:O, s:O, s:O}", "token", json_object_get(t, "id"),
+                                                         "certificate", json_object_get(c, "id"), "profile",
+                                                         json_object_get(c, "profile")));
+        }
+    if (json_array_size(list) == 0)
+        say(&d, "没有安装发证机构的部署配置（profile）。", "No deployment profile of an issuer is installed.");
+    else
+        say(&d, "已加载 %zu 个部署配置（%s）；%zu 张证书中有 %zu 张属于其中之一。",
+            "%zu deployment profile(s) loaded (%s); %zu of %zu certificate(s) belong to one.",
+            json_array_size(list), ids, json_array_size(covered), n_certs);
+    add(r, "profiles", json_array_size(list) ? DIAG_PASS : DIAG_SKIP, "发证机构配置", "Issuer profiles", &d,
+        "请安装发证机构提供的部署配置文件（见 docs/PROFILES.md）。",
+        "Install the deployment profile your issuer provides (see docs/PROFILES.md).",
+        json_pack("{s:O, s:o}", "profiles", list ? list : json_null(), "certificates", covered));
+    json_decref(loaded);
 }
 
 /* Proxies in the environment that would catch loopback or CRL fetches. */

@@ -46,6 +46,9 @@ json_t *diag_run(const struct diag_options *opt);
 json_t *diag_check_certificate(const struct diag_options *opt, const unsigned char *der, size_t len,
                                STACK_OF(X509) *intermediates);
 
+/* -1, 0, 1 as the dotted version a is older than, equal to, newer than b. */
+int diag_version_cmp(const char *a, const char *b);
+
 /* "zh-CN" unless `accept_language` (an Accept-Language value or a ?lang=)
  * prefers English. */
 enum diag_lang diag_lang_from(const char *value);

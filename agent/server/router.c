@@ -6,6 +6,7 @@
 static const struct route routes[] = {
     {"GET", "/api/v1/status", api_status, 0},
     {"GET", "/api/v1/tokens", api_tokens, ROUTE_CARD},
+    {"GET", "/api/v1/profiles", api_profiles, 0},
     {"GET", "/api/v1/events", NULL, ROUTE_EVENTS},
     {"POST", "/api/v1/tokens/{id}/pin/verify", api_pin_verify, ROUTE_JSON_BODY | ROUTE_CARD},
     {"POST", "/api/v1/tokens/{id}/pin/change", api_pin_change, ROUTE_JSON_BODY | ROUTE_CARD},

@@ -1,10 +1,12 @@
 /* The token model's shared helpers; see token.h. */
 #include "token/token.h"
 
+#include "profile/profile.h"
 #include "x509/cert.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void token_clear(struct token *t)
 {
@@ -38,6 +40,7 @@ json_t *token_json(const struct token *t)
                 json_object_set_new(c, "container", json_string(t->certs[i].container));
             json_object_set_new(c, "authentication", json_boolean(t->certs[i].auth));
             json_object_set_new(c, "pin_required", json_boolean(!t->certs[i].pin_free));
+            profiles_annotate_cert(c, t->certs[i].der, t->certs[i].der_len, time(NULL));
         }
         json_array_append_new(certs, c);
     }

@@ -105,6 +105,16 @@ int config_add_skf_module(struct agent_config *cfg, const char *path, char *err,
     return push_library(&cfg->skf_modules, &cfg->n_skf_modules, "SKF library", path, err, errlen);
 }
 
+int config_add_profile(struct agent_config *cfg, const char *path, char *err, size_t errlen)
+{
+    return push_library(&cfg->profiles, &cfg->n_profiles, "profile", path, err, errlen);
+}
+
+int config_add_profile_dir(struct agent_config *cfg, const char *path, char *err, size_t errlen)
+{
+    return push_library(&cfg->profile_dirs, &cfg->n_profile_dirs, "profile directory", path, err, errlen);
+}
+
 /* "consent" or "page" -> the policy, else -1. */
 static int pin_entry_parse(const json_t *v)
 {
@@ -149,49 +159,42 @@ static int key_line(const char *text, const char *key)
     return 0;
 }
 
-struct loader {
-    const char *path;
-    const char *text;
-    char *err;
-    size_t errlen;
-};
-
-static int fail_key(struct loader *ld, const char *key, const char *what)
+int config_json_fail(const struct config_json *ld, const char *key, const char *what)
 {
     snprintf(ld->err, ld->errlen, "%s:%d: key \"%s\": %s", ld->path, key_line(ld->text, key),
              key, what);
     return -1;
 }
 
-static int get_uint(struct loader *ld, const char *key, json_t *v, unsigned long min,
+static int get_uint(const struct config_json *ld, const char *key, json_t *v, unsigned long min,
                     unsigned long max, unsigned long *out)
 {
     char what[96];
     if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)min ||
         json_integer_value(v) > (json_int_t)max) {
         snprintf(what, sizeof what, "must be an integer from %lu to %lu", min, max);
-        return fail_key(ld, key, what);
+        return config_json_fail(ld, key, what);
     }
     *out = (unsigned long)json_integer_value(v);
     return 0;
 }
 
-static int get_path(struct loader *ld, const char *key, json_t *v, char **member)
+static int get_path(const struct config_json *ld, const char *key, json_t *v, char **member)
 {
     if (!json_is_string(v) || json_string_length(v) == 0)
-        return fail_key(ld, key, "must be a non-empty string (a path)");
+        return config_json_fail(ld, key, "must be a non-empty string (a path)");
     if (strlen(json_string_value(v)) != json_string_length(v))
-        return fail_key(ld, key, "must not contain NUL characters");
-    return config_set_string(member, json_string_value(v)) ? fail_key(ld, key, "out of memory") : 0;
+        return config_json_fail(ld, key, "must not contain NUL characters");
+    return config_set_string(member, json_string_value(v)) ? config_json_fail(ld, key, "out of memory") : 0;
 }
 
-static int load_limits(struct loader *ld, struct agent_config *cfg, json_t *limits)
+static int load_limits(const struct config_json *ld, struct agent_config *cfg, json_t *limits)
 {
     const char *key;
     json_t *v;
     unsigned long n;
     if (!json_is_object(limits))
-        return fail_key(ld, "limits", "must be an object");
+        return config_json_fail(ld, "limits", "must be an object");
     json_object_foreach(limits, key, v) {
         if (strcmp(key, "max_connections") == 0) {
             if (get_uint(ld, key, v, 1, 4096, &n))
@@ -226,7 +229,7 @@ static int load_limits(struct loader *ld, struct agent_config *cfg, json_t *limi
                 return -1;
             cfg->pin_retry_delay_ms = (unsigned)n;
         } else {
-            return fail_key(ld, key, "unknown key in \"limits\" (known: max_connections, "
+            return config_json_fail(ld, key, "unknown key in \"limits\" (known: max_connections, "
                                      "handshake_timeout_s, idle_timeout_s, max_body_bytes, fetch_timeout_s, consent_timeout_s, "
                                      "pin_retry_delay_ms, consents_per_origin)");
         }
@@ -234,25 +237,59 @@ static int load_limits(struct loader *ld, struct agent_config *cfg, json_t *limi
     return 0;
 }
 
-/* "pkcs11_modules", "skf_modules": an array of paths, each added with `add`. */
-static int load_libraries(struct loader *ld, struct agent_config *cfg, const char *key, json_t *v, const char *what,
+/* "pkcs11_modules", "skf_modules", "profiles", "profile_dirs": an array of paths, each added with `add`. */
+static int load_libraries(const struct config_json *ld, struct agent_config *cfg, const char *key, json_t *v, const char *what,
                           int (*add)(struct agent_config *cfg, const char *path, char *err, size_t errlen))
 {
     size_t i;
     json_t *o;
     char why[256];
     if (!json_is_array(v))
-        return fail_key(ld, key, "must be an array of library paths");
+        return config_json_fail(ld, key, "must be an array of paths");
     json_array_foreach(v, i, o) {
         if (!json_is_string(o) || strlen(json_string_value(o)) != json_string_length(o))
-            return fail_key(ld, key, what);
+            return config_json_fail(ld, key, what);
         if (add(cfg, json_string_value(o), why, sizeof why))
-            return fail_key(ld, key, why);
+            return config_json_fail(ld, key, why);
     }
     return 0;
 }
 
-static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root)
+int config_json_origins(const struct config_json *ld, struct agent_config *cfg, const char *key, json_t *v)
+{
+    size_t i;
+    json_t *o;
+    char why[256];
+    if (!json_is_array(v))
+        return config_json_fail(ld, key, "must be an array of origins");
+    json_array_foreach(v, i, o) {
+        /* "https://portal…", or {"origin": "https://portal…", "pin_entry": "page"?, "insecure_http": true?,
+         * "legacy_sign": true?} */
+        json_t *name = json_is_object(o) ? json_object_get(o, "origin") : o;
+        json_t *entry = json_is_object(o) ? json_object_get(o, "pin_entry") : NULL;
+        json_t *insecure = json_is_object(o) ? json_object_get(o, "insecure_http") : NULL;
+        json_t *legacy = json_is_object(o) ? json_object_get(o, "legacy_sign") : NULL;
+        int policy = entry ? pin_entry_parse(entry) : PIN_ENTRY_DEFAULT;
+        if (!json_is_string(name) ||
+            (json_is_object(o) && json_object_size(o) != 1u + (entry != NULL) + (insecure != NULL) + (legacy != NULL)))
+            return config_json_fail(ld, key, "every entry is an origin string or {\"origin\": …, \"pin_entry\": …, "
+                                             "\"insecure_http\": …, \"legacy_sign\": …}");
+        if (policy < 0)
+            return config_json_fail(ld, key, "\"pin_entry\" must be \"consent\" or \"page\"");
+        if (insecure && (!json_is_boolean(insecure) || strncmp(json_string_value(name), "http://", 7) != 0))
+            return config_json_fail(ld, key, "\"insecure_http\" is true or false, and only for an http:// origin");
+        if (legacy && !json_is_boolean(legacy))
+            return config_json_fail(ld, key, "\"legacy_sign\" is true or false");
+        if (config_add_origin(cfg, json_string_value(name), why, sizeof why))
+            return config_json_fail(ld, key, why);
+        cfg->origin_pin_entry[cfg->n_allow_origins - 1] = (enum pin_entry)policy;
+        cfg->origin_insecure_http[cfg->n_allow_origins - 1] = json_is_true(insecure);
+        cfg->origin_legacy_sign[cfg->n_allow_origins - 1] = json_is_true(legacy);
+    }
+    return 0;
+}
+
+static int load_object(const struct config_json *ld, struct agent_config *cfg, json_t *root)
 {
     const char *key;
     json_t *v;
@@ -281,38 +318,18 @@ static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root
         } else if (strcmp(key, "log_level") == 0) {
             int level = json_is_string(v) ? log_level_parse(json_string_value(v)) : -1;
             if (level < 0)
-                return fail_key(ld, key, "must be one of \"error\", \"warn\", \"info\", \"debug\"");
+                return config_json_fail(ld, key, "must be one of \"error\", \"warn\", \"info\", \"debug\"");
             cfg->log_level = level;
         } else if (strcmp(key, "allow_origins") == 0) {
-            size_t i;
-            json_t *o;
-            char why[256];
-            if (!json_is_array(v))
-                return fail_key(ld, key, "must be an array of origins");
-            json_array_foreach(v, i, o) {
-                /* "https://portal…", or {"origin": "https://portal…", "pin_entry": "page"?, "insecure_http": true?,
-                 * "legacy_sign": true?} */
-                json_t *name = json_is_object(o) ? json_object_get(o, "origin") : o;
-                json_t *entry = json_is_object(o) ? json_object_get(o, "pin_entry") : NULL;
-                json_t *insecure = json_is_object(o) ? json_object_get(o, "insecure_http") : NULL;
-                json_t *legacy = json_is_object(o) ? json_object_get(o, "legacy_sign") : NULL;
-                int policy = entry ? pin_entry_parse(entry) : PIN_ENTRY_DEFAULT;
-                if (!json_is_string(name) ||
-                    (json_is_object(o) && json_object_size(o) != 1u + (entry != NULL) + (insecure != NULL) + (legacy != NULL)))
-                    return fail_key(ld, key, "every entry is an origin string or {\"origin\": …, \"pin_entry\": …, "
-                                             "\"insecure_http\": …, \"legacy_sign\": …}");
-                if (policy < 0)
-                    return fail_key(ld, key, "\"pin_entry\" must be \"consent\" or \"page\"");
-                if (insecure && (!json_is_boolean(insecure) || strncmp(json_string_value(name), "http://", 7) != 0))
-                    return fail_key(ld, key, "\"insecure_http\" is true or false, and only for an http:// origin");
-                if (legacy && !json_is_boolean(legacy))
-                    return fail_key(ld, key, "\"legacy_sign\" is true or false");
-                if (config_add_origin(cfg, json_string_value(name), why, sizeof why))
-                    return fail_key(ld, key, why);
-                cfg->origin_pin_entry[cfg->n_allow_origins - 1] = (enum pin_entry)policy;
-                cfg->origin_insecure_http[cfg->n_allow_origins - 1] = json_is_true(insecure);
-                cfg->origin_legacy_sign[cfg->n_allow_origins - 1] = json_is_true(legacy);
-            }
+            if (config_json_origins(ld, cfg, key, v))
+                return -1;
+        } else if (strcmp(key, "profiles") == 0) {
+            if (load_libraries(ld, cfg, key, v, "every entry is the path of a profile file (.json)", config_add_profile))
+                return -1;
+        } else if (strcmp(key, "profile_dirs") == 0) {
+            cfg->profile_dirs_set = 1;
+            if (load_libraries(ld, cfg, key, v, "every entry is the path of a directory of profiles", config_add_profile_dir))
+                return -1;
         } else if (strcmp(key, "pkcs11_modules") == 0) {
             if (load_libraries(ld, cfg, key, v, "every entry is the path of a PKCS#11 module (.so)",
                                config_add_pkcs11_module))
@@ -324,14 +341,14 @@ static int load_object(struct loader *ld, struct agent_config *cfg, json_t *root
         } else if (strcmp(key, "pin_entry") == 0) {
             int policy = pin_entry_parse(v);
             if (policy < 0)
-                return fail_key(ld, key, "must be \"consent\" (the agent's window) or \"page\" (the portal's page)");
+                return config_json_fail(ld, key, "must be \"consent\" (the agent's window) or \"page\" (the portal's page)");
             cfg->pin_entry = (enum pin_entry)policy;
         } else if (strcmp(key, "limits") == 0) {
             if (load_limits(ld, cfg, v))
                 return -1;
         } else {
-            return fail_key(ld, key, "unknown key (known: port, probe_port, state_dir, webroot, ca_file, ca_dir, pin_entry, "
-                                     "allow_origins, pkcs11_modules, skf_modules, log_level, limits)");
+            return config_json_fail(ld, key, "unknown key (known: port, probe_port, state_dir, webroot, ca_file, ca_dir, pin_entry, "
+                                     "allow_origins, pkcs11_modules, skf_modules, profiles, profile_dirs, log_level, limits)");
         }
     }
     return 0;
@@ -351,11 +368,32 @@ static char *default_config_path(void)
     return n < 0 ? NULL : path;
 }
 
-int config_load(struct agent_config *cfg, const char *path, char *err, size_t errlen)
+json_t *config_json_open(struct config_json *ld, char **text, const char *what)
 {
-    char *owned = NULL, *text;
     json_t *root;
     json_error_t jerr;
+    *text = file_read_all(ld->path, 1024 * 1024, NULL);
+    if (!*text) {
+        snprintf(ld->err, ld->errlen, "%s: cannot read %s: %s", ld->path, what, strerror(errno));
+        return NULL;
+    }
+    ld->text = *text;
+    root = json_loads(*text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        snprintf(ld->err, ld->errlen, "%s:%d:%d: invalid JSON: %s", ld->path, jerr.line, jerr.column, jerr.text);
+    } else if (!json_is_object(root)) {
+        snprintf(ld->err, ld->errlen, "%s:1: the %s must hold one JSON object", ld->path, what);
+        json_decref(root);
+        root = NULL;
+    }
+    return root;
+}
+
+int config_load(struct agent_config *cfg, const char *path, char *err, size_t errlen)
+{
+    char *owned = NULL, *text = NULL;
+    struct config_json ld = {path, NULL, err, errlen};
+    json_t *root;
     int rc = -1;
 
     if (!path) {
@@ -364,23 +402,10 @@ int config_load(struct agent_config *cfg, const char *path, char *err, size_t er
             free(owned);
             return 0; /* no config file: defaults */
         }
-        path = owned;
+        ld.path = owned;
     }
-    text = file_read_all(path, 1024 * 1024, NULL);
-    if (!text) {
-        snprintf(err, errlen, "%s: cannot read config file: %s", path, strerror(errno));
-        free(owned);
-        return -1;
-    }
-    root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column, jerr.text);
-    } else if (!json_is_object(root)) {
-        snprintf(err, errlen, "%s:1: the config file must hold one JSON object", path);
-    } else {
-        struct loader ld = {path, text, err, errlen};
+    if ((root = config_json_open(&ld, &text, "config file")) != NULL)
         rc = load_object(&ld, cfg, root);
-    }
     json_decref(root);
     free(text);
     free(owned);
@@ -432,5 +457,11 @@ void config_free(struct agent_config *cfg)
     for (size_t i = 0; i < cfg->n_skf_modules; i++)
         free(cfg->skf_modules[i]);
     free(cfg->skf_modules);
+    for (size_t i = 0; i < cfg->n_profiles; i++)
+        free(cfg->profiles[i]);
+    free(cfg->profiles);
+    for (size_t i = 0; i < cfg->n_profile_dirs; i++)
+        free(cfg->profile_dirs[i]);
+    free(cfg->profile_dirs);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -20,6 +20,8 @@
  *     "pin_entry": "consent",           // or "page": where PINs are typed, for entries without their own
  *     "pkcs11_modules": ["/usr/lib/vendor/libukey-p11.so"],  // token vendors' PKCS#11 modules
  *     "skf_modules": ["/usr/lib/vendor/libukey-skf.so"],     // token vendors' SKF libraries (GM/T 0016)
+ *     "profiles": ["/path/ca.json"],     // deployment profiles to load besides the directories' (profile/profile.h)
+ *     "profile_dirs": ["/path/profiles"], // replaces the profile directories (packaged, /etc, ~/.config), even when []
  *     "log_level": "info",
  *     "limits": {"max_connections": 256, "handshake_timeout_s": 10,
  *                "idle_timeout_s": 60, "max_body_bytes": 65536, "fetch_timeout_s": 15,
@@ -30,6 +32,7 @@
 #ifndef UKEY_UTIL_CONFIG_H
 #define UKEY_UTIL_CONFIG_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #define CONFIG_DEFAULT_PORT 27443
@@ -59,6 +62,11 @@ struct agent_config {
     size_t n_pkcs11_modules;
     char **skf_modules;         /* paths of SKF libraries to load (token/skf.h) */
     size_t n_skf_modules;
+    char **profiles;            /* profile files ("profiles", --profile) */
+    size_t n_profiles;
+    char **profile_dirs;        /* "profile_dirs": replaces the default directories when profile_dirs_set */
+    size_t n_profile_dirs;
+    int profile_dirs_set;
     int log_level;
     unsigned max_connections;
     unsigned handshake_timeout_s;
@@ -89,6 +97,35 @@ int config_add_pkcs11_module(struct agent_config *cfg, const char *path, char *e
 
 /* Adds an SKF library path (config file and --skf-module); -1 with `err`. */
 int config_add_skf_module(struct agent_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Adds a profile file (config file and --profile); -1 with `err`. */
+int config_add_profile(struct agent_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Adds a profile directory ("profile_dirs"); -1 with `err`. */
+int config_add_profile_dir(struct agent_config *cfg, const char *path, char *err, size_t errlen);
+
+/*
+ * The strict JSON machinery of agent.json, for other files of the same kind
+ * (deployment profiles, profile/profile.h): errors name file, line and key.
+ */
+struct config_json {
+    const char *path;
+    const char *text;           /* the file's text, for the line of a key */
+    char *err;
+    size_t errlen;
+};
+
+/* Reads ld->path (`what`: "config file", "profile") and parses one JSON
+ * object (duplicate keys refused); sets ld->text to *text, which the caller
+ * frees (also on failure). NULL with ld->err on failure. */
+json_t *config_json_open(struct config_json *ld, char **text, const char *what);
+
+/* Writes "FILE:LINE: key \"KEY\": WHAT" to ld->err; returns -1. */
+int config_json_fail(const struct config_json *ld, const char *key, const char *what);
+
+/* An "allow_origins" array (strings or {"origin", "pin_entry", "insecure_http",
+ * "legacy_sign"} objects) added to cfg's allow-list; -1 with ld->err. */
+int config_json_origins(const struct config_json *ld, struct agent_config *cfg, const char *key, json_t *v);
 
 /* Replaces a string member (state_dir, webroot, ca_file, ca_dir) with a copy of `value`. */
 int config_set_string(char **member, const char *value);
