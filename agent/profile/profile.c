@@ -547,7 +547,7 @@ unsigned profiles_reminder_days(X509 *cert)
 
 json_t *profile_help_json(const struct profile_help *h, enum diag_lang lang)
 {
-    return json_pack("{s:s?, s:s?, s:s?}", "name", lang == DIAG_ZH ? h->name_zh : h->name_en, "phone", h->phone,
+    return json_pack("{s:s*, s:s*, s:s*}", "name", lang == DIAG_ZH ? h->name_zh : h->name_en, "phone", h->phone,
                      "url", h->url);
 }
 
@@ -570,7 +570,7 @@ void profiles_annotate_cert(json_t *c, const unsigned char *der, size_t len, tim
         json_object_set_new(c, "profile", json_string(p->id));
         if (days_left <= (long)p->reminder_days)
             json_object_set_new(c, "reminder",
-                                json_pack("{s:I, s:i, s:s?}", "days_left", (json_int_t)days_left, "window_days",
+                                json_pack("{s:I, s:i, s:s*}", "days_left", (json_int_t)days_left, "window_days",
                                           (int)p->reminder_days, "renew_url", p->links[LINK_RENEW]));
     }
     X509_free(x);
@@ -604,7 +604,7 @@ json_t *profiles_json(int with_paths)
         for (int k = 0; links && k < N_LINKS; k++)
             if (p->links[k])
                 json_object_set_new(links, link_names[k], json_string(p->links[k]));
-        if (json_array_append_new(list, json_pack("{s:s, s:{s:s, s:s}, s:s?, s:s?, s:o, s:i, s:s?, s:s?}", "id", p->id,
+        if (json_array_append_new(list, json_pack("{s:s, s:{s:s, s:s}, s:s*, s:s*, s:o, s:i, s:s*, s:s*}", "id", p->id,
                                                   "name", "zh-CN", p->name_zh, "en", p->name_en, "hotline", p->hotline,
                                                   "service_points_url", p->service_points_url, "links",
                                                   links ? links : json_object(), "reminder_days", (int)p->reminder_days,
