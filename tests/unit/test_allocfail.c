@@ -16,6 +16,7 @@
 #include "check.h"
 
 #include "diag/checks.h"
+#include "profile/profile.h"
 #include "token/login.h"
 #include "token/pkcs11.h"
 #include "token/skf.h"
@@ -93,6 +94,17 @@ static int config(void)
     rc = config_load(&cfg, path, err, sizeof err);
     CHECK(rc == 0 || err[0] != '\0'); /* a failure always says why */
     config_free(&cfg);
+    return rc == 0;
+}
+
+/* A deployment profile (issue 18), every key used. */
+static int profile(void)
+{
+    char path[4200], err[1024] = "";
+    int rc;
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/profile/full", dir);
+    rc = profile_check_file(path, err, sizeof err);
+    CHECK(rc == 0 || err[0] != '\0'); /* a failure always says why */
     return rc == 0;
 }
 
@@ -258,6 +270,7 @@ int main(void)
 
     CHECK(every_failure("certificate description", cert_json) > 5);
     CHECK(every_failure("agent.json", config) > 5);
+    CHECK(every_failure("deployment profile", profile) > 10);
     CHECK(every_failure("token listing", token) > 5);
     CHECK(every_failure("CMS SignedData", cms) > 10);
     CHECK(every_failure("certificate check report", certificate_check) > 20);
