@@ -193,6 +193,41 @@ class Profiles(unittest.TestCase):
             self.assertNotIn("help", checks[cid], cid)
         self.assertEqual(checks["profiles"]["evidence"]["certificates"], [])
 
+    def test_demo_profile(self):
+        """profiles/demo.json is valid and covers the demo CA of scripts/demo
+        and the SM2/RSA chains of sm2pki.py (their issuers' names as made there)."""
+        src = os.environ.get("UKEY_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+        demo = os.path.join(src, "profiles", "demo.json")
+        r = run_tool(harness.AGENT, "profile", "check", demo, check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d = tempfile.mkdtemp(prefix="ukey-prof-demo-", dir=self.dir)
+        p = lambda n: os.path.join(d, n)  # noqa: E731
+        certs = []
+        for i, subj in enumerate(("/CN=ukey-agent Demo CA/O=ukey-agent demo",
+                                  "/C=CN/O=ukey-agent tests/CN=ukey SM2 test intermediate",
+                                  "/C=CN/O=ukey-agent tests/CN=ukey RSA test intermediate",
+                                  "/CN=ukey-agent Demo CA/O=another demo")):
+            run_tool("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                     "-keyout", p("ca%d.key" % i), "-out", p("ca%d.pem" % i), "-days", "30", "-subj", subj)
+            run_tool("openssl", "x509", "-req", "-in", os.path.join(self.dir, "9a.csr"), "-CA", p("ca%d.pem" % i),
+                     "-CAkey", p("ca%d.key" % i), "-CAcreateserial", "-days", "5", "-out", p("u%d.pem" % i))
+            with open(p("u%d.pem" % i)) as f:
+                certs.append(f.read())
+        with harness.Agent(args=["--profile", demo], config={"profile_dirs": []}) as agent:
+            for i, pem in enumerate(certs):
+                st, _, raw = agent.request("POST", "/api/v1/certificates/check?lang=zh-CN",
+                                           {"Content-Type": "application/json"}, json.dumps({"certificate": pem}))
+                self.assertEqual(st, 200, raw)
+                validity = by_id(json.loads(raw))["cert.validity"]
+                self.assertEqual(validity["status"], "warn")
+                if i < 3:
+                    self.assertEqual(validity["help"], {"name": "ukey-agent 演示 CA", "phone": "962600",
+                                                        "url": "http://127.0.0.1:8088/renew.html"})
+                    self.assertTrue(validity["fix"].endswith(
+                        "续期请访问 http://127.0.0.1:8088/renew.html，或拨打 962600（ukey-agent 演示 CA）。"))
+                else:
+                    self.assertNotIn("help", validity)
+
     def test_invalid_profiles_stop_serve(self):
         bad = os.path.join(self.dir, "bad")
         os.makedirs(bad, exist_ok=True)
