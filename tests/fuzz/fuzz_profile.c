@@ -1,24 +1,15 @@
 /* Fuzz target: the deployment profile parser (profile/profile.h, issue 18). */
+#include "fuzz_data.h"
 #include "profile/profile.h"
 
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
+static void check(const char *path)
+{
+    char err[1024];
+    profile_check_file(path, err, sizeof err);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char path[] = "/tmp/ukey-fuzz-profile-XXXXXX", err[1024];
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return 0;
-    if (write(fd, data, size) != (ssize_t)size) {
-        close(fd);
-        unlink(path);
-        return 0;
-    }
-    close(fd);
-    profile_check_file(path, err, sizeof err);
-    unlink(path);
+    fuzz_as_file(data, size, check);
     return 0;
 }

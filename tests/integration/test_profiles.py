@@ -228,6 +228,20 @@ class Profiles(unittest.TestCase):
                 else:
                     self.assertNotIn("help", validity)
 
+    def test_min_agent_version(self):
+        """A profile's min_agent_version feeds agent.version in doctor (the stricter of it and the portal's)."""
+        d = tempfile.mkdtemp(prefix="ukey-prof-ver-", dir=self.dir)
+        with open(os.path.join(d, "new.json"), "w") as f:
+            json.dump(dict(self.profile_b, id="needs-new", min_agent_version="99.0"), f)
+        with open(d + ".agent.json", "w") as f:
+            json.dump({"profile_dirs": [d]}, f)
+        r = subprocess.run([harness.AGENT, "doctor", "--json", "--lang", "en", "--state-dir", self.agent.state_dir,
+                            "--config", d + ".agent.json"], capture_output=True, text=True, timeout=60,
+                           env=self.agent.env)
+        version = by_id(json.loads(r.stdout))["agent.version"]
+        self.assertEqual(version["status"], "fail", version)
+        self.assertEqual(version["evidence"]["min_version"], "99.0")
+
     def test_invalid_profiles_stop_serve(self):
         bad = os.path.join(self.dir, "bad")
         os.makedirs(bad, exist_ok=True)
