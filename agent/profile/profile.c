@@ -279,6 +279,7 @@ static int parse_anchors(const struct config_json *ld, json_t *v, struct profile
             snprintf(path, sizeof path, "%s", file);
         else
             snprintf(path, sizeof path, "%.*s/%s", dirlen, slash ? ld->path : ".", file);
+        errno = 0;
         if (x509_stack_add_file(p->anchors, path) <= 0) {
             snprintf(what, sizeof what, "%s: %s", path,
                      errno == ENOENT ? "no such file" : "holds no PEM certificate");
@@ -549,15 +550,6 @@ json_t *profile_help_json(const struct profile_help *h, enum diag_lang lang)
 {
     return json_pack("{s:s*, s:s*, s:s*}", "name", lang == DIAG_ZH ? h->name_zh : h->name_en, "phone", h->phone,
                      "url", h->url);
-}
-
-json_t *profiles_help_der(const unsigned char *der, size_t len, enum help_topic topic)
-{
-    X509 *c = n_loaded ? x509_from_der(der, len) : NULL;
-    struct profile_help h;
-    json_t *out = c && profiles_help(c, topic, &h) == 0 ? profile_help_json(&h, DIAG_ZH) : NULL;
-    X509_free(c);
-    return out;
 }
 
 void profiles_annotate_cert(json_t *c, const unsigned char *der, size_t len, time_t now)

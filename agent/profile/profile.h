@@ -61,10 +61,6 @@ unsigned profiles_reminder_days(X509 *cert);
 /* {"name", "phone", "url"} with the members that are known (name in `lang`). */
 json_t *profile_help_json(const struct profile_help *h, enum diag_lang lang);
 
-/* The help of the DER certificate `der` for `topic` as profile_help_json
- * (zh-CN name), or NULL when no profile applies or it is no certificate. */
-json_t *profiles_help_der(const unsigned char *der, size_t len, enum help_topic topic);
-
 /* Adds "profile": id and, within the reminder window (or expired),
  * "reminder": {"days_left", "window_days", "renew_url"?} to a certificate's
  * listing `c` (x509/cert.h) of the DER `der`, as of `now`. */
