@@ -466,7 +466,10 @@ void cert_look(struct cert_env *env, const unsigned char *der, size_t len, STACK
     x509_cert_facts(crt, ev);
     from = x509_time_utc(X509_get0_notBefore(crt));
     to = x509_time_utc(X509_get0_notAfter(crt));
-    out->validity = now < from || now > to ? DIAG_FAIL : to - now < (time_t)EXPIRY_WARN_DAYS * 86400 ? DIAG_WARN : DIAG_PASS;
+    /* Expiring: within the reminder window of the certificate's deployment profile (EXPIRY_WARN_DAYS unless set). */
+    out->validity = now < from || now > to                                        ? DIAG_FAIL
+                    : to - now < (time_t)profiles_reminder_days(crt) * 86400 ? DIAG_WARN
+                                                                              : DIAG_PASS;
     json_object_set_new(ev, "validity", json_string(now < from ? "not_yet_valid" : now > to ? "expired"
                                                     : out->validity == DIAG_WARN ? "expiring_soon" : "valid"));
 

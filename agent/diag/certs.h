@@ -18,7 +18,7 @@
 
 enum diag_status { DIAG_PASS, DIAG_WARN, DIAG_FAIL, DIAG_SKIP };
 
-#define EXPIRY_WARN_DAYS 30
+#define EXPIRY_WARN_DAYS 30 /* a certificate's, unless its deployment profile says otherwise (reminder_days) */
 
 struct cert_env_options {
     const char *ca_file;        /* trust anchors (PEM/DER), or NULL */

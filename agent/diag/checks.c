@@ -517,7 +517,9 @@ static void check_certificates(struct run *r, json_t *items, STACK_OF(X509) *int
     if (expired)
         say(&d, "%zu 张证书已过期或尚未生效。", "%zu certificate(s) expired or not yet valid.", expired);
     else if (soon)
-        say(&d, "%zu 张证书将在 %d 天内到期。", "%zu certificate(s) expire within %d days.", soon, EXPIRY_WARN_DAYS);
+        say(&d, "%zu 张证书即将到期（%d 天内，或其发证机构配置的提醒天数内）。",
+            "%zu certificate(s) expire soon (within %d days, or their issuer profile's reminder window).", soon,
+            EXPIRY_WARN_DAYS);
     else
         say(&d, "%zu 张证书均在有效期内。", "All %zu certificate(s) are within their validity.", n);
     add(r, "cert.validity", n ? validity : DIAG_SKIP, "证书有效期", "Certificate validity", &d,

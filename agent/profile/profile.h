@@ -15,6 +15,7 @@
 #ifndef UKEY_PROFILE_PROFILE_H
 #define UKEY_PROFILE_PROFILE_H
 
+#include "diag/certs.h"
 #include "diag/checks.h"
 #include "util/config.h"
 
@@ -22,7 +23,7 @@
 #include <openssl/x509.h>
 #include <time.h>
 
-#define PROFILE_DEFAULT_REMINDER_DAYS 30
+#define PROFILE_DEFAULT_REMINDER_DAYS EXPIRY_WARN_DAYS
 
 struct profile;
 

@@ -4,6 +4,7 @@ expires in 10 days, "help" in a blocked PIN's error and in the diagnostics
 and doctor, the "profiles" check; invalid profiles stop the agent (exit 2,
 naming file, line and key); a certificate of an unknown issuer gets no help.
 A private pcscd and the virtual PIV card."""
+import base64
 import json
 import os
 import shutil
@@ -172,6 +173,15 @@ class Profiles(unittest.TestCase):
         body = json.loads(raw)
         self.assertEqual((status, body["error"]["code"]), (423, "PIN_BLOCKED"), body)
         self.assertEqual(body["error"]["help"], {"name": "Test CA", "phone": "962600", "url": UNLOCK})
+        # A login of a site that sends the PIN (the profile's own allowed origin, pin_entry "page"): the same help.
+        status, _, raw = self.agent.request("POST", "/api/v1/login",
+                                            {"Content-Type": "application/json",
+                                             "Origin": "https://portal.example.gov.cn"},
+                                            body=json.dumps({"challenge": base64.b64encode(os.urandom(32)).decode(),
+                                                             "pin": "123456", "token": token}))
+        body = json.loads(raw)
+        self.assertEqual(body["error"]["code"], "PIN_BLOCKED", body)
+        self.assertEqual(body["error"]["help"], {"name": "测试发证机构", "phone": "962600", "url": UNLOCK})
         checks = by_id(self.agent.get_json("/api/v1/diagnostics?lang=en")[2])
         self.assertEqual(checks["pin.state"]["status"], "fail")
         self.assertEqual(checks["pin.state"]["help"]["url"], UNLOCK)
@@ -227,6 +237,25 @@ class Profiles(unittest.TestCase):
                         "续期请访问 http://127.0.0.1:8088/renew.html，或拨打 962600（ukey-agent 演示 CA）。"))
                 else:
                     self.assertNotIn("help", validity)
+
+    def test_reminder_window(self):
+        """A profile's reminder_days is cert.validity's warning window too: make_pki's certificate, valid 365
+        days, passes by default and warns under a profile of its CA with a 365-day window."""
+        d = tempfile.mkdtemp(prefix="ukey-prof-win-", dir=self.dir)
+        with open(os.path.join(d, "long.json"), "w") as f:
+            json.dump({"id": "long-window", "name": {"zh-CN": "长", "en": "Long"}, "reminder_days": 365,
+                       "links": {"renew": RENEW}, "issuers": [{"subject": "CN=ukey test CA, O=ukey-agent tests"}]}, f)
+        body = json.dumps({"certificate": self.pki["9c"][0]})
+        status, _, raw = self.agent.request("POST", "/api/v1/certificates/check?lang=en",
+                                            {"Content-Type": "application/json"}, body)
+        self.assertEqual(by_id(json.loads(raw))["cert.validity"]["status"], "pass")
+        with harness.Agent(config={"profile_dirs": [d]}) as agent:
+            status, _, raw = agent.request("POST", "/api/v1/certificates/check?lang=en",
+                                           {"Content-Type": "application/json"}, body)
+            validity = by_id(json.loads(raw))["cert.validity"]
+            self.assertEqual(validity["status"], "warn", validity)
+            self.assertEqual(validity["help"], {"name": "Long", "url": RENEW})
+            self.assertTrue(validity["fix"].endswith("Renew at %s (Long)." % RENEW), validity["fix"])
 
     def test_min_agent_version(self):
         """A profile's min_agent_version feeds agent.version in doctor (the stricter of it and the portal's)."""
