@@ -21,6 +21,8 @@
  *     "pkcs11_modules": ["/usr/lib/vendor/libukey-p11.so"],  // token vendors' PKCS#11 modules
  *     "skf_modules": ["/usr/lib/vendor/libukey-skf.so"],     // token vendors' SKF libraries (GM/T 0016)
  *     "log_level": "info",
+ *     "reminders": true,                // desktop notifications of expiring certificates (notify/reminders.h);
+ *                                       // false, or serve --no-reminders, turns them off
  *     "limits": {"max_connections": 256, "handshake_timeout_s": 10,
  *                "idle_timeout_s": 60, "max_body_bytes": 65536, "fetch_timeout_s": 15,
  *                "consent_timeout_s": 120, "consents_per_origin": 2,
@@ -68,6 +70,7 @@ struct agent_config {
     unsigned consent_timeout_s; /* a pending consent login */
     unsigned pin_retry_delay_ms; /* pacing after a wrong PIN or PUK (token/tokens.h) */
     unsigned consents_per_origin; /* live consent logins one origin may hold (api/consent.c) */
+    int reminders;              /* renewal reminders as desktop notifications (default 1) */
 };
 
 /* Fills `cfg` with the built-in defaults (no allocation). */
