@@ -37,8 +37,9 @@ int notify_show(struct notifier *n, const char *summary, const char *body, const
 int notify_fd(struct notifier *n, short *events, int *timeout_ms);
 
 /* Handles whatever the desktop sent (call after poll says so, and before
- * each poll); opens a URL whose action was invoked. */
-void notify_process(struct notifier *n);
+ * each poll); opens a URL whose action was invoked. 0, or -1 when the
+ * connection is gone (the session ended): close it then. */
+int notify_process(struct notifier *n);
 
 /* Disconnects; NULL is fine. */
 void notify_close(struct notifier *n);

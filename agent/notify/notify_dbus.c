@@ -6,10 +6,9 @@
  * from a signature string in one call, has a plain poll()able descriptor
  * and synchronous calls with a timeout, and needs no main-loop glue or
  * threading setup; libdbus-1's own documentation calls its low-level API
- * painful to use directly. libsystemd0 is on every Debian system already
- * (it is Essential through systemd's libraries and a dependency of
- * pcscd), so the agent gains no new runtime package; only libsystemd-dev
- * for the build.
+ * painful to use directly. apt itself depends on libsystemd0, so every
+ * Debian system has it: the agent gains no new runtime package, only
+ * libsystemd-dev for the build.
  *
  * Only the reminders thread (notify/reminders.c) calls these; nothing here
  * is shared between threads.
@@ -245,13 +244,14 @@ int notify_fd(struct notifier *n, short *events, int *timeout_ms)
     return sd_bus_get_fd(n->bus);
 }
 
-void notify_process(struct notifier *n)
+int notify_process(struct notifier *n)
 {
     int r;
     while ((r = sd_bus_process(n->bus, NULL)) > 0)
         ;
     if (r < 0)
-        log_debug("D-Bus: %s", strerror(-r));
+        log_info("reminders: the D-Bus session bus went away (%s)", strerror(-r));
+    return r < 0 ? -1 : 0;
 }
 
 int notify_url_allowed(const char *url)

@@ -137,25 +137,24 @@ int reminders_save(const char *path, json_t *shown)
 static void compose(X509 *x, int expired, long days, const char *expiry, char *summary, size_t scap, char *body,
                     size_t bcap)
 {
-    char subject[512], cn[256] = "", issuer[512], issuer_cn[256] = "";
+    char subject[512], cn[256] = "", issuer[512], issuer_cn[256] = "", zh[1024], en[1024];
+    const char *holder = cn;
     x509_name_format(X509_get_subject_name(x), subject, sizeof subject, cn, sizeof cn);
     x509_name_format(X509_get_issuer_name(x), issuer, sizeof issuer, issuer_cn, sizeof issuer_cn);
-    snprintf(summary, scap, "%s", expired ? "证书已过期 / Certificate expired"
-                                                : "证书即将到期 / Certificate expires soon");
-    if (expired)
-        snprintf(body, bcap,
-                 "%s 的证书已于 %s 过期（%ld 天前），请尽快续期。\n"
-                 "The certificate of %s expired on %s (%ld days ago); please renew it.\n"
-                 "颁发者 / Issuer: %s",
-                 cn[0] ? cn : subject, expiry, days, cn[0] ? cn : subject, expiry, days,
-                 issuer_cn[0] ? issuer_cn : issuer);
-    else
-        snprintf(body, bcap,
-                 "%s 的证书还有 %ld 天到期（%s），请及时续期。\n"
-                 "The certificate of %s expires in %ld days (%s); please renew it.\n"
-                 "颁发者 / Issuer: %s",
-                 cn[0] ? cn : subject, days, expiry, cn[0] ? cn : subject, days, expiry,
-                 issuer_cn[0] ? issuer_cn : issuer);
+    if (!cn[0])
+        holder = subject;
+    snprintf(summary, scap, "%s", expired ? "证书已过期 / Certificate expired" : "证书即将到期 / Certificate expires soon");
+    if (expired) {
+        snprintf(zh, sizeof zh, "%s 的证书已于 %s 过期（%ld 天前），请尽快续期。", holder, expiry, days);
+        snprintf(en, sizeof en, "The certificate of %s expired on %s (%ld days ago); please renew it.", holder, expiry,
+                 days);
+    } else {
+        snprintf(zh, sizeof zh, "%s 的证书还有 %ld 天到期（%s），请及时续期。", holder, days, expiry);
+        snprintf(en, sizeof en, "The certificate of %s expires in %ld days (%s); please renew it.", holder, days,
+                 expiry);
+    }
+    if (snprintf(body, bcap, "%s\n%s\n颁发者 / Issuer: %s", zh, en, issuer_cn[0] ? issuer_cn : issuer) >= (int)bcap)
+        log_debug("reminders: the notification's text was cut at %zu bytes", bcap - 1);
 }
 
 struct check {
@@ -189,7 +188,7 @@ static void check_cert(struct check *c, const unsigned char *der, size_t len)
     X509 *x = d2i_X509(NULL, &p, (long)len);
     unsigned char md[32];
     unsigned md_len = 0, window = REMINDERS_DEFAULT_DAYS;
-    char key[65], url[REMINDERS_URL_MAX] = "", expiry[11], summary[128], body[2048], err[256];
+    char key[65], url[REMINDERS_URL_MAX] = "", expiry[11], summary[128], body[4096], err[256];
     time_t not_after;
     long days;
     int expired;
@@ -314,8 +313,10 @@ static void *reminders_main(void *unused)
                 inserted |= buf[k] == 'i';
         if ((stop = atomic_load(&rem.stopping)))
             break;
-        if (n)
-            notify_process(n);
+        if (n && notify_process(n) != 0) {
+            notify_close(n);
+            n = NULL;
+        }
         if (inserted || reminders_day(time(NULL), NULL) != checked_day) {
             check_all(&n, &warned);
             checked_day = reminders_day(time(NULL), NULL);

@@ -217,20 +217,45 @@ class Reminders(unittest.TestCase):
         # Not remembered: shown once a desktop is there.
         self.assertFalse(os.path.exists(os.path.join(agent.state_dir, "reminders.json")))
 
-    def test_no_notification_server(self):
-        other = notifyd.SessionBus(tempfile.mkdtemp(prefix="bus-", dir=self.dir))
+    def test_no_notification_server_then_one_then_the_bus_gone(self):
+        bus_dir = tempfile.mkdtemp(prefix="bus-", dir=self.dir)
+        other = notifyd.SessionBus(bus_dir)
+        server = None
         try:
-            env = {"DBUS_SESSION_BUS_ADDRESS": other.address}
-            agent = harness.Agent(env=env)
+            agent = harness.Agent(env={"DBUS_SESSION_BUS_ADDRESS": other.address})
             self.agents.append(agent.start())
             self.assertTrue(agent.wait_log(CHECKED, 1))
+            # A bus, but nobody serves notifications: one line, however often.
             card = self.insert(agent, self.soon)
             self.reinsert(agent, card)
             self.assertEqual(agent.log_count(WARNING), 1, agent.log_text())
             self.assertEqual(agent.get_json("/api/v1/status")[0], 200)
-            agent.stop()
-        finally:
+            # A desktop comes: the reminder, not remembered before, is shown.
+            server = notifyd.NotificationServer(other, bus_dir)
+            self.reinsert(agent, card)
+            deadline = time.monotonic() + 10
+            while not server.calls() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(len(server.calls()), 1)
+            # The session ends (bus and server gone): the agent does not
+            # spin on the dead connection and serves on.
+            server.stop()
+            server = None
             other.stop()
+            other = None
+            self.assertTrue(agent.wait_log("reminders: the D-Bus session bus went away", 1), agent.log_text())
+            with open("/proc/%d/stat" % agent.proc.pid) as f:
+                cpu = sum(int(v) for v in f.read().rsplit(")", 1)[1].split()[11:13])
+            time.sleep(2)
+            with open("/proc/%d/stat" % agent.proc.pid) as f:
+                used = sum(int(v) for v in f.read().rsplit(")", 1)[1].split()[11:13]) - cpu
+            self.assertLess(used, 50, "clock ticks used in 2 s while idle")
+            self.assertEqual(agent.get_json("/api/v1/status")[0], 200)
+        finally:
+            if server:
+                server.stop()
+            if other:
+                other.stop()
 
     def test_turned_off(self):
         before = len(self.server.calls())
