@@ -144,14 +144,20 @@ static void compose(X509 *x, int expired, long days, const char *expiry, char *s
     if (!cn[0])
         holder = subject;
     snprintf(summary, scap, "%s", expired ? "证书已过期 / Certificate expired" : "证书即将到期 / Certificate expires soon");
-    if (expired) {
+    if (expired && days == 0) {
+        snprintf(zh, sizeof zh, "%s 的证书已于今天（%s）过期，请尽快续期。", holder, expiry);
+        snprintf(en, sizeof en, "The certificate of %s expired today (%s); please renew it.", holder, expiry);
+    } else if (expired) {
         snprintf(zh, sizeof zh, "%s 的证书已于 %s 过期（%ld 天前），请尽快续期。", holder, expiry, days);
-        snprintf(en, sizeof en, "The certificate of %s expired on %s (%ld days ago); please renew it.", holder, expiry,
-                 days);
+        snprintf(en, sizeof en, "The certificate of %s expired on %s (%ld day%s ago); please renew it.", holder,
+                 expiry, days, days == 1 ? "" : "s");
+    } else if (days == 0) {
+        snprintf(zh, sizeof zh, "%s 的证书今天（%s）到期，请及时续期。", holder, expiry);
+        snprintf(en, sizeof en, "The certificate of %s expires today (%s); please renew it.", holder, expiry);
     } else {
         snprintf(zh, sizeof zh, "%s 的证书还有 %ld 天到期（%s），请及时续期。", holder, days, expiry);
-        snprintf(en, sizeof en, "The certificate of %s expires in %ld days (%s); please renew it.", holder, days,
-                 expiry);
+        snprintf(en, sizeof en, "The certificate of %s expires in %ld day%s (%s); please renew it.", holder, days,
+                 days == 1 ? "" : "s", expiry);
     }
     if (snprintf(body, bcap, "%s\n%s\n颁发者 / Issuer: %s", zh, en, issuer_cn[0] ? issuer_cn : issuer) >= (int)bcap)
         log_debug("reminders: the notification's text was cut at %zu bytes", bcap - 1);

@@ -33,6 +33,7 @@ class Reminders(unittest.TestCase):
         pki = pcsc.make_pki(cls.dir)
         cls.soon = pcsc.issue_for_slot(cls.dir, pki, "9a", 10)
         cls.later = pcsc.issue_for_slot(cls.dir, pki, "9a", 100)
+        cls.expired = pcsc.issue_for_slot(cls.dir, pki, "9a", 10, start_days_ago=13)
         cls.bus = notifyd.SessionBus(cls.dir)
         cls.server = notifyd.NotificationServer(cls.bus, cls.dir)
         # The opener: records its arguments, as xdg-open would be given them.
@@ -56,8 +57,13 @@ class Reminders(unittest.TestCase):
     def tearDown(self):
         for card in self.cards:
             card.remove()
+        failures = []
         for agent in self.agents:
-            agent.cleanup()
+            try:
+                agent.cleanup()
+            except AssertionError as e:
+                failures.append(str(e))
+        self.assertEqual(failures, [])
 
     def start_agent(self, state_dir=None, bus=True, args=(), config=None, url=RENEW_URL):
         env = {"PATH": self.bin + ":" + os.environ["PATH"]}
@@ -165,6 +171,16 @@ class Reminders(unittest.TestCase):
         self.insert(agent, self.later)
         self.new_calls(before, 0)
         self.assertFalse(os.path.exists(os.path.join(agent.state_dir, "reminders.json")))
+
+    def test_expired(self):
+        before = len(self.server.calls())
+        agent = self.start_agent()
+        self.insert(agent, self.expired)
+        (call,) = self.new_calls(before, 1)
+        self.assertEqual(call["summary"], "证书已过期 / Certificate expired")
+        zh, en, _ = call["body"].split("\n")
+        self.assertIn("过期（3 天前）", zh)
+        self.assertIn("(3 days ago)", en)
 
     def test_no_url_no_action(self):
         before = len(self.server.calls())
