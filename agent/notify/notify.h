@@ -7,8 +7,9 @@
  * Linux (notify_dbus.c): the freedesktop Desktop Notifications
  * specification, org.freedesktop.Notifications on the session bus, which
  * GNOME, KDE, UOS and Kylin all serve. A click on the action comes back as
- * the ActionInvoked signal; notify_process() then opens the URL with
- * xdg-open (notify_open_url).
+ * the ActionInvoked signal; notify_process() then has the desktop open
+ * the URL (the XDG Desktop Portal's OpenURI, so that the browser does not
+ * start inside the agent's sandbox), else runs xdg-open (notify_open_url).
  */
 #ifndef UKEY_NOTIFY_NOTIFY_H
 #define UKEY_NOTIFY_NOTIFY_H

@@ -64,6 +64,34 @@ static void live_drop(struct live *l)
     l->url = NULL;
 }
 
+/*
+ * Asks the desktop to open `url` (XDG Desktop Portal, OpenURI.OpenURI(s
+ * parent_window, s uri, a{sv} options)), so that the browser starts as the
+ * session's, not as a child of the agent: under the packaged unit's
+ * hardening (MemoryDenyWriteExecute, RestrictNamespaces, NoNewPrivileges)
+ * a browser started by the agent would inherit those and fail. 0, or -1
+ * when there is no portal (then xdg-open it is).
+ */
+static int open_by_portal(struct notifier *n, const char *url)
+{
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    sd_bus_message *m = NULL, *reply = NULL;
+    int r;
+    if (!notify_url_allowed(url))
+        return -1; /* notify_open_url refuses it and says why */
+    if ((r = sd_bus_message_new_method_call(n->bus, &m, "org.freedesktop.portal.Desktop",
+                                            "/org/freedesktop/portal/desktop", "org.freedesktop.portal.OpenURI",
+                                            "OpenURI")) >= 0 &&
+        (r = sd_bus_message_append(m, "ssa{sv}", "", url, 0)) >= 0)
+        r = sd_bus_call(n->bus, m, NOTIFY_CALL_US, &error, &reply);
+    if (r < 0)
+        log_debug("no desktop portal (%s): xdg-open", error.message ? error.message : strerror(-r));
+    sd_bus_error_free(&error);
+    sd_bus_message_unref(m);
+    sd_bus_message_unref(reply);
+    return r < 0 ? -1 : 0;
+}
+
 /* ActionInvoked(u id, s action_key): the user clicked our action. */
 static int on_action(sd_bus_message *m, void *userdata, sd_bus_error *unused)
 {
@@ -76,7 +104,8 @@ static int on_action(sd_bus_message *m, void *userdata, sd_bus_error *unused)
         return 0;
     if ((l = live_find(n, id)) && strcmp(key, "renew") == 0) {
         log_info("reminder %u: opening the renewal page", id);
-        notify_open_url(l->url);
+        if (open_by_portal(n, l->url) != 0)
+            notify_open_url(l->url);
     }
     return 0;
 }

@@ -7,7 +7,9 @@ script, this file is the notification server: it owns
 org.freedesktop.Notifications on the bus given by --address, appends every
 Notify call as one JSON line to --record, and offers the test a method
 org.ukey.Test.Emit(s signal, u id, s key) that emits ActionInvoked(id, key)
-or NotificationClosed(id, 2) as a desktop would. Needs Debian's
+or NotificationClosed(id, 2) as a desktop would. With --portal it also
+plays the XDG Desktop Portal (org.freedesktop.portal.Desktop), recording
+OpenURI calls as {"open_uri": uri} lines. Needs Debian's
 python3-dbus and python3-gi (GLib main loop)."""
 import json
 import os
@@ -55,13 +57,13 @@ class SessionBus:
 class NotificationServer:
     """This file run as the fake server on `bus`, recording into `record`."""
 
-    def __init__(self, bus, directory):
+    def __init__(self, bus, directory, portal=False):
         from agent import _die_with_parent
         self.record = os.path.join(directory, "notifications.jsonl")
         open(self.record, "w").close()
         ready = os.path.join(directory, "notifyd.ready")
         self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--address", bus.address,
-                                      "--record", self.record, "--ready", ready],
+                                      "--record", self.record, "--ready", ready] + (["--portal"] if portal else []),
                                      stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 20
         while not os.path.exists(ready):
@@ -70,9 +72,17 @@ class NotificationServer:
             time.sleep(0.05)
         self.bus = bus
 
-    def calls(self):
+    def records(self):
         with open(self.record) as f:
             return [json.loads(line) for line in f if line.strip()]
+
+    def calls(self):
+        """The Notify calls so far."""
+        return [r for r in self.records() if "open_uri" not in r]
+
+    def opened(self):
+        """The URIs given to the portal's OpenURI so far."""
+        return [r["open_uri"] for r in self.records() if "open_uri" in r]
 
     def emit(self, signal, nid, key=""):
         """Has the server emit ActionInvoked(nid, key) or NotificationClosed(nid, 2)."""
@@ -89,7 +99,7 @@ class NotificationServer:
         terminate(self.proc)
 
 
-def serve(address, record, ready):
+def serve(address, record, ready, portal):
     import dbus
     import dbus.service
     from dbus.mainloop.glib import DBusGMainLoop
@@ -142,7 +152,17 @@ def serve(address, record, ready):
             else:
                 self.NotificationClosed(nid, dbus.UInt32(2))
 
+    class Portal(dbus.service.Object):
+        @dbus.service.method("org.freedesktop.portal.OpenURI", in_signature="ssa{sv}", out_signature="o")
+        def OpenURI(self, parent_window, uri, options):
+            with open(record, "a") as f:
+                f.write(json.dumps({"open_uri": str(uri)}) + "\n")
+            return dbus.ObjectPath("/org/freedesktop/portal/desktop/request/1/ukey")
+
     server = Server(bus, "/org/freedesktop/Notifications")
+    if portal:
+        server.portal_name = dbus.service.BusName("org.freedesktop.portal.Desktop", bus)
+        server.portal = Portal(bus, "/org/freedesktop/portal/desktop")
     open(ready, "w").close()
     GLib.MainLoop().run()
     return server, name  # (never reached) both must live while the loop runs
@@ -154,5 +174,6 @@ if __name__ == "__main__":
     parser.add_argument("--address", required=True)
     parser.add_argument("--record", required=True)
     parser.add_argument("--ready", required=True)
+    parser.add_argument("--portal", action="store_true")
     a = parser.parse_args()
-    serve(a.address, a.record, a.ready)
+    serve(a.address, a.record, a.ready, a.portal)

@@ -93,6 +93,13 @@ class Reminders(unittest.TestCase):
         card.insert()
         self.assertTrue(agent.wait_log(CHECKED, checked + 1), agent.log_text())
 
+    def read_opened(self):
+        """What the test xdg-open was given so far."""
+        if not os.path.exists(self.opened):
+            return ""
+        with open(self.opened) as f:
+            return f.read()
+
     def new_calls(self, before, count, settle=1.0):
         """The Notify calls after the first `before`, once there are `count`
         (and no more came during `settle` seconds)."""
@@ -135,17 +142,15 @@ class Reminders(unittest.TestCase):
         # The desktop's "renew" button: xdg-open gets the URL, as one argument.
         self.server.emit("ActionInvoked", call["id"], "renew")
         deadline = time.monotonic() + 10
-        while not os.path.exists(self.opened) and time.monotonic() < deadline:
+        while not self.read_opened() and time.monotonic() < deadline:
             time.sleep(0.05)
-        with open(self.opened) as f:
-            self.assertEqual(f.read(), RENEW_URL + "|\n")
+        self.assertEqual(self.read_opened(), RENEW_URL + "|\n")
         # Another action key, or the notification closed and then clicked: nothing opened.
         self.server.emit("ActionInvoked", call["id"], "default")
         self.server.emit("NotificationClosed", call["id"])
         self.server.emit("ActionInvoked", call["id"], "renew")
         time.sleep(1)
-        with open(self.opened) as f:
-            self.assertEqual(f.read(), RENEW_URL + "|\n")
+        self.assertEqual(self.read_opened(), RENEW_URL + "|\n")
 
         # The same day again: remembered, also across a restart of the agent.
         self.reinsert(agent, card)
@@ -171,6 +176,35 @@ class Reminders(unittest.TestCase):
         self.insert(agent, self.later)
         self.new_calls(before, 0)
         self.assertFalse(os.path.exists(os.path.join(agent.state_dir, "reminders.json")))
+
+    def test_renew_through_the_desktop_portal(self):
+        """With an XDG Desktop Portal on the bus the desktop opens the page
+        (the browser is not the agent's child); xdg-open is not run."""
+        bus_dir = tempfile.mkdtemp(prefix="bus-", dir=self.dir)
+        other = notifyd.SessionBus(bus_dir)
+        server = notifyd.NotificationServer(other, bus_dir, portal=True)
+        try:
+            opened_before = self.read_opened()
+            agent = harness.Agent(env={"DBUS_SESSION_BUS_ADDRESS": other.address, "UKEY_TEST_RENEW_URL": RENEW_URL,
+                                       "PATH": self.bin + ":" + os.environ["PATH"]})
+            self.agents.append(agent.start())
+            self.assertTrue(agent.wait_log(CHECKED, 1))
+            self.insert(agent, self.soon)
+            deadline = time.monotonic() + 10
+            while not server.calls() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            (call,) = server.calls()
+            server.emit("ActionInvoked", call["id"], "renew")
+            deadline = time.monotonic() + 10
+            while not server.opened() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            self.assertEqual(server.opened(), [RENEW_URL])
+            self.assertEqual(self.read_opened(), opened_before)
+            agent.stop()
+        finally:
+            server.stop()
+            other.stop()
 
     def test_expired(self):
         before = len(self.server.calls())
