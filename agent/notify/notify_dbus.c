@@ -286,20 +286,27 @@ int notify_process(struct notifier *n)
 int notify_url_allowed(const char *url)
 {
     static const char *const loopback[] = {"http://127.0.0.1", "http://[::1]", "http://localhost"};
-    const char *rest = NULL;
     for (const unsigned char *p = (const unsigned char *)url; *p; p++)
         if (*p <= ' ' || *p == 0x7f)
             return 0;
     if (strncmp(url, "https://", 8) == 0)
-        rest = url + 8;
-    for (size_t i = 0; !rest && i < sizeof loopback / sizeof loopback[0]; i++) {
+        return url[8] != '\0' && !strchr("/?#", url[8]); /* any host */
+    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
         size_t len = strlen(loopback[i]);
-        if (strncmp(url, loopback[i], len) == 0 && strchr(":/", url[len]) && url[len] != '\0')
-            rest = url + len;
+        const char *p = url + len;
+        if (strncmp(url, loopback[i], len) != 0)
+            continue;
+        /* Only a port may follow the host, then a path: "http://127.0.0.1:80@evil.example/"
+         * names evil.example (userinfo), "http://localhost.evil.example/" another host. */
+        if (*p == ':') {
+            size_t digits = strspn(p + 1, "0123456789");
+            if (digits < 1 || digits > 5)
+                return 0;
+            p += 1 + digits;
+        }
+        return *p == '\0' || *p == '/';
     }
-    /* https:// needs a host; a loopback URL goes on with a port or path.
-     * A leading '-' would read as an option to xdg-open. */
-    return rest && *rest && *rest != '/' && url[0] != '-';
+    return 0;
 }
 
 int notify_open_url(const char *url)
