@@ -71,7 +71,6 @@ class Reminders(unittest.TestCase):
         if url:
             env["UKEY_TEST_RENEW_URL"] = url
         agent = harness.Agent(args=list(args), config=config, state_dir=state_dir, env=env)
-        agent.env.pop("XDG_RUNTIME_DIR", None)
         self.agents.append(agent.start())
         # The first check (for tokens already present) has run.
         self.assertTrue(agent.wait_log(CHECKED, 1), agent.log_text())
