@@ -275,7 +275,10 @@ out:
     free(der);
 }
 
-/* Milliseconds until just after the next local midnight, for the daily check. */
+/* Milliseconds until just after the next local midnight, for the daily
+ * check, at most an hour: poll() waits on the monotonic clock, which stands
+ * still while the machine sleeps, and the wall clock or time zone may
+ * change meanwhile. A wake-up on the same day does nothing. */
 static int ms_to_next_day(void)
 {
     time_t now = time(NULL), next;
@@ -285,21 +288,21 @@ static int ms_to_next_day(void)
     tm.tm_hour = 0, tm.tm_min = 0, tm.tm_sec = 5;
     tm.tm_isdst = -1;
     next = mktime(&tm);
-    if (next <= now || next - now > 26 * 3600)
-        next = now + 24 * 3600;
+    if (next <= now || next - now > 3600)
+        next = now + 3600;
     return (int)(next - now) * 1000;
 }
 
 static void *reminders_main(void *unused)
 {
     struct notifier *n = NULL;
-    int warned = 0, stop = 0;
+    int warned = 0;
     long checked_day;
     (void)unused;
 
     check_all(&n, &warned);
     checked_day = reminders_day(time(NULL), NULL);
-    while (!stop) {
+    for (;;) {
         struct pollfd pf[2] = {{.fd = rem.wake[0], .events = POLLIN}};
         int nfds = 1, timeout = ms_to_next_day(), bus_timeout, inserted = 0;
         char buf[64];
@@ -312,12 +315,14 @@ static void *reminders_main(void *unused)
         }
         if (notify_reap() > 0 && timeout > 1000)
             timeout = 1000; /* an xdg-open still running: reap it soon */
-        if (poll(pf, (nfds_t)nfds, timeout) < 0 && errno != EINTR)
+        if (poll(pf, (nfds_t)nfds, timeout) < 0 && errno != EINTR) {
+            log_error("reminders: poll: %s; no more reminders until the agent restarts", strerror(errno));
             break;
+        }
         while ((got = read(rem.wake[0], buf, sizeof buf)) > 0)
             for (ssize_t k = 0; k < got; k++)
                 inserted |= buf[k] == 'i';
-        if ((stop = atomic_load(&rem.stopping)))
+        if (atomic_load(&rem.stopping))
             break;
         if (n && notify_process(n) != 0) {
             notify_close(n);

@@ -16,8 +16,9 @@
  * remembered, so it is tried again at the next insertion or day.
  *
  * The scheduler is one thread of its own. It learns of insertions from
- * the event hub (api/events.h, events_observe) and sleeps until the next
- * local midnight otherwise: an idle agent gets one wake-up a day. Without
+ * the event hub (api/events.h, events_observe) and otherwise wakes hourly
+ * (or just after local midnight) to see whether the local day changed,
+ * then looks at the tokens present again. Without
  * a session bus or a notification server it logs one line and the agent
  * runs on; it tries to connect again at the next check.
  */
