@@ -30,7 +30,7 @@ static void usage(FILE *to)
             "  ukey-agent serve [--port N] [--probe-port N] [--state-dir DIR] [--config FILE]\n"
             "                   [--allow-origin ORIGIN]... [--ca-file PEM] [--ca-dir DIR]\n"
             "                   [--webroot DIR] [--pkcs11-module SO]... [--skf-module SO]...\n"
-            "                   [--profile FILE]... [--log-level error|warn|info|debug]\n"
+            "                   [--profile FILE]... [--log-level error|warn|info|debug] [--no-reminders]\n"
             "  ukey-agent tokens [--json] [--pkcs11-module SO]... [--skf-module SO]... [--profile FILE]...\n"
             "  ukey-agent doctor [--json] [--lang zh-CN|en] [--mask-names] [--pkcs11-module SO]...\n"
             "                    [--skf-module SO]... [--profile FILE]...\n"
@@ -43,14 +43,16 @@ static void usage(FILE *to)
             "(https://*.example.gov.cn). SO is a token vendor's PKCS#11 module or SKF\n"
             "(GM/T 0016) library (repeatable; also \"pkcs11_modules\" and \"skf_modules\"\n"
             "in the config). FILE is a CA's deployment profile (docs/PROFILES.md;\n"
-            "repeatable; also \"profiles\" in the config). The config file defaults to\n"
+            "repeatable; also \"profiles\" in the config). --no-reminders: no desktop\n"
+            "notifications of expiring certificates (also \"reminders\": false).\n"
+            "The config file defaults to\n"
             "$XDG_CONFIG_HOME/ukey-agent/agent.json. See docs/ for the API.\n",
             UKEY_VERSION);
 }
 
 enum { OPT_PORT = 1000, OPT_PROBE_PORT, OPT_STATE_DIR, OPT_CONFIG, OPT_ALLOW_ORIGIN, OPT_CA_FILE, OPT_CA_DIR, OPT_WEBROOT,
        OPT_LOG_LEVEL, OPT_JSON, OPT_NO_SYSTEM, OPT_LANG, OPT_MASK_NAMES, OPT_PKCS11_MODULE,
-       OPT_SKF_MODULE, OPT_PROFILE };
+       OPT_SKF_MODULE, OPT_PROFILE, OPT_NO_REMINDERS };
 
 struct cli {
     const char *config_path;
@@ -79,6 +81,7 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
         {"json", no_argument, NULL, OPT_JSON},
         {"no-system", no_argument, NULL, OPT_NO_SYSTEM},
         {"lang", required_argument, NULL, OPT_LANG},
+        {"no-reminders", no_argument, NULL, OPT_NO_REMINDERS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -170,6 +173,9 @@ static int parse_options(int argc, char **argv, struct agent_config *cfg, struct
             break;
         case OPT_LANG:
             cli->lang = optarg;
+            break;
+        case OPT_NO_REMINDERS:
+            cfg->reminders = 0;
             break;
         case 'h':
             usage(stdout);

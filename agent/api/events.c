@@ -32,6 +32,11 @@ static size_t n_subs;
 static int closing;
 static unsigned long next_id = 1;
 static pthread_t keepalive;
+/* The observer; its lock is held while it runs, so that events_observe(NULL)
+ * waits for a call in progress. */
+static pthread_mutex_t observer_lock = PTHREAD_MUTEX_INITIALIZER;
+static void (*observer)(const char *type, const char *data_json, void *ctx);
+static void *observer_ctx;
 static int keepalive_running;
 
 static void ping(void);
@@ -129,6 +134,18 @@ void events_publish(const char *type, const char *data_json)
     pthread_mutex_unlock(&hub_lock);
     snprintf(text, sizeof text, "id: %lu\nevent: %s\ndata: %s\n\n", id, type, data_json);
     broadcast(text);
+    pthread_mutex_lock(&observer_lock);
+    if (observer)
+        observer(type, data_json, observer_ctx);
+    pthread_mutex_unlock(&observer_lock);
+}
+
+void events_observe(void (*fn)(const char *type, const char *data_json, void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&observer_lock);
+    observer = fn;
+    observer_ctx = ctx;
+    pthread_mutex_unlock(&observer_lock);
 }
 
 static void ping(void) { broadcast(": ping\n\n"); }

@@ -39,6 +39,13 @@ void events_unsubscribe(struct event_sub *sub);
 /* Queues an event for every subscriber. `data_json` is a JSON text. */
 void events_publish(const char *type, const char *data_json);
 
+/* One in-process observer of the events (the renewal reminders): fn(type,
+ * data_json, ctx) runs after the subscribers were queued, on the monitor
+ * thread that published, with no lock held; it must return quickly. NULL
+ * removes it; once events_observe returns, the old observer is not running
+ * and will not be called again. */
+void events_observe(void (*fn)(const char *type, const char *data_json, void *ctx), void *ctx);
+
 /* Starts the keep-alive thread and the PC/SC and PKCS#11 monitors that feed
  * the hub; 0 on success. */
 int events_start(void);

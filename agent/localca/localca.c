@@ -300,48 +300,20 @@ static int path_join(char *out, size_t len, const char *dir, const char *name)
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
-/* Writes `data` to dir/name through a temporary file and rename(), with `mode`. */
+/* Writes `data` to dir/name atomically (util/file.h), with `mode`. */
 static int write_file(const char *dir, const char *name, const char *data, mode_t mode,
                       char *err, size_t errlen)
 {
-    char path[4096], tmp[4200];
-    size_t len = strlen(data), off = 0;
-    int fd;
+    char path[4096];
     if (path_join(path, sizeof path, dir, name) != 0) {
         snprintf(err, errlen, "state directory path too long");
         return -1;
     }
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    if (file_write_atomic(path, data, strlen(data), mode) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
-    if (fchmod(fd, mode) != 0)
-        goto fail;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto fail;
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        fd = -1;
-        goto fail;
-    }
     return 0;
-fail:
-    snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    return -1;
 }
 
 static int make_state_dir(const char *dir, char *err, size_t errlen)

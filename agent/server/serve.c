@@ -9,6 +9,7 @@
 #include "api/events.h"
 #include "localca/localca.h"
 #include "localca/trust.h"
+#include "notify/reminders.h"
 #include "server/guard.h"
 #include "server/http.h"
 #include "server/probe.h"
@@ -146,11 +147,17 @@ int serve_main(struct agent_config *cfg)
     log_info("ukey-agent %s listening on https://127.0.0.1:%u (state %s, %zu allowed origin(s))",
              UKEY_VERSION, agent.port, cfg->state_dir, cfg->n_allow_origins);
     tokens_set_pin_delay(cfg->pin_retry_delay_ms);
+    /* Before the monitors, so that no insertion goes unseen; its first
+     * check covers the tokens already present. */
+    if (cfg->reminders)
+        reminders_start(&(struct reminders_options){.state_dir = cfg->state_dir});
     if (events_start() != 0)
         log_warn("cannot start the PC/SC monitor: no token events");
     rc = tls_front_run(st.front, &stop_requested, wake_pipe[0], TICK_S, tick, &st) ? 1 : 0;
     log_info("shutting down");
-    /* Parked event streams must be resumed before the HTTP engine stops. */
+    /* Parked event streams must be resumed before the HTTP engine stops;
+     * the reminders stop first, as they read tokens. */
+    reminders_stop();
     events_shutdown();
 out:
     probe_stop(probe);

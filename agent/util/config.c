@@ -27,6 +27,7 @@ void config_defaults(struct agent_config *cfg)
     cfg->pin_retry_delay_ms = 1000;
     cfg->consents_per_origin = 2;
     cfg->pin_entry = PIN_ENTRY_CONSENT;
+    cfg->reminders = 1;
 }
 
 int config_set_string(char **member, const char *value)
@@ -346,9 +347,13 @@ static int load_object(const struct config_json *ld, struct agent_config *cfg, j
         } else if (strcmp(key, "limits") == 0) {
             if (load_limits(ld, cfg, v))
                 return -1;
+        } else if (strcmp(key, "reminders") == 0) {
+            if (!json_is_boolean(v))
+                return config_json_fail(ld, key, "must be true or false");
+            cfg->reminders = json_is_true(v);
         } else {
             return config_json_fail(ld, key, "unknown key (known: port, probe_port, state_dir, webroot, ca_file, ca_dir, pin_entry, "
-                                     "allow_origins, pkcs11_modules, skf_modules, profiles, profile_dirs, log_level, limits)");
+                                     "allow_origins, pkcs11_modules, skf_modules, profiles, profile_dirs, log_level, reminders, limits)");
         }
     }
     return 0;

@@ -23,6 +23,8 @@
  *     "profiles": ["/path/ca.json"],     // deployment profiles to load besides the directories' (profile/profile.h)
  *     "profile_dirs": ["/path/profiles"], // replaces the profile directories (packaged, /etc, ~/.config), even when []
  *     "log_level": "info",
+ *     "reminders": true,                // desktop notifications of expiring certificates (notify/reminders.h);
+ *                                       // false, or serve --no-reminders, turns them off
  *     "limits": {"max_connections": 256, "handshake_timeout_s": 10,
  *                "idle_timeout_s": 60, "max_body_bytes": 65536, "fetch_timeout_s": 15,
  *                "consent_timeout_s": 120, "consents_per_origin": 2,
@@ -76,6 +78,7 @@ struct agent_config {
     unsigned consent_timeout_s; /* a pending consent login */
     unsigned pin_retry_delay_ms; /* pacing after a wrong PIN or PUK (token/tokens.h) */
     unsigned consents_per_origin; /* live consent logins one origin may hold (api/consent.c) */
+    int reminders;              /* renewal reminders as desktop notifications (default 1) */
 };
 
 /* Fills `cfg` with the built-in defaults (no allocation). */

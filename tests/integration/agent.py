@@ -61,6 +61,10 @@ class Agent:
                 f.write(config if isinstance(config, str) else json.dumps(config))
         self.env = dict(os.environ, HOME=self.tmp, XDG_CONFIG_HOME=os.path.join(self.tmp, "config"))
         self.env.pop("XDG_DATA_HOME", None)
+        # No desktop notifications on the machine's session from a test's
+        # expiring certificates: tests that want a bus give its address.
+        self.env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        self.env.pop("XDG_RUNTIME_DIR", None)
         if env:
             self.env.update(env)
         self.proc = None

@@ -147,6 +147,24 @@ def make_pki(d, crl_url=None):
     return pki
 
 
+def issue_for_slot(d, pki, slot, days, cn="张三", start_days_ago=0):
+    """A copy of make_pki(d)'s `pki` whose certificate in `slot` is a new one
+    for the same key, valid for `days` from now, or from `start_days_ago`
+    days ago (made under faketime; the same extensions)."""
+    def p(name):
+        return os.path.join(d, name)
+    ext = "sign" if slot == "9c" else "auth"
+    name = "%s-%dd-%d" % (slot, days, start_days_ago)
+    clock = ["faketime", "-f", "-%dd" % start_days_ago] if start_days_ago else []
+    run_tool("openssl", "req", "-new", "-key", p(slot + ".key"), "-out", p(name + ".csr"),
+             "-subj", "/CN=%s/O=测试单位/C=CN" % cn, "-utf8")
+    run_tool(*clock, "openssl", "x509", "-req", "-in", p(name + ".csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
+             "-CAcreateserial", "-days", str(days), "-out", p(name + ".pem"), "-extfile", p("ext.cnf"),
+             "-extensions", ext)
+    with open(p(name + ".pem")) as f:
+        return dict(pki, **{slot: (f.read(), pki[slot][1])})
+
+
 def make_crl(d, revoke=()):
     """A CRL from the test CA of make_pki(d) listing the certificates of the
     given slots; returns its path (PEM)."""

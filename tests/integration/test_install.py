@@ -47,7 +47,7 @@ class Install(unittest.TestCase):
                          "share/ukey-agent/profiles/demo.json", "share/doc/ukey-agent/PROFILES.md"):
                 self.assertIn("." + prefix + "/" + path, files, path)
             info = run_tool("dpkg-deb", "-I", deb).stdout
-            for dep in ("libmicrohttpd12", "libpcsclite1", "libmbedtls14", "libjansson4", "libcurl4"):
+            for dep in ("libmicrohttpd12", "libpcsclite1", "libmbedtls14", "libjansson4", "libcurl4", "libsystemd0"):
                 self.assertIn(dep, info)
             # The maintainer scripts need no network: they only enable the user unit.
             control = os.path.join(out, "control")

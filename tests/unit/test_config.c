@@ -31,6 +31,11 @@ int main(void)
     config_defaults(&cfg);
     CHECK(cfg.port == 27443 && cfg.max_body_bytes == 65536 && cfg.n_allow_origins == 0);
 
+    CHECK(cfg.reminders == 1);
+    CHECK(load_text("{\"reminders\": false}", &cfg, err, sizeof err) == 0 && cfg.reminders == 0);
+    CHECK(load_text("{\n\"reminders\": \"yes\"}", &cfg, err, sizeof err) == -1);
+    CHECK(strstr(err, ":2: key \"reminders\"") && strstr(err, "true or false"));
+
     CHECK(load_text("{\n  \"port\": 28000,\n  \"allow_origins\": [\"https://portal.gov.example\", "
                     "\"https://*.example.gov.cn\"],\n  \"log_level\": \"debug\",\n"
                     "  \"limits\": {\"max_body_bytes\": 4096, \"handshake_timeout_s\": 3}\n}\n",

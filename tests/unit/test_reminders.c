@@ -1,0 +1,127 @@
+/* Renewal reminders without a bus: which links may be opened, local days,
+ * and reminders.json read back (missing, damaged, stale and future entries)
+ * and written (0600, atomically). */
+#include "check.h"
+
+#include "notify/notify.h"
+#include "notify/reminders.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/ukey-test-reminders-XXXXXX";
+static char path[256];
+
+static void write_text(const char *text)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+#define KEY_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define KEY_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define KEY_C "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+
+/* Loads `text` as of day `today` and returns how many entries were kept. */
+static size_t kept(const char *text, long today)
+{
+    json_t *shown;
+    size_t n;
+    write_text(text);
+    shown = reminders_load(path, today);
+    n = shown ? json_object_size(shown) : (size_t)-1;
+    json_decref(shown);
+    return n;
+}
+
+int main(void)
+{
+    char text[11], buf[512];
+    long today;
+    json_t *shown;
+    struct stat st;
+
+    /* Links: https anywhere, http only on loopback, nothing that hides another host. */
+    CHECK(notify_url_allowed("https://ca.example.gov.cn/renew?a=1&b=2"));
+    CHECK(notify_url_allowed("http://127.0.0.1:8088/renew"));
+    CHECK(notify_url_allowed("http://[::1]/renew"));
+    CHECK(notify_url_allowed("http://localhost:80"));
+    CHECK(!notify_url_allowed("http://ca.example.gov.cn/renew"));
+    CHECK(!notify_url_allowed("http://127.0.0.1:80@evil.example/"));
+    CHECK(!notify_url_allowed("http://127.0.0.1.evil.example/"));
+    CHECK(!notify_url_allowed("http://localhost.evil.example/"));
+    CHECK(!notify_url_allowed("http://127.0.0.1:/x"));
+    CHECK(!notify_url_allowed("http://127.0.0.1:123456/"));
+    CHECK(!notify_url_allowed("https://"));
+    CHECK(!notify_url_allowed("https:///path"));
+    CHECK(!notify_url_allowed("https://a.example/ x"));
+    CHECK(!notify_url_allowed("https://a.example/\nx"));
+    CHECK(!notify_url_allowed("-https://a.example/"));
+    CHECK(!notify_url_allowed("javascript:alert(1)"));
+    CHECK(!notify_url_allowed("file:///etc/passwd"));
+    CHECK(!notify_url_allowed(""));
+
+    /* Local days. */
+    setenv("TZ", "UTC", 1);
+    tzset();
+    CHECK(reminders_day(0, text) == 0);
+    CHECK(strcmp(text, "1970-01-01") == 0);
+    CHECK(reminders_day(951782400, text) == 11016); /* 2000-02-29, a leap day */
+    CHECK(strcmp(text, "2000-02-29") == 0);
+    setenv("TZ", "Asia/Shanghai", 1); /* UTC+8: 20:00 UTC is the next day there */
+    tzset();
+    CHECK(reminders_day(951782400 + 20 * 3600, text) == 11017);
+    CHECK(strcmp(text, "2000-03-01") == 0);
+
+    if (!mkdtemp(dir))
+        return 1;
+    snprintf(path, sizeof path, "%s/reminders.json", dir);
+    today = reminders_day(1765000000, text); /* 2025-12-06 */
+    CHECK(strcmp(text, "2025-12-06") == 0);
+
+    /* Missing, damaged or of another shape: afresh (an empty record). */
+    shown = reminders_load(path, today);
+    CHECK(shown && json_object_size(shown) == 0);
+    json_decref(shown);
+    CHECK(kept("{not json", today) == 0);
+    CHECK(kept("", today) == 0);
+    CHECK(kept("[]", today) == 0);
+    CHECK(kept("{\"version\": 2, \"shown\": {\"" KEY_A "\": \"2025-12-06\"}}", today) == 0);
+    CHECK(kept("{\"version\": 1, \"shown\": []}", today) == 0);
+    CHECK(kept("{\"version\": 1, \"shown\": {\"abc\": \"2025-12-06\"}}", today) == 0);
+    CHECK(kept("{\"version\": 1, \"shown\": {\"" KEY_A "\": \"yesterday\"}}", today) == 0);
+    CHECK(kept("{\"version\": 1, \"shown\": {\"" KEY_A "\": \"2025-13-06\"}}", today) == 0);
+    CHECK(kept("{\"version\": 1, \"shown\": {\"" KEY_A "\": 20251206}}", today) == 0);
+    CHECK(kept("{\"version\": 1, \"shown\": {\"" KEY_A "\": \"2025-12-06\", \"" KEY_A "\": \"2025-12-05\"}}",
+               today) == 0);
+    /* Good entries: today and 60 days ago stay; 61 days ago and the future go. */
+    CHECK(kept("{\"version\": 1, \"shown\": {\"" KEY_A "\": \"2025-12-06\", \"" KEY_B "\": \"2025-10-07\"}}",
+               today) == 2);
+    CHECK(kept("{\"version\": 1, \"shown\": {\"" KEY_A "\": \"2025-10-06\", \"" KEY_B "\": \"2025-12-07\", \"" KEY_C
+               "\": \"2025-12-05\"}}",
+               today) == 1);
+
+    /* Written 0600, read back the same. */
+    write_text("stale");
+    chmod(path, 0644);
+    shown = json_pack("{s:s}", KEY_C, "2025-12-06");
+    CHECK(reminders_save(path, shown) == 0);
+    json_decref(shown);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    shown = reminders_load(path, today);
+    CHECK(shown && json_object_size(shown) == 1 &&
+          strcmp(json_string_value(json_object_get(shown, KEY_C)), "2025-12-06") == 0);
+    json_decref(shown);
+    /* A directory that cannot be written: -1, the old file kept. */
+    snprintf(buf, sizeof buf, "%s/missing/reminders.json", dir);
+    shown = json_object();
+    CHECK(reminders_save(buf, shown) == -1);
+    json_decref(shown);
+
+    unlink(path);
+    rmdir(dir);
+    return check_done();
+}
