@@ -25,7 +25,20 @@
       summary: "失败 {fail} · 警告 {warn} · 通过 {pass} · 跳过 {skip}", evidence: "证据", fix: "解决办法：",
       stopped: "无法连接助手。", retries: "PIN 码错误，还剩 {n} 次机会。", lang: "English",
       sitesTitle: "允许使用助手的网站", noSites: "还没有允许任何网站（agent.json 的 allow_origins）。",
-      pe_consent: "PIN 码在助手的确认窗口中输入", pe_page: "PIN 码在网站页面中输入（旧方式）"
+      pe_consent: "PIN 码在助手的确认窗口中输入", pe_page: "PIN 码在网站页面中输入（旧方式）",
+      details: "证书详情", keyUsage: "密钥用途", extKeyUsage: "扩展用途", sigAlg: "签名算法", validity: "有效期",
+      ku_digitalSignature: "数字签名", ku_nonRepudiation: "不可否认", ku_keyEncipherment: "密钥加密",
+      ku_dataEncipherment: "数据加密", ku_keyAgreement: "密钥协商", ku_keyCertSign: "签发证书", ku_cRLSign: "签发 CRL",
+      eku_clientAuth: "客户端身份认证", eku_serverAuth: "服务器身份认证", eku_emailProtection: "安全电子邮件",
+      eku_codeSigning: "代码签名",
+      f_CN: "名称", f_O: "单位", f_OU: "部门", f_C: "国家", f_ST: "省份", f_L: "城市", f_serialNumber: "证件号码",
+      f_emailAddress: "电子邮件", "f_2.5.4.97": "机构标识（如统一社会信用代码）", "x_1.2.156.112570.148": "身份证号码",
+      verifyPin: "验证 PIN 码", doVerify: "验证", pinOk: "PIN 码正确：UKey 工作正常。",
+      confirmLastPin: "我确认 PIN 正确，使用最后一次机会（再错 PIN 将被锁定）",
+      remind: "证书“{cn}”将在 {n} 天后到期（{d}），请及时续期。", remindExpired: "证书“{cn}”已于 {d} 过期，请办理续期。",
+      renew: "去续期", unlockLink: "在线解锁", changeLink: "变更证书信息", downloadLink: "下载证书助手",
+      servicePoints: "服务网点", hotline: "客服热线", issuerService: "发证机构服务", profilesTitle: "发证机构与服务",
+      open: "打开"
     },
     en: {
       title: "ukey-agent certificate agent", checking: "Checking…", copyReport: "Copy report", downloadReport: "Download report",
@@ -48,11 +61,28 @@
       downloaded: "Report downloaded (names masked, no PIN).", summary: "{fail} failed · {warn} warnings · {pass} passed · {skip} skipped",
       evidence: "Evidence", fix: "What to do: ", stopped: "Cannot reach the agent.", retries: "Wrong PIN: {n} tries left.",
       lang: "中文", sitesTitle: "Sites allowed to use the agent", noSites: "No site is allowed yet (allow_origins in agent.json).",
-      pe_consent: "PIN typed in the agent's confirmation window", pe_page: "PIN typed in the site's page (the old way)"
+      pe_consent: "PIN typed in the agent's confirmation window", pe_page: "PIN typed in the site's page (the old way)",
+      details: "Certificate details", keyUsage: "Key usage", extKeyUsage: "Extended key usage",
+      sigAlg: "Signature algorithm", validity: "Validity",
+      ku_digitalSignature: "digital signature", ku_nonRepudiation: "non-repudiation", ku_keyEncipherment: "key encipherment",
+      ku_dataEncipherment: "data encipherment", ku_keyAgreement: "key agreement", ku_keyCertSign: "certificate signing",
+      ku_cRLSign: "CRL signing", eku_clientAuth: "client authentication", eku_serverAuth: "server authentication",
+      eku_emailProtection: "secure e-mail", eku_codeSigning: "code signing",
+      f_CN: "Name", f_O: "Organization", f_OU: "Unit", f_C: "Country", f_ST: "Province", f_L: "City",
+      f_serialNumber: "ID number", f_emailAddress: "E-mail", "f_2.5.4.97": "Organization identifier (e.g. unified social credit code)",
+      "x_1.2.156.112570.148": "ID card number",
+      verifyPin: "Verify the PIN", doVerify: "Verify", pinOk: "The PIN is correct: the token works.",
+      confirmLastPin: "I am sure of the PIN: use the last attempt (one more wrong PIN blocks it)",
+      remind: "The certificate \"{cn}\" expires in {n} days ({d}): renew it in time.",
+      remindExpired: "The certificate \"{cn}\" expired on {d}: renew it.",
+      renew: "Renew", unlockLink: "Unblock online", changeLink: "Change certificate details", downloadLink: "Download the agent",
+      servicePoints: "Service points", hotline: "Hotline", issuerService: "Issuer's services", profilesTitle: "Issuers and their services",
+      open: "Open"
     }
   };
   var lang = /^zh/i.test(navigator.language || "") ? "zh-CN" : /^en/i.test(navigator.language || "") ? "en" : "zh-CN";
   var revocation = {};   // certificate serial -> verdict, from the diagnostics
+  var profiles = {};     // deployment profile id -> profile, from /api/v1/profiles
   var lastTokens = null;
 
   function $(id) { return document.getElementById(id); }
@@ -102,6 +132,57 @@
 
   function days(until) { return Math.floor((Date.parse(until) - Date.now()) / 86400000); }
 
+  // A link to a CA's page: https://, or http:// on loopback (the demo); else nothing.
+  function link(url, text) {
+    if (typeof url !== "string" || !/^(https:\/\/|http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])[:/])/.test(url)) return null;
+    var a = el("a", text);
+    a.href = url; a.target = "_blank"; a.rel = "noopener noreferrer";
+    return a;
+  }
+  function label(prefix, key) { return T[lang][prefix + key] || key; }
+
+  // The issuer's contacts and self-service links of a profile, on one line.
+  function serviceLine(p, topics) {
+    var box = el("div", null, "detail service");
+    box.appendChild(el("span", t("issuerService") + ": " + ((p.name && p.name[lang]) || p.id)));
+    if (p.hotline) box.appendChild(el("span", " · " + t("hotline") + " " + p.hotline));
+    topics.concat(["service_points"]).forEach(function (k) {
+      var url = k === "service_points" ? p.service_points_url : p.links && p.links[k];
+      var a = link(url, t({ renew: "renew", unlock: "unlockLink", change_details: "changeLink", download: "downloadLink",
+                            service_points: "servicePoints" }[k]));
+      if (a) { box.appendChild(document.createTextNode(" · ")); box.appendChild(a); }
+    });
+    return box;
+  }
+
+  // What the certificate is, as the old client's details dialog showed it.
+  function certDetails(c) {
+    var d = el("details", null, "cert-details"), dl = el("dl");
+    d.appendChild(el("summary", t("details")));
+    function row(k, v) { dl.appendChild(el("dt", k)); dl.appendChild(el("dd", v)); }
+    (c.subject_fields || []).forEach(function (f) { row(label("f_", f.key), f.value); });
+    (c.cn_extensions || []).forEach(function (x) { row(label("x_", x.oid), x.value); });
+    row(t("serial"), c.serial);
+    row(t("issuer"), c.issuer);
+    row(t("validity"), c.not_before.slice(0, 10) + " — " + c.not_after.slice(0, 10));
+    row(t("keyUsage"), (c.key_usage || []).map(function (k) { return label("ku_", k); }).join("、") || "—");
+    if (c.ext_key_usage && c.ext_key_usage.length)
+      row(t("extKeyUsage"), c.ext_key_usage.map(function (k) { return label("eku_", k); }).join("、"));
+    row(t("sigAlg"), c.signature_algorithm + " · " + c.key_type + " " + c.key_size);
+    d.appendChild(dl);
+    return d;
+  }
+
+  // "Expires in N days" with the renewal link, for a certificate the agent reminds of.
+  function reminderLine(c) {
+    var r = c.reminder, box = el("div", null, "reminder error");
+    box.appendChild(el("span", r.days_left < 0 ? t("remindExpired", { cn: c.subject_cn || c.subject, d: c.not_after.slice(0, 10) })
+      : t("remind", { cn: c.subject_cn || c.subject, n: r.days_left, d: c.not_after.slice(0, 10) })));
+    var a = link(r.renew_url, t("renew"));
+    if (a) { box.appendChild(document.createTextNode(" ")); box.appendChild(a); }
+    return box;
+  }
+
   function certBlock(tok, c) {
     var box = el("div", null, "cert"), now = Date.now(), left = days(c.not_after), v = revocation[c.serial];
     box.appendChild(el("strong", c.subject_cn || c.subject));
@@ -116,6 +197,9 @@
     rv.appendChild(el("span", v || "skip", "badge " + (v || "skip")));
     rv.appendChild(el("span", t("revocation") + ": " + t("rv_" + (v || "skip"))));
     box.appendChild(rv);
+    if (c.reminder) box.appendChild(reminderLine(c));
+    if (c.profile && profiles[c.profile]) box.appendChild(serviceLine(profiles[c.profile], ["renew", "change_details"]));
+    box.appendChild(certDetails(c));
     return box;
   }
 
@@ -128,7 +212,44 @@
       box.appendChild(el("span", " · " + (k.blocked ? t("pukBlocked") : t("pukLeft", { n: k.retries_left })),
                          k.blocked || k.retries_left === 1 ? "error" : ""));
     if (p.blocked && !k.blocked) box.appendChild(unblockForm(tok));
+    if (!p.blocked) box.appendChild(verifyForm(tok));
+    var prof = tok.certificates.map(function (c) { return profiles[c.profile]; }).filter(Boolean)[0];
+    if ((p.blocked || k.blocked) && prof) box.appendChild(serviceLine(prof, ["unlock"]));
     return box;
+  }
+
+  // 验证UKEY: the PIN checked by the token, nothing signed. The last try
+  // needs the tick (PIN_LAST_ATTEMPT).
+  function verifyForm(tok) {
+    var d = el("details", null, "verify-pin"), f = el("form"), pin = el("input"), out = el("p", null, "detail");
+    d.appendChild(el("summary", t("verifyPin")));
+    pin.type = "password"; pin.inputMode = "numeric"; pin.autocomplete = "off"; pin.required = true;
+    pin.id = "verify-pin-" + tok.id;
+    var l = el("label", t("pin")); l.htmlFor = pin.id;
+    f.appendChild(l); f.appendChild(pin);
+    var last = el("p"), cb = el("input"), cl = el("label", t("confirmLastPin"));
+    cb.type = "checkbox"; cb.id = "pin-last-" + tok.id; cl.htmlFor = cb.id;
+    last.appendChild(cb); last.appendChild(cl);
+    last.hidden = !(tok.pin && tok.pin.retries_left === 1);
+    f.appendChild(last);
+    var b = el("button", t("doVerify")); b.type = "submit";
+    f.appendChild(b);
+    f.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      api("POST", "/api/v1/tokens/" + encodeURIComponent(tok.id) + "/pin/verify",
+          { pin: pin.value, confirm_last_attempt: cb.checked })
+        .then(function () { out.textContent = t("pinOk"); out.className = "ok"; },
+              function (e) {
+                if (e.code === "PIN_LAST_ATTEMPT") last.hidden = false;
+                out.textContent = (e.code === "PIN_INCORRECT" && typeof e.retries_left === "number"
+                  ? t("retries", { n: e.retries_left }) : errText(e.i18n)) + waitText(e);
+                out.className = "error";
+              })
+        .then(function () { pin.value = ""; });
+    });
+    d.appendChild(f);
+    d.appendChild(out);
+    return d;
   }
 
   // " Try again in N s." after an answer that says when (pacing), else "".
@@ -174,6 +295,7 @@
     return api("GET", "/api/v1/tokens").then(function (d) {
       var list = $("readers"), byId = {}, select = $("test-cert"), chosen = select.value;
       lastTokens = d;
+      showReminders(d);
       list.textContent = "";
       select.textContent = "";
       (d.tokens || []).forEach(function (tok) { byId[tok.id] = tok; });
@@ -202,6 +324,33 @@
     });
   }
 
+  // Reminders of expiring certificates, above everything else.
+  function showReminders(d) {
+    var box = $("reminders");
+    box.textContent = "";
+    (d.tokens || []).forEach(function (tok) {
+      tok.certificates.forEach(function (c) { if (c.reminder) box.appendChild(reminderLine(c)); });
+    });
+  }
+
+  // The deployment profiles: each issuer's contacts and self-service links.
+  function showProfiles() {
+    return api("GET", "/api/v1/profiles").then(function (r) {
+      var list = $("profiles");
+      profiles = {};
+      list.textContent = "";
+      (r.profiles || []).forEach(function (p) {
+        profiles[p.id] = p;
+        var li = el("li");
+        li.appendChild(el("strong", (p.name && p.name[lang]) || p.id));
+        li.appendChild(serviceLine(p, ["renew", "unlock", "change_details", "download"]));
+        list.appendChild(li);
+      });
+      $("profiles-section").hidden = !list.children.length;
+      if (lastTokens) showTokens();
+    }, function () { $("profiles-section").hidden = true; });
+  }
+
   function showChecks() {
     return api("GET", "/api/v1/diagnostics?lang=" + lang).then(function (r) {
       var list = $("checks");
@@ -214,7 +363,11 @@
         li.appendChild(el("span", c.status, "badge " + c.status));
         li.appendChild(el("strong", c.title));
         li.appendChild(el("div", c.detail, "detail"));
-        if (c.fix) li.appendChild(el("p", t("fix") + c.fix, "fix"));
+        if (c.fix) {
+          var fix = el("p", t("fix") + c.fix, "fix"), a = c.help && link(c.help.url, t("open"));
+          if (a) { fix.appendChild(document.createTextNode(" ")); fix.appendChild(a); }
+          li.appendChild(fix);
+        }
         var ev = el("details");
         ev.appendChild(el("summary", t("evidence")));
         ev.appendChild(el("pre", JSON.stringify(c.evidence, null, 2)));
@@ -312,7 +465,7 @@
     });
   }
 
-  function refreshAll() { showStatus(); showTokens(); showChecks(); }
+  function refreshAll() { showStatus(); showProfiles(); showTokens(); showChecks(); }
 
   translate();
   $("lang").addEventListener("click", function () { lang = lang === "en" ? "zh-CN" : "en"; translate(); refreshAll(); });

@@ -806,8 +806,8 @@ static char *home_masked(const char *text)
 }
 
 /* Masks the home directory in every string of `v` and, with `names`,
- * people's and companies' names, dropping the certificates' DER (which
- * holds them too). */
+ * people's and companies' names, dropping the certificates' DER and their
+ * subject fields and Chinese extensions (which hold them too). */
 static void mask_report(json_t *v, int names)
 {
     const char *key;
@@ -827,7 +827,8 @@ static void mask_report(json_t *v, int names)
         return;
     }
     json_object_foreach_safe(v, tmp, key, x) {
-        if (names && strcmp(key, "der") == 0)
+        if (names && (strcmp(key, "der") == 0 || strcmp(key, "subject_fields") == 0 ||
+                      strcmp(key, "cn_extensions") == 0))
             json_object_del(v, key);
         else if (names && json_is_string(x) &&
                  (strcmp(key, "subject") == 0 || strcmp(key, "issuer") == 0 || strcmp(key, "subject_cn") == 0) &&

@@ -86,6 +86,53 @@ int x509_cert_facts(X509 *crt, json_t *obj)
            json_object_set_new(obj, "not_after", json_string(to)) ? -1 : 0;
 }
 
+/* [{"key": "CN", "oid": "2.5.4.3", "value": "张三"}, ...]: the subject's
+ * attributes in the certificate's order (serialNumber, organizationIdentifier
+ * and the Chinese CAs' own attributes by OID included). */
+static json_t *subject_fields(X509 *crt)
+{
+    const X509_NAME *name = X509_get_subject_name(crt);
+    json_t *list = json_array();
+    char key[96], oid[96], val[1024];
+    for (int i = 0; list && x509_name_entry(name, i, key, sizeof key, oid, sizeof oid, val, sizeof val) == 0; i++)
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "key", key, "oid", oid, "value", val));
+    return list;
+}
+
+/* [{"oid": "1.2.156.112570.148", "value": "…"}, ...]: the extensions under
+ * China's arc (1.2.156), which the old clients showed by OID (SHECA's ID
+ * card number, …): a string value as UTF-8, anything else as hex. */
+static json_t *cn_extensions(X509 *crt)
+{
+    json_t *list = json_array();
+    for (int i = 0; list && i < X509_get_ext_count(crt); i++) {
+        X509_EXTENSION *ext = X509_get_ext(crt, i);
+        const ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(ext);
+        const unsigned char *p = ASN1_STRING_get0_data(os);
+        long n = ASN1_STRING_length(os);
+        char oid[96], text[1024];
+        ASN1_STRING *str;
+        unsigned char *utf8 = NULL;
+        int len;
+        if (OBJ_obj2txt(oid, sizeof oid, X509_EXTENSION_get_object(ext), 1) <= 0 || strncmp(oid, "1.2.156.", 8) != 0)
+            continue;
+        str = d2i_ASN1_PRINTABLE(NULL, &p, n); /* any string type, one TLV */
+        if (str && p == ASN1_STRING_get0_data(os) + n && (len = ASN1_STRING_to_UTF8(&utf8, str)) >= 0 &&
+            (size_t)len < sizeof text && memchr(utf8, 0, (size_t)len) == NULL) {
+            memcpy(text, utf8, (size_t)len);
+            text[len] = '\0';
+        } else { /* as hex, the first 511 bytes at most */
+            size_t shown = (size_t)n < (sizeof text - 1) / 2 ? (size_t)n : (sizeof text - 1) / 2;
+            ERR_clear_error();
+            hex_encode(text, ASN1_STRING_get0_data(os), shown, 0);
+        }
+        OPENSSL_free(utf8);
+        ASN1_STRING_free(str);
+        json_array_append_new(list, json_pack("{s:s, s:s}", "oid", oid, "value", text));
+    }
+    return list;
+}
+
 json_t *x509_cert_json(const unsigned char *der, size_t len)
 {
     static const char *const kinds[] = {[X509_KEY_OTHER] = "other", [X509_KEY_RSA] = "RSA", [X509_KEY_P256] = "EC",
@@ -109,10 +156,11 @@ json_t *x509_cert_json(const unsigned char *der, size_t len)
     sig_name = sig_nid != NID_undef && OBJ_nid2ln(sig_nid) ? OBJ_nid2ln(sig_nid) : "unknown";
     if (sig_nid == NID_SM2_with_SM3)
         sig_name = "SM2-with-SM3";
-    out = json_pack("{s:s, s:i, s:o, s:o, s:s, s:s}", "key_type",
+    out = json_pack("{s:s, s:i, s:o, s:o, s:s, s:o, s:o, s:s}", "key_type",
                     kind == X509_KEY_OTHER && key && EVP_PKEY_is_a(key, "EC") ? "EC" : kinds[kind],
                     "key_size", bits, "key_usage", key_usages(crt), "ext_key_usage", ext_key_usages(crt),
-                    "signature_algorithm", sig_name, "der", b64);
+                    "signature_algorithm", sig_name, "subject_fields", subject_fields(crt), "cn_extensions",
+                    cn_extensions(crt), "der", b64);
     if (out && x509_cert_facts(crt, out) != 0) {
         json_decref(out);
         out = NULL;

@@ -610,6 +610,24 @@ class Flow:
                        "--ca-file", os.path.join(WEB.dir, "ca.pem"), "--crl", WEB.crl)
         self.assertIn("张三", out.stdout)
 
+    def test_15_diagnostic_page_details_and_pin(self):
+        """The old client's home: the certificate's details (subject fields,
+        the ID-card number extension, key usage) and "verify the PIN"."""
+        self.b.send("goto", url="https://127.0.0.1:%d/" % WEB.agent_port)
+        self.b.send("waitFor", selector="#readers .cert-details", timeout=30000)
+        self.b.send("eval", body="document.querySelectorAll('#readers details').forEach((d) => { d.open = true; }); return true;")
+        self.b.send("waitFor", selector="#readers .cert-details dl", text="名称张三")
+        self.b.send("waitFor", selector="#readers", text="身份证号码" + pcsc.TEST_ID_NUMBER)
+        self.b.send("waitFor", selector="#readers .cert-details dl", text="数字签名")
+        pin = "#readers .verify-pin input[type=password]"
+        self.b.send("type", selector=pin, text="000000")
+        self.b.send("click", selector="#readers .verify-pin button")
+        self.b.send("waitFor", selector="#readers .verify-pin p.error", text="还剩 2 次")
+        self.b.send("type", selector=pin, text=PIN)
+        self.b.send("click", selector="#readers .verify-pin button")
+        self.b.send("waitFor", selector="#readers .verify-pin p.ok", text="PIN 码正确")
+        self.shot("diagnostic-page-details")
+
     def test_11_sm2_token_diagnostic_page(self):
         self.b.send("goto", url="https://127.0.0.1:%d/" % WEB.sm2_agent_port)
         self.b.send("waitFor", selector="#readers", text="SKF")

@@ -117,17 +117,22 @@ class Pcscd:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+TEST_ID_NUMBER = "310101199001010000"
+
+
 def make_pki(d, crl_url=None):
     """A test CA and user certificates: EC P-256 for 9A and EC P-384 for 9D
     (digitalSignature, clientAuth), RSA-2048 for 9C (digitalSignature,
-    nonRepudiation). Returns {"ca": pem, slot: (cert, key)} and writes files in d."""
+    nonRepudiation, and an ID-card number extension 1.2.156.112570.148). Returns {"ca": pem, slot: (cert, key)} and writes files in d."""
     def p(name):
         return os.path.join(d, name)
     cdp = "crlDistributionPoints=URI:%s\n" % crl_url if crl_url else ""
     with open(p("ext.cnf"), "w") as f:
         f.write("[auth]\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
                 "basicConstraints=CA:FALSE\n" + cdp + "[sign]\nkeyUsage=critical,digitalSignature,nonRepudiation\n"
-                "basicConstraints=CA:FALSE\n")
+                "basicConstraints=CA:FALSE\n"
+                # SHECA's ID-card number extension, as old clients showed it (a made-up number)
+                "1.2.156.112570.148=ASN1:UTF8String:%s\n" % TEST_ID_NUMBER)
     run_tool("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", p("ca.key"), "-out", p("ca.pem"), "-days", "3650", "-subj", "/CN=ukey test CA/O=ukey-agent tests")
     for slot, alg, cn, ext in (("9a", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "张三", "auth"),

@@ -233,6 +233,7 @@ class Diagnostics(unittest.TestCase):
                 self.assertNotIn("测试单位", text, how)
                 self.assertIn("CN=张*", text, how)
                 self.assertNotIn('"der"', text, how)
+                self.assertNotIn(pcsc.TEST_ID_NUMBER, text, how)
                 certs = by_id(report)["cert.validity"]["evidence"]
                 self.assertTrue(all(len(c["serial"]) > 0 for c in certs), how)  # serials are kept
         finally:

@@ -52,6 +52,12 @@ class Tokens(CardTest):
         self.assertEqual(set(certs), {"9a", "9c"})
         self.assertEqual(certs["9a"]["subject_cn"], "张三")
         self.assertIn("O=测试单位", certs["9a"]["subject"])
+        # The subject's attributes one by one, and the extensions under China's arc (1.2.156).
+        self.assertEqual(certs["9a"]["subject_fields"], [{"key": "CN", "oid": "2.5.4.3", "value": "张三"},
+                                                         {"key": "O", "oid": "2.5.4.10", "value": "测试单位"},
+                                                         {"key": "C", "oid": "2.5.4.6", "value": "CN"}])
+        self.assertEqual(certs["9a"]["cn_extensions"], [])
+        self.assertEqual(certs["9c"]["cn_extensions"], [{"oid": "1.2.156.112570.148", "value": pcsc.TEST_ID_NUMBER}])
         self.assertEqual((certs["9a"]["key_type"], certs["9a"]["key_size"]), ("EC", 256))
         self.assertEqual((certs["9c"]["key_type"], certs["9c"]["key_size"]), ("RSA", 2048))
         self.assertEqual(certs["9a"]["ext_key_usage"], ["clientAuth"])
