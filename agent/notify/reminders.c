@@ -3,6 +3,7 @@
 
 #include "api/events.h"
 #include "notify/notify.h"
+#include "profile/profile.h"
 #include "token/tokens.h"
 #include "util/b64.h"
 #include "util/file.h"
@@ -31,19 +32,7 @@ static struct {
     atomic_int stopping;
     int wake[2];                /* 'i': a token was inserted; 'q': look at `stopping` */
     char *path;                 /* <state_dir>/reminders.json */
-    reminder_lookup_fn lookup;
-    void *lookup_ctx;
 } rem = {.wake = {-1, -1}};
-
-int reminder_lookup_default(X509 *cert, unsigned *window_days, char *renew_url, size_t cap, void *ctx)
-{
-    const char *test_url = getenv("UKEY_TEST_RENEW_URL");
-    (void)cert;
-    (void)ctx;
-    *window_days = REMINDERS_DEFAULT_DAYS;
-    snprintf(renew_url, cap, "%s", test_url ? test_url : "");
-    return 0;
-}
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
  * days_from_civil). */
@@ -193,7 +182,8 @@ static void check_cert(struct check *c, const unsigned char *der, size_t len)
     const unsigned char *p = der;
     X509 *x = d2i_X509(NULL, &p, (long)len);
     unsigned char md[32];
-    unsigned md_len = 0, window = REMINDERS_DEFAULT_DAYS;
+    unsigned md_len = 0, window;
+    struct profile_help help;
     char key[65], url[REMINDERS_URL_MAX] = "", expiry[11], summary[128], body[4096], err[256];
     time_t not_after;
     long days;
@@ -203,8 +193,10 @@ static void check_cert(struct check *c, const unsigned char *der, size_t len)
     if (!x || !X509_digest(x, EVP_sha256(), md, &md_len) || md_len != sizeof md)
         goto out;
     hex_encode(key, md, sizeof md, 0);
-    if (rem.lookup(x, &window, url, sizeof url, rem.lookup_ctx) != 0)
-        window = REMINDERS_DEFAULT_DAYS, url[0] = '\0';
+    /* The window and the renewal page of the certificate's deployment profile. */
+    window = profiles_reminder_days(x);
+    if (profiles_help(x, HELP_RENEW, &help) == 0 && help.url)
+        snprintf(url, sizeof url, "%s", help.url);
     if (!(not_after = x509_time_utc(X509_get0_notAfter(x))))
         goto out;
     /* Calendar days in the user's time zone: "expires in 10 days" names the
@@ -355,8 +347,6 @@ int reminders_start(const struct reminders_options *opt)
         goto fail;
     }
     snprintf(rem.path, n, "%s/%s", opt->state_dir, REMINDERS_FILE);
-    rem.lookup = opt->lookup ? opt->lookup : reminder_lookup_default;
-    rem.lookup_ctx = opt->lookup ? opt->lookup_ctx : NULL;
     atomic_store(&rem.stopping, 0);
     if (pthread_create(&rem.thread, NULL, reminders_main, NULL) != 0) {
         log_error("reminders: cannot start their thread");

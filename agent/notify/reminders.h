@@ -30,28 +30,11 @@
 #include <stddef.h>
 #include <time.h>
 
-#define REMINDERS_DEFAULT_DAYS 30
 #define REMINDERS_KEEP_DAYS 60
 #define REMINDERS_FILE "reminders.json"
 
-/*
- * Where a certificate's reminder window and renewal page come from: sets
- * *window_days (1..365) and writes the renewal URL into renew_url
- * (capacity cap; "" when none). Returns 0, or -1 to use the defaults.
- * Called on the reminders thread, so it must be thread-safe.
- */
-typedef int (*reminder_lookup_fn)(X509 *cert, unsigned *window_days, char *renew_url, size_t cap, void *ctx);
-
-/* The lookup used until deployment profiles are wired in:
- * REMINDERS_DEFAULT_DAYS and no URL, except that, for the tests only, the
- * environment variable UKEY_TEST_RENEW_URL gives every certificate that
- * renewal URL. */
-int reminder_lookup_default(X509 *cert, unsigned *window_days, char *renew_url, size_t cap, void *ctx);
-
 struct reminders_options {
     const char *state_dir;      /* where reminders.json lives (copied) */
-    reminder_lookup_fn lookup;  /* NULL: reminder_lookup_default */
-    void *lookup_ctx;
 };
 
 /* Starts the scheduler (a first check at once, for tokens already

@@ -44,7 +44,7 @@ class Install(unittest.TestCase):
                 prefix = [l.split("=", 1)[1].strip() for l in f if l.startswith("CMAKE_INSTALL_PREFIX:")][0]
             for path in ("bin/ukey-agent", "bin/ukey-verify", "lib/systemd/user/ukey-agent.service",
                          "share/ukey-agent/certs/README.md", "share/doc/ukey-agent/INTEGRATION.md",
-                         "share/ukey-agent/profiles/demo.json", "share/doc/ukey-agent/PROFILES.md"):
+                         "share/doc/ukey-agent/examples/profiles/demo.json", "share/doc/ukey-agent/PROFILES.md"):
                 self.assertIn("." + prefix + "/" + path, files, path)
             info = run_tool("dpkg-deb", "-I", deb).stdout
             for dep in ("libmicrohttpd12", "libpcsclite1", "libmbedtls14", "libjansson4", "libcurl4", "libsystemd0"):

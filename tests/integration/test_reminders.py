@@ -68,13 +68,24 @@ class Reminders(unittest.TestCase):
     def start_agent(self, state_dir=None, bus=True, args=(), config=None, url=RENEW_URL):
         env = {"PATH": self.bin + ":" + os.environ["PATH"]}
         env["DBUS_SESSION_BUS_ADDRESS"] = self.bus.address if bus else "unix:path=" + os.path.join(self.dir, "none")
-        if url:
-            env["UKEY_TEST_RENEW_URL"] = url
-        agent = harness.Agent(args=list(args), config=config, state_dir=state_dir, env=env)
+        agent = harness.Agent(args=list(args), config=self.with_profile(config, url), state_dir=state_dir, env=env)
         self.agents.append(agent.start())
         # The first check (for tokens already present) has run.
         self.assertTrue(agent.wait_log(CHECKED, 1), agent.log_text())
         return agent
+
+    def with_profile(self, config, url):
+        """The agent's config with only (when `url`) a deployment profile of
+        the test CA whose renewal page is `url`."""
+        config = dict(config or {}, profile_dirs=[])
+        if url:
+            path = os.path.join(self.dir, "test-ca-profile.json")
+            with open(path, "w") as f:
+                json.dump({"id": "test-ca", "name": {"zh-CN": "测试 CA", "en": "Test CA"},
+                           "issuers": [{"subject": "CN=ukey test CA, O=ukey-agent tests"}],
+                           "links": {"renew": url}}, f)
+            config["profiles"] = [path]
+        return config
 
     def insert(self, agent, pki, name="card"):
         """Inserts a card with `pki`'s 9a and 9c and waits for the check it causes."""
@@ -184,7 +195,8 @@ class Reminders(unittest.TestCase):
         server = notifyd.NotificationServer(other, bus_dir, portal=True)
         try:
             opened_before = self.read_opened()
-            agent = harness.Agent(env={"DBUS_SESSION_BUS_ADDRESS": other.address, "UKEY_TEST_RENEW_URL": RENEW_URL,
+            agent = harness.Agent(config=self.with_profile(None, RENEW_URL),
+                                  env={"DBUS_SESSION_BUS_ADDRESS": other.address,
                                        "PATH": self.bin + ":" + os.environ["PATH"]})
             self.agents.append(agent.start())
             self.assertTrue(agent.wait_log(CHECKED, 1))
