@@ -130,7 +130,11 @@
     }, function () { $("state").textContent = t("stopped"); });
   }
 
-  function days(until) { return Math.floor((Date.parse(until) - Date.now()) / 86400000); }
+  // Whole days left, counted as the agent counts a reminder's days_left.
+  function days(until) {
+    var ms = Date.parse(until) - Date.now();
+    return ms < 0 ? Math.floor(ms / 86400000) : Math.ceil(ms / 86400000);
+  }
 
   // A link to a CA's page: https://, or http:// on loopback (the demo); else nothing.
   function link(url, text) {
@@ -197,7 +201,6 @@
     rv.appendChild(el("span", v || "skip", "badge " + (v || "skip")));
     rv.appendChild(el("span", t("revocation") + ": " + t("rv_" + (v || "skip"))));
     box.appendChild(rv);
-    if (c.reminder) box.appendChild(reminderLine(c));
     if (c.profile && profiles[c.profile]) box.appendChild(serviceLine(profiles[c.profile], ["renew", "change_details"]));
     box.appendChild(certDetails(c));
     return box;

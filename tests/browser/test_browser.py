@@ -628,6 +628,38 @@ class Flow:
         self.b.send("waitFor", selector="#readers .verify-pin p.ok", text="PIN 码正确")
         self.shot("diagnostic-page-details")
 
+    def test_16_diagnostic_page_profile_and_reminder(self):
+        """With the test CA's deployment profile (a reminder window longer
+        than the card's certificate has left): the page shows the reminder
+        with the renewal link, the issuer's hotline and links, and the
+        certificate check's fix points to the renewal page."""
+        profile = os.path.join(WEB.dir, "test-ca-profile.json")
+        with open(profile, "w") as f:
+            json.dump({"id": "test-ca", "name": {"zh-CN": "测试发证机构", "en": "Test issuer"}, "hotline": "962600",
+                       "issuers": [{"subject": "CN=ukey test CA, O=ukey-agent tests"}], "reminder_days": 365,
+                       "service_points_url": "https://ca.example.gov.cn/points",
+                       "links": {"renew": "https://ca.example.gov.cn/renew", "unlock": "https://ca.example.gov.cn/unlock"}},
+                      f, ensure_ascii=False)
+        port, probe = free_port(), free_port()
+        agent = harness.Agent(args=["--port", str(port), "--probe-port", str(probe),
+                                    "--ca-file", os.path.join(WEB.dir, "ca.pem")],
+                              config={"profile_dirs": [], "profiles": [profile]},
+                              state_dir=WEB.agent.state_dir).start()
+        try:
+            self.b.send("goto", url="https://127.0.0.1:%d/" % port)
+            self.b.send("waitFor", selector="#reminders", text="证书“张三”将在")
+            self.assertEqual(self.b.send("eval", body="return document.querySelector('#reminders a').href;"),
+                             "https://ca.example.gov.cn/renew")
+            self.b.send("waitFor", selector="#profiles", text="测试发证机构")
+            self.b.send("waitFor", selector="#profiles", text="客服热线 962600")
+            self.b.send("waitFor", selector="#readers .service", text="发证机构服务: 测试发证机构")
+            self.b.send("waitFor", selector="#check-cert-validity .fix", text="962600")
+            self.assertEqual(self.b.send("eval", body="return document.querySelector('#check-cert-validity .fix a').href;"),
+                             "https://ca.example.gov.cn/renew")
+            self.shot("diagnostic-page-profile")
+        finally:
+            agent.cleanup()
+
     def test_11_sm2_token_diagnostic_page(self):
         self.b.send("goto", url="https://127.0.0.1:%d/" % WEB.sm2_agent_port)
         self.b.send("waitFor", selector="#readers", text="SKF")
