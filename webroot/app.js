@@ -221,80 +221,76 @@
     return box;
   }
 
-  // 验证UKEY: the PIN checked by the token, nothing signed. The last try
-  // needs the tick (PIN_LAST_ATTEMPT).
-  function verifyForm(tok) {
-    var d = el("details", null, "verify-pin"), f = el("form"), pin = el("input"), out = el("p", null, "detail");
-    d.appendChild(el("summary", t("verifyPin")));
-    pin.type = "password"; pin.inputMode = "numeric"; pin.autocomplete = "off"; pin.required = true;
-    pin.id = "verify-pin-" + tok.id;
-    var l = el("label", t("pin")); l.htmlFor = pin.id;
-    f.appendChild(l); f.appendChild(pin);
-    var last = el("p"), cb = el("input"), cl = el("label", t("confirmLastPin"));
-    cb.type = "checkbox"; cb.id = "pin-last-" + tok.id; cl.htmlFor = cb.id;
-    last.appendChild(cb); last.appendChild(cl);
-    last.hidden = !(tok.pin && tok.pin.retries_left === 1);
-    f.appendChild(last);
-    var b = el("button", t("doVerify")); b.type = "submit";
-    f.appendChild(b);
-    f.addEventListener("submit", function (ev) {
-      ev.preventDefault();
-      api("POST", "/api/v1/tokens/" + encodeURIComponent(tok.id) + "/pin/verify",
-          { pin: pin.value, confirm_last_attempt: cb.checked })
-        .then(function () { out.textContent = t("pinOk"); out.className = "ok"; },
-              function (e) {
-                if (e.code === "PIN_LAST_ATTEMPT") last.hidden = false;
-                out.textContent = (e.code === "PIN_INCORRECT" && typeof e.retries_left === "number"
-                  ? t("retries", { n: e.retries_left }) : errText(e.i18n)) + waitText(e);
-                out.className = "error";
-              })
-        .then(function () { pin.value = ""; });
-    });
-    d.appendChild(f);
-    d.appendChild(out);
-    return d;
-  }
-
   // " Try again in N s." after an answer that says when (pacing), else "".
   function waitText(e) {
     return e.retry_after_ms ? " " + t("wait", { s: Math.ceil(e.retry_after_ms / 1000) }) : "";
   }
 
-  function unblockForm(tok) {
-    var d = el("details"), f = el("form"), puk = el("input"), pin = el("input"), out = el("p", null, "detail");
-    d.appendChild(el("summary", t("unblock")));
-    [[puk, "puk"], [pin, "newPin"]].forEach(function (x) {
-      x[0].type = "password"; x[0].inputMode = "numeric"; x[0].autocomplete = "off"; x[0].required = true;
-      x[0].id = x[1] + "-" + tok.id;
-      var l = el("label", t(x[1])); l.htmlFor = x[0].id;
-      f.appendChild(l); f.appendChild(x[0]);
+  // A form of secrets for one token: password fields, the last try spent
+  // only when the user ticks the box (the agent answers o.lastCode until
+  // then), the answer below; the fields are cleared after each try.
+  function secretForm(tok, o) {
+    var d = el("details", null, o.cls), f = el("form"), out = el("p", null, "detail"), inputs = {};
+    d.appendChild(el("summary", t(o.summary)));
+    o.fields.forEach(function (name) {
+      var x = el("input"), l = el("label", t(name));
+      x.type = "password"; x.inputMode = "numeric"; x.autocomplete = "off"; x.required = true;
+      x.id = name + "-" + tok.id; l.htmlFor = x.id;
+      f.appendChild(l); f.appendChild(x);
+      inputs[name] = x;
     });
-    // The PUK's last try is spent only when the user ticks this (PUK_LAST_ATTEMPT).
-    var last = el("p"), cb = el("input"), cl = el("label", t("confirmLastPuk"));
-    cb.type = "checkbox"; cb.id = "puk-last-" + tok.id; cl.htmlFor = cb.id;
+    var last = el("p"), cb = el("input"), cl = el("label", t(o.confirm));
+    cb.type = "checkbox"; cb.id = o.confirm + "-" + tok.id; cl.htmlFor = cb.id;
     last.appendChild(cb); last.appendChild(cl);
-    last.hidden = !(tok.puk && tok.puk.retries_left === 1);
+    last.hidden = !(o.counter && o.counter.retries_left === 1);
     f.appendChild(last);
-    var b = el("button", t("doUnblock")); b.type = "submit";
+    var b = el("button", t(o.submit)); b.type = "submit";
     f.appendChild(b);
     f.addEventListener("submit", function (ev) {
+      var values = {};
       ev.preventDefault();
-      api("POST", "/api/v1/tokens/" + encodeURIComponent(tok.id) + "/pin/unblock",
-          { puk: puk.value, new_pin: pin.value, confirm_last_attempt: cb.checked })
-        .then(function () { out.textContent = t("unblocked"); out.className = "ok"; showTokens(); },
+      Object.keys(inputs).forEach(function (k) { values[k] = inputs[k].value; });
+      api("POST", "/api/v1/tokens/" + encodeURIComponent(tok.id) + o.path, o.body(values, cb.checked))
+        .then(function () { out.textContent = t(o.done); out.className = "ok"; if (o.after) o.after(t(o.done)); },
               function (e) {
-                if (e.code === "PUK_LAST_ATTEMPT") last.hidden = false;
-                out.textContent = errText(e.i18n) + (e.retries_left !== undefined ? " (" + e.retries_left + ")" : "") + waitText(e);
+                var n = e.retries_left;
+                if (e.code === o.lastCode) last.hidden = false;
+                out.textContent = (e.code === "PIN_INCORRECT" && typeof n === "number" ? t("retries", { n: n })
+                  : errText(e.i18n) + (typeof n === "number" ? " (" + n + ")" : "")) + waitText(e);
                 out.className = "error";
               })
-        .then(function () { puk.value = ""; pin.value = ""; });
+        .then(function () { Object.keys(inputs).forEach(function (k) { inputs[k].value = ""; }); });
     });
     d.appendChild(f);
     d.appendChild(out);
     return d;
   }
 
-  function showTokens() {
+  // 验证UKEY: the PIN checked by the token, nothing signed.
+  function verifyForm(tok) {
+    return secretForm(tok, { cls: "verify-pin", summary: "verifyPin", fields: ["pin"], confirm: "confirmLastPin",
+                             counter: tok.pin, lastCode: "PIN_LAST_ATTEMPT", submit: "doVerify", path: "/pin/verify",
+                             done: "pinOk",
+                             body: function (v, last) { return { pin: v.pin, confirm_last_attempt: last }; } });
+  }
+
+  function unblockForm(tok) {
+    return secretForm(tok, { cls: "unblock", summary: "unblock", fields: ["puk", "newPin"], confirm: "confirmLastPuk",
+                             counter: tok.puk, lastCode: "PUK_LAST_ATTEMPT", submit: "doUnblock", path: "/pin/unblock",
+                             done: "unblocked", after: showTokens,
+                             body: function (v, last) { return { puk: v.puk, new_pin: v.newPin, confirm_last_attempt: last }; } });
+  }
+
+  // The token list again with what the checks or profiles added, unless the
+  // user is at one of its PIN forms (a redraw would wipe what is typed there
+  // and the answer); cards coming and going redraw it anyway.
+  function redrawTokens() {
+    if (lastTokens && !$("readers").querySelector("details.verify-pin[open], details.unblock[open]")) showTokens();
+  }
+
+  // The readers and tokens; `note` (optional) is said above them, e.g. that
+  // the PIN was unblocked (the form that did it is gone with the block).
+  function showTokens(note) {
     return api("GET", "/api/v1/tokens").then(function (d) {
       var list = $("readers"), byId = {}, select = $("test-cert"), chosen = select.value;
       lastTokens = d;
@@ -302,7 +298,7 @@
       list.textContent = "";
       select.textContent = "";
       (d.tokens || []).forEach(function (tok) { byId[tok.id] = tok; });
-      $("tokens-state").textContent = d.readers.length ? "" : t("noReader");
+      $("tokens-state").textContent = !d.readers.length ? t("noReader") : typeof note === "string" ? note : "";
       d.readers.forEach(function (r) {
         var li = el("li"), tok = r.token && byId[r.token];
         li.appendChild(el("strong", r.name));
@@ -350,7 +346,7 @@
         list.appendChild(li);
       });
       $("profiles-section").hidden = !list.children.length;
-      if (lastTokens) showTokens();
+      redrawTokens();
     }, function () { $("profiles-section").hidden = true; });
   }
 
@@ -379,7 +375,7 @@
         if (c.id === "cert.revoked" && Array.isArray(c.evidence))
           c.evidence.forEach(function (e) { revocation[e.serial] = e.revoked; });
       });
-      if (lastTokens) showTokens();
+      redrawTokens();
     });
   }
 

@@ -627,6 +627,22 @@ class Flow:
         self.b.send("click", selector="#readers .verify-pin button")
         self.b.send("waitFor", selector="#readers .verify-pin p.ok", text="PIN 码正确")
         self.shot("diagnostic-page-details")
+        # A blocked PIN: the page unblocks it with the PUK (a wrong PUK first).
+        WEB.swap_card("blocked")
+        try:
+            self.b.send("waitFor", selector="#readers", text="PIN 已锁定")
+            self.b.send("eval", body="document.querySelector('#readers details.unblock').open = true; return true;")
+            for puk, answer in (("87654321", "p.error"), ("12345678", None)):
+                self.b.send("type", selector="#readers .unblock input[id^=puk-]", text=puk)
+                self.b.send("type", selector="#readers .unblock input[id^=newPin-]", text=PIN)
+                self.b.send("click", selector="#readers .unblock button")
+                if answer == "p.error":
+                    self.b.send("waitFor", selector="#readers .unblock p.error", text="(2)")
+            self.b.send("waitFor", selector="#tokens-state", text="已解锁")
+            self.b.send("waitFor", selector="#readers", text="PIN 剩余 3 次")
+        finally:
+            pcsc.write_card_state(WEB.cards["blocked"], WEB.pki, tries=0)
+            WEB.swap_card("good")
 
     def test_16_diagnostic_page_profile_and_reminder(self):
         """With the test CA's deployment profile (a reminder window longer
