@@ -258,6 +258,11 @@
                 out.textContent = (e.code === "PIN_INCORRECT" && typeof n === "number" ? t("retries", { n: n })
                   : errText(e.i18n) + (typeof n === "number" ? " (" + n + ")" : "")) + waitText(e);
                 out.className = "error";
+                if (e.help) {   // the issuer's hotline and page for this error (its deployment profile)
+                  var a = link(e.help.url, t("open"));
+                  out.appendChild(document.createTextNode(" " + (e.help.name || "") + (e.help.phone ? " · " + t("hotline") + " " + e.help.phone : "")));
+                  if (a) { out.appendChild(document.createTextNode(" ")); out.appendChild(a); }
+                }
               })
         .then(function () { Object.keys(inputs).forEach(function (k) { inputs[k].value = ""; }); });
     });

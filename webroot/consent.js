@@ -12,7 +12,7 @@
       certTitle: "将使用的证书", pin: "PIN 码", confirmLast: "我确认 PIN 正确，使用最后一次机会", submit: "确认登录",
       cancel: "取消", holder: "持有人", issuer: "颁发者", valid: "有效期", noToken: "请插入 UKey，然后稍候。",
       retries: "PIN 剩余 {n} 次机会", blocked: "PIN 已锁定：请在证书助手的诊断页面用 PUK 解锁，或到发证机构办理。",
-      wrong: "PIN 码错误，还剩 {n} 次机会。", wait: "请 {s} 秒后再试。", last: "只剩最后一次机会：确认 PIN 正确后勾选确认框。",
+      help: "发证机构 {name}：{how}", wrong: "PIN 码错误，还剩 {n} 次机会。", wait: "请 {s} 秒后再试。", last: "只剩最后一次机会：确认 PIN 正确后勾选确认框。",
       done: "登录已确认，窗口即将关闭。", cancelled: "已取消登录。", left: "请在 {s} 秒内确认",
       expired: "时间已到，请回到网站重新登录。", framed: "此页面不能嵌入其他网页中显示。", signing: "正在签名…", lang: "English",
       pinpad: "请在读卡器的键盘上输入 PIN 码，然后点击“确认登录”。",
@@ -27,7 +27,7 @@
       certTitle: "Certificate to be used", pin: "PIN", confirmLast: "I am sure of the PIN: use the last attempt", submit: "Log in",
       cancel: "Cancel", holder: "Holder", issuer: "Issuer", valid: "Valid", noToken: "Plug in your UKey, then wait a moment.",
       retries: "{n} PIN tries left", blocked: "The PIN is blocked: unblock it with the PUK on the agent's diagnostic page, or at the issuer.",
-      wrong: "Wrong PIN: {n} tries left.", wait: "Try again in {s} s.", last: "One try left: make sure of the PIN and tick the box.",
+      help: "Your issuer, {name}: {how}", wrong: "Wrong PIN: {n} tries left.", wait: "Try again in {s} s.", last: "One try left: make sure of the PIN and tick the box.",
       done: "Login confirmed; this window closes now.", cancelled: "Login cancelled.", left: "Confirm within {s} s",
       expired: "Time is up: log in again from the site.", framed: "This page cannot be shown inside another page.", signing: "Signing…", lang: "中文",
       pinpad: "Type your PIN on the reader's keypad after clicking \"Log in\".",
@@ -52,6 +52,10 @@
                          headers: body ? { "Content-Type": "application/json" } : {},
                          body: body ? JSON.stringify(body) : undefined })
       .then(function (r) { return r.json().then(function (j) { if (!r.ok) { var e = j.error || {}; throw e; } return j; }); });
+  }
+  // Where the token's issuer helps (the error's "help": its deployment profile).
+  function helpText(h) {
+    return t("help", { name: h.name || "", how: [h.phone, h.url].filter(Boolean).join(" · ") });
   }
   function errText(e) { return (e.i18n && e.i18n[lang]) || e.code || String(e); }
   function finish(text, ok) {
@@ -134,6 +138,7 @@
         else if (e.code === "PIN_BLOCKED") say(t("blocked"));
         else if (e.code === "CONSENT_TIMEOUT" || e.code === "CONSENT_NOT_FOUND" || e.code === "USER_CANCELLED") finish(errText(e));
         else say(errText(e));
+        if (e.help) say($("message").textContent + " " + helpText(e.help));
         if (e.code) $("message").dataset.code = e.code;
         load();
       }).then(function () { $("submit").disabled = false; });

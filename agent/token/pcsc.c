@@ -9,6 +9,7 @@
 #include <PCSC/reader.h>
 #include <PCSC/winscard.h>
 #include <PCSC/wintypes.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,18 +450,24 @@ struct seen {
     unsigned events;
 };
 
+/* The CLOCK_REALTIME time `ms` from now (for timed waits and joins). */
+static void realtime_in(long ms, struct timespec *until)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_sec += ms / 1000;
+    until->tv_nsec += (ms % 1000) * 1000000L;
+    if (until->tv_nsec >= 1000000000L) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000L;
+    }
+}
+
 /* Sleeps up to `ms` or until stop is requested; returns 1 if stopping. */
 static int monitor_wait(long ms)
 {
     struct timespec until;
     int stopping;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    realtime_in(ms, &until);
     pthread_mutex_lock(&monitor_lock);
     while (!monitor_stopping && pthread_cond_timedwait(&monitor_cond, &monitor_lock, &until) == 0)
         ;
@@ -543,6 +550,8 @@ static void monitor_session(SCARDCONTEXT ctx, struct seen *seen, size_t *n_seen)
                 states[i].dwCurrentState = states[i].dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
             rebuild = 0;
         }
+        if (monitor_wait(0)) /* stopping: SCardCancel only ends a wait already begun */
+            break;
         rv = SCardGetStatusChange(ctx, INFINITE, states, (DWORD)(n + 1));
         if (rv == (LONG)SCARD_E_CANCELLED || rv == (LONG)SCARD_E_NO_SERVICE ||
             rv == (LONG)SCARD_E_SERVICE_STOPPED || rv == (LONG)SCARD_E_INVALID_HANDLE)
@@ -618,14 +627,21 @@ int pcsc_monitor_start(void (*cb)(enum pcsc_event ev, const char *reader, void *
 
 void pcsc_monitor_stop(void)
 {
+    struct timespec until;
     if (!monitor_running)
         return;
     pthread_mutex_lock(&monitor_lock);
     monitor_stopping = 1;
-    if (monitor_has_ctx)
-        SCardCancel(monitor_ctx);
     pthread_cond_broadcast(&monitor_cond);
     pthread_mutex_unlock(&monitor_lock);
-    pthread_join(monitor_thread, NULL);
+    /* SCardCancel ends a wait in progress only: the thread may be between two
+     * (reporting a card that just came), so cancel again until it has left. */
+    do {
+        pthread_mutex_lock(&monitor_lock);
+        if (monitor_has_ctx)
+            SCardCancel(monitor_ctx);
+        pthread_mutex_unlock(&monitor_lock);
+        realtime_in(200, &until);
+    } while (pthread_timedjoin_np(monitor_thread, NULL, &until) == ETIMEDOUT);
     monitor_running = 0;
 }

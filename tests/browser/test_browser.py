@@ -673,7 +673,22 @@ class Flow:
             self.assertEqual(self.b.send("eval", body="return document.querySelector('#check-cert-validity .fix a').href;"),
                              "https://ca.example.gov.cn/renew")
             self.shot("diagnostic-page-profile")
+            # A blocked PIN: the unblock link beside the form, and a wrong
+            # PUK's answer names the issuer's hotline and page.
+            WEB.swap_card("blocked")
+            self.b.send("waitFor", selector="#readers", text="PIN 已锁定")
+            self.assertIn("https://ca.example.gov.cn/unlock", self.b.send(
+                "eval", body="return [...document.querySelectorAll('#readers .service a')].map((a) => a.href);"))
+            self.b.send("eval", body="document.querySelector('#readers details.unblock').open = true; return true;")
+            self.b.send("type", selector="#readers .unblock input[id^=puk-]", text="87654321")
+            self.b.send("type", selector="#readers .unblock input[id^=newPin-]", text=PIN)
+            self.b.send("click", selector="#readers .unblock button")
+            self.b.send("waitFor", selector="#readers .unblock p.error", text="测试发证机构 · 客服热线 962600")
+            self.assertEqual(self.b.send("eval", body="return document.querySelector('#readers .unblock p.error a').href;"),
+                             "https://ca.example.gov.cn/unlock")
         finally:
+            pcsc.write_card_state(WEB.cards["blocked"], WEB.pki, tries=0)
+            WEB.swap_card("good")
             agent.cleanup()
 
     def test_11_sm2_token_diagnostic_page(self):

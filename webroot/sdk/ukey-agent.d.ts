@@ -24,7 +24,9 @@ export declare class UKeyAgentError extends Error {
   readonly status: number;
   /** Extra members of the error envelope, e.g. { retries_left: 2 }; retry_after_ms:
    * the pause before the next PIN operation on the token (after a wrong PIN or PUK). */
-  readonly details: { retries_left?: number; retry_after_ms?: number; [key: string]: unknown };
+  readonly details: { retries_left?: number; retry_after_ms?: number;
+                      /** Certificate and PIN errors of a token whose issuer has a deployment profile: where to get help. */
+                      help?: { name?: string; phone?: string; url?: string }; [key: string]: unknown };
   messageIn(lang: Lang): string;
 }
 
