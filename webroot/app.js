@@ -83,6 +83,8 @@
   var lang = /^zh/i.test(navigator.language || "") ? "zh-CN" : /^en/i.test(navigator.language || "") ? "en" : "zh-CN";
   var revocation = {};   // certificate serial -> verdict, from the diagnostics
   var profiles = {};     // deployment profile id -> profile, from /api/v1/profiles
+  var notice = "";       // said above the token list until a card comes or goes, e.g. that the
+                         // PIN was unblocked (the form that did it is gone with the block)
   var lastTokens = null;
 
   function $(id) { return document.getElementById(id); }
@@ -251,7 +253,7 @@
       ev.preventDefault();
       Object.keys(inputs).forEach(function (k) { values[k] = inputs[k].value; });
       api("POST", "/api/v1/tokens/" + encodeURIComponent(tok.id) + o.path, o.body(values, cb.checked))
-        .then(function () { out.textContent = t(o.done); out.className = "ok"; if (o.after) o.after(t(o.done)); },
+        .then(function () { out.textContent = t(o.done); out.className = "ok"; if (o.after) o.after(); },
               function (e) {
                 var n = e.retries_left;
                 if (e.code === o.lastCode) last.hidden = false;
@@ -282,7 +284,7 @@
   function unblockForm(tok) {
     return secretForm(tok, { cls: "unblock", summary: "unblock", fields: ["puk", "newPin"], confirm: "confirmLastPuk",
                              counter: tok.puk, lastCode: "PUK_LAST_ATTEMPT", submit: "doUnblock", path: "/pin/unblock",
-                             done: "unblocked", after: showTokens,
+                             done: "unblocked", after: function () { notice = t("unblocked"); showTokens(); },
                              body: function (v, last) { return { puk: v.puk, new_pin: v.newPin, confirm_last_attempt: last }; } });
   }
 
@@ -293,9 +295,8 @@
     if (lastTokens && !$("readers").querySelector("details.verify-pin[open], details.unblock[open]")) showTokens();
   }
 
-  // The readers and tokens; `note` (optional) is said above them, e.g. that
-  // the PIN was unblocked (the form that did it is gone with the block).
-  function showTokens(note) {
+  // The readers and tokens, with the notice above them.
+  function showTokens() {
     return api("GET", "/api/v1/tokens").then(function (d) {
       var list = $("readers"), byId = {}, select = $("test-cert"), chosen = select.value;
       lastTokens = d;
@@ -303,7 +304,7 @@
       list.textContent = "";
       select.textContent = "";
       (d.tokens || []).forEach(function (tok) { byId[tok.id] = tok; });
-      $("tokens-state").textContent = !d.readers.length ? t("noReader") : typeof note === "string" ? note : "";
+      $("tokens-state").textContent = !d.readers.length ? t("noReader") : notice;
       d.readers.forEach(function (r) {
         var li = el("li"), tok = r.token && byId[r.token];
         li.appendChild(el("strong", r.name));
@@ -481,6 +482,7 @@
     var source = new EventSource("/api/v1/events"), pending = null;
     ["reader-added", "reader-removed", "token-inserted", "token-removed"].forEach(function (type) {
       source.addEventListener(type, function () {
+        notice = "";
         showTokens();
         clearTimeout(pending);
         pending = setTimeout(showChecks, 500);
