@@ -187,8 +187,10 @@ struct upload {
     int too_big;
 };
 
-int webapp_body(void **con_cls, const char *data, size_t *size, enum MHD_Result *ret, const char **body, size_t *len,
-                int *too_big)
+/* Collects the request body: 1 while it is still coming (return *ret then),
+ * 0 once it is all there (*body, *len; *too_big). */
+static int webapp_body(void **con_cls, const char *data, size_t *size, enum MHD_Result *ret, const char **body,
+                       size_t *len, int *too_big)
 {
     struct upload *u = *con_cls;
     *ret = MHD_YES;
@@ -286,21 +288,38 @@ int webapp_options(const char *name, const char *usage, int argc, char **argv, i
     return -1;
 }
 
+static webapp_handler app; /* the portal's; one per process, like the session table */
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                 const char *version, const char *data, size_t *size, void **con_cls)
+{
+    const char *body;
+    size_t len;
+    int too_big;
+    enum MHD_Result ret;
+    (void)cls;
+    (void)version;
+    if (webapp_body(con_cls, data, size, &ret, &body, &len, &too_big))
+        return ret;
+    return app(c, url, method, body, len, too_big);
+}
+
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
-int webapp_run(const char *name, unsigned port, MHD_AccessHandlerCallback handler, const char *about)
+int webapp_run(const char *name, unsigned port, webapp_handler handler, const char *about)
 {
     struct sockaddr_in sa;
     struct sigaction act;
     struct MHD_Daemon *d;
 
+    app = handler;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0, NULL,
-                         NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                         NULL, on_access, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
                          MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
     if (!d) {

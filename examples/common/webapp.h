@@ -50,11 +50,10 @@ int webapp_static_path(const char *url, const char *www, const char *sdk, char *
 enum MHD_Result webapp_send(struct MHD_Connection *c, unsigned status, char *body, size_t len, const char *type,
                             const char *csp, const char *cookie);
 
-/* Request bodies up to WEBAPP_MAX_BODY: call first thing in the access
- * handler; 1 while the body is still coming (return *ret then), 0 once it
- * is all there (*body, *len; *too_big). */
-int webapp_body(void **con_cls, const char *data, size_t *size, enum MHD_Result *ret, const char **body, size_t *len,
-                int *too_big);
+/* A portal's answer to one request, once its body (up to WEBAPP_MAX_BODY;
+ * `too_big` when it was longer, then `body` holds none of it) is all there. */
+typedef enum MHD_Result (*webapp_handler)(struct MHD_Connection *c, const char *url, const char *method,
+                                          const char *body, size_t len, int too_big);
 
 /* A portal's command line: --ca-file (repeatable, at least one), --crl
  * (repeatable) | --crl-fetch, --port, --www, --agent, --help, and with
@@ -73,6 +72,6 @@ int webapp_options(const char *name, const char *usage, int argc, char **argv, i
 /* Serves on 127.0.0.1:port until SIGINT/SIGTERM: 0, or 1 if it cannot listen.
  * Once the socket listens it writes "NAME: listening on http://127.0.0.1:PORT
  * (ABOUT)" to stderr, the line scripts and tests wait for. */
-int webapp_run(const char *name, unsigned port, MHD_AccessHandlerCallback handler, const char *about);
+int webapp_run(const char *name, unsigned port, webapp_handler handler, const char *about);
 
 #endif

@@ -196,17 +196,9 @@ out:
     return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *data, size_t *size, void **con_cls)
+static enum MHD_Result on_request(struct MHD_Connection *c, const char *url, const char *method, const char *body,
+                                  size_t len, int too_big)
 {
-    const char *body;
-    size_t len;
-    int too_big;
-    enum MHD_Result ret;
-    (void)cls;
-    (void)version;
-    if (webapp_body(con_cls, data, size, &ret, &body, &len, &too_big))
-        return ret;
     if (strcmp(method, "POST") == 0 && strcmp(url, "/login") == 0) {
         const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         if (too_big)

@@ -130,17 +130,9 @@ static enum MHD_Result api_me(struct MHD_Connection *c, int logout)
     return send_json(c, MHD_HTTP_OK, out, NULL);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *data, size_t *size, void **con_cls)
+static enum MHD_Result on_request(struct MHD_Connection *c, const char *url, const char *method, const char *body,
+                                  size_t len, int too_big)
 {
-    const char *body;
-    size_t len;
-    int too_big;
-    enum MHD_Result ret;
-    (void)cls;
-    (void)version;
-    if (webapp_body(con_cls, data, size, &ret, &body, &len, &too_big))
-        return ret;
     if (strcmp(method, "POST") == 0) {
         /* Cross-site requests never get here with a session: the cookie is
          * SameSite=Strict; and a POST must come from our own page. */
