@@ -31,10 +31,20 @@ from agent import run_tool, terminate, _die_with_parent  # noqa: E402
 PIN = "123456"
 
 
+_GIVEN = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, never one handed out before in this run: the
+    ports are bound later (agents, portals), so the kernel may offer an
+    earlier one again until then."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 class Browser:
