@@ -248,6 +248,15 @@ class Flow:
         cls.b.close()
         shutil.rmtree(cls.home, ignore_errors=True)
 
+    def consent_window_closed(self):
+        """Waits (15 s at most) for the agent's window to close after a
+        confirmation, then acts on the page that opened it again."""
+        deadline = time.monotonic() + 15
+        while not self.b.send("closed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertTrue(self.b.send("closed"), "the consent window did not close")
+        self.b.send("mainPage")
+
     def shot(self, name):
         self.b.send("screenshot", name=name)
 
@@ -427,11 +436,7 @@ class Flow:
         self.shot("consent-window-wrong-pin")
         self.b.send("type", selector="#pin", text=PIN)
         self.b.send("click", selector="#submit")
-        deadline = time.monotonic() + 15
-        while not self.b.send("closed") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        self.assertTrue(self.b.send("closed"), "the consent window did not close")
-        self.b.send("mainPage")
+        self.consent_window_closed()
         self.b.send("waitFor", selector="#who", text="张三")   # the portal's back end verified the token
         self.shot("consent-portal-logged-in")
         seen = self.portal_saw()
@@ -600,11 +605,7 @@ class Flow:
         self.shot("consent-window-sign")
         self.b.send("type", selector="#pin", text=PIN)
         self.b.send("click", selector="#submit")
-        deadline = time.monotonic() + 15
-        while not self.b.send("closed") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        self.assertTrue(self.b.send("closed"), "the consent window did not close")
-        self.b.send("mainPage")
+        self.consent_window_closed()
         deadline = time.monotonic() + 15
         while not self.b.send("eval", body="return window.__sig || null;") and time.monotonic() < deadline:
             time.sleep(0.2)
