@@ -292,13 +292,17 @@
   // user is at one of its PIN forms (a redraw would wipe what is typed there
   // and the answer); cards coming and going redraw it anyway.
   function redrawTokens() {
-    if (lastTokens && !$("readers").querySelector("details.verify-pin[open], details.unblock[open]")) showTokens();
+    if (lastTokens) showTokens(true);
   }
+  function atPinForm() { return $("readers").querySelector("details.verify-pin[open], details.unblock[open]"); }
 
-  // The readers and tokens, with the notice above them.
-  function showTokens() {
+  // The readers and tokens, with the notice above them; `quiet` (a redraw
+  // with nothing new about the cards) leaves them be while the user is at a
+  // PIN form, also when the form was opened while the list was being fetched.
+  function showTokens(quiet) {
     return api("GET", "/api/v1/tokens").then(function (d) {
       var list = $("readers"), byId = {}, select = $("test-cert"), chosen = select.value;
+      if (quiet === true && atPinForm()) return;
       lastTokens = d;
       showReminders(d);
       list.textContent = "";

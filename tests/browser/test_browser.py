@@ -248,6 +248,12 @@ class Flow:
         cls.b.close()
         shutil.rmtree(cls.home, ignore_errors=True)
 
+    def page_sees_blocked_pin(self):
+        """The diagnostic page after the blocked card came: its list and
+        then its checks (which end the redraws a card's arrival causes)."""
+        self.b.send("waitFor", selector="#readers", text="PIN 已锁定")
+        self.b.send("waitFor", selector="#check-pin-state", text="PIN 已锁定", timeout=30000)
+
     def consent_window_closed(self):
         """Waits (15 s at most) for the agent's window to close after a
         confirmation, then acts on the page that opened it again."""
@@ -641,7 +647,7 @@ class Flow:
         # A blocked PIN: the page unblocks it with the PUK (a wrong PUK first).
         WEB.swap_card("blocked")
         try:
-            self.b.send("waitFor", selector="#readers", text="PIN 已锁定")
+            self.page_sees_blocked_pin()
             self.b.send("eval", body="document.querySelector('#readers details.unblock').open = true; return true;")
             for puk, answer in (("87654321", "p.error"), ("12345678", None)):
                 self.b.send("type", selector="#readers .unblock input[id^=puk-]", text=puk)
@@ -687,7 +693,7 @@ class Flow:
             # A blocked PIN: the unblock link beside the form, and a wrong
             # PUK's answer names the issuer's hotline and page.
             WEB.swap_card("blocked")
-            self.b.send("waitFor", selector="#readers", text="PIN 已锁定")
+            self.page_sees_blocked_pin()
             self.assertIn("https://ca.example.gov.cn/unlock", self.b.send(
                 "eval", body="return [...document.querySelectorAll('#readers .service a')].map((a) => a.href);"))
             self.b.send("eval", body="document.querySelector('#readers details.unblock').open = true; return true;")
