@@ -1,6 +1,30 @@
 # Runtime libraries, found through pkg-config. Debian 12's mbedTLS 2.28 ships
 # no .pc files (3.6 does), so for mbedTLS alone we fall back to the plain
 # library names when pkg-config does not know them.
+# Windows (cmake/mingw-w64-x86_64.cmake): static libraries that
+# scripts/build-windows cross-built from Debian's sources into UKEY_WIN_DEPS,
+# and the system's own DLLs. libcurl is not among them: fetches go through
+# WinHTTP there (agent/x509/fetch_win.c), and sd-bus has no Windows twin.
+if(WIN32)
+  if(NOT UKEY_WIN_DEPS)
+    message(FATAL_ERROR "UKEY_WIN_DEPS is not set: build with scripts/build-windows")
+  endif()
+  add_library(ukey_deps INTERFACE)
+  add_library(ukey::deps ALIAS ukey_deps)
+  # pkcs11.h is platform-neutral (it packs the structures for _WIN32 itself).
+  target_include_directories(ukey_deps INTERFACE ${UKEY_WIN_DEPS}/include /usr/include/p11-kit-1)
+  foreach(lib microhttpd mbedtls mbedx509 mbedcrypto jansson crypto)
+    find_library(UKEY_WIN_${lib} NAMES lib${lib}.a PATHS ${UKEY_WIN_DEPS}/lib NO_DEFAULT_PATH REQUIRED)
+    target_link_libraries(ukey_deps INTERFACE ${UKEY_WIN_${lib}})
+  endforeach()
+  target_link_libraries(ukey_deps INTERFACE winscard winhttp ws2_32 iphlpapi crypt32 bcrypt
+                        shell32 ole32 user32 advapi32 -static)
+  set(P11KIT_INCLUDE_DIRS /usr/include/p11-kit-1)
+  find_package(Threads REQUIRED)
+  target_link_libraries(ukey_deps INTERFACE Threads::Threads)
+  return()
+endif()
+
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd>=0.9.75)
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson>=2.13)
