@@ -10,7 +10,8 @@
  *
  * Each fetch runs on its own session, synchronously. WinHTTP follows up
  * to 3 redirects itself (http and https only, either way, as fetch.c);
- * the proxy chosen for the first URL serves the redirects too.
+ * the proxy chosen for the first URL serves the redirects too. (The proxy
+ * is the session's, not set on the request: Wine 8 ignores a request's.)
  */
 #include "x509/fetch.h"
 
@@ -78,6 +79,9 @@ static int is_loopback(const wchar_t *host)
  * The user's proxy for `url` into f->proxy (left at "no proxy" when there
  * is none): a PAC file (named, or found by WPAD when automatic detection
  * is on) decides first; when it cannot be had, the named proxy, if any.
+ * The PAC file is fetched and run on a session of its own (WinHTTP needs
+ * one); the fetch's session is then opened with the proxy chosen, which
+ * also serves its redirects.
  */
 static void choose_proxy(struct fetch *f, const wchar_t *url)
 {
@@ -88,6 +92,8 @@ static void choose_proxy(struct fetch *f, const wchar_t *url)
         return; /* no settings: direct */
     if (ie.fAutoDetect || ie.lpszAutoConfigUrl) {
         WINHTTP_AUTOPROXY_OPTIONS ap;
+        HINTERNET resolver = WinHttpOpen(L"ukey-agent/" WIDE(UKEY_VERSION), WINHTTP_ACCESS_TYPE_NO_PROXY,
+                                         WINHTTP_NO_PROXY_NAME, WINHTTP_NO_PROXY_BYPASS, 0);
         memset(&ap, 0, sizeof ap);
         if (ie.lpszAutoConfigUrl) {
             ap.dwFlags = WINHTTP_AUTOPROXY_CONFIG_URL;
@@ -98,9 +104,11 @@ static void choose_proxy(struct fetch *f, const wchar_t *url)
             ap.dwAutoDetectFlags = WINHTTP_AUTO_DETECT_TYPE_DHCP | WINHTTP_AUTO_DETECT_TYPE_DNS_A;
         }
         ap.fAutoLogonIfChallenged = TRUE;
-        decided = WinHttpGetProxyForUrl(f->session, url, &ap, &f->proxy);
+        decided = resolver && WinHttpGetProxyForUrl(resolver, url, &ap, &f->proxy);
         if (!decided)
             memset(&f->proxy, 0, sizeof f->proxy);
+        if (resolver)
+            WinHttpCloseHandle(resolver);
     }
     if (!decided && ie.lpszProxy) {
         /* Handed over: freed with f->proxy (GlobalFree). */
@@ -214,25 +222,24 @@ int x509_fetch(const struct x509_fetch_req *req, struct x509_fetch_res *res, cha
     if (wcschr(path, L'#'))
         *wcschr(path, L'#') = L'\0';
 
-    f.session = WinHttpOpen(L"ukey-agent/" WIDE(UKEY_VERSION), WINHTTP_ACCESS_TYPE_NO_PROXY, WINHTTP_NO_PROXY_NAME,
-                            WINHTTP_NO_PROXY_BYPASS, 0);
+    if (!is_loopback(host))
+        choose_proxy(&f, url);
+    if (f.proxy.lpszProxy)
+        f.session = WinHttpOpen(L"ukey-agent/" WIDE(UKEY_VERSION), WINHTTP_ACCESS_TYPE_NAMED_PROXY, f.proxy.lpszProxy,
+                                f.proxy.lpszProxyBypass ? f.proxy.lpszProxyBypass : WINHTTP_NO_PROXY_BYPASS, 0);
+    else
+        f.session = WinHttpOpen(L"ukey-agent/" WIDE(UKEY_VERSION), WINHTTP_ACCESS_TYPE_NO_PROXY,
+                                WINHTTP_NO_PROXY_NAME, WINHTTP_NO_PROXY_BYPASS, 0);
     if (!f.session) {
         fail(req->url, "starting WinHTTP", GetLastError(), err, errlen);
         goto out;
     }
     WinHttpSetTimeouts(f.session, (int)left_ms(&f), connect_ms, (int)left_ms(&f), (int)left_ms(&f));
-    if (!is_loopback(host))
-        choose_proxy(&f, url);
     if (!(f.connect = WinHttpConnect(f.session, host, uc.nPort, 0)) ||
         !(f.request = WinHttpOpenRequest(f.connect, req->post ? L"POST" : L"GET", path, NULL, WINHTTP_NO_REFERER,
                                          WINHTTP_DEFAULT_ACCEPT_TYPES,
                                          uc.nScheme == INTERNET_SCHEME_HTTPS ? WINHTTP_FLAG_SECURE : 0))) {
         fail(req->url, "opening the request", GetLastError(), err, errlen);
-        goto out;
-    }
-    if (f.proxy.lpszProxy &&
-        !WinHttpSetOption(f.request, WINHTTP_OPTION_PROXY, &f.proxy, sizeof f.proxy)) {
-        fail(req->url, "setting the proxy", GetLastError(), err, errlen);
         goto out;
     }
     WinHttpSetOption(f.request, WINHTTP_OPTION_REDIRECT_POLICY, &policy, sizeof policy);

@@ -7,6 +7,8 @@ base URL (127.0.0.1, a free port) and serves until it is killed.
   GET  /redirect/N     302 to /redirect/N-1, and /redirect/1 to /hello
   GET  /big            200 with 8 MiB + 1 bytes (one more than fetches take)
   GET  /slow           200 after 3 s
+  GET  /proxy.pac      a PAC file: every URL through this server as proxy
+  GET  http://HOST/... (a proxy's request) 200 "proxied http://HOST/..."
   anything else        404
 """
 import http.server
@@ -29,7 +31,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        if self.path == "/hello":
+        if self.path.startswith("http://"):
+            self.answer(200, ("proxied " + self.path).encode())
+        elif self.path == "/proxy.pac":
+            port = self.server.server_address[1]
+            self.answer(200, ('function FindProxyForURL(url, host) { return "PROXY 127.0.0.1:%d"; }' % port).encode(),
+                        [("Content-Type", "application/x-ns-proxy-autoconfig")])
+        elif self.path == "/hello":
             self.answer(200, b"hello")
         elif self.path.startswith("/redirect/") and self.path[10:].isdigit():
             n = int(self.path[10:])

@@ -8,7 +8,10 @@
  * and tests/softskf.<ext> beside this program. With SOFTSKF_STATE naming a
  * state file (tests/integration/sm2pki.py --state), its devices must be
  * listed too. With UKEY_FETCH_URL naming tests/unit/fetch_server.py's base
- * URL, x509_fetch is tried against it (GET, POST, redirects, bounds).
+ * URL, x509_fetch is tried against it (GET, POST, redirects, bounds); with
+ * UKEY_FETCH_PROXIED set too, the user's proxy settings are expected to
+ * send other hosts through that server (Linux: http_proxy; Windows: the
+ * Internet Options proxy or PAC file), never loopback.
  */
 #include "check.h"
 
@@ -147,6 +150,15 @@ static void test_fetch(const char *base)
     printf("fetch: big: %s\n", err);
     CHECK(fetch(base, "/slow", NULL, 1, &res, err, sizeof err) == -1);
     printf("fetch: slow: %s\n", err);
+
+    if (getenv("UKEY_FETCH_PROXIED")) {
+        CHECK(fetch("http://proxied.invalid", "/crl", NULL, 0, &res, err, sizeof err) == 0);
+        /* The request line's URL: WinHTTP names the port (":80"), libcurl does not. */
+        CHECK(res.http_code == 200 && res.body && strncmp((char *)res.body, "proxied http://proxied.invalid", 30) == 0 &&
+              strcmp((char *)res.body + res.len - 4, "/crl") == 0);
+        printf("fetch: through the proxy: %ld %s\n", res.http_code, res.body ? (char *)res.body : err);
+        free(res.body);
+    }
 
     CHECK(fetch("ftp://127.0.0.1", "/x", NULL, 0, &res, err, sizeof err) == -1);
     printf("fetch: ftp: %s\n", err);
