@@ -7,11 +7,12 @@
  */
 #include "notify/notify.h"
 
+#include "util/clock.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #define NOTIFY_UNAVAILABLE "desktop notifications are not available on Windows yet (the diagnostic page shows the reminders)"
 
@@ -76,13 +77,7 @@ int notify_wait(struct notify_wake *w, struct notifier *n, int timeout_ms)
     struct timespec until;
     int woke, rc = 0;
     (void)n;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    clock_realtime_in(timeout_ms, &until);
     pthread_mutex_lock(&w->lock);
     while (!w->posted && rc == 0)
         rc = pthread_cond_timedwait(&w->cond, &w->lock, &until);

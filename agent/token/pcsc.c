@@ -4,6 +4,7 @@
 #include "token/card.h"
 #include "token/pinpad.h"
 
+#include "util/clock.h"
 #include "util/join.h"
 #include "util/log.h"
 
@@ -222,8 +223,7 @@ ukey_err pcsc_with_card(const char *reader, enum card_end end,
 {
     struct timespec until;
     ukey_err e;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += PCSC_WAIT_S;
+    clock_realtime_in(PCSC_WAIT_S * 1000L, &until);
     if (pthread_mutex_timedlock(&card_turn, &until) != 0) {
         log_debug("pcsc: the card stayed busy for %d s", PCSC_WAIT_S);
         return UKEY_ERR_TOKEN_BUSY;
@@ -463,24 +463,12 @@ struct seen {
     unsigned events;
 };
 
-/* The CLOCK_REALTIME time `ms` from now (for timed waits and joins). */
-static void realtime_in(long ms, struct timespec *until)
-{
-    clock_gettime(CLOCK_REALTIME, until);
-    until->tv_sec += ms / 1000;
-    until->tv_nsec += (ms % 1000) * 1000000L;
-    if (until->tv_nsec >= 1000000000L) {
-        until->tv_sec++;
-        until->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Sleeps up to `ms` or until stop is requested; returns 1 if stopping. */
 static int monitor_wait(long ms)
 {
     struct timespec until;
     int stopping;
-    realtime_in(ms, &until);
+    clock_realtime_in(ms, &until);
     pthread_mutex_lock(&monitor_lock);
     while (!monitor_stopping && pthread_cond_timedwait(&monitor_cond, &monitor_lock, &until) == 0)
         ;
