@@ -97,6 +97,16 @@ static ukey_err scard_fail(const char *call, LONG rv)
     return e->err;
 }
 
+/* Windows 8 and later stop the smart-card service when the last reader
+ * goes and start it again for the next one; pcscd may be restarted. A
+ * context made just before that answers its first call with one of these:
+ * the call is made once more on a new context. (The monitor makes a new
+ * context whenever its own fails.) */
+static int service_went_away(LONG rv)
+{
+    return rv == (LONG)SCARD_E_SERVICE_STOPPED || rv == (LONG)SCARD_E_NO_SERVICE;
+}
+
 /* Fills `names` (a multi-string) for the readers of ctx; 0 readers is fine. */
 static LONG list_names(SCARDCONTEXT ctx, char **names)
 {
@@ -139,13 +149,18 @@ ukey_err pcsc_list(struct reader_info *out, size_t *n, const char **why)
     *n = 0;
     if (why)
         *why = NULL;
-    rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
-    if (rv != SCARD_S_SUCCESS) {
-        if (why)
-            *why = scard_lookup(rv)->name;
-        return UKEY_ERR_PCSC_UNAVAILABLE;
+    for (int fresh = 0;; fresh++) {
+        rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
+        if (rv != SCARD_S_SUCCESS) {
+            if (why)
+                *why = scard_lookup(rv)->name;
+            return UKEY_ERR_PCSC_UNAVAILABLE;
+        }
+        rv = list_names(ctx, &names);
+        if (!service_went_away(rv) || fresh)
+            break;
+        SCardReleaseContext(ctx);
     }
-    rv = list_names(ctx, &names);
     if (rv != SCARD_S_SUCCESS) {
         if (why)
             *why = scard_lookup(rv)->name;
@@ -233,6 +248,22 @@ ukey_err pcsc_with_card(const char *reader, enum card_end end,
     return e;
 }
 
+/* Connects to the card in `reader` (shared), asking again for a moment
+ * while another program holds it exclusively. */
+static LONG connect_shared(SCARDCONTEXT ctx, const char *reader, struct pcsc_card *pc)
+{
+    LONG rv;
+    for (int tries = 0;; tries++) {
+        rv = SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &pc->handle,
+                          &pc->protocol);
+        if (rv != (LONG)SCARD_E_SHARING_VIOLATION || tries == PCSC_SHARING_RETRIES)
+            return rv;
+        if (tries == 0)
+            log_debug("pcsc: another program holds the card exclusively: asking again for a moment");
+        nanosleep(&(struct timespec){0, PCSC_SHARING_RETRY_MS * 1000000L}, NULL);
+    }
+}
+
 static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(struct card *card, void *arg),
                           void *arg)
 {
@@ -242,17 +273,14 @@ static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(
     ukey_err e;
     LONG rv;
 
-    rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
-    if (rv != SCARD_S_SUCCESS)
-        return scard_fail("SCardEstablishContext", rv);
-    for (int tries = 0;; tries++) {
-        rv = SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &pc.handle,
-                          &pc.protocol);
-        if (rv != (LONG)SCARD_E_SHARING_VIOLATION || tries == PCSC_SHARING_RETRIES)
+    for (int fresh = 0;; fresh++) {
+        rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
+        if (rv != SCARD_S_SUCCESS)
+            return scard_fail("SCardEstablishContext", rv);
+        rv = connect_shared(ctx, reader, &pc);
+        if (!service_went_away(rv) || fresh)
             break;
-        if (tries == 0)
-            log_debug("pcsc: another program holds the card exclusively: asking again for a moment");
-        nanosleep(&(struct timespec){0, PCSC_SHARING_RETRY_MS * 1000000L}, NULL);
+        SCardReleaseContext(ctx);
     }
     if (rv != SCARD_S_SUCCESS) {
         e = scard_fail("SCardConnect", rv);
