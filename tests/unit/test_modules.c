@@ -38,6 +38,7 @@
 #define remove_dir(p) rmdir(p)
 #define set_env(k, v) setenv((k), (v), 1)
 #endif
+#define PLANTED "ukey-test-planted" LIB_EXT
 
 /* `name` under the tests/ directory beside this program (argv[0]). */
 static void beside(const char *argv0, const char *name, char *out, size_t cap)
@@ -46,10 +47,26 @@ static void beside(const char *argv0, const char *name, char *out, size_t cap)
     snprintf(out, cap, "%.*stests/%s" LIB_EXT, dir, argv0, name);
 }
 
+/* Copies file `from` to `to`; 0 or -1. */
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    int rc = in && out ? 0 : -1;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        rc = fwrite(buf, 1, n, out) == n ? 0 : -1;
+    if (out && fclose(out) != 0)
+        rc = -1;
+    if (in)
+        fclose(in);
+    return rc;
+}
+
 static void test_pkcs11(const char *argv0)
 {
     char lib[1024], dir[1024], file[1100];
-    char *paths[3] = {lib, file, "no-such-module" LIB_EXT};
+    char *paths[4] = {lib, file, "no-such-module" LIB_EXT, PLANTED};
     const char *tmp = getenv("TEMP") ? getenv("TEMP") : "/tmp";
     struct reader_info readers[P11_MAX_SLOTS];
     json_t *mods;
@@ -70,15 +87,17 @@ static void test_pkcs11(const char *argv0)
     }
     set_env("UKEY_P11MOCK_DIR", dir);
 
-    /* lib loads; `file` is no library; the third is not there (a bare name:
-     * on Windows looked for in System32 only, never the current directory). */
-    CHECK(p11_load(paths, 3) == 1);
+    /* lib loads; `file` is no library; the third is not there; the fourth
+     * is the mock again, planted in the current directory, where a bare
+     * name is never looked for (Windows: System32 only). */
+    CHECK(copy_file(lib, PLANTED) == 0);
+    CHECK(p11_load(paths, 4) == 1);
     CHECK(p11_list(readers, P11_MAX_SLOTS) == 1);
     CHECK(strstr(readers[0].name, "p11mock") != NULL);
     mods = p11_modules_json();
-    CHECK(json_array_size(mods) == 3);
+    CHECK(json_array_size(mods) == 4);
     CHECK(json_is_true(json_object_get(json_array_get(mods, 0), "loaded")));
-    for (size_t i = 1; i < 3; i++) {
+    for (size_t i = 1; i < 4; i++) {
         const char *detail =
             json_string_value(json_object_get(json_object_get(json_array_get(mods, i), "error"), "detail"));
         CHECK(detail && strncmp(detail, "cannot be loaded: ", 18) == 0 && strlen(detail) > 18);
@@ -86,6 +105,7 @@ static void test_pkcs11(const char *argv0)
     }
     json_decref(mods);
     p11_unload();
+    remove(PLANTED);
     remove(file);
     remove_dir(dir);
 }
