@@ -22,6 +22,7 @@
 typedef SOCKET net_socket;
 #define NET_INVALID INVALID_SOCKET
 #else
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -46,7 +47,18 @@ void net_close(net_socket s);
 net_socket net_listen_loopback(int family, unsigned port, int backlog, int nonblocking);
 
 /* The local port of a bound socket, 0 on error. */
-unsigned net_local_port(net_socket s);
+static inline unsigned net_local_port(net_socket s)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(s, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
 
 /* A non-blocking, non-inheritable connection from listener `l`, with the
  * peer's address; NET_INVALID when none is waiting or on error. */

@@ -88,19 +88,6 @@ net_socket net_listen_loopback(int family, unsigned port, int backlog, int nonbl
     return s;
 }
 
-unsigned net_local_port(net_socket s)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(s, (struct sockaddr *)&ss, &len) != 0)
-        return 0;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return 0;
-}
-
 net_socket net_accept(net_socket l, struct sockaddr_storage *peer, socklen_t *peerlen)
 {
     net_socket s;
