@@ -49,3 +49,9 @@ void stop_watch_end(void)
     net_close(wake_pair[1]);
     wake_pair[0] = wake_pair[1] = NET_INVALID;
 }
+
+int stop_request_running(char *err, size_t errlen)
+{
+    snprintf(err, errlen, "stop the agent with \"systemctl --user stop ukey-agent\" or a SIGTERM");
+    return -1;
+}

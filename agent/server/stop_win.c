@@ -18,7 +18,8 @@
 #include <wchar.h>
 #include <windows.h>
 
-#define END_WAIT_MS 4500 /* the system ends a console process 5 s after CTRL_CLOSE_EVENT */
+#define END_WAIT_MS 4500  /* the system ends a console process 5 s after CTRL_CLOSE_EVENT */
+#define STOP_WAIT_MS 10000 /* `ukey-agent stop` waits this long for the agent to end */
 
 static volatile int *stop_flag;
 static net_socket wake_pair[2] = {NET_INVALID, NET_INVALID};
@@ -98,15 +99,24 @@ static DWORD WINAPI watch(void *unused)
     return 0;
 }
 
-/* "Local\ukey-agent-stop-<user name>": per session (Local\) and per user. */
+/* "Local\ukey-agent-stop-<user name>": per session (Local\) and per
+ * user. Returns 0, or -1 (GetLastError). */
+static int stop_event_name(wchar_t *name, size_t len)
+{
+    wchar_t user[257];
+    DWORD n = sizeof user / sizeof user[0];
+    if (!GetUserNameW(user, &n))
+        return -1;
+    swprintf(name, len, L"Local\\ukey-agent-stop-%ls", user);
+    return 0;
+}
+
 static HANDLE open_named_stop(void)
 {
-    wchar_t user[257], name[300];
-    DWORD n = sizeof user / sizeof user[0];
+    wchar_t name[300];
     HANDLE h;
-    if (!GetUserNameW(user, &n))
+    if (stop_event_name(name, sizeof name / sizeof name[0]) != 0)
         return NULL;
-    swprintf(name, sizeof name / sizeof name[0], L"Local\\ukey-agent-stop-%ls", user);
     /* Manual reset; a default security descriptor: our user, SYSTEM and
      * the administrators may set it. */
     h = CreateEventW(NULL, TRUE, FALSE, name);
@@ -161,4 +171,30 @@ void stop_watch_end(void)
     net_close(wake_pair[0]);
     net_close(wake_pair[1]);
     wake_pair[0] = wake_pair[1] = NET_INVALID;
+}
+
+int stop_request_running(char *err, size_t errlen)
+{
+    wchar_t name[300];
+    HANDLE h;
+
+    if (stop_event_name(name, sizeof name / sizeof name[0]) != 0) {
+        snprintf(err, errlen, "cannot name the stop event: error %lu", GetLastError());
+        return -1;
+    }
+    if (!(h = OpenEventW(EVENT_MODIFY_STATE, FALSE, name))) {
+        snprintf(err, errlen, "no agent of this user is running in this session (error %lu)", GetLastError());
+        return -1;
+    }
+    SetEvent(h);
+    CloseHandle(h);
+    /* The event is gone once the agent has closed it, at the end of serve. */
+    for (int i = 0; i < STOP_WAIT_MS / 100; i++) {
+        Sleep(100);
+        if (!(h = OpenEventW(SYNCHRONIZE, FALSE, name)))
+            return 0;
+        CloseHandle(h);
+    }
+    snprintf(err, errlen, "the agent was asked to stop but is still running after %d s", STOP_WAIT_MS / 1000);
+    return -1;
 }
