@@ -17,10 +17,11 @@
  * open is refused.
  *
  * Under Wine the Windows identities are not the boundary: every Wine
- * process, of whatever Unix user, has the same made-up user SID, and Wine
- * 8's table gives PID 0 for every socket (its sockets live in the
- * wineserver; Wine >= 9.17 knows only its own processes' sockets, never a
- * Linux client's). So under Wine (ntdll exports wine_get_version) the check
+ * process, of whatever Unix user, has the same user SID (S-1-5-21-0-0-0-1000),
+ * and Wine 8's table gives PID 0 for every socket, ours too (its sockets
+ * live in the wineserver; since 9.17 the table comes from the wineserver,
+ * which knows no Linux process's socket). So under Wine (ntdll exports
+ * wine_get_version) the check
  * is the Linux one read through Wine's \\?\unix\ paths: the client
  * socket's uid in /proc/net/tcp{,6} against the uid of our wineserver,
  * which owns our sockets (/proc/self when Wine opens it). On real Windows
