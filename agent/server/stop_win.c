@@ -2,8 +2,10 @@
  *
  * A thread of ours owns the named stop event and a hidden top-level window
  * (never shown): the system sends WM_QUERYENDSESSION / WM_ENDSESSION to
- * top-level windows only (a message-only window gets no broadcasts). The
- * console handler runs in a thread the system makes for it.
+ * top-level windows only (a message-only window gets no broadcasts), and a
+ * console program that loads user32 gets no CTRL_LOGOFF_EVENT or
+ * CTRL_SHUTDOWN_EVENT, only those messages. The console handler runs in a
+ * thread the system makes for it.
  *
  * At log-off or shut-down, and when the console is closed, the process is
  * ended as soon as the handler returns; the handler therefore waits (at most
