@@ -12,6 +12,7 @@
 #include "token/tokens.h"
 #include "util/config.h"
 #include "util/log.h"
+#include "util/process.h"
 #include "util/rng.h"
 
 #include <getopt.h>
@@ -45,8 +46,8 @@ static void usage(FILE *to)
             "in the config). FILE is a CA's deployment profile (docs/PROFILES.md;\n"
             "repeatable; also \"profiles\" in the config). --no-reminders: no desktop\n"
             "notifications of expiring certificates (also \"reminders\": false).\n"
-            "The config file defaults to\n"
-            "$XDG_CONFIG_HOME/ukey-agent/agent.json. See docs/ for the API.\n",
+            "The config file defaults to $XDG_CONFIG_HOME/ukey-agent/agent.json\n"
+            "(%%APPDATA%%\\ukey-agent\\agent.json on Windows). See docs/ for the API.\n",
             UKEY_VERSION);
 }
 
@@ -197,7 +198,7 @@ static int trust_main(const char *action, struct agent_config *cfg, const struct
 {
     enum localca_result res;
     char err[512];
-    int with_system = !cli->no_system && geteuid() == 0;
+    int with_system = !cli->no_system && process_is_admin();
 
     if (rng_init() != 0 || config_resolve_state_dir(cfg, err, sizeof err) != 0 ||
         localca_ensure(cfg->state_dir, time(NULL), &res, err, sizeof err) != 0) {
@@ -343,6 +344,7 @@ int main(int argc, char **argv)
     const char *command, *action = NULL;
     int rc;
 
+    process_init(&argc, &argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
