@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <wchar.h>
 #include <windows.h>
+#include <initguid.h> /* the FOLDERID_ GUIDs defined here: no libuuid */
 #include <knownfolders.h>
 #include <shlobj.h>
 
