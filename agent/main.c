@@ -280,8 +280,7 @@ static int doctor_main(struct agent_config *cfg, const struct cli *cli)
 {
     static const char *const marks[] = {"FAIL", "WARN", " OK ", "SKIP"};
     static const char *const colours[] = {"\033[31m", "\033[33m", "\033[32m", "\033[90m"};
-    const char *env_lang = getenv("LC_ALL") && *getenv("LC_ALL") ? getenv("LC_ALL") : getenv("LANG");
-    struct diag_options opt = {.lang = diag_lang_from(cli->lang ? cli->lang : env_lang && strncmp(env_lang, "zh", 2) == 0 ? "zh" : "en")};
+    struct diag_options opt = {.lang = diag_lang_from(cli->lang ? cli->lang : process_lang_zh() ? "zh" : "en")};
     int tty = isatty(STDOUT_FILENO), failed;
     char err[512];
     json_t *report, *c;

@@ -2,6 +2,8 @@
 #include "util/process.h"
 
 #include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -15,6 +17,12 @@ void process_init(int *argc, char ***argv)
 int process_is_admin(void)
 {
     return geteuid() == 0;
+}
+
+int process_lang_zh(void)
+{
+    const char *lang = getenv("LC_ALL") && *getenv("LC_ALL") ? getenv("LC_ALL") : getenv("LANG");
+    return lang && strncmp(lang, "zh", 2) == 0;
 }
 
 void process_no_dumps(void)

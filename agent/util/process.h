@@ -19,6 +19,10 @@ void process_init(int *argc, char ***argv);
  * Linux, an elevated administrator on Windows. */
 int process_is_admin(void);
 
+/* 1 when the user reads Chinese: LC_ALL or LANG says zh on Linux; the
+ * user's display language on Windows. */
+int process_lang_zh(void);
+
 /* No crash dumps of this process, which may hold PINs and keys: no core
  * dumps and no ptrace attach on Linux; no Windows Error Reporting dumps and
  * no fault dialog on Windows. */

@@ -52,6 +52,11 @@ int process_is_admin(void)
     return elevation.TokenIsElevated != 0;
 }
 
+int process_lang_zh(void)
+{
+    return PRIMARYLANGID(GetUserDefaultUILanguage()) == LANG_CHINESE;
+}
+
 /* A crash ends the process at once, before Windows Error Reporting (the
  * default filter) can write a report with a memory dump. */
 static LONG WINAPI end_at_once(EXCEPTION_POINTERS *e)
