@@ -13,21 +13,12 @@
 
 char *file_read_all(const char *path, size_t max, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    int saved;
-    if (!f)
-        return NULL;
-    buf = file_read_stream(f, max, len);
-    saved = errno;
-    fclose(f);
-    errno = saved;
-    return buf;
+    return file_read_closing(fopen(path, "rb"), max, len);
 }
 
 char *file_read_within(const char *root, const char *rel, size_t max, size_t *len)
 {
-    char top[PATH_MAX], full[PATH_MAX], real[PATH_MAX], *buf = NULL;
+    char top[PATH_MAX], full[PATH_MAX], real[PATH_MAX];
     struct stat st;
     size_t toplen;
     FILE *f;
@@ -56,15 +47,9 @@ char *file_read_within(const char *root, const char *rel, size_t max, size_t *le
         errno = saved;
         return NULL;
     }
-    if (!(f = fdopen(fd, "rb"))) {
+    if (!(f = fdopen(fd, "rb")))
         close(fd);
-        return NULL;
-    }
-    buf = file_read_stream(f, max, len);
-    saved = errno;
-    fclose(f);
-    errno = saved;
-    return buf;
+    return file_read_closing(f, max, len);
 }
 
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)

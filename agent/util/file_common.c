@@ -45,6 +45,19 @@ char *file_read_stream(FILE *f, size_t max, size_t *len)
     return buf;
 }
 
+char *file_read_closing(FILE *f, size_t max, size_t *len)
+{
+    char *buf;
+    int saved;
+    if (!f)
+        return NULL;
+    buf = file_read_stream(f, max, len);
+    saved = errno;
+    fclose(f);
+    errno = saved;
+    return buf;
+}
+
 void file_list_free(char **names)
 {
     for (size_t i = 0; names && names[i]; i++)

@@ -6,6 +6,11 @@
 #define UKEY_UTIL_FILE_INT_H
 
 #include <stddef.h>
+#include <stdio.h>
+
+/* file_read_stream of `f`, which is then closed (errno kept); NULL (errno
+ * kept) when `f` is NULL: the opening call's failure. */
+char *file_read_closing(FILE *f, size_t max, size_t *len);
 
 /* file_list()'s answer while a directory is read. */
 struct file_names {

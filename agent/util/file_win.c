@@ -106,24 +106,16 @@ static HANDLE open_read(const char *path, DWORD flags)
 /* Reads all of handle `h` (consumed: closed in every case). */
 static char *read_handle(HANDLE h, size_t max, size_t *len)
 {
-    int fd = _open_osfhandle((intptr_t)h, _O_RDONLY | _O_BINARY), saved;
-    FILE *f;
-    char *buf;
+    int fd = _open_osfhandle((intptr_t)h, _O_RDONLY | _O_BINARY);
+    FILE *f = NULL;
     if (fd < 0) {
         CloseHandle(h);
         errno = EMFILE;
-        return NULL;
-    }
-    if (!(f = _fdopen(fd, "rb"))) {
+    } else if (!(f = _fdopen(fd, "rb"))) {
         _close(fd);
         errno = ENOMEM;
-        return NULL;
     }
-    buf = file_read_stream(f, max, len);
-    saved = errno;
-    fclose(f);
-    errno = saved;
-    return buf;
+    return file_read_closing(f, max, len);
 }
 
 char *file_read_all(const char *path, size_t max, size_t *len)
