@@ -8,6 +8,7 @@
  * names another file, the test checks each file under its UTF-16 name too.
  */
 #include "check.h"
+#include "tmp.h"
 
 #include "localca/localca.h"
 #include "util/clock.h"
@@ -22,57 +23,18 @@
 #include <time.h>
 #ifdef _WIN32
 #include "util/wstr.h"
-#include <windows.h>
+#define STATE_VAR "LOCALAPPDATA"
+#define CONFIG_VAR "APPDATA"
+#define SEP "\\"
 #else
-#include <unistd.h>
+#define STATE_VAR "XDG_DATA_HOME"
+#define CONFIG_VAR "XDG_CONFIG_HOME"
+#define SEP "/"
 #endif
 
 #define CONTENT "证书 certificate\n"
 
 static char base[1024];
-
-/* A new temporary directory as UTF-8 in `base`; 0 on success. */
-static int make_base(void)
-{
-#ifdef _WIN32
-    wchar_t tmp[MAX_PATH];
-    char *t;
-    if (!GetTempPathW(MAX_PATH, tmp) || !(t = wstr_to_utf8(tmp)))
-        return -1;
-    snprintf(base, sizeof base, "%sukey-test-paths-%lu", t, (unsigned long)GetCurrentProcessId());
-    free(t);
-    return file_mkdirs(base);
-#else
-    snprintf(base, sizeof base, "/tmp/ukey-test-paths-XXXXXX");
-    return mkdtemp(base) ? 0 : -1;
-#endif
-}
-
-static int remove_dir(const char *dir)
-{
-#ifdef _WIN32
-    wchar_t *w = wstr_from_utf8(dir);
-    int rc = w && RemoveDirectoryW(w) ? 0 : -1;
-    free(w);
-    return rc;
-#else
-    return rmdir(dir);
-#endif
-}
-
-/* Removes `dir` and what it holds (through file_list and file_remove). */
-static void remove_tree(const char *dir)
-{
-    char **names = file_list(dir, "", NULL);
-    for (size_t i = 0; names && names[i]; i++) {
-        char p[2048];
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        if (file_remove(p) != 0)
-            remove_tree(p);
-    }
-    file_list_free(names);
-    CHECK(remove_dir(dir) == 0);
-}
 
 /* The contents of `path` read by its UTF-16 name on Windows (what any other
  * program sees), by the UTF-8 bytes elsewhere. */
@@ -88,21 +50,6 @@ static char *read_natively(const char *path)
     return text;
 #else
     return file_read_all(path, 1 << 20, NULL);
-#endif
-}
-
-/* Sets environment variable `name` to UTF-8 `value` (Windows: the wide
- * environment, which _wgetenv and the known folders' callers read). */
-static int set_env(const char *name, const char *value)
-{
-#ifdef _WIN32
-    wchar_t *n = wstr_from_utf8(name), *v = wstr_from_utf8(value);
-    int rc = n && v ? _wputenv_s(n, v) : -1;
-    free(n);
-    free(v);
-    return rc;
-#else
-    return setenv(name, value, 1);
 #endif
 }
 
@@ -155,18 +102,17 @@ static void test_files(void)
 static void test_state_dir(void)
 {
     struct agent_config cfg;
-    char home[1200], want[1300], err[512], crt[1400], *text;
+    char home[1200], want[1300], err[512], crt[1400], *text, *conf;
     enum localca_result res;
     mbedtls_x509_crt c;
 
     snprintf(home, sizeof home, "%s/用户 张三", base);
-#ifdef _WIN32
-    CHECK(set_env("LOCALAPPDATA", home) == 0);
-    snprintf(want, sizeof want, "%s\\ukey-agent", home);
-#else
-    CHECK(set_env("XDG_DATA_HOME", home) == 0);
-    snprintf(want, sizeof want, "%s/ukey-agent", home);
-#endif
+    CHECK(tmp_setenv(STATE_VAR, home) == 0);
+    CHECK(tmp_setenv(CONFIG_VAR, home) == 0);
+    snprintf(want, sizeof want, "%s" SEP "ukey-agent", home);
+    conf = dirs_get(DIRS_USER_CONFIG);
+    CHECK(conf && strcmp(conf, want) == 0);
+    free(conf);
     config_defaults(&cfg);
     CHECK(config_resolve_state_dir(&cfg, err, sizeof err) == 0);
     CHECK(cfg.state_dir && strcmp(cfg.state_dir, want) == 0);
@@ -211,13 +157,13 @@ static void test_timegm(void)
 
 int main(void)
 {
-    if (make_base() != 0 || rng_init() != 0) {
+    if (tmp_dir(base, sizeof base, "ukey-test-paths") != 0 || rng_init() != 0) {
         fprintf(stderr, "cannot make a temporary directory or start the RNG\n");
         return 1;
     }
     test_files();
     test_state_dir();
     test_timegm();
-    remove_tree(base);
+    CHECK(tmp_remove_tree(base) == 0);
     return check_done();
 }
