@@ -1,8 +1,11 @@
 /*
  * Proxy settings on Windows; see proxy.h (proxy.c: the environment). The
- * user's Internet Options as WinHTTP reads them: a fixed proxy, a PAC
- * script or automatic detection (WPAD). Windows bypasses loopback on its
- * own unless the bypass list says "<-loopback>", and so do the browsers.
+ * user's Internet Options as WinHTTP reads them: a fixed proxy or a PAC
+ * script. Automatic detection (WPAD) alone is not reported: it is on by
+ * default and finds a proxy only on networks that publish one, and that
+ * takes a lookup on the network. Windows bypasses loopback on its own for
+ * all three unless the bypass list says "<-loopback>", and so do the
+ * browsers.
  */
 #include "diag/proxy.h"
 #include "util/wstr.h"
@@ -27,8 +30,6 @@ void diag_proxy_read(struct diag_proxy *out)
         snprintf(out->proxy, sizeof out->proxy, "WinHTTP: %s", proxy);
     else if (ie.lpszAutoConfigUrl && (proxy = wstr_to_utf8(ie.lpszAutoConfigUrl)) != NULL)
         snprintf(out->proxy, sizeof out->proxy, "PAC: %s", proxy);
-    else if (ie.fAutoDetect)
-        snprintf(out->proxy, sizeof out->proxy, "WPAD");
     if (ie.lpszProxyBypass && (bypass = wstr_to_utf8(ie.lpszProxyBypass)) != NULL) {
         snprintf(out->exceptions, sizeof out->exceptions, "%s", bypass);
         out->loopback_exempt = strstr(bypass, "<-loopback>") == NULL;
