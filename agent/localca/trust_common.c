@@ -31,6 +31,18 @@ static int ca_load(const char *state_dir, struct trust_ca *ca)
     return 0;
 }
 
+/* A zeroed table of TRUST_MAX_STORES stores (caller frees), with the
+ * current CA loaded into *ca; NULL on error (logged). */
+static struct trust_store *stores_begin(const char *state_dir, struct trust_ca *ca)
+{
+    struct trust_store *stores;
+    if (ca_load(state_dir, ca) != 0)
+        return NULL;
+    if (!(stores = calloc(TRUST_MAX_STORES, sizeof *stores)))
+        log_error("out of memory");
+    return stores;
+}
+
 /* Writes the manifest of stores installed into (atomically, 0600). */
 static int manifest_write(const char *state_dir, const struct trust_store *stores, size_t n)
 {
@@ -98,13 +110,13 @@ static void mark_recorded(const char *state_dir, struct trust_store *stores, siz
 
 int trust_install(const char *state_dir, int with_system, FILE *out)
 {
-    struct trust_store *stores = calloc(TRUST_MAX_STORES, sizeof *stores);
-    struct trust_store *done = calloc(TRUST_MAX_STORES, sizeof *done);
     struct trust_ca ca;
+    struct trust_store *stores = stores_begin(state_dir, &ca);
+    struct trust_store *done = calloc(TRUST_MAX_STORES, sizeof *done);
     size_t n, n_done = 0;
     int rc = -1;
 
-    if (!stores || !done || ca_load(state_dir, &ca) != 0)
+    if (!stores || !done)
         goto out;
     n = truststore_find(stores, 1, with_system, &ca);
     mark_recorded(state_dir, stores, n);
@@ -134,13 +146,13 @@ out:
 
 int trust_uninstall(const char *state_dir, int with_system, FILE *out)
 {
-    struct trust_store *stores = calloc(TRUST_MAX_STORES, sizeof *stores);
     struct trust_ca ca;
+    struct trust_store *stores = stores_begin(state_dir, &ca);
     size_t n;
     int rc = -1;
 
-    if (!stores || ca_load(state_dir, &ca) != 0)
-        goto out;
+    if (!stores)
+        return -1;
     n = truststore_find(stores, 0, with_system, &ca);
     mark_recorded(state_dir, stores, n);
     rc = 0;
@@ -157,22 +169,20 @@ int trust_uninstall(const char *state_dir, int with_system, FILE *out)
     }
     if (manifest_write(state_dir, NULL, 0) != 0)
         rc = -1;
-out:
     free(stores);
     return rc;
 }
 
 int trust_refresh(const char *state_dir)
 {
-    struct trust_store *stores = calloc(TRUST_MAX_STORES, sizeof *stores);
     struct trust_ca ca;
+    struct trust_store *stores = stores_begin(state_dir, &ca);
     size_t n;
-    int rc = -1;
+    int rc = 0;
 
-    if (!stores || ca_load(state_dir, &ca) != 0)
-        goto out;
+    if (!stores)
+        return -1;
     n = manifest_read(state_dir, stores);
-    rc = 0;
     for (size_t i = 0; i < n; i++) {
         char err[1024] = "";
         if (truststore_install(&stores[i], &ca, err, sizeof err) >= 0) {
@@ -184,7 +194,6 @@ int trust_refresh(const char *state_dir)
     }
     if (n > 0 && manifest_write(state_dir, stores, n) != 0)
         rc = -1;
-out:
     free(stores);
     return rc;
 }
