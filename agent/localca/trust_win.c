@@ -71,7 +71,7 @@ static size_t add_store(struct trust_store *stores, size_t n, const char *kind, 
 size_t truststore_find(struct trust_store *stores, int create, int with_system, const struct trust_ca *ca)
 {
     size_t n = 0;
-    (void)create; /* the ROOT stores always exist */
+    (void)create; /* a ROOT store is made by its first write */
     (void)ca;
     n = add_store(stores, n, "certstore", "Windows (current user)", "HKCU\\" ROOT_KEY, 0);
     n = add_store(stores, n, "firefox-policy", "Firefox enterprise roots (current user)", "HKCU\\" POLICY_KEY, 1);
@@ -84,7 +84,7 @@ size_t truststore_find(struct trust_store *stores, int create, int with_system, 
 
 /* ---- certificate stores ------------------------------------------------ */
 
-/* The DER of the PEM certificate at `path` (caller frees), or NULL. */
+/* The DER of the CA's PEM file (caller frees), or NULL with `err`. */
 static BYTE *ca_der(const struct trust_ca *ca, DWORD *len, char *err, size_t errlen)
 {
     char *pem = file_read_all(ca->path, 64 * 1024, NULL);
