@@ -7,7 +7,7 @@
  */
 #include "notify/notify.h"
 
-#include "util/clock.h"
+#include "util/thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -57,7 +57,7 @@ struct notify_wake *notify_wake_create(void)
         return NULL;
     }
     pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->cond, NULL);
+    thread_cond_init_monotonic(&w->cond);
     return w;
 }
 
@@ -69,18 +69,15 @@ void notify_wake_post(struct notify_wake *w, unsigned what)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* A wall-clock deadline: winpthreads' timed waits take CLOCK_REALTIME only.
- * The waits are an hour at most, and the scheduler looks at the date after
- * each. */
 int notify_wait(struct notify_wake *w, struct notifier *n, int timeout_ms)
 {
     struct timespec until;
     int woke, rc = 0;
     (void)n;
-    clock_realtime_in(timeout_ms, &until);
+    thread_deadline(&until, timeout_ms);
     pthread_mutex_lock(&w->lock);
     while (!w->posted && rc == 0)
-        rc = pthread_cond_timedwait(&w->cond, &w->lock, &until);
+        rc = thread_cond_timedwait(&w->cond, &w->lock, &until);
     woke = (int)w->posted;
     w->posted = 0;
     pthread_mutex_unlock(&w->lock);
