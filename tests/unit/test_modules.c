@@ -4,8 +4,9 @@
  * the SKF backend, a file that is no library, and one that does not exist.
  * Built for Linux (.so) and Windows (.dll, run under Wine).
  *
- * The libraries are UKEY_P11MOCK and UKEY_SOFTSKF, else tests/p11mock.<ext>
- * and tests/softskf.<ext> beside this program. With SOFTSKF_STATE naming a
+ * The libraries are UKEY_P11MOCK and UKEY_SOFTSKF, else p11mock.dll and
+ * softskf.dll beside this program (Windows), tests/p11mock.so and
+ * tests/softskf.so (Linux). With SOFTSKF_STATE naming a
  * state file (tests/integration/sm2pki.py --state), its devices must be
  * listed too. With UKEY_FETCH_URL naming tests/unit/fetch_server.py's base
  * URL, x509_fetch is tried against it (GET, POST, redirects, bounds); with
@@ -27,12 +28,14 @@
 
 #ifdef _WIN32
 #include <direct.h>
+#define LIB_DIR ""
 #define LIB_EXT ".dll"
 #define make_dir(p) _mkdir(p)
 #define remove_dir(p) _rmdir(p)
 #define set_env(k, v) _putenv_s((k), (v))
 #else
 #include <unistd.h>
+#define LIB_DIR "tests/"
 #define LIB_EXT ".so"
 #define make_dir(p) mkdir((p), 0700)
 #define remove_dir(p) rmdir(p)
@@ -40,11 +43,11 @@
 #endif
 #define PLANTED "ukey-test-planted" LIB_EXT
 
-/* `name` under the tests/ directory beside this program (argv[0]). */
+/* Library `name` where the build puts it, beside this program (argv[0]). */
 static void beside(const char *argv0, const char *name, char *out, size_t cap)
 {
     int dir = (int)(dynlib_file_name(argv0) - argv0);
-    snprintf(out, cap, "%.*stests/%s" LIB_EXT, dir, argv0, name);
+    snprintf(out, cap, "%.*s" LIB_DIR "%s" LIB_EXT, dir, argv0, name);
 }
 
 /* Copies file `from` to `to`; 0 or -1. */
