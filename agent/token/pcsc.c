@@ -159,6 +159,8 @@ ukey_err pcsc_list(struct reader_info *out, size_t *n, const char **why)
         rv = list_names(ctx, &names);
         if (!service_went_away(rv) || fresh)
             break;
+        free(names);
+        names = NULL;
         SCardReleaseContext(ctx);
     }
     if (rv != SCARD_S_SUCCESS) {
