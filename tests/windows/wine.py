@@ -69,17 +69,21 @@ def _base_prefix():
 class Wine:
     """A private prefix (and application directory) for one test."""
 
-    def __init__(self, tmp=None):
-        self.tmp = tmp or tempfile.mkdtemp(prefix="ukey-wine-")
-        self.prefix = os.path.join(self.tmp, "prefix")
+    def __init__(self):
         base = _base_prefix()
-        # Hard links for the 700 MB of builtin DLLs; the registry files,
-        # which Wine rewrites, as copies of their own.
+        # Beside the base prefix, on its file system: hard links for its
+        # 700 MB of builtin DLLs; the registry files, which Wine rewrites,
+        # as copies of their own.
+        runs = os.path.join(build_dir(), "wine", "runs")
+        os.makedirs(runs, exist_ok=True)
+        self.tmp = tempfile.mkdtemp(prefix="run-", dir=runs)
+        self.prefix = os.path.join(self.tmp, "prefix")
         subprocess.run(["cp", "-al", base, self.prefix], check=True)
         for name in os.listdir(self.prefix):
             if name.endswith(".reg"):
                 p = os.path.join(self.prefix, name)
-                data = open(p, "rb").read()
+                with open(p, "rb") as f:
+                    data = f.read()
                 os.unlink(p)
                 with open(p, "wb") as f:
                     f.write(data)
