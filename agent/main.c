@@ -7,6 +7,7 @@
 #include "localca/trust.h"
 #include "profile/profile.h"
 #include "server/serve.h"
+#include "server/stop.h"
 #include "token/pkcs11.h"
 #include "token/skf.h"
 #include "token/tokens.h"
@@ -38,6 +39,7 @@ static void usage(FILE *to)
             "  ukey-agent profile check FILE...\n"
             "  ukey-agent trust install|uninstall|status [--json] [--no-system]\n"
             "                   [--state-dir DIR] [--config FILE]\n"
+            "  ukey-agent stop  (Windows: stops this user's running agent)\n"
             "  ukey-agent --version\n"
             "\n"
             "ORIGIN is an exact origin (https://portal.example.gov.cn) or a pattern\n"
@@ -375,6 +377,10 @@ int main(int argc, char **argv)
             p11_unload();
         }
         profiles_free();
+    } else if (strcmp(command, "stop") == 0) {
+        char err[256];
+        if ((rc = stop_request_running(err, sizeof err) != 0))
+            fprintf(stderr, "ukey-agent: stop: %s\n", err);
     } else if (strcmp(command, "profile") == 0) {
         rc = profile_main(argc - 2, argv + 2);
     } else if (strcmp(command, "trust") == 0) {

@@ -6,6 +6,7 @@
 #include "token/skf.h"
 #include "token/tokens.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -161,9 +162,8 @@ static void *keepalive_main(void *unused)
             pthread_cond_wait(&hub_cond, &hub_lock);
             continue;
         }
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += EVENTS_PING_S;
-        if (pthread_cond_timedwait(&hub_cond, &hub_lock, &until) == ETIMEDOUT && !closing) {
+        thread_deadline(&until, EVENTS_PING_S * 1000LL);
+        if (thread_cond_timedwait(&hub_cond, &hub_lock, &until) == ETIMEDOUT && !closing) {
             pthread_mutex_unlock(&hub_lock);
             ping();
             pthread_mutex_lock(&hub_lock);
@@ -221,11 +221,7 @@ static void on_pcsc(enum pcsc_event ev, const char *reader, void *arg)
 
 int events_start(void)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&hub_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    thread_cond_init_monotonic(&hub_cond);
     keepalive_running = pthread_create(&keepalive, NULL, keepalive_main, NULL) == 0;
     return keepalive_running && pcsc_monitor_start(on_pcsc, NULL) == 0 && p11_monitor_start(on_pcsc, NULL) == 0 &&
                    skf_monitor_start(on_pcsc, NULL) == 0

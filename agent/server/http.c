@@ -712,7 +712,7 @@ struct http_server *http_create(const struct agent_ctx *agent, const struct guar
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->job_done, NULL);
     srv->daemon = MHD_start_daemon(
-        MHD_USE_NO_LISTEN_SOCKET | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+        MHD_USE_NO_LISTEN_SOCKET | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
             MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, so it sees everything */
@@ -736,7 +736,7 @@ struct http_server *http_create(const struct agent_ctx *agent, const struct guar
     return srv;
 }
 
-int http_add_connection(struct http_server *srv, int fd, const struct sockaddr *peer,
+int http_add_connection(struct http_server *srv, net_socket fd, const struct sockaddr *peer,
                         socklen_t peerlen)
 {
     return MHD_add_connection(srv->daemon, fd, peer, peerlen) == MHD_YES ? 0 : -1;

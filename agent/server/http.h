@@ -1,6 +1,6 @@
 /*
  * The HTTP layer: a libmicrohttpd daemon with no listening socket of its own.
- * The TLS front (tls.c) hands it the plaintext end of a socketpair per client
+ * The TLS front (tls.c) hands it the plaintext end of a socket pair per client
  * connection. Every request goes through the guard, then the route table,
  * then a handler or the static files; this file alone writes responses and
  * the JSON error envelope.
@@ -10,9 +10,9 @@
 
 #include "api/api.h"
 #include "server/guard.h"
+#include "util/net.h"
 
 #include <stddef.h>
-#include <sys/socket.h>
 
 struct http_server;
 
@@ -24,7 +24,7 @@ struct http_server *http_create(const struct agent_ctx *agent, const struct guar
 /* Gives connected socket `fd` (plaintext) to the daemon, which owns it from
  * now on even on failure. `peer` is the real client address, for logs.
  * Returns 0, or -1 if the daemon refused it (then fd is closed). */
-int http_add_connection(struct http_server *srv, int fd, const struct sockaddr *peer,
+int http_add_connection(struct http_server *srv, net_socket fd, const struct sockaddr *peer,
                         socklen_t peerlen);
 
 void http_destroy(struct http_server *srv);

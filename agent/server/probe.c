@@ -7,19 +7,15 @@
 #include "server/request.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/net.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 /* Every client is 127.0.0.1, so a per-IP limit would be this limit again. */
 #define PROBE_MAX_CONNECTIONS 64
@@ -30,7 +26,7 @@
 
 /* One open connection, from MHD's STARTED notice to its CLOSED notice. */
 struct probe_conn {
-    int fd;                       /* -1: a free slot */
+    net_socket fd;                /* NET_INVALID: a free slot */
     int cut;                      /* shut down by the sweeper, not closed yet */
     long long since_ms;           /* clock_ms() when it was accepted */
 };
@@ -57,7 +53,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         for (size_t i = 0; info && i < PROBE_MAX_CONNECTIONS; i++)
-            if (p->conns[i].fd < 0) {
+            if (p->conns[i].fd == NET_INVALID) {
                 p->conns[i] = (struct probe_conn){info->connect_fd, 0, clock_ms()};
                 *socket_context = &p->conns[i];
                 break;
@@ -65,7 +61,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     } else if (*socket_context) {
         /* Before libmicrohttpd closes the socket: the sweeper never
          * touches a descriptor number that may be reused. */
-        ((struct probe_conn *)*socket_context)->fd = -1;
+        ((struct probe_conn *)*socket_context)->fd = NET_INVALID;
         *socket_context = NULL;
     }
     pthread_mutex_unlock(&p->lock);
@@ -82,8 +78,8 @@ static void *sweep(void *arg)
         long long now = clock_ms();
         for (size_t i = 0; i < PROBE_MAX_CONNECTIONS; i++) {
             struct probe_conn *pc = &p->conns[i];
-            if (pc->fd >= 0 && !pc->cut && now - pc->since_ms >= PROBE_DEADLINE_S * 1000LL) {
-                shutdown(pc->fd, SHUT_RDWR);
+            if (pc->fd != NET_INVALID && !pc->cut && now - pc->since_ms >= PROBE_DEADLINE_S * 1000LL) {
+                net_shutdown(pc->fd, 1);
                 pc->cut = 1;
             }
         }
@@ -200,38 +196,28 @@ struct probe_server *probe_start(unsigned port, unsigned https_port, const char 
                                  char *const *origins, size_t n_origins, char *err, size_t errlen)
 {
     struct probe_server *p = calloc(1, sizeof *p);
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = -1, one = 1;
+    char why[200];
+    net_socket fd;
 
     if (!p) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     /* Bound here, so that the guard knows the port before the first request. */
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 64) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-        snprintf(err, errlen, "cannot listen on 127.0.0.1:%u: %s", port, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    if ((fd = net_listen_loopback(AF_INET, port, 64, 0)) == NET_INVALID) {
+        snprintf(err, errlen, "cannot listen on 127.0.0.1:%u: %s", port, net_strerror(why, sizeof why));
         free(p);
         return NULL;
     }
-    p->port = ntohs(sa.sin_port);
+    p->port = net_local_port(fd);
     p->https_port = https_port;
     snprintf(p->ca_path, sizeof p->ca_path, "%s/%s", state_dir, LOCALCA_CA_FILE);
     guard_policy_init(&p->policy, p->port, origins, n_origins);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     for (size_t i = 0; i < PROBE_MAX_CONNECTIONS; i++)
-        p->conns[i].fd = -1;
-    p->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, accept_policy, p, on_request, p,
+        p->conns[i].fd = NET_INVALID;
+    p->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, accept_policy, p, on_request, p,
                                  MHD_OPTION_LISTEN_SOCKET, fd,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)PROBE_MAX_CONNECTIONS,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)PROBE_DEADLINE_S,
@@ -245,7 +231,7 @@ struct probe_server *probe_start(unsigned port, unsigned https_port, const char 
         if (p->daemon)
             MHD_stop_daemon(p->daemon);
         else
-            close(fd);
+            net_close(fd);
         pthread_mutex_destroy(&p->lock);
         pthread_cond_destroy(&p->wake);
         free(p);

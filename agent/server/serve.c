@@ -1,6 +1,6 @@
 /*
  * `ukey-agent serve`: sets up the identity, the HTTP engine and the TLS
- * front, then runs the event loop until SIGINT/SIGTERM. Once an hour it
+ * front, then runs the event loop until asked to stop (stop.h). Once an hour it
  * checks whether the TLS certificate is due for renewal.
  */
 #include "server/serve.h"
@@ -13,36 +13,22 @@
 #include "server/guard.h"
 #include "server/http.h"
 #include "server/probe.h"
+#include "server/stop.h"
 #include "server/tls.h"
 #include "token/tokens.h"
 #include "util/log.h"
+#include "util/net.h"
 #include "util/rng.h"
 #include "util/secret.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define RENEWAL_CHECK_S 3600
 #define TICK_S RENEWAL_CHECK_S
 
 static volatile int stop_requested;
-static int wake_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
-{
-    int saved = errno;
-    (void)sig;
-    stop_requested = 1;
-    if (write(wake_pipe[1], "x", 1) < 0) {
-        /* the flag alone stops the loop within a second */
-    }
-    errno = saved;
-}
 
 struct serve_state {
     struct agent_config *cfg;
@@ -82,13 +68,16 @@ int serve_main(struct agent_config *cfg)
     struct http_server *http = NULL;
     struct probe_server *probe = NULL;
     struct tls_front_options opt;
-    struct sigaction sa;
     enum localca_result res;
+    net_socket wake = NET_INVALID;
     char err[512];
     int rc = 1;
 
     secret_harden_process();
-    signal(SIGPIPE, SIG_IGN);
+    if (net_init(err, sizeof err) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
     if (rng_init() != 0) {
         log_error("cannot seed the random generator");
         return 1;
@@ -106,10 +95,6 @@ int serve_main(struct agent_config *cfg)
     snprintf(st.cert_path, sizeof st.cert_path, "%s/%s", cfg->state_dir, LOCALCA_CERT_FILE);
     snprintf(st.key_path, sizeof st.key_path, "%s/%s", cfg->state_dir, LOCALCA_KEY_FILE);
 
-    if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-        log_error("pipe: %s", strerror(errno));
-        return 1;
-    }
     memset(&policy, 0, sizeof policy);
     if (!(http = http_create(&agent, &policy, err, sizeof err))) {
         log_error("%s", err);
@@ -132,11 +117,10 @@ int serve_main(struct agent_config *cfg)
      * now (it needs the bound port) is safe. */
     guard_policy_init(&policy, agent.port, cfg->allow_origins, cfg->n_allow_origins);
 
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (stop_watch_start(&stop_requested, &wake, err, sizeof err) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
 
     /* The probe is a convenience for the SDK: the agent runs without it. */
     if ((probe = probe_start(cfg->probe_port, agent.port, cfg->state_dir, cfg->allow_origins, cfg->n_allow_origins,
@@ -153,7 +137,7 @@ int serve_main(struct agent_config *cfg)
         reminders_start(&(struct reminders_options){.state_dir = cfg->state_dir});
     if (events_start() != 0)
         log_warn("cannot start the PC/SC monitor: no token events");
-    rc = tls_front_run(st.front, &stop_requested, wake_pipe[0], TICK_S, tick, &st) ? 1 : 0;
+    rc = tls_front_run(st.front, &stop_requested, wake, TICK_S, tick, &st) ? 1 : 0;
     log_info("shutting down");
     /* Parked event streams must be resumed before the HTTP engine stops;
      * the reminders stop first, as they read tokens. */
@@ -165,8 +149,8 @@ out:
     http_destroy(http);
     tokens_forget();
     consent_forget();
-    close(wake_pipe[0]);
-    close(wake_pipe[1]);
     rng_free();
+    if (wake != NET_INVALID)
+        stop_watch_end();
     return rc;
 }

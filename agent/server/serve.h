@@ -4,7 +4,7 @@
 
 #include "util/config.h"
 
-/* Runs until SIGINT/SIGTERM. Returns the process exit code. */
+/* Runs until asked to stop (server/stop.h). Returns the process exit code. */
 int serve_main(struct agent_config *cfg);
 
 #endif

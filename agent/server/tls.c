@@ -1,6 +1,6 @@
 /* The mbedTLS front and plaintext relay to libmicrohttpd; see tls.h.
  *
- *   browser --TLS--> tcp fd [conn: ssl, up/down buffers] pair fd <--socketpair--> MHD
+ *   browser --TLS--> tcp socket [conn: ssl, up/down buffers] pair socket <--net_pair--> MHD
  *
  * Each connection is a small state machine: HANDSHAKE, then RELAY, where
  * bytes move client->MHD (ssl_read into `up`, write to the pair) and
@@ -14,25 +14,19 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mbedtls_compat.h"
+#include "util/net.h"
 #include "util/rng.h"
 #include "util/secret.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <limits.h>
-#include <fcntl.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #define RELAY_BUF 8192
 #define MAX_LISTENERS 2
@@ -55,8 +49,8 @@ enum conn_state { CONN_HANDSHAKE, CONN_RELAY, CONN_DRAIN };
 #define DRAIN_MS 5000 /* a busy machine may need seconds to send the rest of a refused body */
 
 struct conn {
-    int tcp;
-    int pair;                   /* our end of the socketpair, -1 before RELAY */
+    net_socket tcp;
+    net_socket pair;            /* our end of the pair, NET_INVALID before RELAY */
     enum conn_state state;
     mbedtls_ssl_context ssl;
     struct tls_identity *id;
@@ -74,7 +68,7 @@ struct conn {
 };
 
 struct tls_front {
-    int listeners[MAX_LISTENERS];
+    net_socket listeners[MAX_LISTENERS];
     size_t n_listeners;
     unsigned port;
     struct tls_identity *id;
@@ -89,10 +83,10 @@ struct tls_front {
  * to mbedTLS's WANT codes. */
 static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
-    ssize_t n = send(((struct conn *)ctx)->tcp, buf, len, MSG_NOSIGNAL);
+    long n = net_send(((struct conn *)ctx)->tcp, buf, len);
     if (n >= 0)
         return (int)n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+    if (net_would_block())
         return MBEDTLS_ERR_SSL_WANT_WRITE;
     return MBEDTLS_ERR_NET_SEND_FAILED;
 }
@@ -100,12 +94,12 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
     struct conn *c = ctx;
-    ssize_t n = recv(c->tcp, buf, len, 0);
+    long n = net_recv(c->tcp, buf, len);
     if (n >= 0) {
         c->heard |= n > 0;
         return (int)n;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+    if (net_would_block())
         return MBEDTLS_ERR_SSL_WANT_READ;
     return MBEDTLS_ERR_NET_RECV_FAILED;
 }
@@ -183,48 +177,22 @@ int tls_front_reload(struct tls_front *front, const char *cert_file, const char 
     return 0;
 }
 
-static int listen_on(int family, unsigned port, int *out, char *err, size_t errlen)
+/* Listens on 127.0.0.1 or [::1]. Returns 0, or -1 with `err`; `*in_use`
+ * says whether the port was taken. */
+static int listen_on(int family, unsigned port, net_socket *out, int *in_use, char *err, size_t errlen)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    int one = 1, fd;
-
-    memset(&ss, 0, sizeof ss);
-    if (family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        a->sin_port = htons((uint16_t)port);
-        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* invariant 1: never INADDR_ANY */
-        len = sizeof *a;
-    } else {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        a->sin6_addr = in6addr_loopback;
-        len = sizeof *a;
-    }
-    fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        goto fail;
-    /* SO_REUSEADDR only skips TIME_WAIT; it never lets two listeners share a
-     * port on Linux. No SO_REUSEPORT: a squatter must not share ours. */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    char why[200];
     /* The kernel's largest backlog: a flood of connections fills a short
      * queue between two accept turns, and a browser's SYN dropped there
      * waits a second for its retry. */
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, SOMAXCONN) != 0)
-        goto fail;
-    *out = fd;
-    return 0;
-fail:
+    *out = net_listen_loopback(family, port, SOMAXCONN, 1);
+    if (*out != NET_INVALID)
+        return 0;
+    *in_use = net_addr_in_use();
     snprintf(err, errlen, "%s:%u: %s%s", family == AF_INET ? "127.0.0.1" : "[::1]", port,
-             strerror(errno),
-             errno == EADDRINUSE ? " (PORT_IN_USE: is another ukey-agent already running? "
-                                   "The agent never moves to another port.)" : "");
-    if (fd >= 0)
-        close(fd);
+             net_strerror(why, sizeof why),
+             *in_use ? " (PORT_IN_USE: is another ukey-agent already running? "
+                       "The agent never moves to another port.)" : "");
     return -1;
 }
 
@@ -232,10 +200,9 @@ struct tls_front *tls_front_create(const struct tls_front_options *opt, struct h
                                    char *err, size_t errlen)
 {
     struct tls_front *front = calloc(1, sizeof *front);
-    struct sockaddr_in bound;
-    socklen_t blen = sizeof bound;
     char v6err[256];
-    int fd;
+    net_socket fd;
+    int in_use = 0;
 
     if (!front || !(front->conns = calloc(opt->max_connections, sizeof *front->conns))) {
         free(front);
@@ -246,14 +213,13 @@ struct tls_front *tls_front_create(const struct tls_front_options *opt, struct h
     front->http = http;
     if (!(front->id = identity_load(opt->cert_file, opt->key_file, err, errlen)))
         goto fail;
-    if (listen_on(AF_INET, opt->port, &fd, err, errlen) != 0)
+    if (listen_on(AF_INET, opt->port, &fd, &in_use, err, errlen) != 0)
         goto fail;
     front->listeners[front->n_listeners++] = fd;
-    getsockname(fd, (struct sockaddr *)&bound, &blen);
-    front->port = ntohs(bound.sin_port);
-    if (listen_on(AF_INET6, front->port, &fd, v6err, sizeof v6err) == 0) {
+    front->port = net_local_port(fd);
+    if (listen_on(AF_INET6, front->port, &fd, &in_use, v6err, sizeof v6err) == 0) {
         front->listeners[front->n_listeners++] = fd;
-    } else if (errno == EADDRINUSE && opt->port != 0) {
+    } else if (in_use && opt->port != 0) {
         snprintf(err, errlen, "%s", v6err);
         goto fail;
     } else {
@@ -272,9 +238,8 @@ static void conn_close(struct tls_front *front, size_t i)
     struct conn *c = front->conns[i];
     if (c->state == CONN_RELAY)
         mbedtls_ssl_close_notify(&c->ssl); /* best effort, non-blocking */
-    close(c->tcp);
-    if (c->pair >= 0)
-        close(c->pair);
+    net_close(c->tcp);
+    net_close(c->pair);
     mbedtls_ssl_free(&c->ssl); /* zeroizes its record buffers */
     identity_unref(c->id);
     /* The relay buffers carried requests (with PINs) and answers. */
@@ -316,18 +281,18 @@ static void make_room(struct tls_front *front)
     conn_close(front, victim);
 }
 
-static void accept_new(struct tls_front *front, int lfd)
+static void accept_new(struct tls_front *front, net_socket lfd)
 {
     for (int k = 0; k < ACCEPTS_PER_ROUND; k++) {
         struct sockaddr_storage peer;
-        socklen_t plen = sizeof peer;
+        socklen_t plen;
         struct conn *c;
-        int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
+        net_socket fd = net_accept(lfd, &peer, &plen);
+        if (fd == NET_INVALID)
             return;
         /* Only the agent's own user, before any TLS work (peer.h). */
         if (!peer_admit((struct sockaddr *)&peer, front->port, "HTTPS")) {
-            close(fd);
+            net_close(fd);
             continue;
         }
         if (front->n_conns >= front->opt.max_connections) {
@@ -340,11 +305,11 @@ static void accept_new(struct tls_front *front, int lfd)
             make_room(front);
         }
         if (!(c = calloc(1, sizeof *c))) {
-            close(fd);
+            net_close(fd);
             continue;
         }
         c->tcp = fd;
-        c->pair = -1;
+        c->pair = NET_INVALID;
         c->peer = peer;
         c->peerlen = plen;
         c->id = front->id;
@@ -362,16 +327,17 @@ static void accept_new(struct tls_front *front, int lfd)
     }
 }
 
-/* Handshake done: make the socketpair and give one end to libmicrohttpd. */
+/* Handshake done: make the pair and give one end to libmicrohttpd. */
 static int start_relay(struct tls_front *front, struct conn *c)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
-        log_warn("socketpair: %s", strerror(errno));
+    net_socket sv[2];
+    char why[200];
+    if (net_pair(sv) != 0) {
+        log_warn("socket pair: %s", net_strerror(why, sizeof why));
         return -1;
     }
     if (http_add_connection(front->http, sv[1], (struct sockaddr *)&c->peer, c->peerlen) != 0) {
-        close(sv[0]);
+        net_close(sv[0]);
         return -1;
     }
     c->pair = sv[0];
@@ -412,33 +378,33 @@ static int relay(struct tls_front *front, struct conn *c)
             }
         }
         if (c->up_len > 0) {
-            ssize_t w = send(c->pair, c->up + c->up_off, c->up_len - c->up_off, MSG_NOSIGNAL);
+            long w = net_send(c->pair, c->up + c->up_off, c->up_len - c->up_off);
             if (w > 0) {
                 c->up_off += (size_t)w;
                 if (c->up_off == c->up_len)
                     up_done(c);
                 progress = 1;
-            } else if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+            } else if (w < 0 && net_conn_reset()) {
                 /* MHD has answered and closed (e.g. 413 before the body):
                  * drop the rest of the request, keep passing its answer on. */
                 up_done(c);
                 progress = 1;
-            } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            } else if (w < 0 && !net_would_block()) {
                 return -1;
             }
         }
         /* MHD -> client */
         if (c->down_len == 0) {
-            ssize_t n = recv(c->pair, c->down, sizeof c->down, 0);
+            long n = net_recv(c->pair, c->down, sizeof c->down);
             if (n > 0) {
                 c->down_len = (size_t)n;
                 c->down_off = 0;
                 progress = 1;
-            } else if (n == 0 || errno == ECONNRESET) {
+            } else if (n == 0 || net_conn_reset()) {
                 /* MHD closed the connection after its response; ECONNRESET
                  * when it closed with request bytes still unread. */
                 return 1;
-            } else if (errno != EAGAIN && errno != EINTR) {
+            } else if (!net_would_block()) {
                 return -1;
             }
         }
@@ -468,9 +434,9 @@ static int relay(struct tls_front *front, struct conn *c)
 static void start_drain(struct conn *c)
 {
     mbedtls_ssl_close_notify(&c->ssl);
-    shutdown(c->tcp, SHUT_WR);
-    close(c->pair);
-    c->pair = -1;
+    net_shutdown(c->tcp, 0);
+    net_close(c->pair);
+    c->pair = NET_INVALID;
     c->state = CONN_DRAIN;
     c->ssl_wants_write = 0;
     c->deadline_ms = clock_ms() + DRAIN_MS;
@@ -481,10 +447,10 @@ static int drain(struct conn *c)
 {
     unsigned char scratch[4096];
     for (;;) {
-        ssize_t n = recv(c->tcp, scratch, sizeof scratch, 0);
+        long n = net_recv(c->tcp, scratch, sizeof scratch);
         if (n > 0)
             continue;
-        return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+        return n < 0 && net_would_block() ? 0 : -1;
     }
 }
 
@@ -518,7 +484,7 @@ static int conn_step(struct tls_front *front, struct conn *c)
     return r;
 }
 
-int tls_front_run(struct tls_front *front, volatile int *stop, int wake_fd, unsigned tick_s,
+int tls_front_run(struct tls_front *front, volatile int *stop, net_socket wake_fd, unsigned tick_s,
                   void (*tick)(void *arg), void *arg)
 {
     size_t cap = MAX_LISTENERS + 1 + 2 * (size_t)front->opt.max_connections;
@@ -541,7 +507,7 @@ int tls_front_run(struct tls_front *front, volatile int *stop, int wake_fd, unsi
             c->poll_tcp = (int)n;
             pfd[n++] = (struct pollfd){c->tcp, ev, 0};
             c->poll_pair = -1;
-            if (c->pair >= 0) {
+            if (c->pair != NET_INVALID) {
                 short pev = (short)((c->down_len == 0 ? POLLIN : 0) | (c->up_len > 0 ? POLLOUT : 0));
                 c->poll_pair = (int)n;
                 pfd[n++] = (struct pollfd){c->pair, pev, 0};
@@ -553,7 +519,7 @@ int tls_front_run(struct tls_front *front, volatile int *stop, int wake_fd, unsi
             wait = 0;
         /* Until the next deadline or tick: an idle agent sleeps here (a
          * signal writes to wake_fd). */
-        if (poll(pfd, n, (int)(wait > INT_MAX ? INT_MAX : wait)) < 0 && errno != EINTR)
+        if (net_poll(pfd, n, (int)(wait > INT_MAX ? INT_MAX : wait)) < 0)
             break;
         if (pfd[front->n_listeners].revents)
             break;
@@ -587,7 +553,7 @@ void tls_front_destroy(struct tls_front *front)
     while (front->n_conns > 0)
         conn_close(front, front->n_conns - 1);
     for (size_t i = 0; i < front->n_listeners; i++)
-        close(front->listeners[i]);
+        net_close(front->listeners[i]);
     identity_unref(front->id);
     free(front->conns);
     free(front);

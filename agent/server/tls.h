@@ -1,6 +1,6 @@
 /*
  * The TLS front: listening sockets on 127.0.0.1 and [::1], the mbedTLS
- * handshake, and a plaintext relay to libmicrohttpd through a socketpair per
+ * handshake, and a plaintext relay to libmicrohttpd through a socket pair per
  * connection. One non-blocking poll() loop in the calling thread; no thread
  * per connection, so a client that stalls its handshake only holds its own
  * slot until the handshake timeout. At max_connections a new connection
@@ -11,6 +11,7 @@
 #define UKEY_SERVER_TLS_H
 
 #include "server/http.h"
+#include "util/net.h"
 
 #include <stddef.h>
 
@@ -46,7 +47,7 @@ int tls_front_reload(struct tls_front *front, const char *cert_file, const char 
  * handler) or `wake_fd` becomes readable. Calls `tick(arg)` about once per
  * `tick_s` seconds. Returns 0 on a clean stop.
  */
-int tls_front_run(struct tls_front *front, volatile int *stop, int wake_fd, unsigned tick_s,
+int tls_front_run(struct tls_front *front, volatile int *stop, net_socket wake_fd, unsigned tick_s,
                   void (*tick)(void *arg), void *arg);
 
 void tls_front_destroy(struct tls_front *front);

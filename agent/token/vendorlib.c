@@ -2,7 +2,9 @@
 #include "token/vendorlib.h"
 
 #include "util/clock.h"
+#include "util/join.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 #include <errno.h>
 #include <string.h>
@@ -13,21 +15,6 @@
 
 static void *lister_main(void *arg);
 
-static void cond_init_monotonic(pthread_cond_t *c)
-{
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(c, &ca);
-    pthread_condattr_destroy(&ca);
-}
-
-static void deadline(struct timespec *t, int seconds)
-{
-    clock_gettime(CLOCK_MONOTONIC, t);
-    t->tv_sec += seconds;
-}
-
 void vlib_init(struct vlib *v, const char *tag, const char *name, size_t (*list)(void *ctx, struct reader_info *out,
                                                                                  size_t cap), void *ctx)
 {
@@ -37,7 +24,7 @@ void vlib_init(struct vlib *v, const char *tag, const char *name, size_t (*list)
     v->list = list;
     v->ctx = ctx;
     pthread_mutex_init(&v->lock, NULL);
-    cond_init_monotonic(&v->cond);
+    thread_cond_init_monotonic(&v->cond);
 }
 
 int vlib_start(struct vlib *v)
@@ -74,10 +61,10 @@ int vlib_take(struct vlib *v)
 {
     struct timespec until;
     int rc = 0;
-    deadline(&until, VLIB_WAIT_S);
+    thread_deadline(&until, VLIB_WAIT_S * 1000LL);
     pthread_mutex_lock(&v->lock);
     while (v->busy && !v->stuck && !entering(v) && rc == 0)
-        rc = pthread_cond_timedwait(&v->cond, &v->lock, &until);
+        rc = thread_cond_timedwait(&v->cond, &v->lock, &until);
     if (v->busy) {
         if (!entering(v))
             mark_stuck(v);
@@ -163,12 +150,12 @@ long vlib_listed(struct vlib *v, struct reader_info *out, size_t cap)
         pthread_mutex_unlock(&v->lock);
         return n;
     }
-    deadline(&until, VLIB_WAIT_S);
+    thread_deadline(&until, VLIB_WAIT_S * 1000LL);
     pthread_mutex_lock(&v->lock);
     job = ++v->asked;
     pthread_cond_broadcast(&v->cond);
     while (v->answered != job && rc == 0)
-        rc = pthread_cond_timedwait(&v->cond, &v->lock, &until);
+        rc = thread_cond_timedwait(&v->cond, &v->lock, &until);
     if (v->answered != job) {
         v->abandoned = 1; /* the turn stays taken until the lister is back */
         mark_stuck(v);
@@ -207,10 +194,7 @@ json_t *vlib_json(struct vlib *v, const char *path, const char *why)
 
 int vlib_join(pthread_t t, int seconds)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += seconds;
-    if (pthread_timedjoin_np(t, NULL, &until) == 0)
+    if (join_within(t, seconds * 1000L) == 0)
         return 0;
     pthread_detach(t); /* inside a stuck call: left to the process's end */
     return -1;
@@ -236,7 +220,7 @@ void vlib_watch_init(struct vlib_watch *w, void (*cb)(enum pcsc_event ev, const 
     w->arg = arg;
     w->stopping = 0;
     pthread_mutex_init(&w->lock, NULL);
-    cond_init_monotonic(&w->cond);
+    thread_cond_init_monotonic(&w->cond);
 }
 
 int vlib_watch_stopping(struct vlib_watch *w)
@@ -308,9 +292,9 @@ void vlib_poll(struct vlib *v, struct vlib_watch *w, struct vlib_seen *seen)
     for (;;) {
         struct timespec until;
         int stop;
-        deadline(&until, (int)wait_s);
+        thread_deadline(&until, wait_s * 1000LL);
         pthread_mutex_lock(&w->lock);
-        while (!w->stopping && pthread_cond_timedwait(&w->cond, &w->lock, &until) != ETIMEDOUT)
+        while (!w->stopping && thread_cond_timedwait(&w->cond, &w->lock, &until) != ETIMEDOUT)
             ;
         stop = w->stopping;
         pthread_mutex_unlock(&w->lock);
