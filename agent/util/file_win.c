@@ -230,8 +230,9 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
     }
     CloseHandle(h);
     h = INVALID_HANDLE_VALUE;
-    /* A virus scanner or indexer may hold the old file open for a moment
-     * without FILE_SHARE_DELETE: try again a few times, 50 ms apart. */
+    /* Windows refuses to replace a file that is open, and a reader (a virus
+     * scanner, an indexer, file_read_all in another thread) may hold the
+     * old one for a moment: try again a few times, 50 ms apart. */
     for (int tries = 0; !MoveFileExW(wtmp, wpath, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH); tries++) {
         DWORD e = GetLastError();
         if (tries == 4 || (e != ERROR_ACCESS_DENIED && e != ERROR_SHARING_VIOLATION)) {
