@@ -13,6 +13,7 @@
 #include "token/tokens.h"
 #include "util/config.h"
 #include "util/log.h"
+#include "util/process.h"
 #include "util/rng.h"
 
 #include <getopt.h>
@@ -47,8 +48,8 @@ static void usage(FILE *to)
             "in the config). FILE is a CA's deployment profile (docs/PROFILES.md;\n"
             "repeatable; also \"profiles\" in the config). --no-reminders: no desktop\n"
             "notifications of expiring certificates (also \"reminders\": false).\n"
-            "The config file defaults to\n"
-            "$XDG_CONFIG_HOME/ukey-agent/agent.json. See docs/ for the API.\n",
+            "The config file defaults to $XDG_CONFIG_HOME/ukey-agent/agent.json\n"
+            "(%%APPDATA%%\\ukey-agent\\agent.json on Windows). See docs/ for the API.\n",
             UKEY_VERSION);
 }
 
@@ -199,7 +200,7 @@ static int trust_main(const char *action, struct agent_config *cfg, const struct
 {
     enum localca_result res;
     char err[512];
-    int with_system = !cli->no_system && geteuid() == 0;
+    int with_system = !cli->no_system && process_is_admin();
 
     if (rng_init() != 0 || config_resolve_state_dir(cfg, err, sizeof err) != 0 ||
         localca_ensure(cfg->state_dir, time(NULL), &res, err, sizeof err) != 0) {
@@ -281,8 +282,7 @@ static int doctor_main(struct agent_config *cfg, const struct cli *cli)
 {
     static const char *const marks[] = {"FAIL", "WARN", " OK ", "SKIP"};
     static const char *const colours[] = {"\033[31m", "\033[33m", "\033[32m", "\033[90m"};
-    const char *env_lang = getenv("LC_ALL") && *getenv("LC_ALL") ? getenv("LC_ALL") : getenv("LANG");
-    struct diag_options opt = {.lang = diag_lang_from(cli->lang ? cli->lang : env_lang && strncmp(env_lang, "zh", 2) == 0 ? "zh" : "en")};
+    struct diag_options opt = {.lang = diag_lang_from(cli->lang ? cli->lang : process_lang_zh() ? "zh" : "en")};
     int tty = isatty(STDOUT_FILENO), failed;
     char err[512];
     json_t *report, *c;
@@ -345,6 +345,7 @@ int main(int argc, char **argv)
     const char *command, *action = NULL;
     int rc;
 
+    process_init(&argc, &argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -34,7 +34,7 @@ pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto>=3.0)
 # PKCS#11 modules are loaded with dlopen: p11-kit gives the standard header only.
 pkg_check_modules(P11KIT REQUIRED p11-kit-1)
-# sd-bus: desktop notifications on the session bus (agent/notify/notify_dbus.c);
+# sd-bus: desktop notifications on the session bus (agent/notify/notify.c);
 # the agent's alone (agent_core), not libukeyverify's.
 pkg_check_modules(LIBSYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 pkg_check_modules(MBEDTLS QUIET IMPORTED_TARGET mbedtls mbedx509 mbedcrypto)

@@ -5,6 +5,7 @@
 #include <ukey/verify.h>
 
 #include "util/file.h"
+#include "util/format.h"
 #include "x509/crl.h"
 #include "x509/crt.h"
 #include "x509/ext.h"
@@ -129,7 +130,7 @@ void ukey_verifier_set_time(struct ukey_verifier *v, time_t when)
 }
 
 static ukey_verify_result fail(struct ukey_verify_info *info, ukey_verify_result r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    UKEY_PRINTF(3, 4);
 
 static ukey_verify_result fail(struct ukey_verify_info *info, ukey_verify_result r, const char *fmt, ...)
 {

@@ -16,13 +16,9 @@
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define MAX_CHAIN 4
 
@@ -137,7 +133,7 @@ static unsigned char *cache_get(const struct cert_env *env, const char *kind, co
         return NULL;
     if (sscanf(data, "ukey-cache 1 %lld\n%n", &expires, &head) != 1 || head <= 0 || (time_t)expires <= time(NULL)) {
         free(data);
-        unlink(path); /* stale or damaged: gone */
+        file_remove(path); /* stale or damaged: gone */
         return NULL;
     }
     memmove(data, data + head, n - (size_t)head);
@@ -149,19 +145,15 @@ static unsigned char *cache_get(const struct cert_env *env, const char *kind, co
 static void cache_put(const struct cert_env *env, const char *kind, const unsigned char *key, size_t key_len,
                       time_t expires, const unsigned char *body, size_t len)
 {
-    char path[4200], tmp[4300], head[64];
-    int fd, hn;
-    if (expires <= time(NULL) || cache_path(env, kind, key, key_len, path, sizeof path) != 0)
+    char path[4200], *data;
+    int hn;
+    if (expires <= time(NULL) || cache_path(env, kind, key, key_len, path, sizeof path) != 0 ||
+        file_mkdirs(env->opt.cache_dir) != 0 || !(data = malloc(64 + len)))
         return;
-    if (mkdir(env->opt.cache_dir, 0700) != 0 && errno != EEXIST)
-        return;
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
-        return;
-    hn = snprintf(head, sizeof head, "ukey-cache 1 %lld\n", (long long)expires);
-    if (write(fd, head, (size_t)hn) != hn || write(fd, body, len) != (ssize_t)len || close(fd) != 0 ||
-        rename(tmp, path) != 0)
-        unlink(tmp);
+    hn = snprintf(data, 64, "ukey-cache 1 %lld\n", (long long)expires);
+    memcpy(data + hn, body, len);
+    file_write_atomic(path, data, (size_t)hn + len, 0600);
+    free(data);
 }
 
 /* ---- chain ---- */

@@ -4,12 +4,15 @@
 #include "diag/checks.h"
 
 #include "diag/certs.h"
+#include "diag/proxy.h"
 #include "localca/localca.h"
 #include "localca/trust.h"
 #include "profile/profile.h"
 #include "token/login.h"
 #include "token/pcsc.h"
 #include "token/tokens.h"
+#include "util/dirs.h"
+#include "util/format.h"
 #include "x509/cert.h"
 #include "x509/crt.h"
 
@@ -29,7 +32,7 @@ struct text {
 };
 
 static void say(struct text *t, const char *zh, const char *en, ...)
-    __attribute__((format(printf, 3, 4)));
+    UKEY_PRINTF(3, 4);
 
 /* Fills both languages; the zh format takes the same arguments as en. */
 static void say(struct text *t, const char *zh, const char *en, ...)
@@ -651,26 +654,22 @@ static void check_profiles(struct run *r, json_t *tokens)
     json_decref(loaded);
 }
 
-/* Proxies in the environment that would catch loopback or CRL fetches. */
+/* Proxies that would catch loopback or CRL fetches (diag/proxy.h). */
 static void check_proxy(struct run *r)
 {
-    static const char *const vars[] = {"https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"};
-    const char *proxy = NULL, *no_proxy = getenv("no_proxy") ? getenv("no_proxy") : getenv("NO_PROXY");
-    int loopback_exempt = no_proxy && (strstr(no_proxy, "127.0.0.1") || strstr(no_proxy, "localhost") || strcmp(no_proxy, "*") == 0);
+    struct diag_proxy p;
     struct text d;
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0] && !proxy; i++)
-        if (getenv(vars[i]) && *getenv(vars[i]))
-            proxy = vars[i];
-    if (!proxy)
+    diag_proxy_read(&p);
+    if (!p.proxy[0])
         say(&d, "没有设置代理。", "No proxy is set.");
-    else if (loopback_exempt)
-        say(&d, "设置了代理（%s），本机地址已排除。", "A proxy is set (%s) and loopback is exempt.", proxy);
+    else if (p.loopback_exempt)
+        say(&d, "设置了代理（%s），本机地址已排除。", "A proxy is set (%s) and loopback is exempt.", p.proxy);
     else
-        say(&d, "设置了代理（%s），但本机地址 127.0.0.1 没有排除。", "A proxy is set (%s) without exempting 127.0.0.1.", proxy);
-    add(r, "network.proxy", proxy && !loopback_exempt ? DIAG_WARN : DIAG_PASS, "代理设置", "Proxy settings", &d,
-        "在代理的例外列表（NO_PROXY）中加入 127.0.0.1 和 localhost。",
-        "Add 127.0.0.1 and localhost to the proxy exceptions (NO_PROXY).",
-        json_pack("{s:s?, s:s?}", "proxy_variable", proxy, "no_proxy", no_proxy));
+        say(&d, "设置了代理（%s），但本机地址 127.0.0.1 没有排除。", "A proxy is set (%s) without exempting 127.0.0.1.", p.proxy);
+    add(r, "network.proxy", p.proxy[0] && !p.loopback_exempt ? DIAG_WARN : DIAG_PASS, "代理设置", "Proxy settings", &d,
+        p.fix_zh, p.fix_en,
+        json_pack("{s:s?, s:s?}", "proxy_variable", p.proxy[0] ? p.proxy : NULL, "no_proxy",
+                  p.exceptions[0] ? p.exceptions : NULL));
 }
 
 /* origins.http: an allowed http:// origin can be squatted by any local user
@@ -713,10 +712,19 @@ static void check_http_origins(struct run *r)
         json_pack("{s:o}", "http_origins", ev ? ev : json_array()));
 }
 
+/* The first `two` (two lower-case letters) in `s` in any case, or NULL. */
+static const char *find_pair(const char *s, const char *two)
+{
+    for (; s && s[0] && s[1]; s++)
+        if (strncasecmp(s, two, 2) == 0)
+            return s;
+    return NULL;
+}
+
 enum diag_lang diag_lang_from(const char *value)
 {
     /* English only when it is asked for before any Chinese. */
-    const char *en = value ? strcasestr(value, "en") : NULL, *zh = value ? strcasestr(value, "zh") : NULL;
+    const char *en = find_pair(value, "en"), *zh = find_pair(value, "zh");
     return en && (!zh || en < zh) ? DIAG_EN : DIAG_ZH;
 }
 
@@ -769,13 +777,14 @@ static json_t *masked(const char *text, int is_dn)
     return j;
 }
 
-/* `text` with the home directory ($HOME, as a whole path: followed by '/'
- * or by no name character) written "~", since a path names the OS user
+/* `text` with the home directory (util/dirs.h: $HOME, %USERPROFILE%; as a
+ * whole path, followed by '/' or by no name character) written "~", since a
+ * path names the OS user
  * (sql:/home/zhang/.pki/nssdb); NULL when `text` holds none, or out of
  * memory. Caller frees. The one path masking of every report. */
 static char *home_masked(const char *text)
 {
-    const char *env = getenv("HOME"), *p = text, *hit;
+    const char *env = dirs_home(), *p = text, *hit;
     char home[1024], *out, *o;
     size_t hl;
     int found = 0;

@@ -1,6 +1,7 @@
 /* Per-install local CA and TLS leaf; see localca.h. */
 #include "localca/localca.h"
 
+#include "util/clock.h"
 #include "util/file.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -9,7 +10,6 @@
 #include "util/secret.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pem.h>
@@ -17,8 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* A time of the leaf (parsed by mbedTLS, the TLS side's library) as time_t. */
 static time_t leaf_time(const mbedtls_x509_time *t)
@@ -30,7 +28,7 @@ static time_t leaf_time(const mbedtls_x509_time *t)
     tm.tm_hour = t->hour;
     tm.tm_min = t->min;
     tm.tm_sec = t->sec;
-    return timegm(&tm);
+    return clock_timegm(&tm);
 }
 
 #define CERT_BUF 4096
@@ -318,27 +316,11 @@ static int write_file(const char *dir, const char *name, const char *data, mode_
 
 static int make_state_dir(const char *dir, char *err, size_t errlen)
 {
-    char path[4096];
-    size_t len = strlen(dir);
-    if (len == 0 || len >= sizeof path) {
-        snprintf(err, errlen, "invalid state directory");
+    if (file_mkdirs(dir) != 0) {
+        snprintf(err, errlen, "cannot create state directory %s: %s", dir, strerror(errno));
         return -1;
     }
-    memcpy(path, dir, len + 1);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST)
-            goto fail;
-        *p = '/';
-    }
-    if (mkdir(path, 0700) != 0 && errno != EEXIST)
-        goto fail;
     return 0;
-fail:
-    snprintf(err, errlen, "cannot create state directory %s: %s", path, strerror(errno));
-    return -1;
 }
 
 /* 1 if the three files exist and belong together and the leaf has more than
@@ -349,7 +331,10 @@ fail:
 static int ecdsa_null_param(const mbedtls_x509_crt *c)
 {
     static const unsigned char bad[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02, 0x05, 0x00};
-    return memmem(c->raw.p, c->raw.len, bad, sizeof bad) != NULL;
+    for (size_t i = 0; i + sizeof bad <= c->raw.len; i++)
+        if (memcmp(c->raw.p + i, bad, sizeof bad) == 0)
+            return 1;
+    return 0;
 }
 
 static int identity_usable(const char *dir, time_t now, char *why, size_t whylen)
@@ -369,7 +354,7 @@ static int identity_usable(const char *dir, time_t now, char *why, size_t whylen
         snprintf(why, whylen, "state directory path too long");
         goto out;
     }
-    if (access(ca_path, F_OK) != 0 && access(crt_path, F_OK) != 0 && access(key_path, F_OK) != 0) {
+    if (!file_exists(ca_path) && !file_exists(crt_path) && !file_exists(key_path)) {
         snprintf(why, whylen, "none");
         goto out;
     }

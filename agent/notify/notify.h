@@ -1,15 +1,19 @@
 /*
  * Desktop notifications, behind an interface small enough for a Windows
  * toast to implement later: connect, show one notification (with an
- * optional "renew" action that opens a URL), and let the caller's loop
- * wait on one file descriptor for the desktop's answers.
+ * optional "renew" action that opens a URL), and a wait for the caller's
+ * loop that also hears the desktop's answers.
  *
- * Linux (notify_dbus.c): the freedesktop Desktop Notifications
+ * Windows (notify_win.c): not available yet; notify_open says so, and the
+ * diagnostic page's banners are the reminders there.
+ *
+ * Linux (notify.c): the freedesktop Desktop Notifications
  * specification, org.freedesktop.Notifications on the session bus, which
  * GNOME, KDE, UOS and Kylin all serve. A click on the action comes back as
  * the ActionInvoked signal; notify_process() then has the desktop open
  * the URL (the XDG Desktop Portal's OpenURI, so that the browser does not
- * start inside the agent's sandbox), else runs xdg-open (notify_open_url).
+ * start inside the agent's sandbox), else runs xdg-open (spawned without a
+ * shell, reaped while waiting).
  */
 #ifndef UKEY_NOTIFY_NOTIFY_H
 #define UKEY_NOTIFY_NOTIFY_H
@@ -21,7 +25,7 @@ struct notifier;
 
 /* Connects to the user's session (DBUS_SESSION_BUS_ADDRESS, else
  * $XDG_RUNTIME_DIR/bus) and subscribes to the server's answers. NULL with
- * a reason in `err` when there is no session bus. */
+ * a reason in `err` when there is no session bus (on Windows: always). */
 struct notifier *notify_open(char *err, size_t errlen);
 
 /*
@@ -33,12 +37,29 @@ struct notifier *notify_open(char *err, size_t errlen);
 int notify_show(struct notifier *n, const char *summary, const char *body, const char *url, char *err,
                 size_t errlen);
 
-/* What to poll: the descriptor, its poll events, and the longest wait in
- * milliseconds (-1: none). */
-int notify_fd(struct notifier *n, short *events, int *timeout_ms);
+/*
+ * The caller's loop (one thread) waits here for wake-ups that other
+ * threads post and for what the desktop sends at once.
+ */
+enum { NOTIFY_WAKE_TOKEN = 1, NOTIFY_WAKE_STOP = 2 };
+struct notify_wake;
 
-/* Handles whatever the desktop sent (call after poll says so, and before
- * each poll); opens a URL whose action was invoked. 0, or -1 when the
+/* NULL with errno set. */
+struct notify_wake *notify_wake_create(void);
+
+/* Posts `what` (NOTIFY_WAKE_* bits); from any thread, never blocks. */
+void notify_wake_post(struct notify_wake *w, unsigned what);
+
+/* Waits at most `timeout_ms` for posts, and for the desktop's answers to
+ * `n` when it is not NULL. Returns the bits posted since the last call (0:
+ * the time ran out, or only the desktop spoke), or -1 with errno set. */
+int notify_wait(struct notify_wake *w, struct notifier *n, int timeout_ms);
+
+/* NULL is fine. */
+void notify_wake_free(struct notify_wake *w);
+
+/* Handles whatever the desktop sent (call after each notify_wait); opens
+ * a URL whose action was invoked. 0, or -1 when the
  * connection is gone (the session ended): close it then. */
 int notify_process(struct notifier *n);
 
@@ -48,13 +69,5 @@ void notify_close(struct notifier *n);
 /* 1 if `url` may be opened for the user: https://, or http:// on loopback
  * (127.0.0.1, [::1], localhost), with no control characters or spaces. */
 int notify_url_allowed(const char *url);
-
-/* Opens `url` (checked with notify_url_allowed) with xdg-open found on
- * PATH, spawned without a shell; the child is reaped by a later
- * notify_reap(). 0, or -1 (logged). */
-int notify_open_url(const char *url);
-
-/* Reaps openers that have exited (non-blocking); returns how many still run. */
-int notify_reap(void);
 
 #endif

@@ -13,14 +13,11 @@
 #include "x509/name.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define REMINDERS_MAX_FILE (256 * 1024)
 #define REMINDERS_URL_MAX 1024
@@ -30,9 +27,9 @@ static struct {
     pthread_t thread;
     int running;
     atomic_int stopping;
-    int wake[2];                /* 'i': a token was inserted; 'q': look at `stopping` */
+    struct notify_wake *wake;   /* NOTIFY_WAKE_TOKEN: a token was inserted; _STOP: look at `stopping` */
     char *path;                 /* <state_dir>/reminders.json */
-} rem = {.wake = {-1, -1}};
+} rem;
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
  * days_from_civil). */
@@ -268,8 +265,8 @@ out:
 }
 
 /* Milliseconds until just after the next local midnight, for the daily
- * check, at most an hour: poll() waits on the monotonic clock, which stands
- * still while the machine sleeps, and the wall clock or time zone may
+ * check, at most an hour: notify_wait may wait on the monotonic clock,
+ * which stands still while the machine sleeps, and the wall clock or time zone may
  * change meanwhile. A wake-up on the same day does nothing. */
 static int ms_to_next_day(void)
 {
@@ -295,32 +292,18 @@ static void *reminders_main(void *unused)
     check_all(&n, &warned);
     checked_day = reminders_day(time(NULL), NULL);
     for (;;) {
-        struct pollfd pf[2] = {{.fd = rem.wake[0], .events = POLLIN}};
-        int nfds = 1, timeout = ms_to_next_day(), bus_timeout, inserted = 0;
-        char buf[64];
-        ssize_t got;
-        if (n) {
-            pf[1].fd = notify_fd(n, &pf[1].events, &bus_timeout);
-            nfds = 2;
-            if (bus_timeout >= 0 && bus_timeout < timeout)
-                timeout = bus_timeout;
-        }
-        if (notify_reap() > 0 && timeout > 1000)
-            timeout = 1000; /* an xdg-open still running: reap it soon */
-        if (poll(pf, (nfds_t)nfds, timeout) < 0 && errno != EINTR) {
-            log_error("reminders: poll: %s; no more reminders until the agent restarts", strerror(errno));
+        int woke = notify_wait(rem.wake, n, ms_to_next_day());
+        if (woke < 0) {
+            log_error("reminders: waiting: %s; no more reminders until the agent restarts", strerror(errno));
             break;
         }
-        while ((got = read(rem.wake[0], buf, sizeof buf)) > 0)
-            for (ssize_t k = 0; k < got; k++)
-                inserted |= buf[k] == 'i';
         if (atomic_load(&rem.stopping))
             break;
         if (n && notify_process(n) != 0) {
             notify_close(n);
             n = NULL;
         }
-        if (inserted || reminders_day(time(NULL), NULL) != checked_day) {
+        if ((woke & NOTIFY_WAKE_TOKEN) || reminders_day(time(NULL), NULL) != checked_day) {
             check_all(&n, &warned);
             checked_day = reminders_day(time(NULL), NULL);
         }
@@ -329,20 +312,19 @@ static void *reminders_main(void *unused)
     return NULL;
 }
 
-/* On the monitor thread: wake the scheduler (a full pipe already will). */
+/* On the monitor thread: wake the scheduler. */
 static void on_event(const char *type, const char *data_json, void *ctx)
 {
     (void)data_json;
     (void)ctx;
-    if (strcmp(type, "token-inserted") == 0 && write(rem.wake[1], "i", 1) < 0) {
-        /* EAGAIN: a wake-up is pending already */
-    }
+    if (strcmp(type, "token-inserted") == 0)
+        notify_wake_post(rem.wake, NOTIFY_WAKE_TOKEN);
 }
 
 int reminders_start(const struct reminders_options *opt)
 {
     size_t n = strlen(opt->state_dir) + sizeof "/" REMINDERS_FILE;
-    if (!(rem.path = malloc(n)) || pipe2(rem.wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (!(rem.path = malloc(n)) || !(rem.wake = notify_wake_create())) {
         log_error("reminders: cannot start: %s", strerror(errno));
         goto fail;
     }
@@ -365,17 +347,12 @@ void reminders_stop(void)
     events_observe(NULL, NULL);
     if (rem.running) {
         atomic_store(&rem.stopping, 1);
-        if (write(rem.wake[1], "q", 1) < 0) {
-            /* EAGAIN: the pipe is full of wake-ups, which wake it as well */
-        }
+        notify_wake_post(rem.wake, NOTIFY_WAKE_STOP);
         pthread_join(rem.thread, NULL);
         rem.running = 0;
     }
-    for (int i = 0; i < 2; i++) {
-        if (rem.wake[i] >= 0)
-            close(rem.wake[i]);
-        rem.wake[i] = -1;
-    }
+    notify_wake_free(rem.wake);
+    rem.wake = NULL;
     free(rem.path);
     rem.path = NULL;
 }

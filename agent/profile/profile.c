@@ -1,13 +1,14 @@
 /* Deployment profiles: parsing, loading and the questions asked of them; see profile.h. */
 #include "profile/profile.h"
 
+#include "util/dirs.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "x509/crt.h"
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,33 +416,34 @@ static int set_add(struct profile ***set, size_t *n, const char *path, struct ag
     return 0;
 }
 
-static int json_file(const struct dirent *d)
-{
-    size_t n = strlen(d->d_name);
-    return d->d_name[0] != '.' && n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
-}
-
 /* Every *.json of `dir` in name order; a missing directory has none. */
 static int set_add_dir(struct profile ***set, size_t *n, const char *dir, struct agent_config *cfg, char *err,
                        size_t errlen)
 {
-    struct dirent **names = NULL;
-    int count = scandir(dir, &names, json_file, alphasort), rc = 0;
-    if (count < 0) {
+    char **names = file_list(dir, ".json", NULL);
+    int rc = 0;
+    if (!names) {
         if (errno == ENOENT || errno == ENOTDIR)
             return 0;
         snprintf(err, errlen, "%s: cannot read the profile directory: %s", dir, strerror(errno));
         return -1;
     }
-    for (int i = 0; i < count; i++) {
+    for (size_t i = 0; rc == 0 && names[i]; i++) {
         char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
-        if (rc == 0)
-            rc = set_add(set, n, path, cfg, err, errlen);
-        free(names[i]);
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        rc = set_add(set, n, path, cfg, err, errlen);
     }
-    free(names);
+    file_list_free(names);
     return rc;
+}
+
+/* set_add_dir of dir/profiles. */
+static int set_add_subdir(struct profile ***set, size_t *n, const char *dir, struct agent_config *cfg, char *err,
+                          size_t errlen)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/profiles", dir);
+    return set_add_dir(set, n, path, cfg, err, errlen);
 }
 
 void profiles_free(void)
@@ -463,17 +465,14 @@ int profiles_load(struct agent_config *cfg, char *err, size_t errlen)
         for (size_t i = 0; rc == 0 && i < cfg->n_profile_dirs; i++)
             rc = set_add_dir(&set, &n, cfg->profile_dirs[i], cfg, err, errlen);
     } else {
-        const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-        char user[4200] = "";
-        if (xdg && *xdg)
-            snprintf(user, sizeof user, "%s/ukey-agent/profiles", xdg);
-        else if (home && *home)
-            snprintf(user, sizeof user, "%s/.config/ukey-agent/profiles", home);
-        rc = set_add_dir(&set, &n, UKEY_PROFILES_DIR, cfg, err, errlen);
-        if (rc == 0)
-            rc = set_add_dir(&set, &n, "/etc/ukey-agent/profiles", cfg, err, errlen);
-        if (rc == 0 && user[0])
-            rc = set_add_dir(&set, &n, user, cfg, err, errlen);
+        char *user = dirs_get(DIRS_USER_CONFIG), *system = dirs_get(DIRS_SYSTEM_CONFIG);
+        rc = set_add_dir(&set, &n, dirs_profiles(), cfg, err, errlen);
+        if (rc == 0 && system)
+            rc = set_add_subdir(&set, &n, system, cfg, err, errlen);
+        if (rc == 0 && user)
+            rc = set_add_subdir(&set, &n, user, cfg, err, errlen);
+        free(system);
+        free(user);
     }
     for (size_t i = 0; rc == 0 && i < cfg->n_profiles; i++)
         rc = set_add(&set, &n, cfg->profiles[i], cfg, err, errlen);

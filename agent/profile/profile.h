@@ -8,8 +8,9 @@
  *
  * Profiles are loaded once at start (profiles_load), in this order: the
  * packaged directory (UKEY_PROFILES_DIR), /etc/ukey-agent/profiles,
- * $XDG_CONFIG_HOME/ukey-agent/profiles (or "profile_dirs" instead of the
- * three), then the files of "profiles" and --profile. The loaded set is
+ * $XDG_CONFIG_HOME/ukey-agent/profiles (on Windows <exe dir>\profiles,
+ * %ProgramData%\ukey-agent\profiles, %APPDATA%\ukey-agent\profiles:
+ * util/dirs.h; or "profile_dirs" instead of the three), then the files of "profiles" and --profile. The loaded set is
  * process-wide and read-only afterwards, so any thread may query it.
  */
 #ifndef UKEY_PROFILE_PROFILE_H

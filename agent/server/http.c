@@ -689,7 +689,7 @@ static size_t unescape_path(void *cls, struct MHD_Connection *c, char *uri)
     return (size_t)(out - uri);
 }
 
-__attribute__((format(printf, 2, 0)))
+UKEY_PRINTF(2, 0)
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];

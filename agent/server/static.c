@@ -1,14 +1,11 @@
 /* Static file lookup for the built-in pages; see static.h. */
 #include "server/static.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
+#include "util/file.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define STATIC_MAX_FILE (8u * 1024 * 1024)
 
@@ -55,47 +52,17 @@ static int path_acceptable(const char *path)
     }
 }
 
+/* `path` under `dir` (util/file.h: no link may lead out of it). */
 static int read_from_dir(const char *dir, const char *path, struct static_file *out)
 {
-    char root[PATH_MAX], full[PATH_MAX], real[PATH_MAX];
-    struct stat st;
-    size_t rootlen, off = 0;
-    int fd = -1;
-    int n;
-
-    if (!realpath(dir, root))
+    size_t len;
+    char *data = file_read_within(dir, path, STATIC_MAX_FILE, &len);
+    if (!data)
         return -1;
-    n = snprintf(full, sizeof full, "%s%s", root, path);
-    if (n < 0 || (size_t)n >= sizeof full || !realpath(full, real))
-        return -1;
-    rootlen = strlen(root);
-    /* A symlink inside the root must not lead outside it. */
-    if (strncmp(real, root, rootlen) != 0 || real[rootlen] != '/')
-        return -1;
-    fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > STATIC_MAX_FILE)
-        goto fail;
-    out->owned = malloc((size_t)st.st_size + 1);
-    if (!out->owned)
-        goto fail;
-    while (off < (size_t)st.st_size) {
-        ssize_t r = read(fd, out->owned + off, (size_t)st.st_size - off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            goto fail;
-        off += (size_t)r;
-    }
-    close(fd);
+    out->owned = (unsigned char *)data;
     out->data = out->owned;
-    out->len = off;
+    out->len = len;
     return 0;
-fail:
-    if (fd >= 0)
-        close(fd);
-    free(out->owned);
-    out->owned = NULL;
-    return -1;
 }
 
 int static_lookup(const char *webroot_dir, const char *path, struct static_file *out)

@@ -143,7 +143,7 @@ static struct tls_identity *identity_load(const char *cert_file, const char *key
     mbedtls_ssl_config_init(&id->conf);
     mbedtls_x509_crt_init(&id->cert);
     mbedtls_pk_init(&id->key);
-    if ((rc = mbedtls_x509_crt_parse_file(&id->cert, cert_file)) != 0) {
+    if ((rc = compat_x509_crt_parse_file(&id->cert, cert_file)) != 0) {
         compat_strerror(rc, err, errlen);
         goto fail;
     }

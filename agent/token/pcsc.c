@@ -4,11 +4,23 @@
 #include "token/card.h"
 #include "token/pinpad.h"
 
+#include "util/join.h"
 #include "util/log.h"
 
+#ifdef _WIN32
+#include <winscard.h>
+/* PC/SC Part 10's request of a reader's features: Windows' own ioctl code
+ * (winsmcrd.h: 0x313520); pcsc-lite's is 0x42000D48 (reader.h). */
+#define CM_IOCTL_GET_FEATURE_REQUEST SCARD_CTL_CODE(3400)
+/* SCardStatus's state: an ordered value on Windows, bits in pcsc-lite. */
+#define CARD_ABSENT(state) ((state) <= SCARD_ABSENT)
+#else
 #include <PCSC/reader.h>
 #include <PCSC/winscard.h>
 #include <PCSC/wintypes.h>
+#define CARD_ABSENT(state) (!((state) & SCARD_PRESENT))
+#endif
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -35,7 +47,8 @@ struct scard_err {
 /* The one table of PC/SC codes this layer reports. */
 static const struct scard_err scard_errors[] = {
     {(LONG)SCARD_E_NO_SERVICE, "SCARD_E_NO_SERVICE", UKEY_ERR_PCSC_UNAVAILABLE,
-     "the smart-card service (pcscd) is not running"},
+     "the smart-card service (pcscd; Windows: \"Smart Card\", which stops while no reader is attached) is not "
+     "running"},
     {(LONG)SCARD_E_SERVICE_STOPPED, "SCARD_E_SERVICE_STOPPED", UKEY_ERR_PCSC_UNAVAILABLE,
      "the smart-card service stopped"},
     {(LONG)SCARD_E_NO_READERS_AVAILABLE, "SCARD_E_NO_READERS_AVAILABLE", UKEY_ERR_TOKEN_NOT_FOUND,
@@ -301,7 +314,7 @@ static ukey_err exchange_failed(struct card *card, ukey_err e)
         BYTE atr[PCSC_MAX_ATR];
         LONG st = SCardStatus(card->pcsc->handle, NULL, &name_len, &state, &proto, atr, &atr_len);
         if (st == (LONG)SCARD_W_REMOVED_CARD || st == (LONG)SCARD_E_NO_SMARTCARD ||
-            (st == SCARD_S_SUCCESS && !(state & SCARD_PRESENT)))
+            (st == SCARD_S_SUCCESS && CARD_ABSENT(state)))
             return UKEY_ERR_TOKEN_REMOVED;
         if (st != SCARD_S_SUCCESS)
             break;
@@ -627,7 +640,6 @@ int pcsc_monitor_start(void (*cb)(enum pcsc_event ev, const char *reader, void *
 
 void pcsc_monitor_stop(void)
 {
-    struct timespec until;
     if (!monitor_running)
         return;
     pthread_mutex_lock(&monitor_lock);
@@ -641,7 +653,6 @@ void pcsc_monitor_stop(void)
         if (monitor_has_ctx)
             SCardCancel(monitor_ctx);
         pthread_mutex_unlock(&monitor_lock);
-        realtime_in(200, &until);
-    } while (pthread_timedjoin_np(monitor_thread, NULL, &until) == ETIMEDOUT);
+    } while (join_within(monitor_thread, 200) == ETIMEDOUT);
     monitor_running = 0;
 }

@@ -4,12 +4,12 @@
 #include "token/card.h"
 #include "token/vendorlib.h"
 #include "util/clock.h"
+#include "util/dynlib.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "x509/cert.h"
 #include "x509/sigenc.h"
 
-#include <dlfcn.h>
 #include <mbedtls/sha256.h>
 #include <p11-kit/pkcs11.h>
 #include <stdio.h>
@@ -25,7 +25,7 @@
 struct p11_module {
     char path[512];
     const char *name;           /* the file name part of path */
-    void *dl;
+    struct dynlib *dl;
     CK_FUNCTION_LIST_PTR f;
     ukey_err err;               /* UKEY_OK when loaded and initialised */
     char detail[192];           /* English: why not */
@@ -142,14 +142,14 @@ static void load_one(struct p11_module *m)
     CK_INFO info;
     CK_RV rv;
     char desc[33];
+    char why[160];
 
     m->err = UKEY_ERR_MODULE_FAILED;
-    if (!(m->dl = dlopen(m->path, RTLD_NOW | RTLD_LOCAL))) {
-        const char *why = dlerror();
-        snprintf(m->detail, sizeof m->detail, "cannot be loaded: %s", why ? why : "unknown error");
+    if (!(m->dl = dynlib_open(m->path, why, sizeof why))) {
+        snprintf(m->detail, sizeof m->detail, "cannot be loaded: %s", why);
         return;
     }
-    *(void **)&get = dlsym(m->dl, "C_GetFunctionList");
+    *(void **)&get = dynlib_sym(m->dl, "C_GetFunctionList");
     if (!get) {
         snprintf(m->detail, sizeof m->detail, "is not a PKCS#11 module (no C_GetFunctionList)");
         return;
@@ -181,10 +181,9 @@ size_t p11_load(char *const *paths, size_t n)
     size_t ok = 0;
     for (size_t i = 0; i < n && n_modules < P11_MAX_MODULES; i++) {
         struct p11_module *m = &modules[n_modules++];
-        const char *slash = strrchr(paths[i], '/');
         memset(m, 0, sizeof *m);
         snprintf(m->path, sizeof m->path, "%s", paths[i]);
-        m->name = m->path + (slash ? slash - paths[i] + 1 : 0);
+        m->name = dynlib_file_name(m->path);
         vlib_init(&m->v, "pkcs11", m->name, list_module, m);
         load_one(m);
         if (m->err == UKEY_OK && vlib_start(&m->v) != 0) {

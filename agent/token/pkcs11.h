@@ -1,6 +1,6 @@
 /*
  * The PKCS#11 backend (issue 7). Vendor modules (the .so/.dll a CA ships
- * with its UKeys) are loaded with dlopen from `--pkcs11-module` and
+ * with its UKeys) are loaded (util/dynlib.h) from `--pkcs11-module` and
  * agent.json's "pkcs11_modules"; only the standard pkcs11.h is used, no
  * link-time dependency. Each initialised token of a module appears as one
  * more slot beside the PC/SC readers, named "PKCS#11 #<n> <module> slot

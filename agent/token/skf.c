@@ -4,9 +4,9 @@
 
 #include "token/card.h"
 #include "util/clock.h"
+#include "util/dynlib.h"
 #include "util/log.h"
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,11 +82,11 @@ static void load_one(struct skf_lib *l)
         FN(ECCSignData), FN(RSASignData), {NULL, NULL}, FN(WaitForDevEvent), FN(CancelWaitForDevEvent),
     };
     int optional = 0;
+    char why[160];
 
     l->err = UKEY_ERR_MODULE_FAILED;
-    if (!(l->dl = dlopen(l->path, RTLD_NOW | RTLD_LOCAL))) {
-        const char *why = dlerror();
-        snprintf(l->detail, sizeof l->detail, "cannot be loaded: %s", why ? why : "unknown error");
+    if (!(l->dl = dynlib_open(l->path, why, sizeof why))) {
+        snprintf(l->detail, sizeof l->detail, "cannot be loaded: %s", why);
         return;
     }
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
@@ -94,7 +94,7 @@ static void load_one(struct skf_lib *l)
             optional = 1;
             continue;
         }
-        *fns[i].slot = dlsym(l->dl, fns[i].name);
+        *fns[i].slot = dynlib_sym(l->dl, fns[i].name);
         if (!*fns[i].slot && !optional) {
             snprintf(l->detail, sizeof l->detail, i == 0 ? "is not an SKF library (no %s)" : "lacks %s",
                      fns[i].name);
@@ -116,10 +116,9 @@ size_t skf_load(char *const *paths, size_t n)
     size_t ok = 0;
     for (size_t i = 0; i < n && n_libs < SKF_MAX_LIBS; i++) {
         struct skf_lib *l = &libs[n_libs++];
-        const char *slash = strrchr(paths[i], '/');
         memset(l, 0, sizeof *l);
         snprintf(l->path, sizeof l->path, "%s", paths[i]);
-        l->name = l->path + (slash ? slash - paths[i] + 1 : 0);
+        l->name = dynlib_file_name(l->path);
         vlib_init(&l->v, "skf", l->name, list_lib, l);
         load_one(l);
         if (l->err == UKEY_OK && vlib_start(&l->v) != 0) {

@@ -1,6 +1,6 @@
 /*
  * The SKF backend (GM/T 0016, issue 14): the vendor libraries Chinese CAs
- * ship with their SM2/SM3 UKeys, loaded with dlopen from `--skf-module`
+ * ship with their SM2/SM3 UKeys, loaded (util/dynlib.h) from `--skf-module`
  * and agent.json's "skf_modules"; no vendor header, no link-time
  * dependency. Each device a library lists appears as one more slot beside
  * the PC/SC readers and PKCS#11 slots, named

@@ -68,7 +68,7 @@ struct skf_fns {
 struct skf_lib {
     char path[512];
     const char *name;           /* the file name part of path */
-    void *dl;
+    struct dynlib *dl;
     struct skf_fns f;
     ukey_err err;               /* UKEY_OK when loaded */
     char detail[192];           /* English: why not */

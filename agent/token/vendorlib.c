@@ -2,6 +2,7 @@
 #include "token/vendorlib.h"
 
 #include "util/clock.h"
+#include "util/join.h"
 #include "util/log.h"
 #include "util/thread.h"
 
@@ -193,10 +194,7 @@ json_t *vlib_json(struct vlib *v, const char *path, const char *why)
 
 int vlib_join(pthread_t t, int seconds)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += seconds;
-    if (pthread_timedjoin_np(t, NULL, &until) == 0)
+    if (join_within(t, seconds * 1000L) == 0)
         return 0;
     pthread_detach(t); /* inside a stuck call: left to the process's end */
     return -1;

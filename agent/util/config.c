@@ -1,5 +1,6 @@
 /* agent.json loading and validation; see config.h. */
 #include "util/config.h"
+#include "util/dirs.h"
 
 #include "util/file.h"
 #include "util/log.h"
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 void config_defaults(struct agent_config *cfg)
 {
@@ -361,16 +361,11 @@ static int load_object(const struct config_json *ld, struct agent_config *cfg, j
 
 static char *default_config_path(void)
 {
-    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-    char *path = NULL;
-    int n;
-    if (xdg && *xdg)
-        n = asprintf(&path, "%s/ukey-agent/agent.json", xdg);
-    else if (home && *home)
-        n = asprintf(&path, "%s/.config/ukey-agent/agent.json", home);
-    else
-        return NULL;
-    return n < 0 ? NULL : path;
+    char *dir = dirs_get(DIRS_USER_CONFIG), *path = NULL;
+    if (dir && asprintf(&path, "%s/agent.json", dir) < 0)
+        path = NULL;
+    free(dir);
+    return path;
 }
 
 json_t *config_json_open(struct config_json *ld, char **text, const char *what)
@@ -403,7 +398,7 @@ int config_load(struct agent_config *cfg, const char *path, char *err, size_t er
 
     if (!path) {
         owned = default_config_path();
-        if (!owned || access(owned, F_OK) != 0) {
+        if (!owned || !file_exists(owned)) {
             free(owned);
             return 0; /* no config file: defaults */
         }
@@ -419,21 +414,11 @@ int config_load(struct agent_config *cfg, const char *path, char *err, size_t er
 
 int config_resolve_state_dir(struct agent_config *cfg, char *err, size_t errlen)
 {
-    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-    int n;
     if (cfg->state_dir)
         return 0;
-    if (xdg && *xdg)
-        n = asprintf(&cfg->state_dir, "%s/ukey-agent", xdg);
-    else if (home && *home)
-        n = asprintf(&cfg->state_dir, "%s/.local/share/ukey-agent", home);
-    else {
-        snprintf(err, errlen, "cannot find a state directory: set HOME or XDG_DATA_HOME, or pass --state-dir");
-        return -1;
-    }
-    if (n < 0) {
-        cfg->state_dir = NULL;
-        snprintf(err, errlen, "out of memory");
+    if (!(cfg->state_dir = dirs_get(DIRS_USER_STATE))) {
+        snprintf(err, errlen, "cannot find a state directory: set HOME or XDG_DATA_HOME (on Windows LOCALAPPDATA), "
+                              "or pass --state-dir");
         return -1;
     }
     return 0;
@@ -441,7 +426,7 @@ int config_resolve_state_dir(struct agent_config *cfg, char *err, size_t errlen)
 
 const char *config_ca_dir(const struct agent_config *cfg)
 {
-    return cfg->ca_dir ? cfg->ca_dir : UKEY_CERTS_DIR;
+    return cfg->ca_dir ? cfg->ca_dir : dirs_certs();
 }
 
 void config_free(struct agent_config *cfg)

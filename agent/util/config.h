@@ -7,7 +7,7 @@
  *   {
  *     "port": 27443,
  *     "probe_port": 27480,              // plain-HTTP GET /probe for the JS SDK
- *     "state_dir": "/path",            // default $XDG_DATA_HOME/ukey-agent
+ *     "state_dir": "/path",            // default $XDG_DATA_HOME/ukey-agent (util/dirs.h)
  *     "webroot": "/path",               // default: the pages built into the binary
  *     "ca_file": "/path/anchors.pem",   // extra trust anchors for diagnostics
  *     "ca_dir": "/path/certs",          // a directory of them (default: the shipped certs/)
@@ -87,7 +87,8 @@ void config_defaults(struct agent_config *cfg);
 /*
  * Loads `path` into `cfg`, on top of what is there. When `path` is NULL the
  * default file ($XDG_CONFIG_HOME/ukey-agent/agent.json, else
- * ~/.config/ukey-agent/agent.json) is read if it exists. Returns 0 on success,
+ * ~/.config/ukey-agent/agent.json; %APPDATA%\ukey-agent\agent.json on
+ * Windows: util/dirs.h) is read if it exists. Returns 0 on success,
  * -1 with a message in `err` (naming file, line and key) otherwise.
  */
 int config_load(struct agent_config *cfg, const char *path, char *err, size_t errlen);
@@ -133,7 +134,8 @@ int config_json_origins(const struct config_json *ld, struct agent_config *cfg, 
 /* Replaces a string member (state_dir, webroot, ca_file, ca_dir) with a copy of `value`. */
 int config_set_string(char **member, const char *value);
 
-/* Resolves cfg->state_dir to the default when unset; -1 if HOME is unknown. */
+/* Resolves cfg->state_dir to the default (util/dirs.h) when unset; -1 if
+ * it cannot be known (no HOME). */
 int config_resolve_state_dir(struct agent_config *cfg, char *err, size_t errlen);
 
 /* Where `origin` (an allowed origin) must have its users type the PIN. */

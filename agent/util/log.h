@@ -10,6 +10,8 @@
 #ifndef UKEY_UTIL_LOG_H
 #define UKEY_UTIL_LOG_H
 
+#include "util/format.h"
+
 #include <jansson.h>
 #include <stddef.h>
 
@@ -21,7 +23,7 @@ enum log_level log_get_level(void);
 int log_level_parse(const char *name);
 
 void log_msg(enum log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+    UKEY_PRINTF(2, 3);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)

@@ -1,12 +1,16 @@
 /* mbedTLS version differences; see mbedtls_compat.h. */
 #include "util/mbedtls_compat.h"
 
+#include "util/file.h"
+#include "util/secret.h"
+
 #include <mbedtls/bignum.h>
 #include <mbedtls/error.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int compat_x509write_crt_set_serial(mbedtls_x509write_cert *crt, const unsigned char *serial,
@@ -154,4 +158,40 @@ int compat_x509write_crt_der(mbedtls_x509write_cert *crt, mbedtls_pk_context *is
     free(copy);
     return rc;
 #endif
+}
+
+/* Files of keys and certificates are small. */
+#define COMPAT_PEM_FILE_MAX (1024 * 1024)
+
+/* The length to parse: PEM with its NUL, DER without (as mbedTLS's own
+ * file loading does). */
+static size_t parse_len(const char *text, size_t len)
+{
+    return len + (strstr(text, "-----BEGIN ") != NULL);
+}
+
+int compat_pk_parse_keyfile(mbedtls_pk_context *pk, const char *path,
+                            int (*f_rng)(void *, unsigned char *, size_t), void *p_rng)
+{
+    size_t len;
+    char *text = file_read_all(path, COMPAT_PEM_FILE_MAX, &len);
+    int rc;
+    if (!text)
+        return MBEDTLS_ERR_PK_FILE_IO_ERROR;
+    rc = compat_pk_parse_key(pk, (const unsigned char *)text, parse_len(text, len), f_rng, p_rng);
+    secret_wipe(text, len);
+    free(text);
+    return rc;
+}
+
+int compat_x509_crt_parse_file(mbedtls_x509_crt *crt, const char *path)
+{
+    size_t len;
+    char *text = file_read_all(path, COMPAT_PEM_FILE_MAX, &len);
+    int rc;
+    if (!text)
+        return MBEDTLS_ERR_X509_FILE_IO_ERROR;
+    rc = mbedtls_x509_crt_parse(crt, (const unsigned char *)text, parse_len(text, len));
+    free(text);
+    return rc;
 }

@@ -52,17 +52,15 @@ static inline int compat_pk_check_pair(const mbedtls_pk_context *pub, const mbed
 #endif
 }
 
-static inline int compat_pk_parse_keyfile(mbedtls_pk_context *pk, const char *path,
-                                          int (*f_rng)(void *, unsigned char *, size_t), void *p_rng)
-{
-#if COMPAT_MBEDTLS3
-    return mbedtls_pk_parse_keyfile(pk, path, NULL, f_rng, p_rng);
-#else
-    (void)f_rng;
-    (void)p_rng;
-    return mbedtls_pk_parse_keyfile(pk, path, NULL);
-#endif
-}
+/*
+ * mbedtls_pk_parse_keyfile and mbedtls_x509_crt_parse_file, but reading
+ * through util/file.h: mbedTLS's own fopen() takes the ANSI code page on
+ * Windows, where a UTF-8 path with Chinese in it does not open. The key's
+ * text is wiped after parsing.
+ */
+int compat_pk_parse_keyfile(mbedtls_pk_context *pk, const char *path,
+                            int (*f_rng)(void *, unsigned char *, size_t), void *p_rng);
+int compat_x509_crt_parse_file(mbedtls_x509_crt *crt, const char *path);
 
 /* One-shot SHA-256 (the _ret variant on 2.28). */
 int compat_sha256(const unsigned char *in, size_t len, unsigned char out[32]);

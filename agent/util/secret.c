@@ -1,13 +1,12 @@
 /* Secret handling helpers; see secret.h. */
 #include "util/secret.h"
 
+#include "util/process.h"
+
 #include <jansson.h>
-#include <malloc.h>
 #include <mbedtls/platform_util.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 
 void secret_wipe(void *p, size_t n)
 {
@@ -29,14 +28,12 @@ static void json_wiping_free(void *p)
 {
     if (!p)
         return;
-    secret_wipe(p, malloc_usable_size(p));
+    secret_wipe(p, process_block_size(p));
     free(p);
 }
 
 void secret_harden_process(void)
 {
     json_set_alloc_funcs(malloc, json_wiping_free);
-    struct rlimit none = {0, 0};
-    setrlimit(RLIMIT_CORE, &none);
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    process_no_dumps();
 }

@@ -10,7 +10,7 @@
 void secret_wipe(void *p, size_t n);
 /* Wipes a NUL-terminated string's bytes and frees it; NULL is fine. */
 void secret_free_str(char *s);
-/* Turns off core dumps and ptrace attach for this process (security.md 8.8),
+/* Turns off crash dumps of this process (security.md 8.8; util/process.h),
  * and makes Jansson wipe every block it frees (request bodies, the
  * parser's buffers: a PIN passes through them). */
 void secret_harden_process(void);

@@ -1,9 +1,9 @@
 /* Certificates through libcrypto, with SM2's default ID; see crt.h. */
 #include "x509/crt.h"
 
+#include "util/clock.h"
 #include "util/file.h"
 
-#include <dirent.h>
 #include <openssl/asn1t.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -97,20 +97,19 @@ int x509_stack_add_file(STACK_OF(X509) *sk, const char *path)
 
 int x509_stack_add_dir(STACK_OF(X509) *sk, const char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
+    char **names = file_list(dir, "", NULL);
     int added = 0;
-    if (!d)
+    if (!names)
         return -1;
-    while ((e = readdir(d))) {
+    for (size_t i = 0; names[i]; i++) {
         char path[4096];
         int n;
-        if (e->d_name[0] == '.' || snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path)
             continue;
         if ((n = x509_stack_add_file(sk, path)) > 0)
             added += n;
     }
-    closedir(d);
+    file_list_free(names);
     return added ? added : -1;
 }
 
@@ -224,5 +223,5 @@ time_t x509_time_utc(const ASN1_TIME *t)
     struct tm tm;
     if (!t || !ASN1_TIME_to_tm(t, &tm))
         return 0;
-    return timegm(&tm);
+    return clock_timegm(&tm);
 }

@@ -4,6 +4,7 @@
  * (x509/crt.h), so an answer signed with SM2 is checked like any other. */
 #include "x509/ocsp.h"
 
+#include "util/clock.h"
 #include "x509/crt.h"
 #include "x509/ext.h"
 
@@ -132,7 +133,7 @@ static int generalized_time(unsigned char **p, const unsigned char *end, time_t 
         return -1;
     tm.tm_year = v[0] - 1900, tm.tm_mon = v[1] - 1, tm.tm_mday = v[2];
     tm.tm_hour = v[3], tm.tm_min = v[4], tm.tm_sec = v[5];
-    *t = timegm(&tm);
+    *t = clock_timegm(&tm);
     return 0;
 }
 

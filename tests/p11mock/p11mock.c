@@ -15,7 +15,9 @@
  * Every C_Login appends "C_Login <user type>" to the file `logins`.
  * It has no C_WaitForSlotEvent (CKR_FUNCTION_NOT_SUPPORTED: the agent polls)
  * and no objects. Only the functions the agent calls are filled in.
+ * On Windows it is p11mock.dll, exporting C_GetFunctionList.
  */
+#define CRYPTOKI_EXPORTS /* pkcs11.h: C_GetFunctionList is ours to export (Windows) */
 #include <p11-kit/pkcs11.h>
 
 #include <stdio.h>

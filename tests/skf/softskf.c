@@ -16,7 +16,21 @@
  * everything: the agent waits for device events on one thread and calls the
  * rest on another.
  */
+#ifdef _WIN32
+/* softskf.dll. <windows.h> would clash with skf.h's types (its ULONG is
+ * unsigned long), so the one call it needs is declared here: rename()
+ * does not replace an existing file on Windows. */
+#define SKF_EXPORT __declspec(dllexport)
+__declspec(dllimport) int __stdcall MoveFileExA(const char *from, const char *to, unsigned long flags);
+static int replace_file(const char *from, const char *to)
+{
+    return MoveFileExA(from, to, 1 /* MOVEFILE_REPLACE_EXISTING */) ? 0 : -1;
+}
+#define O_CLOEXEC O_BINARY
+#else
 #define SKF_EXPORT __attribute__((visibility("default")))
+#define replace_file rename
+#endif
 #include "skf.h"
 
 #include <errno.h>
@@ -233,7 +247,7 @@ static int save_state(json_t *st)
             break;
         off += (size_t)w;
     }
-    if (close(fd) == 0 && off == len && rename(tmp, path) == 0)
+    if (close(fd) == 0 && off == len && replace_file(tmp, path) == 0)
         rc = 0;
     else
         unlink(tmp);

@@ -1,14 +1,15 @@
 /* agent.json: defaults, valid files, and errors that name file, line and key. */
 #include "check.h"
+#include "tmp.h"
 
 #include "util/config.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
-static char path[] = "/tmp/ukey-test-config-XXXXXX";
+static char dir[1024], path[1100];
 
 static int load_text(const char *text, struct agent_config *cfg, char *err, size_t errlen)
 {
@@ -25,8 +26,8 @@ int main(void)
 {
     struct agent_config cfg;
     char err[512];
-    int fd = mkstemp(path);
-    close(fd);
+    CHECK(tmp_dir(dir, sizeof dir, "ukey-test-config") == 0);
+    snprintf(path, sizeof path, "%s/agent.json", dir);
 
     config_defaults(&cfg);
     CHECK(cfg.port == 27443 && cfg.max_body_bytes == 65536 && cfg.n_allow_origins == 0);
@@ -84,13 +85,15 @@ int main(void)
     CHECK(load_text("[1,2]", &cfg, err, sizeof err) == -1 && strstr(err, "one JSON object"));
     CHECK(load_text("", &cfg, err, sizeof err) == -1);
     /* A missing explicit file is an error that names it. */
-    unlink(path);
+    file_remove(path);
     config_free(&cfg);
     config_defaults(&cfg);
     CHECK(config_load(&cfg, path, err, sizeof err) == -1 && strstr(err, path));
     /* A missing default file is fine. */
-    setenv("XDG_CONFIG_HOME", "/nonexistent-ukey-test", 1);
+    tmp_setenv("XDG_CONFIG_HOME", "/nonexistent-ukey-test");
+    tmp_setenv("APPDATA", "/nonexistent-ukey-test"); /* Windows */
     CHECK(config_load(&cfg, NULL, err, sizeof err) == 0);
     config_free(&cfg);
+    CHECK(tmp_remove_tree(dir) == 0);
     return check_done();
 }

@@ -1,14 +1,16 @@
-/* Renewal reminders without a bus: which links may be opened, local days,
- * and reminders.json read back (missing, damaged, stale and future entries)
- * and written (0600, atomically). */
+/* Renewal reminders without a bus: the scheduler's wake-ups, which links
+ * may be opened, local days, and reminders.json read back (missing,
+ * damaged, stale and future entries) and written (0600, atomically). */
 #include "check.h"
 
 #include "notify/notify.h"
 #include "notify/reminders.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/ukey-test-reminders-XXXXXX";
@@ -37,12 +39,41 @@ static size_t kept(const char *text, long today)
     return n;
 }
 
+static void *post_later(void *w)
+{
+    struct timespec pause = {0, 50 * 1000000L};
+    nanosleep(&pause, NULL);
+    notify_wake_post(w, NOTIFY_WAKE_STOP);
+    return NULL;
+}
+
+/* The scheduler's wake-ups: posted bits come back once, a post from
+ * another thread ends a wait, and a wait with nothing posted times out. */
+static void test_wake(void)
+{
+    struct notify_wake *w = notify_wake_create();
+    pthread_t t;
+    CHECK(w != NULL);
+    if (!w)
+        return;
+    notify_wake_post(w, NOTIFY_WAKE_TOKEN);
+    notify_wake_post(w, NOTIFY_WAKE_TOKEN);
+    CHECK(notify_wait(w, NULL, 0) == NOTIFY_WAKE_TOKEN);
+    CHECK(notify_wait(w, NULL, 20) == 0);
+    CHECK(pthread_create(&t, NULL, post_later, w) == 0);
+    CHECK(notify_wait(w, NULL, 10000) == NOTIFY_WAKE_STOP);
+    pthread_join(t, NULL);
+    notify_wake_free(w);
+}
+
 int main(void)
 {
     char text[11], buf[512];
     long today;
     json_t *shown;
     struct stat st;
+
+    test_wake();
 
     /* Links: https anywhere, http only on loopback, nothing that hides another host. */
     CHECK(notify_url_allowed("https://ca.example.gov.cn/renew?a=1&b=2"));

@@ -18,6 +18,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
+#include <unistd.h>
 
 #define NOTIFY_DEST "org.freedesktop.Notifications"
 #define NOTIFY_PATH "/org/freedesktop/Notifications"
@@ -49,6 +51,9 @@ struct notifier {
 };
 
 static pid_t openers[NOTIFY_MAX_OPENERS];
+
+static int open_url(const char *url);
+static int reap(void);
 
 static struct live *live_find(struct notifier *n, uint32_t id)
 {
@@ -78,7 +83,7 @@ static int open_by_portal(struct notifier *n, const char *url)
     sd_bus_message *m = NULL, *reply = NULL;
     int r;
     if (!notify_url_allowed(url))
-        return -1; /* notify_open_url refuses it and says why */
+        return -1; /* open_url refuses it and says why */
     if ((r = sd_bus_message_new_method_call(n->bus, &m, "org.freedesktop.portal.Desktop",
                                             "/org/freedesktop/portal/desktop", "org.freedesktop.portal.OpenURI",
                                             "OpenURI")) >= 0 &&
@@ -105,7 +110,7 @@ static int on_action(sd_bus_message *m, void *userdata, sd_bus_error *unused)
     if ((l = live_find(n, id)) && strcmp(key, "renew") == 0) {
         log_info("reminder %u: opening the renewal page", id);
         if (open_by_portal(n, l->url) != 0)
-            notify_open_url(l->url);
+            open_url(l->url);
     }
     return 0;
 }
@@ -256,7 +261,9 @@ out:
     return rc;
 }
 
-int notify_fd(struct notifier *n, short *events, int *timeout_ms)
+/* What to poll for the bus: its descriptor, events and the longest wait
+ * in milliseconds (-1: none). */
+static int bus_fd(struct notifier *n, short *events, int *timeout_ms)
 {
     uint64_t usec = UINT64_MAX;
     int ev = sd_bus_get_events(n->bus);
@@ -283,33 +290,7 @@ int notify_process(struct notifier *n)
     return r < 0 ? -1 : 0;
 }
 
-int notify_url_allowed(const char *url)
-{
-    static const char *const loopback[] = {"http://127.0.0.1", "http://[::1]", "http://localhost"};
-    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
-        if (*p <= ' ' || *p == 0x7f)
-            return 0;
-    if (strncmp(url, "https://", 8) == 0)
-        return url[8] != '\0' && !strchr("/?#", url[8]); /* any host */
-    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
-        size_t len = strlen(loopback[i]);
-        const char *p = url + len;
-        if (strncmp(url, loopback[i], len) != 0)
-            continue;
-        /* Only a port may follow the host, then a path: "http://127.0.0.1:80@evil.example/"
-         * names evil.example (userinfo), "http://localhost.evil.example/" another host. */
-        if (*p == ':') {
-            size_t digits = strspn(p + 1, "0123456789");
-            if (digits < 1 || digits > 5)
-                return 0;
-            p += 1 + digits;
-        }
-        return *p == '\0' || *p == '/';
-    }
-    return 0;
-}
-
-int notify_open_url(const char *url)
+static int open_url(const char *url)
 {
     char *argv[] = {"xdg-open", (char *)url, NULL};
     pid_t pid;
@@ -319,7 +300,7 @@ int notify_open_url(const char *url)
         log_warn("not opening a renewal link that is not https:// or loopback http://");
         return -1;
     }
-    notify_reap();
+    reap();
     for (slot = 0; slot < NOTIFY_MAX_OPENERS && openers[slot] > 0; slot++)
         ;
     if (slot == NOTIFY_MAX_OPENERS) {
@@ -334,7 +315,7 @@ int notify_open_url(const char *url)
     return 0;
 }
 
-int notify_reap(void)
+static int reap(void)
 {
     int running = 0;
     for (size_t i = 0; i < NOTIFY_MAX_OPENERS; i++) {
@@ -344,4 +325,59 @@ int notify_reap(void)
         running += openers[i] > 0;
     }
     return running;
+}
+
+/* Wake-ups: a non-blocking pipe, polled with the bus. */
+struct notify_wake {
+    int fd[2];
+};
+
+struct notify_wake *notify_wake_create(void)
+{
+    struct notify_wake *w = malloc(sizeof *w);
+    if (w && pipe2(w->fd, O_CLOEXEC | O_NONBLOCK) != 0) {
+        free(w);
+        w = NULL;
+    }
+    return w;
+}
+
+void notify_wake_post(struct notify_wake *w, unsigned what)
+{
+    unsigned char b = (unsigned char)what;
+    if (write(w->fd[1], &b, 1) < 0) {
+        /* EAGAIN: the pipe is full of wake-ups, which wake the waiter as well */
+    }
+}
+
+int notify_wait(struct notify_wake *w, struct notifier *n, int timeout_ms)
+{
+    struct pollfd pf[2] = {{.fd = w->fd[0], .events = POLLIN}};
+    nfds_t nfds = 1;
+    int bus_timeout, woke = 0;
+    unsigned char buf[64];
+    ssize_t got;
+    if (n) {
+        pf[1].fd = bus_fd(n, &pf[1].events, &bus_timeout);
+        nfds = 2;
+        if (bus_timeout >= 0 && bus_timeout < timeout_ms)
+            timeout_ms = bus_timeout;
+    }
+    if (reap() > 0 && timeout_ms > 1000)
+        timeout_ms = 1000; /* an xdg-open still running: reap it soon */
+    if (poll(pf, nfds, timeout_ms) < 0 && errno != EINTR)
+        return -1;
+    while ((got = read(w->fd[0], buf, sizeof buf)) > 0)
+        for (ssize_t k = 0; k < got; k++)
+            woke |= buf[k];
+    return woke;
+}
+
+void notify_wake_free(struct notify_wake *w)
+{
+    if (!w)
+        return;
+    close(w->fd[0]);
+    close(w->fd[1]);
+    free(w);
 }

@@ -1,0 +1,219 @@
+/*
+ * trust_win.c against the real registry stores (Windows; run under Wine):
+ * install puts the CA in the current user's ROOT store, where Windows keeps
+ * it (HKCU\Software\Microsoft\SystemCertificates\Root\Certificates\<SHA-1>),
+ * and turns Firefox's enterprise-roots policy on; status says so; a new CA
+ * (another install, a renewal) replaces the older one; uninstall takes
+ * them out, and the policy only when this install set it.
+ */
+#include "check.h"
+
+#include "localca/localca.h"
+#include "localca/trust.h"
+#include "util/file.h"
+#include "util/rng.h"
+#include "util/wstr.h"
+
+#include <windows.h>
+#include <wincrypt.h>
+
+#include <stdlib.h>
+
+#define CERTS_KEY L"Software\\Microsoft\\SystemCertificates\\Root\\Certificates\\"
+#define POLICY_KEY L"Software\\Policies\\Mozilla\\Firefox\\Certificates"
+#define USER_STORE "Windows (current user)"
+
+static const char *const state_files[] = {LOCALCA_CA_FILE, LOCALCA_CERT_FILE, LOCALCA_KEY_FILE, "trust.json"};
+
+/* A new state directory's path under %TEMP% (not created yet). */
+static void state_path(char *out, size_t cap, const char *tag)
+{
+    wchar_t tmp[MAX_PATH + 1];
+    char *t;
+    GetTempPathW(MAX_PATH + 1, tmp);
+    t = wstr_to_utf8(tmp);
+    snprintf(out, cap, "%sukey-test-trust-%lu-%s", t ? t : "", (unsigned long)GetCurrentProcessId(), tag);
+    free(t);
+}
+
+static void state_remove(const char *dir)
+{
+    char path[4200];
+    wchar_t *w;
+    for (size_t i = 0; i < sizeof state_files / sizeof state_files[0]; i++) {
+        snprintf(path, sizeof path, "%s\\%s", dir, state_files[i]);
+        if ((w = wstr_from_utf8(path)) != NULL)
+            DeleteFileW(w);
+        free(w);
+    }
+    if ((w = wstr_from_utf8(dir)) != NULL)
+        RemoveDirectoryW(w);
+    free(w);
+}
+
+/* 1 if `hive` (HKCU, HKLM) holds the certificate of `dir`'s ca.crt under
+ * its SHA-1, where Windows keeps the ROOT store; 0 if not; -1 if unreadable. */
+static int registry_has_ca(HKEY hive, const char *dir)
+{
+    char path[4200], *pem;
+    BYTE der[8192], sha1[20];
+    DWORD len = sizeof der, cb = sizeof sha1;
+    PCCERT_CONTEXT c;
+    wchar_t key[160];
+    HKEY k;
+    int n;
+
+    snprintf(path, sizeof path, "%s\\%s", dir, LOCALCA_CA_FILE);
+    if (!(pem = file_read_all(path, 64 * 1024, NULL)))
+        return -1;
+    n = CryptStringToBinaryA(pem, 0, CRYPT_STRING_BASE64HEADER, der, &len, NULL, NULL);
+    free(pem);
+    if (!n || !(c = CertCreateCertificateContext(X509_ASN_ENCODING, der, len)))
+        return -1;
+    n = CertGetCertificateContextProperty(c, CERT_SHA1_HASH_PROP_ID, sha1, &cb);
+    CertFreeCertificateContext(c);
+    if (!n || cb != sizeof sha1)
+        return -1;
+    n = swprintf(key, sizeof key / sizeof key[0], L"%ls", CERTS_KEY);
+    for (int i = 0; i < 20; i++)
+        n += swprintf(key + n, sizeof key / sizeof key[0] - (size_t)n, L"%02X", sha1[i]);
+    if (RegOpenKeyExW(hive, key, 0, KEY_READ, &k) != ERROR_SUCCESS)
+        return 0;
+    RegCloseKey(k);
+    return 1;
+}
+
+static int policy_on(HKEY hive)
+{
+    DWORD v = 0, cb = sizeof v;
+    return RegGetValueW(hive, POLICY_KEY, L"ImportEnterpriseRoots", RRF_RT_REG_DWORD, NULL, &v, &cb) ==
+               ERROR_SUCCESS && v == 1;
+}
+
+/* The status row of store `name` of `dir`: current_ca, and old_cas in *old. */
+static int store_current(const char *dir, const char *name, long long *old)
+{
+    json_t *stores = trust_stores_json(dir), *s;
+    size_t i;
+    int current = -1;
+    json_array_foreach(stores, i, s) {
+        if (strcmp(json_string_value(json_object_get(s, "name")), name) != 0)
+            continue;
+        current = json_is_true(json_object_get(s, "current_ca"));
+        if (old)
+            *old = json_integer_value(json_object_get(s, "old_cas"));
+    }
+    json_decref(stores);
+    return current;
+}
+
+static int elevated(void)
+{
+    TOKEN_ELEVATION e = {0};
+    DWORD cb = sizeof e;
+    HANDLE t;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &t))
+        return 0;
+    if (!GetTokenInformation(t, TokenElevation, &e, sizeof e, &cb))
+        e.TokenIsElevated = 0;
+    CloseHandle(t);
+    return e.TokenIsElevated != 0;
+}
+
+static int copy_file(const char *from_dir, const char *to_dir, const char *name)
+{
+    char from[4200], to[4200], *text;
+    size_t len;
+    int rc;
+    snprintf(from, sizeof from, "%s\\%s", from_dir, name);
+    snprintf(to, sizeof to, "%s\\%s", to_dir, name);
+    if (!(text = file_read_all(from, 1 << 20, &len)))
+        return -1;
+    rc = file_write_atomic(to, text, len, 0600);
+    free(text);
+    return rc;
+}
+
+int main(void)
+{
+    char a[4200], b[4200], err[512];
+    enum localca_result res;
+    time_t now = time(NULL);
+    long long old = -1;
+
+    state_path(a, sizeof a, "a");
+    state_path(b, sizeof b, "b");
+    CHECK(rng_init() == 0);
+    CHECK(localca_ensure(a, now, &res, err, sizeof err) == 0);
+    CHECK(localca_ensure(b, now, &res, err, sizeof err) == 0);
+
+    /* Nothing installed yet: status says missing. */
+    CHECK(registry_has_ca(HKEY_CURRENT_USER, a) == 0);
+    CHECK(trust_status(a, 0, stdout) == 1);
+
+    /* Install: the user's ROOT store (the registry key) and the policy. */
+    CHECK(trust_install(a, 0, stdout) == 0);
+    CHECK(registry_has_ca(HKEY_CURRENT_USER, a) == 1);
+    CHECK(policy_on(HKEY_CURRENT_USER));
+    CHECK(store_current(a, USER_STORE, &old) == 1 && old == 0);
+    CHECK(store_current(a, "Firefox enterprise roots (current user)", NULL) == 1);
+    CHECK(trust_status(a, 1, stdout) == 0);
+    /* Again: still exactly one ukey-agent CA. */
+    CHECK(trust_install(a, 0, stdout) == 0);
+    CHECK(store_current(a, USER_STORE, &old) == 1 && old == 0);
+
+    /* Another install's CA replaces this one; the policy, set by the first,
+     * is not the second's to own. */
+    CHECK(trust_install(b, 0, stdout) == 0);
+    CHECK(registry_has_ca(HKEY_CURRENT_USER, b) == 1);
+    CHECK(registry_has_ca(HKEY_CURRENT_USER, a) == 0);
+    CHECK(store_current(b, USER_STORE, &old) == 1 && old == 0);
+    CHECK(store_current(a, USER_STORE, &old) == 0 && old == 1);
+    CHECK(trust_status(a, 0, stdout) == 1);
+
+    /* Uninstall by the second: its CA goes, the first's policy stays. */
+    CHECK(trust_uninstall(b, 0, stdout) == 0);
+    CHECK(registry_has_ca(HKEY_CURRENT_USER, b) == 0);
+    CHECK(policy_on(HKEY_CURRENT_USER));
+    CHECK(store_current(b, USER_STORE, &old) == 0 && old == 0);
+    CHECK(trust_status(b, 0, stdout) == 1);
+
+    /* A renewal (a new ca.crt in the state directory) goes where the
+     * manifest says the old CA went, and replaces it. */
+    CHECK(trust_install(a, 0, stdout) == 0);
+    CHECK(copy_file(b, a, LOCALCA_CA_FILE) == 0);
+    CHECK(trust_refresh(a) == 0);
+    CHECK(registry_has_ca(HKEY_CURRENT_USER, a) == 1); /* a's ca.crt is b's now */
+    CHECK(store_current(a, USER_STORE, &old) == 1 && old == 0);
+
+    /* Uninstall by the first: the CA and the policy it set are gone. */
+    CHECK(trust_uninstall(a, 0, stdout) == 0);
+    CHECK(registry_has_ca(HKEY_CURRENT_USER, a) == 0);
+    CHECK(!policy_on(HKEY_CURRENT_USER));
+    CHECK(store_current(a, USER_STORE, &old) == 0 && old == 0);
+
+    /* As administrator (Wine's default user is one): the machine's ROOT
+     * store and policy as well, for every user. */
+    if (elevated()) {
+        CHECK(trust_install(a, 1, stdout) == 0);
+        CHECK(registry_has_ca(HKEY_LOCAL_MACHINE, a) == 1);
+        CHECK(policy_on(HKEY_LOCAL_MACHINE));
+        CHECK(store_current(a, "Windows (all users)", &old) == 1 && old == 0);
+        CHECK(trust_status(a, 0, stdout) == 0);
+        CHECK(trust_uninstall(a, 1, stdout) == 0);
+        CHECK(registry_has_ca(HKEY_LOCAL_MACHINE, a) == 0);
+        CHECK(registry_has_ca(HKEY_CURRENT_USER, a) == 0);
+        CHECK(!policy_on(HKEY_LOCAL_MACHINE));
+    } else {
+        printf("not elevated: the machine's stores are not tested\n");
+    }
+
+    /* A state directory without a CA is a clear error, not a crash. */
+    state_remove(b);
+    CHECK(trust_install(b, 0, stdout) == -1);
+    CHECK(trust_status(b, 1, stdout) == -1);
+    CHECK(trust_stores_json(b) == NULL);
+
+    state_remove(a);
+    return check_done();
+}
