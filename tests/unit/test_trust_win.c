@@ -11,6 +11,7 @@
 #include "localca/localca.h"
 #include "localca/trust.h"
 #include "util/file.h"
+#include "util/process.h"
 #include "util/rng.h"
 #include "util/wstr.h"
 
@@ -107,19 +108,6 @@ static int store_current(const char *dir, const char *name, long long *old)
     return current;
 }
 
-static int elevated(void)
-{
-    TOKEN_ELEVATION e = {0};
-    DWORD cb = sizeof e;
-    HANDLE t;
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &t))
-        return 0;
-    if (!GetTokenInformation(t, TokenElevation, &e, sizeof e, &cb))
-        e.TokenIsElevated = 0;
-    CloseHandle(t);
-    return e.TokenIsElevated != 0;
-}
-
 static int copy_file(const char *from_dir, const char *to_dir, const char *name)
 {
     char from[4200], to[4200], *text;
@@ -194,7 +182,7 @@ int main(void)
 
     /* As administrator (Wine's default user is one): the machine's ROOT
      * store and policy as well, for every user. */
-    if (elevated()) {
+    if (process_is_admin()) {
         CHECK(trust_install(a, 1, stdout) == 0);
         CHECK(registry_has_ca(HKEY_LOCAL_MACHINE, a) == 1);
         CHECK(policy_on(HKEY_LOCAL_MACHINE));
