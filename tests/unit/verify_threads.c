@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <ukey/verify.h>
 
@@ -22,7 +23,7 @@ static int wrong[THREADS];
 
 static void *worker(void *arg)
 {
-    long id = (long)arg;
+    intptr_t id = (intptr_t)arg;
     for (int round = 0; round < ROUNDS; round++) {
         for (size_t i = 0; i < n_tokens; i++) {
             int bad = (round + (int)i + (int)id) % 2;
@@ -81,7 +82,7 @@ int main(void)
     snprintf(path, sizeof path, "%s/tests/data/protocol/sm2-ca.pem", src ? src : ".");
     CHECK(ukey_verifier_add_trust_anchors(verifier, path) == UKEY_VERIFY_OK);
     ukey_verifier_set_time(verifier, 1800000000);
-    for (long i = 0; i < THREADS; i++)
+    for (intptr_t i = 0; i < THREADS; i++)
         CHECK(pthread_create(&threads[i], NULL, worker, (void *)i) == 0);
     for (int i = 0; i < THREADS; i++) {
         pthread_join(threads[i], NULL);
