@@ -108,23 +108,29 @@ static int store_current(const char *dir, const char *name, long long *old)
     return current;
 }
 
+static char *read_state(const char *dir, const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s\\%s", dir, name);
+    return file_read_all(path, 1 << 20, NULL);
+}
+
 static int copy_file(const char *from_dir, const char *to_dir, const char *name)
 {
-    char from[4200], to[4200], *text;
-    size_t len;
+    char to[4200], *text = read_state(from_dir, name);
     int rc;
-    snprintf(from, sizeof from, "%s\\%s", from_dir, name);
     snprintf(to, sizeof to, "%s\\%s", to_dir, name);
-    if (!(text = file_read_all(from, 1 << 20, &len)))
+    if (!text)
         return -1;
-    rc = file_write_atomic(to, text, len, 0600);
+    rc = file_write_atomic(to, text, strlen(text), 0600);
     free(text);
     return rc;
 }
 
 int main(void)
 {
-    char a[4200], b[4200], err[512];
+    static const char broken[] = "{\"stores\": [1, {\"kind\": 2}";
+    char a[4200], b[4200], err[512], path[4300], *text;
     enum localca_result res;
     time_t now = time(NULL);
     long long old = -1;
@@ -146,6 +152,10 @@ int main(void)
     CHECK(store_current(a, USER_STORE, &old) == 1 && old == 0);
     CHECK(store_current(a, "Firefox enterprise roots (current user)", NULL) == 1);
     CHECK(trust_status(a, 1, stdout) == 0);
+    /* trust.json records both, for a renewal and for uninstall. */
+    text = read_state(a, "trust.json");
+    CHECK(text && strstr(text, "\"certstore\"") && strstr(text, "\"firefox-policy\""));
+    free(text);
     /* Again: still exactly one ukey-agent CA. */
     CHECK(trust_install(a, 0, stdout) == 0);
     CHECK(store_current(a, USER_STORE, &old) == 1 && old == 0);
@@ -195,6 +205,15 @@ int main(void)
     } else {
         printf("not elevated: the machine's stores are not tested\n");
     }
+
+    /* A broken trust.json is no manifest: status and install go on. */
+    snprintf(path, sizeof path, "%s\\trust.json", a);
+    CHECK(file_write_atomic(path, broken, strlen(broken), 0600) == 0);
+    CHECK(trust_status(a, 0, stdout) == 1);
+    CHECK(trust_install(a, 0, stdout) == 0);
+    CHECK(store_current(a, USER_STORE, &old) == 1 && old == 0);
+    CHECK(trust_uninstall(a, 0, stdout) == 0);
+    CHECK(!policy_on(HKEY_CURRENT_USER));
 
     /* A state directory without a CA is a clear error, not a crash. */
     state_remove(b);
