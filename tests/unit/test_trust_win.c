@@ -84,6 +84,38 @@ static int registry_has_ca(HKEY hive, const char *dir)
     return 1;
 }
 
+/* 1 if the user's ROOT store trusts `dir`'s CA for TLS servers and for
+ * nothing else (its EKU property, NSS's "C,,"); 0 if not; -1 if absent. */
+static int root_server_auth_only(const char *dir)
+{
+    char path[4200], *pem;
+    BYTE der[8192], buf[256];
+    DWORD len = sizeof der, cb = sizeof buf;
+    CERT_ENHKEY_USAGE *usage = (CERT_ENHKEY_USAGE *)buf;
+    PCCERT_CONTEXT want, c;
+    HCERTSTORE st;
+    int n, rc = -1;
+
+    snprintf(path, sizeof path, "%s\\%s", dir, LOCALCA_CA_FILE);
+    if (!(pem = file_read_all(path, 64 * 1024, NULL)))
+        return -1;
+    n = CryptStringToBinaryA(pem, 0, CRYPT_STRING_BASE64HEADER, der, &len, NULL, NULL);
+    free(pem);
+    if (!n || !(want = CertCreateCertificateContext(X509_ASN_ENCODING, der, len)))
+        return -1;
+    st = CertOpenStore(CERT_STORE_PROV_SYSTEM_REGISTRY_W, 0, 0, CERT_SYSTEM_STORE_CURRENT_USER, L"ROOT");
+    c = st ? CertFindCertificateInStore(st, X509_ASN_ENCODING, 0, CERT_FIND_EXISTING, want, NULL) : NULL;
+    if (c) {
+        rc = CertGetEnhancedKeyUsage(c, CERT_FIND_PROP_ONLY_ENHKEY_USAGE_FLAG, usage, &cb) &&
+             usage->cUsageIdentifier == 1 && strcmp(usage->rgpszUsageIdentifier[0], szOID_PKIX_KP_SERVER_AUTH) == 0;
+        CertFreeCertificateContext(c);
+    }
+    if (st)
+        CertCloseStore(st, 0);
+    CertFreeCertificateContext(want);
+    return rc;
+}
+
 static int policy_on(HKEY hive)
 {
     DWORD v = 0, cb = sizeof v;
@@ -148,6 +180,7 @@ int main(void)
     /* Install: the user's ROOT store (the registry key) and the policy. */
     CHECK(trust_install(a, 0, stdout) == 0);
     CHECK(registry_has_ca(HKEY_CURRENT_USER, a) == 1);
+    CHECK(root_server_auth_only(a) == 1);
     CHECK(policy_on(HKEY_CURRENT_USER));
     CHECK(store_current(a, USER_STORE, &old) == 1 && old == 0);
     CHECK(store_current(a, "Firefox enterprise roots (current user)", NULL) == 1);
