@@ -9,7 +9,8 @@
  * (CERT_STORE_PROV_SYSTEM_REGISTRY_W): a delete through the system-store
  * collection can report success and leave the certificate behind (Wine 8).
  * Each CA goes in with the friendly name "ukey-agent local CA <16 hex>", so
- * the CAs of earlier installs are found and removed too. On a real Windows
+ * the CAs of earlier installs are found and removed too, and trusted for TLS
+ * server authentication only. On a real Windows
  * every add to the current user's ROOT asks the user (a "Security Warning"
  * no program can answer); "No" fails the install with ERROR_CANCELLED.
  */
