@@ -52,24 +52,36 @@ static void state_remove(const char *dir)
     free(w);
 }
 
+static char *read_state(const char *dir, const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s\\%s", dir, name);
+    return file_read_all(path, 1 << 20, NULL);
+}
+
+/* A context for `dir`'s ca.crt (caller frees), or NULL. */
+static PCCERT_CONTEXT ca_context(const char *dir)
+{
+    char *pem = read_state(dir, LOCALCA_CA_FILE);
+    BYTE der[8192];
+    DWORD len = sizeof der;
+    int ok = pem && CryptStringToBinaryA(pem, 0, CRYPT_STRING_BASE64HEADER, der, &len, NULL, NULL);
+    free(pem);
+    return ok ? CertCreateCertificateContext(X509_ASN_ENCODING, der, len) : NULL;
+}
+
 /* 1 if `hive` (HKCU, HKLM) holds the certificate of `dir`'s ca.crt under
  * its SHA-1, where Windows keeps the ROOT store; 0 if not; -1 if unreadable. */
 static int registry_has_ca(HKEY hive, const char *dir)
 {
-    char path[4200], *pem;
-    BYTE der[8192], sha1[20];
-    DWORD len = sizeof der, cb = sizeof sha1;
-    PCCERT_CONTEXT c;
+    PCCERT_CONTEXT c = ca_context(dir);
+    BYTE sha1[20];
+    DWORD cb = sizeof sha1;
     wchar_t key[160];
     HKEY k;
     int n;
 
-    snprintf(path, sizeof path, "%s\\%s", dir, LOCALCA_CA_FILE);
-    if (!(pem = file_read_all(path, 64 * 1024, NULL)))
-        return -1;
-    n = CryptStringToBinaryA(pem, 0, CRYPT_STRING_BASE64HEADER, der, &len, NULL, NULL);
-    free(pem);
-    if (!n || !(c = CertCreateCertificateContext(X509_ASN_ENCODING, der, len)))
+    if (!c)
         return -1;
     n = CertGetCertificateContextProperty(c, CERT_SHA1_HASH_PROP_ID, sha1, &cb);
     CertFreeCertificateContext(c);
@@ -88,23 +100,15 @@ static int registry_has_ca(HKEY hive, const char *dir)
  * nothing else (its EKU property, NSS's "C,,"); 0 if not; -1 if absent. */
 static int root_server_auth_only(const char *dir)
 {
-    char path[4200], *pem;
-    BYTE der[8192], buf[256];
-    DWORD len = sizeof der, cb = sizeof buf;
+    PCCERT_CONTEXT want = ca_context(dir), c = NULL;
+    HCERTSTORE st = CertOpenStore(CERT_STORE_PROV_SYSTEM_REGISTRY_W, 0, 0, CERT_SYSTEM_STORE_CURRENT_USER, L"ROOT");
+    BYTE buf[256];
+    DWORD cb = sizeof buf;
     CERT_ENHKEY_USAGE *usage = (CERT_ENHKEY_USAGE *)buf;
-    PCCERT_CONTEXT want, c;
-    HCERTSTORE st;
-    int n, rc = -1;
+    int rc = -1;
 
-    snprintf(path, sizeof path, "%s\\%s", dir, LOCALCA_CA_FILE);
-    if (!(pem = file_read_all(path, 64 * 1024, NULL)))
-        return -1;
-    n = CryptStringToBinaryA(pem, 0, CRYPT_STRING_BASE64HEADER, der, &len, NULL, NULL);
-    free(pem);
-    if (!n || !(want = CertCreateCertificateContext(X509_ASN_ENCODING, der, len)))
-        return -1;
-    st = CertOpenStore(CERT_STORE_PROV_SYSTEM_REGISTRY_W, 0, 0, CERT_SYSTEM_STORE_CURRENT_USER, L"ROOT");
-    c = st ? CertFindCertificateInStore(st, X509_ASN_ENCODING, 0, CERT_FIND_EXISTING, want, NULL) : NULL;
+    if (want && st)
+        c = CertFindCertificateInStore(st, X509_ASN_ENCODING, 0, CERT_FIND_EXISTING, want, NULL);
     if (c) {
         rc = CertGetEnhancedKeyUsage(c, CERT_FIND_PROP_ONLY_ENHKEY_USAGE_FLAG, usage, &cb) &&
              usage->cUsageIdentifier == 1 && strcmp(usage->rgpszUsageIdentifier[0], szOID_PKIX_KP_SERVER_AUTH) == 0;
@@ -112,7 +116,8 @@ static int root_server_auth_only(const char *dir)
     }
     if (st)
         CertCloseStore(st, 0);
-    CertFreeCertificateContext(want);
+    if (want)
+        CertFreeCertificateContext(want);
     return rc;
 }
 
@@ -138,13 +143,6 @@ static int store_current(const char *dir, const char *name, long long *old)
     }
     json_decref(stores);
     return current;
-}
-
-static char *read_state(const char *dir, const char *name)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s\\%s", dir, name);
-    return file_read_all(path, 1 << 20, NULL);
 }
 
 static int copy_file(const char *from_dir, const char *to_dir, const char *name)
