@@ -1,6 +1,7 @@
 ; ukey-agent for Windows: a per-user installer (NSIS 3, 64-bit Unicode).
 ; Built by the Windows build's `installer` target:
-;   makensis -DVERSION=0.1.0 -DEXE=…\ukey-agent.exe -DSRCDIR=<source> -DOUTFILE=…\ukey-agent-setup.exe ukey-agent.nsi
+;   makensis -DVERSION=0.1.0 -DEXE=…\ukey-agent.exe -DVERIFY_EXE=…\ukey-verify.exe -DSRCDIR=<source>
+;            -DOUTFILE=…\ukey-agent-setup.exe ukey-agent.nsi
 ; It installs into %LOCALAPPDATA%\Programs\ukey-agent without elevation,
 ; starts the agent at every log-on (HKCU Run "…\ukey-agent.exe" serve),
 ; puts the agent's CA into the user's trust stores (`ukey-agent trust
@@ -20,6 +21,7 @@ ManifestSupportedOS {8e0f7a12-bfb3-4fe8-b9a5-48fd50a15a9a} ; Windows 10 and 11
 !macroend
 !insertmacro Need VERSION
 !insertmacro Need EXE
+!insertmacro Need VERIFY_EXE
 !insertmacro Need SRCDIR
 !insertmacro Need OUTFILE
 
@@ -62,6 +64,27 @@ VIAddVersionKey /LANG=0 "LegalCopyright" "ukey-agent"
   ${EndIf}
 !macroend
 
+; Starts "ukey-agent.exe serve" as a detached process: no console window
+; (it is a console program) and none of the installer's standard handles,
+; so whoever waits for the installer's output is not kept waiting by the
+; agent. CreateProcessW with DETACHED_PROCESS; STARTUPINFOW is 104 bytes,
+; PROCESS_INFORMATION 24, on 64-bit Windows.
+!macro StartAgent
+  System::Call "*(&i104) p .r1"
+  System::Call "*$1(i 104)"
+  System::Call "*(&i24) p .r2"
+  System::Call 'kernel32::CreateProcessW(p 0, w `"$INSTDIR\ukey-agent.exe" serve`, p 0, p 0, i 0, i 0x8, p 0, w "$INSTDIR", p r1, p r2) i .r0'
+  ${If} $0 != 0
+    System::Call "*$2(p .r3, p .r4)"
+    System::Call "kernel32::CloseHandle(p r3)"
+    System::Call "kernel32::CloseHandle(p r4)"
+  ${Else}
+    DetailPrint "证书助手没有启动，下次登录时会自动启动。 / ukey-agent did not start; it starts at the next log-on."
+  ${EndIf}
+  System::Free $1
+  System::Free $2
+!macroend
+
 ; Deletes ukey-agent.exe, waiting up to 5 s for a stopping agent to let go
 ; of it.
 !macro DeleteAgentExe
@@ -81,6 +104,7 @@ Section "ukey-agent"
   !insertmacro StopAgent ; an upgrade replaces a running ukey-agent.exe
   !insertmacro DeleteAgentExe
   File "/oname=ukey-agent.exe" "${EXE}"
+  File "/oname=ukey-verify.exe" "${VERIFY_EXE}" ; checks a login token as a portal does (support, tests)
   SetOutPath "$INSTDIR\certs"
   File "${SRCDIR}\certs\README.md"
   SetOutPath "$INSTDIR"
@@ -107,8 +131,7 @@ Section "ukey-agent"
     DetailPrint "根证书没有装好（$0），可稍后运行“ukey-agent trust install”。 / The CA was not fully installed ($0); run $\"ukey-agent trust install$\" later."
   ${EndIf}
 
-  ; Started hidden: ukey-agent.exe is a console program.
-  ExecShell "" '"$INSTDIR\ukey-agent.exe"' "serve" SW_HIDE
+  !insertmacro StartAgent
 SectionEnd
 
 Section "Uninstall"
@@ -120,6 +143,7 @@ Section "Uninstall"
   DeleteRegValue HKCU "${RUN_KEY}" "ukey-agent"
   DeleteRegKey HKCU "${UNINST_KEY}"
   !insertmacro DeleteAgentExe
+  Delete "$INSTDIR\ukey-verify.exe"
   Delete "$INSTDIR\certs\README.md"
   RMDir "$INSTDIR\certs"
   Delete "$INSTDIR\uninstall.exe"
