@@ -7,11 +7,12 @@
  */
 #include "notify/notify.h"
 
+#include "util/thread.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #define NOTIFY_UNAVAILABLE "desktop notifications are not available on Windows yet (the diagnostic page shows the reminders)"
 
@@ -56,7 +57,7 @@ struct notify_wake *notify_wake_create(void)
         return NULL;
     }
     pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->cond, NULL);
+    thread_cond_init_monotonic(&w->cond);
     return w;
 }
 
@@ -68,24 +69,15 @@ void notify_wake_post(struct notify_wake *w, unsigned what)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* A wall-clock deadline: winpthreads' timed waits take CLOCK_REALTIME only.
- * The waits are an hour at most, and the scheduler looks at the date after
- * each. */
 int notify_wait(struct notify_wake *w, struct notifier *n, int timeout_ms)
 {
     struct timespec until;
     int woke, rc = 0;
     (void)n;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    thread_deadline(&until, timeout_ms);
     pthread_mutex_lock(&w->lock);
     while (!w->posted && rc == 0)
-        rc = pthread_cond_timedwait(&w->cond, &w->lock, &until);
+        rc = thread_cond_timedwait(&w->cond, &w->lock, &until);
     woke = (int)w->posted;
     w->posted = 0;
     pthread_mutex_unlock(&w->lock);

@@ -4,6 +4,7 @@
 #include "token/card.h"
 #include "token/pinpad.h"
 
+#include "util/clock.h"
 #include "util/join.h"
 #include "util/log.h"
 
@@ -96,6 +97,16 @@ static ukey_err scard_fail(const char *call, LONG rv)
     return e->err;
 }
 
+/* Windows 8 and later stop the smart-card service when the last reader
+ * goes and start it again for the next one; pcscd may be restarted. A
+ * context made just before that answers its first call with one of these:
+ * the call is made once more on a new context. (The monitor makes a new
+ * context whenever its own fails.) */
+static int service_went_away(LONG rv)
+{
+    return rv == (LONG)SCARD_E_SERVICE_STOPPED || rv == (LONG)SCARD_E_NO_SERVICE;
+}
+
 /* Fills `names` (a multi-string) for the readers of ctx; 0 readers is fine. */
 static LONG list_names(SCARDCONTEXT ctx, char **names)
 {
@@ -138,13 +149,18 @@ ukey_err pcsc_list(struct reader_info *out, size_t *n, const char **why)
     *n = 0;
     if (why)
         *why = NULL;
-    rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
-    if (rv != SCARD_S_SUCCESS) {
-        if (why)
-            *why = scard_lookup(rv)->name;
-        return UKEY_ERR_PCSC_UNAVAILABLE;
+    for (int fresh = 0;; fresh++) {
+        rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
+        if (rv != SCARD_S_SUCCESS) {
+            if (why)
+                *why = scard_lookup(rv)->name;
+            return UKEY_ERR_PCSC_UNAVAILABLE;
+        }
+        rv = list_names(ctx, &names);
+        if (!service_went_away(rv) || fresh)
+            break;
+        SCardReleaseContext(ctx);
     }
-    rv = list_names(ctx, &names);
     if (rv != SCARD_S_SUCCESS) {
         if (why)
             *why = scard_lookup(rv)->name;
@@ -222,8 +238,7 @@ ukey_err pcsc_with_card(const char *reader, enum card_end end,
 {
     struct timespec until;
     ukey_err e;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += PCSC_WAIT_S;
+    clock_realtime_in(PCSC_WAIT_S * 1000L, &until);
     if (pthread_mutex_timedlock(&card_turn, &until) != 0) {
         log_debug("pcsc: the card stayed busy for %d s", PCSC_WAIT_S);
         return UKEY_ERR_TOKEN_BUSY;
@@ -231,6 +246,22 @@ ukey_err pcsc_with_card(const char *reader, enum card_end end,
     e = with_card(reader, end, fn, arg);
     pthread_mutex_unlock(&card_turn);
     return e;
+}
+
+/* Connects to the card in `reader` (shared), asking again for a moment
+ * while another program holds it exclusively. */
+static LONG connect_shared(SCARDCONTEXT ctx, const char *reader, struct pcsc_card *pc)
+{
+    LONG rv;
+    for (int tries = 0;; tries++) {
+        rv = SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &pc->handle,
+                          &pc->protocol);
+        if (rv != (LONG)SCARD_E_SHARING_VIOLATION || tries == PCSC_SHARING_RETRIES)
+            return rv;
+        if (tries == 0)
+            log_debug("pcsc: another program holds the card exclusively: asking again for a moment");
+        nanosleep(&(struct timespec){0, PCSC_SHARING_RETRY_MS * 1000000L}, NULL);
+    }
 }
 
 static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(struct card *card, void *arg),
@@ -242,17 +273,14 @@ static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(
     ukey_err e;
     LONG rv;
 
-    rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
-    if (rv != SCARD_S_SUCCESS)
-        return scard_fail("SCardEstablishContext", rv);
-    for (int tries = 0;; tries++) {
-        rv = SCardConnect(ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &pc.handle,
-                          &pc.protocol);
-        if (rv != (LONG)SCARD_E_SHARING_VIOLATION || tries == PCSC_SHARING_RETRIES)
+    for (int fresh = 0;; fresh++) {
+        rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
+        if (rv != SCARD_S_SUCCESS)
+            return scard_fail("SCardEstablishContext", rv);
+        rv = connect_shared(ctx, reader, &pc);
+        if (!service_went_away(rv) || fresh)
             break;
-        if (tries == 0)
-            log_debug("pcsc: another program holds the card exclusively: asking again for a moment");
-        nanosleep(&(struct timespec){0, PCSC_SHARING_RETRY_MS * 1000000L}, NULL);
+        SCardReleaseContext(ctx);
     }
     if (rv != SCARD_S_SUCCESS) {
         e = scard_fail("SCardConnect", rv);
@@ -463,24 +491,12 @@ struct seen {
     unsigned events;
 };
 
-/* The CLOCK_REALTIME time `ms` from now (for timed waits and joins). */
-static void realtime_in(long ms, struct timespec *until)
-{
-    clock_gettime(CLOCK_REALTIME, until);
-    until->tv_sec += ms / 1000;
-    until->tv_nsec += (ms % 1000) * 1000000L;
-    if (until->tv_nsec >= 1000000000L) {
-        until->tv_sec++;
-        until->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Sleeps up to `ms` or until stop is requested; returns 1 if stopping. */
 static int monitor_wait(long ms)
 {
     struct timespec until;
     int stopping;
-    realtime_in(ms, &until);
+    clock_realtime_in(ms, &until);
     pthread_mutex_lock(&monitor_lock);
     while (!monitor_stopping && pthread_cond_timedwait(&monitor_cond, &monitor_lock, &until) == 0)
         ;

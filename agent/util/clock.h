@@ -14,6 +14,21 @@ static inline long long clock_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The CLOCK_REALTIME time `ms` milliseconds from now, for the calls that
+ * take a wall-clock deadline (pthread_timedjoin_np, pthread_mutex_timedlock,
+ * a wait on a condition made with the default clock); util/thread.h has the
+ * monotonic waits. */
+static inline void clock_realtime_in(long ms, struct timespec *until)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_sec += ms / 1000;
+    until->tv_nsec += (ms % 1000) * 1000000L;
+    if (until->tv_nsec >= 1000000000L) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000L;
+    }
+}
+
 /*
  * timegm(): the seconds since 1970 of broken-down UTC time `tm` (tm_year,
  * tm_mon, tm_mday, tm_hour, tm_min, tm_sec; out-of-range values carry over),

@@ -4,8 +4,9 @@
  * the SKF backend, a file that is no library, and one that does not exist.
  * Built for Linux (.so) and Windows (.dll, run under Wine).
  *
- * The libraries are UKEY_P11MOCK and UKEY_SOFTSKF, else tests/p11mock.<ext>
- * and tests/softskf.<ext> beside this program. With SOFTSKF_STATE naming a
+ * The libraries are UKEY_P11MOCK and UKEY_SOFTSKF, else p11mock.dll and
+ * softskf.dll beside this program (Windows), tests/p11mock.so and
+ * tests/softskf.so (Linux). With SOFTSKF_STATE naming a
  * state file (tests/integration/sm2pki.py --state), its devices must be
  * listed too. With UKEY_FETCH_URL naming tests/unit/fetch_server.py's base
  * URL, x509_fetch is tried against it (GET, POST, redirects, bounds); with
@@ -27,29 +28,48 @@
 
 #ifdef _WIN32
 #include <direct.h>
+#define LIB_DIR ""
 #define LIB_EXT ".dll"
 #define make_dir(p) _mkdir(p)
 #define remove_dir(p) _rmdir(p)
 #define set_env(k, v) _putenv_s((k), (v))
 #else
 #include <unistd.h>
+#define LIB_DIR "tests/"
 #define LIB_EXT ".so"
 #define make_dir(p) mkdir((p), 0700)
 #define remove_dir(p) rmdir(p)
 #define set_env(k, v) setenv((k), (v), 1)
 #endif
+#define PLANTED "ukey-test-planted" LIB_EXT
 
-/* `name` under the tests/ directory beside this program (argv[0]). */
+/* Library `name` where the build puts it, beside this program (argv[0]). */
 static void beside(const char *argv0, const char *name, char *out, size_t cap)
 {
     int dir = (int)(dynlib_file_name(argv0) - argv0);
-    snprintf(out, cap, "%.*stests/%s" LIB_EXT, dir, argv0, name);
+    snprintf(out, cap, "%.*s" LIB_DIR "%s" LIB_EXT, dir, argv0, name);
+}
+
+/* Copies file `from` to `to`; 0 or -1. */
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    int rc = in && out ? 0 : -1;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        rc = fwrite(buf, 1, n, out) == n ? 0 : -1;
+    if (out && fclose(out) != 0)
+        rc = -1;
+    if (in)
+        fclose(in);
+    return rc;
 }
 
 static void test_pkcs11(const char *argv0)
 {
     char lib[1024], dir[1024], file[1100];
-    char *paths[3] = {lib, file, "no-such-module" LIB_EXT};
+    char *paths[4] = {lib, file, "no-such-module" LIB_EXT, PLANTED};
     const char *tmp = getenv("TEMP") ? getenv("TEMP") : "/tmp";
     struct reader_info readers[P11_MAX_SLOTS];
     json_t *mods;
@@ -70,15 +90,17 @@ static void test_pkcs11(const char *argv0)
     }
     set_env("UKEY_P11MOCK_DIR", dir);
 
-    /* lib loads; `file` is no library; the third is not there (a bare name:
-     * on Windows looked for in System32 only, never the current directory). */
-    CHECK(p11_load(paths, 3) == 1);
+    /* lib loads; `file` is no library; the third is not there; the fourth
+     * is the mock again, planted in the current directory, where a bare
+     * name is never looked for (Windows: System32 only). */
+    CHECK(copy_file(lib, PLANTED) == 0);
+    CHECK(p11_load(paths, 4) == 1);
     CHECK(p11_list(readers, P11_MAX_SLOTS) == 1);
     CHECK(strstr(readers[0].name, "p11mock") != NULL);
     mods = p11_modules_json();
-    CHECK(json_array_size(mods) == 3);
+    CHECK(json_array_size(mods) == 4);
     CHECK(json_is_true(json_object_get(json_array_get(mods, 0), "loaded")));
-    for (size_t i = 1; i < 3; i++) {
+    for (size_t i = 1; i < 4; i++) {
         const char *detail =
             json_string_value(json_object_get(json_object_get(json_array_get(mods, i), "error"), "detail"));
         CHECK(detail && strncmp(detail, "cannot be loaded: ", 18) == 0 && strlen(detail) > 18);
@@ -86,6 +108,7 @@ static void test_pkcs11(const char *argv0)
     }
     json_decref(mods);
     p11_unload();
+    remove(PLANTED);
     remove(file);
     remove_dir(dir);
 }

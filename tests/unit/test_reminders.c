@@ -1,7 +1,9 @@
 /* Renewal reminders without a bus: the scheduler's wake-ups, which links
  * may be opened, local days, and reminders.json read back (missing,
- * damaged, stale and future entries) and written (0600, atomically). */
+ * damaged, stale and future entries) and written (0600, atomically).
+ * Linux, and Windows under Wine. */
 #include "check.h"
+#include "tmp.h"
 
 #include "notify/notify.h"
 #include "notify/reminders.h"
@@ -11,10 +13,17 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-static char dir[] = "/tmp/ukey-test-reminders-XXXXXX";
-static char path[256];
+/* The file's mode: 0600 on Linux; Windows has no mode bits (the file is
+ * private by its directory's ACL). */
+#ifdef _WIN32
+#define PRIVATE_MODE(st) 1
+#else
+#define PRIVATE_MODE(st) (((st).st_mode & 0777) == 0600)
+#endif
+
+static char dir[512];
+static char path[600];
 
 static void write_text(const char *text)
 {
@@ -68,7 +77,7 @@ static void test_wake(void)
 
 int main(void)
 {
-    char text[11], buf[512];
+    char text[11], buf[sizeof dir + 64];
     long today;
     json_t *shown;
     struct stat st;
@@ -96,18 +105,19 @@ int main(void)
     CHECK(!notify_url_allowed(""));
 
     /* Local days. */
-    setenv("TZ", "UTC", 1);
+    /* POSIX TZ strings: glibc and msvcrt read them alike. */
+    tmp_setenv("TZ", "UTC0");
     tzset();
     CHECK(reminders_day(0, text) == 0);
     CHECK(strcmp(text, "1970-01-01") == 0);
     CHECK(reminders_day(951782400, text) == 11016); /* 2000-02-29, a leap day */
     CHECK(strcmp(text, "2000-02-29") == 0);
-    setenv("TZ", "Asia/Shanghai", 1); /* UTC+8: 20:00 UTC is the next day there */
+    tmp_setenv("TZ", "CST-8"); /* UTC+8: 20:00 UTC is the next day there */
     tzset();
     CHECK(reminders_day(951782400 + 20 * 3600, text) == 11017);
     CHECK(strcmp(text, "2000-03-01") == 0);
 
-    if (!mkdtemp(dir))
+    if (tmp_dir(dir, sizeof dir, "ukey-test-reminders") != 0)
         return 1;
     snprintf(path, sizeof path, "%s/reminders.json", dir);
     today = reminders_day(1765000000, text); /* 2025-12-06 */
@@ -137,11 +147,10 @@ int main(void)
 
     /* Written 0600, read back the same. */
     write_text("stale");
-    chmod(path, 0644);
     shown = json_pack("{s:s}", KEY_C, "2025-12-06");
     CHECK(reminders_save(path, shown) == 0);
     json_decref(shown);
-    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    CHECK(stat(path, &st) == 0 && PRIVATE_MODE(st));
     shown = reminders_load(path, today);
     CHECK(shown && json_object_size(shown) == 1 &&
           strcmp(json_string_value(json_object_get(shown, KEY_C)), "2025-12-06") == 0);
@@ -152,7 +161,6 @@ int main(void)
     CHECK(reminders_save(buf, shown) == -1);
     json_decref(shown);
 
-    unlink(path);
-    rmdir(dir);
+    tmp_remove_tree(dir);
     return check_done();
 }
