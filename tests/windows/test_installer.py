@@ -1,4 +1,4 @@
-"""The Windows installer (UKEY_WIN_BUILD/ukey-agent-<version>-setup.exe, NSIS) under
+"""The Windows installer (UKEY_WIN_BUILD/ukey-agent-setup.exe, NSIS) under
 Wine, silent as an administrator's deployment runs it: it installs per user
 into %LOCALAPPDATA%\\Programs\\ukey-agent, registers the log-on start (HKCU
 Run), puts the agent's CA into the user's root store, starts the agent,
@@ -41,9 +41,7 @@ def listening(port):
 class Installer(unittest.TestCase):
     def setUp(self):
         self.wine = wine.Wine()
-        setups = glob.glob(os.path.join(wine.build_dir(), "ukey-agent-*-setup.exe"))
-        self.assertEqual(len(setups), 1, setups)
-        self.setup = self.wine.install(os.path.basename(setups[0]))
+        self.setup = self.wine.install("ukey-agent-setup.exe")
 
     def tearDown(self):
         self.wine.cleanup()
