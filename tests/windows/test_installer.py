@@ -78,11 +78,12 @@ class Installer(unittest.TestCase):
         self.assertEqual(len(homes), 1, homes)
         local = homes[0]
         inst = os.path.join(local, "Programs", "ukey-agent")
-        for name in ("ukey-agent.exe", "ukey-verify.exe", "uninstall.exe"):
+        for name in ("ukey-agent.exe", "ukey-agentw.exe", "ukey-verify.exe", "uninstall.exe"):
             self.assertTrue(os.path.isfile(os.path.join(inst, name)), os.listdir(inst))
         run = self.wine.reg_query(RUN_KEY, "ukey-agent")
         self.assertIsNotNone(run)
-        self.assertIn(r'Programs\ukey-agent\ukey-agent.exe" serve', run)
+        # The Windows-subsystem twin: no console window at log-on.
+        self.assertIn(r'Programs\ukey-agent\ukey-agentw.exe" serve', run)
         self.assertIsNotNone(self.wine.reg_query(UNINSTALL_KEY, "UninstallString"))
         # The agent runs, serves with its CA, and that CA is in the user's root store.
         self.assertTrue(self.wait(lambda: listening(PORT)), "the installed agent does not listen on %d" % PORT)
