@@ -37,6 +37,7 @@ SKF_PIN = "123456"  # sm2pki's soft SKF device
 class WinAgent(harness.Agent):
     """harness.Agent with ukey-agent.exe under Wine in its own prefix:
     Windows paths for its files, and stopped with SIGINT (CTRL_C_EVENT)."""
+    stop_signal = signal.SIGINT
 
     def __init__(self, args=(), env=None, **kw):
         super().__init__(args=args, **kw)
@@ -50,17 +51,6 @@ class WinAgent(harness.Agent):
         if self.config_path:
             cmd += ["--config", wine.winpath(self.config_path)]
         return cmd + self.args
-
-    def stop(self, timeout=None):
-        if self.proc is None:
-            return None
-        wine.stop(self.proc, timeout or self.stop_timeout)
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self._drain.join(10)
-        return self.proc.returncode
 
     def cleanup(self):
         try:
