@@ -9,7 +9,8 @@
  * (CERT_STORE_PROV_SYSTEM_REGISTRY_W): a delete through the system-store
  * collection can report success and leave the certificate behind (Wine 8).
  * Each CA goes in with the friendly name "ukey-agent local CA <16 hex>", so
- * the CAs of earlier installs are found and removed too. On a real Windows
+ * the CAs of earlier installs are found and removed too, and trusted for TLS
+ * server authentication only. On a real Windows
  * every add to the current user's ROOT asks the user (a "Security Warning"
  * no program can answer); "No" fails the install with ERROR_CANCELLED.
  */
@@ -193,13 +194,20 @@ static int root_sweep(HCERTSTORE st, const struct trust_ca *ca, const BYTE *der,
     return others;
 }
 
-/* Adds the CA under its friendly name (the property travels with the
- * context into the store). */
+/*
+ * Adds the CA under its friendly name, trusted for TLS server
+ * authentication only (the store's own EKU property, as "C,," in NSS: the
+ * CA is for the agent's TLS, nothing else). Both properties travel with
+ * the context into the store.
+ */
 static int root_add(HCERTSTORE st, const struct trust_ca *ca, const BYTE *der, DWORD len, char *err,
                     size_t errlen)
 {
     PCCERT_CONTEXT c = CertCreateCertificateContext(X509_ASN_ENCODING | PKCS_7_ASN_ENCODING, der, len);
     wchar_t *name = wstr_from_utf8(ca->nick);
+    char *server_auth[] = {szOID_PKIX_KP_SERVER_AUTH};
+    CERT_ENHKEY_USAGE usage = {1, server_auth};
+    BYTE eku[64];
     CRYPT_DATA_BLOB blob;
     int rc = -1;
 
@@ -211,6 +219,13 @@ static int root_add(HCERTSTORE st, const struct trust_ca *ca, const BYTE *der, D
     blob.pbData = (BYTE *)name;
     if (!CertSetCertificateContextProperty(c, CERT_FRIENDLY_NAME_PROP_ID, 0, &blob)) {
         win_error(GetLastError(), "cannot name the CA certificate", err, errlen);
+        goto out;
+    }
+    blob.cbData = sizeof eku;
+    blob.pbData = eku;
+    if (!CryptEncodeObject(X509_ASN_ENCODING, X509_ENHANCED_KEY_USAGE, &usage, eku, &blob.cbData) ||
+        !CertSetCertificateContextProperty(c, CERT_ENHKEY_USAGE_PROP_ID, 0, &blob)) {
+        win_error(GetLastError(), "cannot limit the CA to TLS servers", err, errlen);
         goto out;
     }
     if (!CertAddCertificateContextToStore(st, c, CERT_STORE_ADD_REPLACE_EXISTING, NULL)) {

@@ -11,11 +11,18 @@
 #include <knownfolders.h>
 #include <shlobj.h>
 
-/* The variable's value as UTF-8 (a new string), NULL when unset or empty. */
+/* The variable's value as UTF-8 (a new string), NULL when unset or empty.
+ * From the process's environment block: the C runtime's wide copy
+ * (_wgetenv) is not made for a program that starts at main(). */
 static char *env_utf8(const wchar_t *name)
 {
-    const wchar_t *v = _wgetenv(name);
-    return v && *v ? wstr_to_utf8(v) : NULL;
+    DWORD n = GetEnvironmentVariableW(name, NULL, 0);
+    wchar_t *w = n > 1 ? malloc(n * sizeof *w) : NULL;
+    char *v = NULL;
+    if (w && GetEnvironmentVariableW(name, w, n) == n - 1)
+        v = wstr_to_utf8(w);
+    free(w);
+    return v;
 }
 
 static char *known_folder(REFKNOWNFOLDERID id)

@@ -2,8 +2,9 @@
  * File helpers on Windows; see file.h (file.c is the POSIX twin). Every
  * path is converted from UTF-8 to UTF-16 here and handed to the wide-char
  * API: CreateFileW, FlushFileBuffers, MoveFileExW, CreateDirectoryW,
- * FindFirstFileExW. Files are opened with FILE_SHARE_DELETE so a reader
- * never stops file_write_atomic's replace.
+ * FindFirstFileExW. Files are read with every sharing mode, so a reader
+ * stops nobody but a replace of that file while it is open (which Windows
+ * refuses; file_write_atomic tries again for a moment).
  */
 #include "util/file.h"
 #include "util/file_int.h"
@@ -229,8 +230,17 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
     }
     CloseHandle(h);
     h = INVALID_HANDLE_VALUE;
-    if (!MoveFileExW(wtmp, wpath, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
-        err = last_errno();
+    /* Windows refuses to replace a file that is open, and a reader (a virus
+     * scanner, an indexer, file_read_all in another thread) may hold the
+     * old one for a moment: try again a few times, 50 ms apart. */
+    for (int tries = 0; !MoveFileExW(wtmp, wpath, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH); tries++) {
+        DWORD e = GetLastError();
+        if (tries == 4 || (e != ERROR_ACCESS_DENIED && e != ERROR_SHARING_VIOLATION)) {
+            err = last_errno();
+            break;
+        }
+        Sleep(50);
+    }
 out:
     if (h != INVALID_HANDLE_VALUE)
         CloseHandle(h);

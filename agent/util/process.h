@@ -10,8 +10,9 @@
 /*
  * Call first in main(). On Windows *argv becomes the command line in UTF-8
  * (from the wide command line, not the ANSI code page; the strings live as
- * long as the process), and the console takes UTF-8 and colour escapes.
- * Nothing to do on Linux.
+ * long as the process), and the console takes UTF-8 and colour escapes;
+ * a process without a standard error (ukey-agentw.exe) logs to agent.log
+ * in the user's state directory. Nothing to do on Linux.
  */
 void process_init(int *argc, char ***argv);
 

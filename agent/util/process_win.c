@@ -1,11 +1,37 @@
 /* The process on Windows; see process.h (process.c is the POSIX twin). */
 #include "util/process.h"
+#include "util/dirs.h"
+#include "util/file.h"
 #include "util/wstr.h"
 
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <windows.h>
 #include <shellapi.h>
+
+/* A process without a standard error (ukey-agentw.exe started at log-on
+ * or by the installer, which are Windows-subsystem programs) logs to
+ * agent.log in the user's state directory, begun anew at each start: the
+ * help desk's "what did the agent say". */
+static void log_without_console(void)
+{
+    HANDLE h = GetStdHandle(STD_ERROR_HANDLE);
+    char *dir, path[4096];
+    wchar_t *w;
+
+    if (h != NULL && h != INVALID_HANDLE_VALUE)
+        return;
+    if (!(dir = dirs_get(DIRS_USER_STATE)))
+        return;
+    int n = snprintf(path, sizeof path, "%s\\agent.log", dir);
+    if (n > 0 && (size_t)n < sizeof path && file_mkdirs(dir) == 0 && (w = wstr_from_utf8(path)) != NULL) {
+        if (_wfreopen(w, L"w", stderr))
+            setvbuf(stderr, NULL, _IONBF, 0);
+        free(w);
+    }
+    free(dir);
+}
 
 void process_init(int *argc, char ***argv)
 {
@@ -37,6 +63,7 @@ void process_init(int *argc, char ***argv)
         }
     }
     LocalFree(wargv);
+    log_without_console();
 }
 
 int process_is_admin(void)

@@ -24,6 +24,9 @@ static inline void thread_deadline(struct timespec *t, long long ms)
     if (t->tv_nsec >= 1000000000) {
         t->tv_sec++;
         t->tv_nsec -= 1000000000;
+    } else if (t->tv_nsec < 0) {
+        t->tv_sec--;
+        t->tv_nsec += 1000000000;
     }
 }
 

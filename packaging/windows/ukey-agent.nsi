@@ -1,8 +1,12 @@
 ; ukey-agent for Windows: a per-user installer (NSIS 3, 64-bit Unicode).
 ; Built by the Windows build's `installer` target:
-;   makensis -DVERSION=0.1.0 -DEXE=…\ukey-agent.exe -DSRCDIR=<source> -DOUTFILE=…\ukey-agent-setup.exe ukey-agent.nsi
+;   makensis -DVERSION=0.1.0 -DEXE=…\ukey-agent.exe -DEXEW=…\ukey-agentw.exe -DVERIFY_EXE=…\ukey-verify.exe
+;            -DSRCDIR=<source>
+;            -DOUTFILE=…\ukey-agent-setup.exe ukey-agent.nsi
 ; It installs into %LOCALAPPDATA%\Programs\ukey-agent without elevation,
-; starts the agent at every log-on (HKCU Run "…\ukey-agent.exe" serve),
+; starts the agent at every log-on (HKCU Run "…\ukey-agentw.exe" serve:
+; the same program built for the Windows subsystem, so no console window
+; opens; ukey-agent.exe is the command line's),
 ; puts the agent's CA into the user's trust stores (`ukey-agent trust
 ; install`: on a real Windows the system asks the user to confirm the CA)
 ; and starts the agent. The uninstaller stops the agent, takes the CA out
@@ -20,6 +24,8 @@ ManifestSupportedOS {8e0f7a12-bfb3-4fe8-b9a5-48fd50a15a9a} ; Windows 10 and 11
 !macroend
 !insertmacro Need VERSION
 !insertmacro Need EXE
+!insertmacro Need EXEW
+!insertmacro Need VERIFY_EXE
 !insertmacro Need SRCDIR
 !insertmacro Need OUTFILE
 
@@ -62,13 +68,34 @@ VIAddVersionKey /LANG=0 "LegalCopyright" "ukey-agent"
   ${EndIf}
 !macroend
 
-; Deletes ukey-agent.exe, waiting up to 5 s for a stopping agent to let go
-; of it.
-!macro DeleteAgentExe
+; Starts "ukey-agentw.exe serve" as a detached process: no window and
+; none of the installer's standard handles,
+; so whoever waits for the installer's output is not kept waiting by the
+; agent. CreateProcessW with DETACHED_PROCESS; STARTUPINFOW is 104 bytes,
+; PROCESS_INFORMATION 24, on 64-bit Windows.
+!macro StartAgent
+  System::Call "*(&i104) p .r1"
+  System::Call "*$1(i 104)"
+  System::Call "*(&i24) p .r2"
+  System::Call 'kernel32::CreateProcessW(p 0, w `"$INSTDIR\ukey-agentw.exe" serve`, p 0, p 0, i 0, i 0x8, p 0, w "$INSTDIR", p r1, p r2) i .r0'
+  ${If} $0 != 0
+    System::Call "*$2(p .r3, p .r4)"
+    System::Call "kernel32::CloseHandle(p r3)"
+    System::Call "kernel32::CloseHandle(p r4)"
+  ${Else}
+    DetailPrint "证书助手没有启动，下次登录时会自动启动。 / ukey-agent did not start; it starts at the next log-on."
+  ${EndIf}
+  System::Free $1
+  System::Free $2
+!macroend
+
+; Deletes an agent program, waiting up to 5 s for a stopping agent to let
+; go of it.
+!macro DeleteAgentExe NAME
   StrCpy $1 0
-  ${DoWhile} ${FileExists} "$INSTDIR\ukey-agent.exe"
-    Delete "$INSTDIR\ukey-agent.exe"
-    ${If} ${FileExists} "$INSTDIR\ukey-agent.exe"
+  ${DoWhile} ${FileExists} "$INSTDIR\${NAME}"
+    Delete "$INSTDIR\${NAME}"
+    ${If} ${FileExists} "$INSTDIR\${NAME}"
       IntOp $1 $1 + 1
       ${IfThen} $1 >= 20 ${|} ${ExitDo} ${|}
       Sleep 250
@@ -78,15 +105,18 @@ VIAddVersionKey /LANG=0 "LegalCopyright" "ukey-agent"
 
 Section "ukey-agent"
   SetOutPath "$INSTDIR"
-  !insertmacro StopAgent ; an upgrade replaces a running ukey-agent.exe
-  !insertmacro DeleteAgentExe
+  !insertmacro StopAgent ; an upgrade replaces a running agent
+  !insertmacro DeleteAgentExe ukey-agentw.exe
+  !insertmacro DeleteAgentExe ukey-agent.exe
   File "/oname=ukey-agent.exe" "${EXE}"
+  File "/oname=ukey-agentw.exe" "${EXEW}"
+  File "/oname=ukey-verify.exe" "${VERIFY_EXE}" ; checks a login token as a portal does (support, tests)
   SetOutPath "$INSTDIR\certs"
   File "${SRCDIR}\certs\README.md"
   SetOutPath "$INSTDIR"
   WriteUninstaller "$INSTDIR\uninstall.exe"
 
-  WriteRegStr HKCU "${RUN_KEY}" "ukey-agent" '"$INSTDIR\ukey-agent.exe" serve'
+  WriteRegStr HKCU "${RUN_KEY}" "ukey-agent" '"$INSTDIR\ukey-agentw.exe" serve'
   WriteRegStr HKCU "${UNINST_KEY}" "DisplayName" "ukey-agent"
   WriteRegStr HKCU "${UNINST_KEY}" "DisplayVersion" "${VERSION}"
   WriteRegStr HKCU "${UNINST_KEY}" "Publisher" "ukey-agent"
@@ -107,8 +137,7 @@ Section "ukey-agent"
     DetailPrint "根证书没有装好（$0），可稍后运行“ukey-agent trust install”。 / The CA was not fully installed ($0); run $\"ukey-agent trust install$\" later."
   ${EndIf}
 
-  ; Started hidden: ukey-agent.exe is a console program.
-  ExecShell "" '"$INSTDIR\ukey-agent.exe"' "serve" SW_HIDE
+  !insertmacro StartAgent
 SectionEnd
 
 Section "Uninstall"
@@ -119,7 +148,9 @@ Section "Uninstall"
 
   DeleteRegValue HKCU "${RUN_KEY}" "ukey-agent"
   DeleteRegKey HKCU "${UNINST_KEY}"
-  !insertmacro DeleteAgentExe
+  !insertmacro DeleteAgentExe ukey-agentw.exe
+  !insertmacro DeleteAgentExe ukey-agent.exe
+  Delete "$INSTDIR\ukey-verify.exe"
   Delete "$INSTDIR\certs\README.md"
   RMDir "$INSTDIR\certs"
   Delete "$INSTDIR\uninstall.exe"

@@ -22,10 +22,11 @@ import unittest
 AGENT = None  # path to build/ukey-agent, set by main()
 
 
-def terminate(proc, timeout=10):
-    """SIGTERM, then SIGKILL after `timeout`; waits for the process either way."""
+def terminate(proc, timeout=10, sig=signal.SIGTERM):
+    """`sig` (SIGTERM), then SIGKILL after `timeout`; waits for the process
+    either way."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -132,12 +133,14 @@ class Agent:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    stop_signal = signal.SIGTERM
+
     def stop(self, timeout=None):
-        """SIGTERM, then SIGKILL after `timeout` (the agent's stop_timeout);
-        returns the exit code."""
+        """stop_signal (SIGTERM), then SIGKILL after `timeout` (the agent's
+        stop_timeout); returns the exit code."""
         if self.proc is None:
             return None
-        terminate(self.proc, timeout or self.stop_timeout)
+        terminate(self.proc, timeout or self.stop_timeout, self.stop_signal)
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)  # anything it may have started
         except ProcessLookupError:

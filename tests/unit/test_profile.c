@@ -1,33 +1,32 @@
 /* Deployment profiles (issue 18): the parser (valid; each invalid case names
  * file, line and key), several profiles, duplicate ids, bad URLs, a missing
- * anchors file, and matching certificates by issuer DN and key id. */
+ * anchors file, and matching certificates by issuer DN and key id. Runs on
+ * Windows too. */
 #include "check.h"
+#include "tmp.h"
 
 #include "profile/profile.h"
 #include "util/config.h"
+#include "util/file.h"
 #include "x509/crt.h"
 
+#include <openssl/ec.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-static char dir[] = "/tmp/ukey-test-profile-XXXXXX";
+static char dir[1024];
 
 static const char *write_file(const char *name, const char *text)
 {
-    static char path[4][512];
+    static char path[4][1200];
     static int next;
     char *p = path[next++ % 4];
-    FILE *f;
     snprintf(p, sizeof path[0], "%s/%s", dir, name);
-    f = fopen(p, "w");
-    fputs(text, f);
-    fclose(f);
+    file_write_atomic(p, text, strlen(text), 0644);
     return p;
 }
 
@@ -53,40 +52,69 @@ static int fails(const char *text, int line, const char *key)
 #define GOOD_HEAD "{\"id\": \"ca-1\", \"name\": {\"zh-CN\": \"甲\", \"en\": \"A\"},\n"
 #define ISSUERS "\"issuers\": [{\"subject\": \"CN=ukey test CA, O=ukey-agent tests\"}]"
 
-/* A certificate issued by "CN=ukey test CA, O=ukey-agent tests" (the
- * fuzz corpus's certificate seed would do, but this one's issuer is known). */
-static X509 *read_cert(const char *path)
+/* A certificate of `key` for "CN=cn, O=o" (no O when NULL) valid for
+ * `days`, issued by `issuer` with `issuer_key` (self-signed, a CA, when
+ * NULL), with key identifiers, written to dir/name as PEM. */
+static X509 *make_cert(const char *name, const char *cn, const char *o, EVP_PKEY *key, X509 *issuer,
+                       EVP_PKEY *issuer_key, int days)
 {
-    FILE *f = fopen(path, "r");
-    X509 *c = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-    if (f)
-        fclose(f);
+    static long serial = 1;
+    X509 *c = X509_new();
+    X509_NAME *n = X509_NAME_new();
+    X509V3_CTX ctx;
+    X509_EXTENSION *e;
+    BIO *b = BIO_new(BIO_s_mem());
+    const char *exts[][2] = {{"subjectKeyIdentifier", "hash"}, {"authorityKeyIdentifier", "keyid"},
+                             {"basicConstraints", issuer ? "CA:FALSE" : "critical,CA:TRUE"}};
+    char *pem;
+    long len;
+    int ok = c && n && b && X509_set_version(c, 2) && ASN1_INTEGER_set(X509_get_serialNumber(c), serial++) &&
+             X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) &&
+             (!o || X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)o, -1, -1, 0)) &&
+             X509_set_subject_name(c, n) && X509_set_issuer_name(c, issuer ? X509_get_subject_name(issuer) : n) &&
+             X509_gmtime_adj(X509_getm_notBefore(c), 0) && X509_gmtime_adj(X509_getm_notAfter(c), days * 86400L) &&
+             X509_set_pubkey(c, key);
+    X509V3_set_ctx(&ctx, issuer ? issuer : c, c, NULL, NULL, 0);
+    for (size_t i = 0; ok && i < sizeof exts / sizeof exts[0]; i++) {
+        ok = (e = X509V3_EXT_conf(NULL, &ctx, exts[i][0], exts[i][1])) != NULL && X509_add_ext(c, e, -1);
+        X509_EXTENSION_free(e);
+    }
+    ok = ok && X509_sign(c, issuer_key ? issuer_key : key, EVP_sha256()) && PEM_write_bio_X509(b, c) &&
+         (len = BIO_get_mem_data(b, &pem)) > 0;
+    if (ok) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        ok = file_write_atomic(path, pem, (size_t)len, 0644) == 0;
+    }
+    BIO_free(b);
+    X509_NAME_free(n);
+    if (!ok) {
+        X509_free(c);
+        return NULL;
+    }
     return c;
 }
 
 int main(void)
 {
-    char err[1024], cmd[2048], anchors[600], profiles_dir[600];
+    char err[1024], anchors[1100], profiles_dir[1100];
     struct agent_config cfg;
     struct profile_help h;
-    X509 *user, *other;
+    X509 *ca, *user, *other;
+    EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *user_key = EVP_EC_gen("P-256"), *other_key = EVP_EC_gen("P-256");
     json_t *list, *c;
     const char *path;
 
-    CHECK(mkdtemp(dir) != NULL);
+    CHECK(tmp_dir(dir, sizeof dir, "ukey-test-profile") == 0);
+
+    /* A CA, a user's certificate it issued (5 days), another CA of the
+     * same CN. */
+    ca = make_cert("ca.pem", "ukey test CA", "ukey-agent tests", ca_key, NULL, NULL, 30);
+    user = make_cert("user.pem", "user", NULL, user_key, ca, ca_key, 5);
+    other = make_cert("other.pem", "ukey test CA", "someone else", other_key, NULL, NULL, 30);
+    CHECK(ca && user && other);
 
     /* A valid profile with every key. */
-    snprintf(cmd, sizeof cmd,
-             "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
-             "-out ca.pem -days 30 -subj '/CN=ukey test CA/O=ukey-agent tests' 2>/dev/null && "
-             "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout u.key -out u.csr "
-             "-subj '/CN=user' 2>/dev/null && printf 'authorityKeyIdentifier=keyid\\n' > ext.cnf && "
-             "openssl x509 -req -in u.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 5 -out user.pem "
-             "-extfile ext.cnf 2>/dev/null && "
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout o.key -out other.pem "
-             "-days 30 -subj '/CN=ukey test CA/O=someone else' 2>/dev/null",
-             dir);
-    CHECK(system(cmd) == 0);
     snprintf(anchors, sizeof anchors, "%s/ca.pem", dir);
     path = write_file("good.json", GOOD_HEAD
                       "\"hotline\": \"+86 (21) 962600\", \"service_points_url\": \"https://ca.example.gov.cn/points\",\n"
@@ -128,11 +156,11 @@ int main(void)
     path = write_file("bad.json", "[]");
     CHECK(profile_check_file(path, err, sizeof err) == -1 && strstr(err, "one JSON object"));
     CHECK(profile_check_file("/nonexistent/p.json", err, sizeof err) == -1 && strstr(err, "cannot read"));
-    unlink(path);
+    file_remove(path);
 
     /* Several profiles from a directory and --profile; origins merged; the strictest version. */
     snprintf(profiles_dir, sizeof profiles_dir, "%s/d", dir);
-    CHECK(mkdir(profiles_dir, 0700) == 0);
+    CHECK(file_mkdirs(profiles_dir) == 0);
     write_file("d/a.json", GOOD_HEAD "\"trust_anchors\": [\"../ca.pem\"], \"min_agent_version\": \"0.0.9\",\n"
                "\"links\": {\"unlock\": \"https://ca.example.gov.cn/unlock\"}, \"hotline\": \"962600\",\n"
                "\"allow_origins\": [\"https://portal.example.gov.cn\"], \"reminder_days\": 7, " ISSUERS "}");
@@ -157,11 +185,6 @@ int main(void)
     json_decref(list);
 
     /* Matching: issuer DN as a name (not text), the anchors, the help. */
-    snprintf(cmd, sizeof cmd, "%s/user.pem", dir);
-    user = read_cert(cmd);
-    snprintf(cmd, sizeof cmd, "%s/other.pem", dir);
-    other = read_cert(cmd);
-    CHECK(user && other);
     CHECK(profiles_for_cert(user) && strcmp(profile_id(profiles_for_cert(user)), "ca-1") == 0);
     CHECK(profiles_for_cert(other) == NULL); /* same CN, another O */
     CHECK(profiles_reminder_days(user) == 7 && profiles_reminder_days(other) == 30);
@@ -232,9 +255,12 @@ int main(void)
 
     config_free(&cfg);
     profiles_free();
+    X509_free(ca);
     X509_free(user);
     X509_free(other);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(user_key);
+    EVP_PKEY_free(other_key);
+    CHECK(tmp_remove_tree(dir) == 0);
     return check_done();
 }

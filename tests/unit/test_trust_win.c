@@ -11,6 +11,7 @@
 #include "localca/localca.h"
 #include "localca/trust.h"
 #include "util/file.h"
+#include "util/process.h"
 #include "util/rng.h"
 #include "util/wstr.h"
 
@@ -51,24 +52,36 @@ static void state_remove(const char *dir)
     free(w);
 }
 
+static char *read_state(const char *dir, const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s\\%s", dir, name);
+    return file_read_all(path, 1 << 20, NULL);
+}
+
+/* A context for `dir`'s ca.crt (caller frees), or NULL. */
+static PCCERT_CONTEXT ca_context(const char *dir)
+{
+    char *pem = read_state(dir, LOCALCA_CA_FILE);
+    BYTE der[8192];
+    DWORD len = sizeof der;
+    int ok = pem && CryptStringToBinaryA(pem, 0, CRYPT_STRING_BASE64HEADER, der, &len, NULL, NULL);
+    free(pem);
+    return ok ? CertCreateCertificateContext(X509_ASN_ENCODING, der, len) : NULL;
+}
+
 /* 1 if `hive` (HKCU, HKLM) holds the certificate of `dir`'s ca.crt under
  * its SHA-1, where Windows keeps the ROOT store; 0 if not; -1 if unreadable. */
 static int registry_has_ca(HKEY hive, const char *dir)
 {
-    char path[4200], *pem;
-    BYTE der[8192], sha1[20];
-    DWORD len = sizeof der, cb = sizeof sha1;
-    PCCERT_CONTEXT c;
+    PCCERT_CONTEXT c = ca_context(dir);
+    BYTE sha1[20];
+    DWORD cb = sizeof sha1;
     wchar_t key[160];
     HKEY k;
     int n;
 
-    snprintf(path, sizeof path, "%s\\%s", dir, LOCALCA_CA_FILE);
-    if (!(pem = file_read_all(path, 64 * 1024, NULL)))
-        return -1;
-    n = CryptStringToBinaryA(pem, 0, CRYPT_STRING_BASE64HEADER, der, &len, NULL, NULL);
-    free(pem);
-    if (!n || !(c = CertCreateCertificateContext(X509_ASN_ENCODING, der, len)))
+    if (!c)
         return -1;
     n = CertGetCertificateContextProperty(c, CERT_SHA1_HASH_PROP_ID, sha1, &cb);
     CertFreeCertificateContext(c);
@@ -81,6 +94,31 @@ static int registry_has_ca(HKEY hive, const char *dir)
         return 0;
     RegCloseKey(k);
     return 1;
+}
+
+/* 1 if the user's ROOT store trusts `dir`'s CA for TLS servers and for
+ * nothing else (its EKU property, NSS's "C,,"); 0 if not; -1 if absent. */
+static int root_server_auth_only(const char *dir)
+{
+    PCCERT_CONTEXT want = ca_context(dir), c = NULL;
+    HCERTSTORE st = CertOpenStore(CERT_STORE_PROV_SYSTEM_REGISTRY_W, 0, 0, CERT_SYSTEM_STORE_CURRENT_USER, L"ROOT");
+    BYTE buf[256];
+    DWORD cb = sizeof buf;
+    CERT_ENHKEY_USAGE *usage = (CERT_ENHKEY_USAGE *)buf;
+    int rc = -1;
+
+    if (want && st)
+        c = CertFindCertificateInStore(st, X509_ASN_ENCODING, 0, CERT_FIND_EXISTING, want, NULL);
+    if (c) {
+        rc = CertGetEnhancedKeyUsage(c, CERT_FIND_PROP_ONLY_ENHKEY_USAGE_FLAG, usage, &cb) &&
+             usage->cUsageIdentifier == 1 && strcmp(usage->rgpszUsageIdentifier[0], szOID_PKIX_KP_SERVER_AUTH) == 0;
+        CertFreeCertificateContext(c);
+    }
+    if (st)
+        CertCloseStore(st, 0);
+    if (want)
+        CertFreeCertificateContext(want);
+    return rc;
 }
 
 static int policy_on(HKEY hive)
@@ -107,36 +145,22 @@ static int store_current(const char *dir, const char *name, long long *old)
     return current;
 }
 
-static int elevated(void)
-{
-    TOKEN_ELEVATION e = {0};
-    DWORD cb = sizeof e;
-    HANDLE t;
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &t))
-        return 0;
-    if (!GetTokenInformation(t, TokenElevation, &e, sizeof e, &cb))
-        e.TokenIsElevated = 0;
-    CloseHandle(t);
-    return e.TokenIsElevated != 0;
-}
-
 static int copy_file(const char *from_dir, const char *to_dir, const char *name)
 {
-    char from[4200], to[4200], *text;
-    size_t len;
+    char to[4200], *text = read_state(from_dir, name);
     int rc;
-    snprintf(from, sizeof from, "%s\\%s", from_dir, name);
     snprintf(to, sizeof to, "%s\\%s", to_dir, name);
-    if (!(text = file_read_all(from, 1 << 20, &len)))
+    if (!text)
         return -1;
-    rc = file_write_atomic(to, text, len, 0600);
+    rc = file_write_atomic(to, text, strlen(text), 0600);
     free(text);
     return rc;
 }
 
 int main(void)
 {
-    char a[4200], b[4200], err[512];
+    static const char broken[] = "{\"stores\": [1, {\"kind\": 2}";
+    char a[4200], b[4200], err[512], path[4300], *text;
     enum localca_result res;
     time_t now = time(NULL);
     long long old = -1;
@@ -154,10 +178,15 @@ int main(void)
     /* Install: the user's ROOT store (the registry key) and the policy. */
     CHECK(trust_install(a, 0, stdout) == 0);
     CHECK(registry_has_ca(HKEY_CURRENT_USER, a) == 1);
+    CHECK(root_server_auth_only(a) == 1);
     CHECK(policy_on(HKEY_CURRENT_USER));
     CHECK(store_current(a, USER_STORE, &old) == 1 && old == 0);
     CHECK(store_current(a, "Firefox enterprise roots (current user)", NULL) == 1);
     CHECK(trust_status(a, 1, stdout) == 0);
+    /* trust.json records both, for a renewal and for uninstall. */
+    text = read_state(a, "trust.json");
+    CHECK(text && strstr(text, "\"certstore\"") && strstr(text, "\"firefox-policy\""));
+    free(text);
     /* Again: still exactly one ukey-agent CA. */
     CHECK(trust_install(a, 0, stdout) == 0);
     CHECK(store_current(a, USER_STORE, &old) == 1 && old == 0);
@@ -194,7 +223,7 @@ int main(void)
 
     /* As administrator (Wine's default user is one): the machine's ROOT
      * store and policy as well, for every user. */
-    if (elevated()) {
+    if (process_is_admin()) {
         CHECK(trust_install(a, 1, stdout) == 0);
         CHECK(registry_has_ca(HKEY_LOCAL_MACHINE, a) == 1);
         CHECK(policy_on(HKEY_LOCAL_MACHINE));
@@ -207,6 +236,15 @@ int main(void)
     } else {
         printf("not elevated: the machine's stores are not tested\n");
     }
+
+    /* A broken trust.json is no manifest: status and install go on. */
+    snprintf(path, sizeof path, "%s\\trust.json", a);
+    CHECK(file_write_atomic(path, broken, strlen(broken), 0600) == 0);
+    CHECK(trust_status(a, 0, stdout) == 1);
+    CHECK(trust_install(a, 0, stdout) == 0);
+    CHECK(store_current(a, USER_STORE, &old) == 1 && old == 0);
+    CHECK(trust_uninstall(a, 0, stdout) == 0);
+    CHECK(!policy_on(HKEY_CURRENT_USER));
 
     /* A state directory without a CA is a clear error, not a crash. */
     state_remove(b);

@@ -6,7 +6,8 @@ made once per build (about 14 s): Wine creates sockets in the prefix's
 wineserver, so a test in its own network namespace needs a wineserver of its
 own, which a fresh prefix gives. Programs are started in their own session
 and stopped by PID, SIGINT first (Wine turns it into CTRL_C_EVENT, the
-agent's graceful stop); `wineserver -k` ends what is left in the prefix.
+agent's graceful stop; SIGTERM would kill it outright); `wineserver -k`
+ends what is left in the prefix.
 
 PC/SC: Debian 12's Wine 8.0 has a stub winscard.dll. scripts/build-windows
 builds Wine 10's pcsc-lite bridge as wscardpx (tests/windows/build-winscard)
@@ -20,15 +21,17 @@ UKEY_SOURCE_DIR and UKEY_SOFTSKF are given to it as Windows paths.
 import fcntl
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from agent import _die_with_parent  # noqa: E402
+
 WINE = "/usr/lib/wine/wine64"
 WINESERVER = "/usr/lib/wine/wineserver64"
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def build_dir():
@@ -41,11 +44,6 @@ def build_dir():
 def winpath(path):
     """The Windows name of a Unix path: Wine maps / to drive Z:."""
     return "Z:" + os.path.abspath(path).replace("/", "\\")
-
-
-def _die_with_parent():
-    import ctypes
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _base_prefix():
@@ -69,17 +67,21 @@ def _base_prefix():
 class Wine:
     """A private prefix (and application directory) for one test."""
 
-    def __init__(self, tmp=None):
-        self.tmp = tmp or tempfile.mkdtemp(prefix="ukey-wine-")
-        self.prefix = os.path.join(self.tmp, "prefix")
+    def __init__(self):
         base = _base_prefix()
-        # Hard links for the 700 MB of builtin DLLs; the registry files,
-        # which Wine rewrites, as copies of their own.
+        # Beside the base prefix, on its file system: hard links for its
+        # 700 MB of builtin DLLs; the registry files, which Wine rewrites,
+        # as copies of their own.
+        runs = os.path.join(build_dir(), "wine", "runs")
+        os.makedirs(runs, exist_ok=True)
+        self.tmp = tempfile.mkdtemp(prefix="run-", dir=runs)
+        self.prefix = os.path.join(self.tmp, "prefix")
         subprocess.run(["cp", "-al", base, self.prefix], check=True)
         for name in os.listdir(self.prefix):
             if name.endswith(".reg"):
                 p = os.path.join(self.prefix, name)
-                data = open(p, "rb").read()
+                with open(p, "rb") as f:
+                    data = f.read()
                 os.unlink(p)
                 with open(p, "wb") as f:
                     f.write(data)
@@ -144,18 +146,6 @@ def _server_running(prefix):
         return False
     d = "/tmp/.wine-%d/server-%x-%x" % (os.getuid(), st.st_dev, st.st_ino)
     return os.path.exists(os.path.join(d, "socket"))
-
-
-def stop(proc, timeout=15):
-    """SIGINT (CTRL_C_EVENT to the program), then SIGKILL; the exit code."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
 
 
 def main():
