@@ -56,9 +56,11 @@ def free_port_pair():
 
 
 class Pcscd:
-    """A private pcscd with the vpcd driver on `port` (readers 00 00 and 00 01)."""
+    """A private pcscd with the vpcd driver on `port` (readers 00 00 and 00
+    01), named `name` ("Virtual PCD"), as a reader's driver names it."""
 
-    def __init__(self):
+    def __init__(self, name="Virtual PCD"):
+        self.name = name
         self.tmp = tempfile.mkdtemp(prefix="ukey-pcscd-")
         self.conf = os.path.join(self.tmp, "reader.conf.d")  # pcscd reads every file in it
         os.mkdir(self.conf)
@@ -72,8 +74,8 @@ class Pcscd:
         driver, since the old one may linger in TIME_WAIT after a kill."""
         self.port = free_port_pair()
         with open(os.path.join(self.conf, "vpcd"), "w") as f:
-            f.write('FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:0x%X\nLIBPATH %s\nCHANNELID 0x%X\n'
-                    % (self.port, VPCD_DRIVER, self.port))
+            f.write('FRIENDLYNAME "%s"\nDEVICENAME /dev/null:0x%X\nLIBPATH %s\nCHANNELID 0x%X\n'
+                    % (self.name, self.port, VPCD_DRIVER, self.port))
         self.log = open(os.path.join(self.tmp, "pcscd.log"), "a")
         self.proc = subprocess.Popen(["pcscd", "-f", "-c", self.conf], stdout=self.log, stderr=self.log,
                                      stdin=subprocess.DEVNULL, start_new_session=True,

@@ -130,6 +130,27 @@ class PivCard(pcsc.CardCase):
         self.assertNotIn("123456", self.agent.log_text())
 
 
+class ChineseReader(pcsc.CardCase):
+    """A reader whose driver gives it a Chinese name, on a Chinese Windows
+    (ANSI code page 936): the name reaches the page as UTF-8, and the card
+    is reached under it."""
+    NAME = "虚拟读卡器"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pcscd = pcsc.Pcscd(cls.NAME).start()
+        cls.dir = tempfile.mkdtemp(prefix="ukey-card-")
+        cls.pki = pcsc.make_pki(cls.dir)
+        cls.agent = WinAgent(config={"pin_entry": "page"}, env={"LC_ALL": "zh_CN.UTF-8"}).start(timeout=90)
+
+    def test_the_readers_name_in_utf8_and_the_card_reached(self):
+        tokens = self.tokens()
+        self.assertEqual([r["name"] for r in tokens["readers"]], [self.NAME + " 00 00", self.NAME + " 00 01"], tokens)
+        self.token_id = tokens["tokens"][0]["id"]
+        status, body = self.pin("verify", {"pin": "123456"})
+        self.assertEqual(status, 200, body)
+
+
 class Modules(unittest.TestCase):
     """The PKCS#11 mock and the soft SKF token, each loaded as a DLL."""
 
