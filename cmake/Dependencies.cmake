@@ -29,7 +29,10 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd>=0.9.75)
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson>=2.13)
 pkg_check_modules(PCSC REQUIRED IMPORTED_TARGET libpcsclite)
-pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+# libcurl: its header only; agent/x509/fetch.c loads libcurl.so.4 at the
+# first fetch, so that serving never loads its dependency tree (the .deb's
+# dependency on libcurl4 is declared in CMakeLists.txt).
+pkg_check_modules(CURL REQUIRED libcurl>=7.85)
 # libcrypto 3.0: the certificate layer (agent/x509/) and SM2/SM3.
 pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto>=3.0)
 # PKCS#11 modules are loaded with dlopen: p11-kit gives the standard header only.
@@ -42,7 +45,7 @@ pkg_check_modules(MBEDTLS QUIET IMPORTED_TARGET mbedtls mbedx509 mbedcrypto)
 add_library(ukey_deps INTERFACE)
 add_library(ukey::deps ALIAS ukey_deps)
 target_link_libraries(ukey_deps INTERFACE PkgConfig::MHD PkgConfig::JANSSON
-                      PkgConfig::PCSC PkgConfig::CURL PkgConfig::LIBCRYPTO)
+                      PkgConfig::PCSC PkgConfig::LIBCRYPTO)
 if(MBEDTLS_FOUND)
   target_link_libraries(ukey_deps INTERFACE PkgConfig::MBEDTLS)
 else()
@@ -53,6 +56,6 @@ else()
   target_include_directories(ukey_deps INTERFACE ${MBEDTLS_INCLUDE_DIR})
   target_link_libraries(ukey_deps INTERFACE ${MBEDTLS_LIB} ${MBEDX509_LIB} ${MBEDCRYPTO_LIB})
 endif()
-target_include_directories(ukey_deps INTERFACE ${P11KIT_INCLUDE_DIRS})
+target_include_directories(ukey_deps INTERFACE ${P11KIT_INCLUDE_DIRS} ${CURL_INCLUDE_DIRS})
 find_package(Threads REQUIRED)
 target_link_libraries(ukey_deps INTERFACE Threads::Threads ${CMAKE_DL_LIBS})

@@ -198,6 +198,31 @@ class CertificateCheck(unittest.TestCase):
             ev = self.evidence(checks)
             self.assertEqual((ev["crl"]["verdict"], ev["ocsp"]["verdict"]), ("pass", "pass"), ev)
 
+    def test_libcurl_loaded_at_the_first_fetch(self):
+        # Serving loads none of libcurl's tree; the first fetch loads it.
+        def libcurl(agent):
+            with open("/proc/%d/maps" % agent.proc.pid) as f:
+                return sorted({line.split()[-1] for line in f if "/libcurl.so" in line})
+        with harness.Agent(args=["--ca-file", self.pki.p("root.pem")]) as agent:
+            self.assertEqual(agent.get_json("/api/v1/status")[0], 200)
+            self.assertEqual(libcurl(agent), [])
+            self.assertEqual(self.check(self.pki.pem("valid"), agent=agent)["cert.revoked"]["status"], "pass")
+            loaded = libcurl(agent)
+        self.assertEqual(len(loaded), 1, loaded)
+        # Without libcurl (hidden by an empty file in this test's mount
+        # namespace): every fetch says what is missing; the agent serves on.
+        empty = os.path.join(self.dir, "empty.so")
+        open(empty, "w").close()
+        subprocess.run(["mount", "--bind", empty, loaded[0]], check=True)
+        try:
+            with harness.Agent(args=["--ca-file", self.pki.p("root.pem")]) as agent:
+                checks = self.check(self.pki.pem("valid"), agent=agent)
+                self.assertEqual(checks["cert.chain"]["status"], "fail")
+                self.assertIn("libcurl4", self.evidence(checks)["chain"]["note"])
+                self.assertEqual(agent.get_json("/api/v1/status")[0], 200)
+        finally:
+            subprocess.run(["umount", loaded[0]], check=True)
+
     def test_cache(self):
         first = self.evidence(self.check(self.pki.pem("valid")))
         self.assertNotIn("cached", first["crl"])

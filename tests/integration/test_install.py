@@ -92,9 +92,10 @@ class Install(unittest.TestCase):
             libdir = os.path.dirname(pc_dir.rstrip("/"))
             cflags = run_tool("pkg-config", "--cflags", "ukeyverify", env=env).stdout.split()
             shared = run_tool("pkg-config", "--libs", "ukeyverify", env=env).stdout.split()
-            # Static: the archive, with its dependencies linked as the system has them.
+            # Static: the archive, with its dependencies linked as the system has them;
+            # not libcurl, which fetches load when they first run (x509/fetch.c).
             static = [os.path.join(libdir, "libukeyverify.a")] + run_tool(
-                "pkg-config", "--libs", "jansson", "libcurl", "libcrypto").stdout.split() + ["-lmbedcrypto"]
+                "pkg-config", "--libs", "jansson", "libcrypto").stdout.split() + ["-lmbedcrypto"]
             # A sanitizer build's library needs the sanitizer runtime in the program too.
             with open(os.path.join(build, "CMakeCache.txt")) as f:
                 sanitize = ["-fsanitize=address,undefined"] if "UKEY_SANITIZE:BOOL=ON" in f.read() else []
