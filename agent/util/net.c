@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,8 +64,13 @@ net_socket net_listen_loopback(int family, unsigned port, int backlog, int nonbl
 
 net_socket net_accept(net_socket l, struct sockaddr_storage *peer, socklen_t *peerlen)
 {
+    int one = 1;
+    net_socket s;
     *peerlen = sizeof *peer;
-    return accept4(l, (struct sockaddr *)peer, peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    s = accept4(l, (struct sockaddr *)peer, peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (s != NET_INVALID)
+        setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return s;
 }
 
 int net_pair(net_socket sv[2])

@@ -99,6 +99,7 @@ net_socket net_accept(net_socket l, struct sockaddr_storage *peer, socklen_t *pe
         close_keep_error(s);
         return INVALID_SOCKET;
     }
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&(BOOL){TRUE}, sizeof(BOOL));
     return s;
 }
 
