@@ -38,8 +38,9 @@ pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto>=3.0)
 # PKCS#11 modules are loaded with dlopen: p11-kit gives the standard header only.
 pkg_check_modules(P11KIT REQUIRED p11-kit-1)
 # sd-bus: desktop notifications on the session bus (agent/notify/notify.c);
-# the agent's alone (agent_core), not libukeyverify's.
-pkg_check_modules(LIBSYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+# its header only: notify.c loads libsystemd.so.0 when the first reminder
+# is due (the .deb's dependency on libsystemd0 is declared in CMakeLists.txt).
+pkg_check_modules(LIBSYSTEMD REQUIRED libsystemd)
 pkg_check_modules(MBEDTLS QUIET IMPORTED_TARGET mbedtls mbedx509 mbedcrypto)
 
 add_library(ukey_deps INTERFACE)
@@ -56,6 +57,6 @@ else()
   target_include_directories(ukey_deps INTERFACE ${MBEDTLS_INCLUDE_DIR})
   target_link_libraries(ukey_deps INTERFACE ${MBEDTLS_LIB} ${MBEDX509_LIB} ${MBEDCRYPTO_LIB})
 endif()
-target_include_directories(ukey_deps INTERFACE ${P11KIT_INCLUDE_DIRS} ${CURL_INCLUDE_DIRS})
+target_include_directories(ukey_deps INTERFACE ${P11KIT_INCLUDE_DIRS} ${CURL_INCLUDE_DIRS} ${LIBSYSTEMD_INCLUDE_DIRS})
 find_package(Threads REQUIRED)
 target_link_libraries(ukey_deps INTERFACE Threads::Threads ${CMAKE_DL_LIBS})

@@ -10,11 +10,18 @@
  * Debian system has it: the agent gains no new runtime package, only
  * libsystemd-dev for the build.
  *
+ * libsystemd is loaded by the first notify_open, that is when the first
+ * reminder is due, not when the agent starts: most agents never show one,
+ * and its dependencies (libgcrypt, liblzma, libzstd, liblz4, libcap) would
+ * cost every start-up and idle memory. The .deb still depends on
+ * libsystemd0 (CMakeLists.txt).
+ *
  * Only the reminders thread (notify/reminders.c) calls these; nothing here
  * is shared between threads.
  */
 #include "notify/notify.h"
 
+#include "util/dynlib.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -36,6 +43,64 @@
 #define NOTIFY_MAX_OPENERS 8 /* xdg-open children not yet reaped */
 
 extern char **environ;
+
+#define SYSTEMD_LIBRARY "libsystemd.so.0"
+
+/* The calls of sd-bus made here, from the loaded library. */
+static struct {
+    int (*open_user)(sd_bus **bus);
+    int (*match_signal)(sd_bus *bus, sd_bus_slot **slot, const char *sender, const char *path,
+                        const char *iface, const char *member, sd_bus_message_handler_t callback, void *userdata);
+    sd_bus_slot *(*slot_unref)(sd_bus_slot *slot);
+    sd_bus *(*flush_close_unref)(sd_bus *bus);
+    int (*call_method)(sd_bus *bus, const char *dest, const char *path, const char *iface, const char *member,
+                       sd_bus_error *error, sd_bus_message **reply, const char *types, ...);
+    int (*message_new_method_call)(sd_bus *bus, sd_bus_message **m, const char *dest, const char *path,
+                                   const char *iface, const char *member);
+    int (*message_append)(sd_bus_message *m, const char *types, ...);
+    int (*message_enter_container)(sd_bus_message *m, char type, const char *contents);
+    int (*message_read)(sd_bus_message *m, const char *types, ...);
+    sd_bus_message *(*message_unref)(sd_bus_message *m);
+    int (*call)(sd_bus *bus, sd_bus_message *m, uint64_t usec, sd_bus_error *error, sd_bus_message **reply);
+    void (*error_free)(sd_bus_error *error);
+    int (*get_fd)(sd_bus *bus);
+    int (*get_events)(sd_bus *bus);
+    int (*get_timeout)(sd_bus *bus, uint64_t *usec);
+    int (*process)(sd_bus *bus, sd_bus_message **m);
+} sd;
+static int sd_loaded;
+
+#define FN(x) {"sd_bus_" #x, (void **)&sd.x}
+
+/* Loads libsystemd, once it works. 0, or -1 with the reason in `err`. */
+static int load_sd_bus(char *err, size_t errlen)
+{
+    const struct { const char *name; void **slot; } fns[] = {
+        FN(open_user), FN(match_signal), FN(slot_unref), FN(flush_close_unref),
+        FN(call_method), FN(message_new_method_call), FN(message_append), FN(message_enter_container),
+        FN(message_read), FN(message_unref), FN(call), FN(error_free),
+        FN(get_fd), FN(get_events), FN(get_timeout), FN(process),
+    };
+    struct dynlib *dl;
+    char why[256];
+    if (sd_loaded)
+        return 0;
+    if (!(dl = dynlib_open(SYSTEMD_LIBRARY, why, sizeof why))) {
+        snprintf(err, errlen, "notifications need libsystemd (the libsystemd0 package), which cannot be loaded: %s",
+                 why);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+        if (!(*fns[i].slot = dynlib_sym(dl, fns[i].name))) {
+            snprintf(err, errlen, "%s lacks %s", SYSTEMD_LIBRARY, fns[i].name);
+            return -1;
+        }
+    }
+    sd_loaded = 1;
+    return 0;
+}
+
+#undef FN
 
 struct live {
     uint32_t id;
@@ -84,16 +149,16 @@ static int open_by_portal(struct notifier *n, const char *url)
     int r;
     if (!notify_url_allowed(url))
         return -1; /* open_url refuses it and says why */
-    if ((r = sd_bus_message_new_method_call(n->bus, &m, "org.freedesktop.portal.Desktop",
-                                            "/org/freedesktop/portal/desktop", "org.freedesktop.portal.OpenURI",
-                                            "OpenURI")) >= 0 &&
-        (r = sd_bus_message_append(m, "ssa{sv}", "", url, 0)) >= 0)
-        r = sd_bus_call(n->bus, m, NOTIFY_CALL_US, &error, &reply);
+    if ((r = sd.message_new_method_call(n->bus, &m, "org.freedesktop.portal.Desktop",
+                                        "/org/freedesktop/portal/desktop", "org.freedesktop.portal.OpenURI",
+                                        "OpenURI")) >= 0 &&
+        (r = sd.message_append(m, "ssa{sv}", "", url, 0)) >= 0)
+        r = sd.call(n->bus, m, NOTIFY_CALL_US, &error, &reply);
     if (r < 0)
         log_debug("no desktop portal (%s): xdg-open", error.message ? error.message : strerror(-r));
-    sd_bus_error_free(&error);
-    sd_bus_message_unref(m);
-    sd_bus_message_unref(reply);
+    sd.error_free(&error);
+    sd.message_unref(m);
+    sd.message_unref(reply);
     return r < 0 ? -1 : 0;
 }
 
@@ -105,7 +170,7 @@ static int on_action(sd_bus_message *m, void *userdata, sd_bus_error *unused)
     const char *key;
     uint32_t id;
     (void)unused;
-    if (sd_bus_message_read(m, "us", &id, &key) < 0)
+    if (sd.message_read(m, "us", &id, &key) < 0)
         return 0;
     if ((l = live_find(n, id)) && strcmp(key, "renew") == 0) {
         log_info("reminder %u: opening the renewal page", id);
@@ -122,7 +187,7 @@ static int on_closed(sd_bus_message *m, void *userdata, sd_bus_error *unused)
     struct live *l;
     uint32_t id, reason;
     (void)unused;
-    if (sd_bus_message_read(m, "uu", &id, &reason) >= 0 && (l = live_find(n, id)))
+    if (sd.message_read(m, "uu", &id, &reason) >= 0 && (l = live_find(n, id)))
         live_drop(l);
     return 0;
 }
@@ -136,16 +201,20 @@ struct notifier *notify_open(char *err, size_t errlen)
         return NULL;
     }
     n->markup = -1;
-    if ((r = sd_bus_open_user(&n->bus)) < 0) {
+    if (load_sd_bus(err, errlen) != 0) {
+        free(n);
+        return NULL;
+    }
+    if ((r = sd.open_user(&n->bus)) < 0) {
         snprintf(err, errlen, "no D-Bus session bus (%s)", strerror(-r));
         goto fail;
     }
     /* The signals come from whoever owns the name; match on it so that no
      * other program's signals of the same name reach us. */
-    if ((r = sd_bus_match_signal(n->bus, &n->on_action, NOTIFY_DEST, NOTIFY_PATH, NOTIFY_IFACE, "ActionInvoked",
-                                 on_action, n)) < 0 ||
-        (r = sd_bus_match_signal(n->bus, &n->on_closed, NOTIFY_DEST, NOTIFY_PATH, NOTIFY_IFACE,
-                                 "NotificationClosed", on_closed, n)) < 0) {
+    if ((r = sd.match_signal(n->bus, &n->on_action, NOTIFY_DEST, NOTIFY_PATH, NOTIFY_IFACE, "ActionInvoked",
+                             on_action, n)) < 0 ||
+        (r = sd.match_signal(n->bus, &n->on_closed, NOTIFY_DEST, NOTIFY_PATH, NOTIFY_IFACE,
+                             "NotificationClosed", on_closed, n)) < 0) {
         snprintf(err, errlen, "D-Bus session bus: %s", strerror(-r));
         goto fail;
     }
@@ -159,9 +228,9 @@ void notify_close(struct notifier *n)
 {
     if (!n)
         return;
-    sd_bus_slot_unref(n->on_action);
-    sd_bus_slot_unref(n->on_closed);
-    sd_bus_flush_close_unref(n->bus);
+    sd.slot_unref(n->on_action);
+    sd.slot_unref(n->on_closed);
+    sd.flush_close_unref(n->bus);
     for (size_t i = 0; i < NOTIFY_MAX_LIVE; i++)
         live_drop(&n->live[i]);
     free(n);
@@ -177,13 +246,13 @@ static int server_markup(struct notifier *n)
     if (n->markup >= 0)
         return n->markup;
     n->markup = 0;
-    if (sd_bus_call_method(n->bus, NOTIFY_DEST, NOTIFY_PATH, NOTIFY_IFACE, "GetCapabilities", &error, &reply, "") >= 0 &&
-        sd_bus_message_enter_container(reply, 'a', "s") >= 0)
-        while (sd_bus_message_read(reply, "s", &cap) > 0)
+    if (sd.call_method(n->bus, NOTIFY_DEST, NOTIFY_PATH, NOTIFY_IFACE, "GetCapabilities", &error, &reply, "") >= 0 &&
+        sd.message_enter_container(reply, 'a', "s") >= 0)
+        while (sd.message_read(reply, "s", &cap) > 0)
             if (strcmp(cap, "body-markup") == 0)
                 n->markup = 1;
-    sd_bus_error_free(&error);
-    sd_bus_message_unref(reply);
+    sd.error_free(&error);
+    sd.message_unref(reply);
     return n->markup;
 }
 
@@ -225,21 +294,21 @@ int notify_show(struct notifier *n, const char *summary, const char *body, const
      *        as actions, a{sv} hints, i expire_timeout) -> u id
      * No "desktop-entry" hint: the agent installs no .desktop file for it
      * to name. */
-    if ((r = sd_bus_message_new_method_call(n->bus, &m, NOTIFY_DEST, NOTIFY_PATH, NOTIFY_IFACE, "Notify")) < 0 ||
-        (r = sd_bus_message_append(m, "susss", "ukey-agent", (uint32_t)0, "dialog-warning", summary, text)) < 0 ||
-        (r = url ? sd_bus_message_append(m, "as", 2, "renew", "去续期 / Renew")
-                 : sd_bus_message_append(m, "as", 0)) < 0 ||
-        (r = sd_bus_message_append(m, "a{sv}", 1, "urgency", "y", (uint8_t)1)) < 0 ||
-        (r = sd_bus_message_append(m, "i", (int32_t)-1)) < 0) {
+    if ((r = sd.message_new_method_call(n->bus, &m, NOTIFY_DEST, NOTIFY_PATH, NOTIFY_IFACE, "Notify")) < 0 ||
+        (r = sd.message_append(m, "susss", "ukey-agent", (uint32_t)0, "dialog-warning", summary, text)) < 0 ||
+        (r = url ? sd.message_append(m, "as", 2, "renew", "去续期 / Renew")
+                 : sd.message_append(m, "as", 0)) < 0 ||
+        (r = sd.message_append(m, "a{sv}", 1, "urgency", "y", (uint8_t)1)) < 0 ||
+        (r = sd.message_append(m, "i", (int32_t)-1)) < 0) {
         snprintf(err, errlen, "cannot build the notification: %s", strerror(-r));
         goto out;
     }
-    if ((r = sd_bus_call(n->bus, m, NOTIFY_CALL_US, &error, &reply)) < 0) {
+    if ((r = sd.call(n->bus, m, NOTIFY_CALL_US, &error, &reply)) < 0) {
         snprintf(err, errlen, "no notification server answered: %s",
                  error.message ? error.message : strerror(-r));
         goto out;
     }
-    if (sd_bus_message_read(reply, "u", &id) < 0) {
+    if (sd.message_read(reply, "u", &id) < 0) {
         snprintf(err, errlen, "the notification server's answer is not an id");
         goto out;
     }
@@ -255,9 +324,9 @@ int notify_show(struct notifier *n, const char *summary, const char *body, const
 out:
     free(text);
     free(url_copy);
-    sd_bus_error_free(&error);
-    sd_bus_message_unref(m);
-    sd_bus_message_unref(reply);
+    sd.error_free(&error);
+    sd.message_unref(m);
+    sd.message_unref(reply);
     return rc;
 }
 
@@ -266,10 +335,10 @@ out:
 static int bus_fd(struct notifier *n, short *events, int *timeout_ms)
 {
     uint64_t usec = UINT64_MAX;
-    int ev = sd_bus_get_events(n->bus);
+    int ev = sd.get_events(n->bus);
     *events = (short)(ev > 0 ? ev : POLLIN);
     *timeout_ms = -1;
-    if (sd_bus_get_timeout(n->bus, &usec) >= 0 && usec != UINT64_MAX) {
+    if (sd.get_timeout(n->bus, &usec) >= 0 && usec != UINT64_MAX) {
         /* An absolute CLOCK_MONOTONIC time; 0 means now. */
         struct timespec ts;
         uint64_t now;
@@ -277,13 +346,13 @@ static int bus_fd(struct notifier *n, short *events, int *timeout_ms)
         now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
         *timeout_ms = usec <= now ? 0 : (usec - now) / 1000u > 60000u ? 60000 : (int)((usec - now) / 1000u) + 1;
     }
-    return sd_bus_get_fd(n->bus);
+    return sd.get_fd(n->bus);
 }
 
 int notify_process(struct notifier *n)
 {
     int r;
-    while ((r = sd_bus_process(n->bus, NULL)) > 0)
+    while ((r = sd.process(n->bus, NULL)) > 0)
         ;
     if (r < 0)
         log_info("reminders: the D-Bus session bus went away (%s)", strerror(-r));
