@@ -38,9 +38,10 @@ static pthread_t keepalive;
 static pthread_mutex_t observer_lock = PTHREAD_MUTEX_INITIALIZER;
 static void (*observer)(const char *type, const char *data_json, void *ctx);
 static void *observer_ctx;
-static int keepalive_running;
+static int keepalive_running; /* guarded by hub_lock */
 
 static void ping(void);
+static void *keepalive_main(void *unused);
 
 struct event_sub *events_subscribe(void (*park)(void *ctx), void (*wake)(void *ctx), void *ctx)
 {
@@ -55,7 +56,11 @@ struct event_sub *events_subscribe(void (*park)(void *ctx), void (*wake)(void *c
     /* The first bytes tell EventSource how long to wait before reconnecting. */
     sub->len = (size_t)snprintf(sub->queue, sizeof sub->queue, "retry: 2000\n\n");
     pthread_mutex_lock(&hub_lock);
-    for (size_t i = 0; i < EVENTS_MAX_SUBS; i++) {
+    /* The keep-alive thread starts with the first stream: an agent that
+     * nobody listens to has a thread less. Without it: busy, retry. */
+    if (!keepalive_running && !closing)
+        keepalive_running = pthread_create(&keepalive, NULL, keepalive_main, NULL) == 0;
+    for (size_t i = 0; i < EVENTS_MAX_SUBS && keepalive_running; i++) {
         if (!subs[i] && !closing) {
             subs[i] = sub;
             if (n_subs++ == 0)
@@ -222,8 +227,7 @@ static void on_pcsc(enum pcsc_event ev, const char *reader, void *arg)
 int events_start(void)
 {
     thread_cond_init_monotonic(&hub_cond);
-    keepalive_running = pthread_create(&keepalive, NULL, keepalive_main, NULL) == 0;
-    return keepalive_running && pcsc_monitor_start(on_pcsc, NULL) == 0 && p11_monitor_start(on_pcsc, NULL) == 0 &&
+    return pcsc_monitor_start(on_pcsc, NULL) == 0 && p11_monitor_start(on_pcsc, NULL) == 0 &&
                    skf_monitor_start(on_pcsc, NULL) == 0
                ? 0
                : -1;
@@ -244,6 +248,7 @@ void events_shutdown(void)
         }
     }
     pthread_mutex_unlock(&hub_lock);
+    /* No thread starts once `closing` is set. */
     if (keepalive_running)
         pthread_join(keepalive, NULL);
     keepalive_running = 0;

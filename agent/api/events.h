@@ -10,8 +10,8 @@
  * Types: reader-added, reader-removed, token-inserted, token-removed; a
  * comment line (": ping") every EVENTS_PING_S seconds keeps proxies and the
  * idle timeouts content and finds dead clients. The pings come from a thread
- * of the hub's own that sleeps without a timeout while nobody listens: an
- * idle agent has no wake-ups.
+ * of the hub's own, started with the first stream, that sleeps without a
+ * timeout while nobody listens: an idle agent has no wake-ups.
  */
 #ifndef UKEY_API_EVENTS_H
 #define UKEY_API_EVENTS_H
@@ -46,8 +46,8 @@ void events_publish(const char *type, const char *data_json);
  * and will not be called again. */
 void events_observe(void (*fn)(const char *type, const char *data_json, void *ctx), void *ctx);
 
-/* Starts the keep-alive thread and the PC/SC and PKCS#11 monitors that feed
- * the hub; 0 on success. */
+/* Starts the PC/SC, PKCS#11 and SKF monitors that feed the hub; 0 on
+ * success. */
 int events_start(void);
 
 /* Stops the monitor, ends every stream and wakes parked connections, so the
