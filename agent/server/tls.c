@@ -156,7 +156,7 @@ static struct tls_identity *identity_load(const char *cert_file, const char *key
         goto fail;
     }
     mbedtls_ssl_conf_rng(&id->conf, rng_random, NULL);
-    compat_ssl_conf_versions_and_suites(&id->conf);
+    compat_ssl_conf_server_crypto(&id->conf);
     mbedtls_ssl_conf_sni(&id->conf, check_sni, NULL);
     /* No renegotiation (the default, said out loud); no session tickets set up. */
     mbedtls_ssl_conf_renegotiation(&id->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);

@@ -142,6 +142,23 @@ class TlsIdentity(unittest.TestCase):
         self.assertRegex(ok.stdout, r"Cipher is ECDHE-ECDSA-(AES128-GCM-SHA256|AES256-GCM-SHA384|CHACHA20-POLY1305)")
         self.assertIn("ALPN protocol: http/1.1", ok.stdout)
 
+    def s_client(self, *args):
+        return run_tool("openssl", "s_client", "-connect", "127.0.0.1:%d" % self.agent.port,
+                        "-CAfile", self.agent.ca, "-tls1_2", *args, check=False, input="")
+
+    def test_server_chooses_the_ecdhe_group(self):
+        # The server's order (X25519, P-256), not the client's first offer
+        # nor mbedTLS 2.28's default (largest curve first): secp521r1 costs
+        # about ten times as much. Every offer names P-256, the curve of the
+        # agent's ECDSA key: a TLS 1.2 client without it cannot check the
+        # signature (RFC 8422 5.1), so the handshake fails whatever the group.
+        for groups, chosen in (("secp521r1:X25519:prime256v1", r"X25519"),
+                               ("secp521r1:secp384r1:prime256v1", r"ECDH, (prime256v1|P-256)"),
+                               ("X25519:prime256v1", r"X25519")):
+            out = self.s_client("-groups", groups).stdout
+            self.assertIn("Verify return code: 0 (ok)", out, groups)
+            self.assertRegex(out, r"Server Temp Key: " + chosen, groups)
+
     def test_keep_alive(self):
         conn = self.agent.connect()
         try:
