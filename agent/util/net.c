@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,8 +63,12 @@ net_socket net_listen_loopback(int family, unsigned port, int backlog, int nonbl
 
 net_socket net_accept(net_socket l, struct sockaddr_storage *peer, socklen_t *peerlen)
 {
+    int one = 1, fd;
     *peerlen = sizeof *peer;
-    return accept4(l, (struct sockaddr *)peer, peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    fd = accept4(l, (struct sockaddr *)peer, peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
 }
 
 int net_pair(net_socket sv[2])

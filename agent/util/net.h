@@ -61,13 +61,16 @@ static inline unsigned net_local_port(net_socket s)
 }
 
 /* A non-blocking, non-inheritable connection from listener `l`, with the
- * peer's address; NET_INVALID when none is waiting or on error. */
+ * peer's address; NET_INVALID when none is waiting or on error. Nagle is
+ * off (TCP_NODELAY): mbedTLS sends a handshake flight as several small
+ * writes, and Nagle held each later one until the client's delayed ACK,
+ * ~40 ms per new connection. */
 net_socket net_accept(net_socket l, struct sockaddr_storage *peer, socklen_t *peerlen);
 
 /* Two connected, non-blocking, non-inheritable stream sockets. POSIX: an
  * AF_UNIX socketpair. Windows (Wine has no AF_UNIX): a loopback TCP
  * connection whose accepted end is checked to be our own connect, so that
- * no other process can slip in between. Returns 0, or -1 with the last
+ * no other process can slip in between; Nagle is off on both ends. Returns 0, or -1 with the last
  * error set. */
 int net_pair(net_socket sv[2]);
 
