@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ticket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,22 @@
 #define RELAY_BUF 8192
 #define MAX_LISTENERS 2
 #define ACCEPTS_PER_ROUND 64
+
+/*
+ * Session tickets (RFC 5077) let a browser's next connection skip the
+ * ECDHE and the signature: the session's state goes to the client sealed
+ * with AES-256-GCM under a key that exists only in this process's memory.
+ * A ticket is good for TICKET_LIFETIME_S after its full handshake (a
+ * resumption issues no new one, so it never extends the session); mbedTLS
+ * makes a new key every TICKET_LIFETIME_S and keeps the one before for the
+ * tickets it sealed; when no ticket has been sealed for TICKET_LIFETIME_S
+ * (all have expired) both keys are wiped, and an idle agent holds none.
+ * A key therefore lives at most 3 x TICKET_LIFETIME_S (30 min), which
+ * bounds what reading the process's memory could decrypt of past sessions:
+ * forward secrecy is kept beyond that. Ten minutes covers a page's calls
+ * and a login; a browser that comes back later pays one full handshake.
+ */
+#define TICKET_LIFETIME_S 600
 
 /* A loaded certificate + key + config; connections hold a reference. */
 struct tls_identity {
@@ -77,6 +94,9 @@ struct tls_front {
     size_t n_conns;
     struct tls_front_options opt;
     long long full_log_ms;
+    mbedtls_ssl_ticket_context ticket;
+    int ticket_keys;            /* `ticket` is set up (its keys exist) */
+    long long ticket_wipe_ms;   /* when the last ticket sealed has expired */
 };
 
 /* I/O callbacks (ctx: the struct conn): non-blocking socket calls mapped
@@ -119,6 +139,44 @@ static int check_sni(void *arg, mbedtls_ssl_context *ssl, const unsigned char *n
     return -1;
 }
 
+/* Ticket callbacks (ctx: the front): keys made at the first ticket,
+ * wiped by tickets_wipe. */
+static int ticket_write(void *ctx, const mbedtls_ssl_session *session, unsigned char *start,
+                        const unsigned char *end, size_t *tlen, uint32_t *lifetime)
+{
+    struct tls_front *front = ctx;
+    if (!front->ticket_keys) {
+        mbedtls_ssl_ticket_init(&front->ticket);
+        if (mbedtls_ssl_ticket_setup(&front->ticket, rng_random, NULL, MBEDTLS_CIPHER_AES_256_GCM,
+                                     TICKET_LIFETIME_S) != 0) {
+            mbedtls_ssl_ticket_free(&front->ticket);
+            return MBEDTLS_ERR_SSL_INTERNAL_ERROR; /* the handshake goes on without a ticket */
+        }
+        front->ticket_keys = 1;
+    }
+    front->ticket_wipe_ms = clock_ms() + TICKET_LIFETIME_S * 1000LL;
+    return mbedtls_ssl_ticket_write(&front->ticket, session, start, end, tlen, lifetime);
+}
+
+/* A ticket that does not open (expired, from before a wipe or a restart,
+ * forged) makes mbedTLS ignore it: a full handshake follows. */
+static int ticket_parse(void *ctx, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
+{
+    struct tls_front *front = ctx;
+    if (!front->ticket_keys)
+        return MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED;
+    return mbedtls_ssl_ticket_parse(&front->ticket, session, buf, len);
+}
+
+/* Zeroes both ticket keys; every ticket out there stops opening. */
+static void tickets_wipe(struct tls_front *front)
+{
+    if (!front->ticket_keys)
+        return;
+    mbedtls_ssl_ticket_free(&front->ticket);
+    front->ticket_keys = 0;
+}
+
 static void identity_unref(struct tls_identity *id)
 {
     if (!id || --id->refs > 0)
@@ -129,8 +187,8 @@ static void identity_unref(struct tls_identity *id)
     free(id);
 }
 
-static struct tls_identity *identity_load(const char *cert_file, const char *key_file, char *err,
-                                          size_t errlen)
+static struct tls_identity *identity_load(struct tls_front *front, const char *cert_file,
+                                          const char *key_file, char *err, size_t errlen)
 {
     static const char *alpn[] = {"http/1.1", NULL};
     struct tls_identity *id = calloc(1, sizeof *id);
@@ -158,8 +216,9 @@ static struct tls_identity *identity_load(const char *cert_file, const char *key
     mbedtls_ssl_conf_rng(&id->conf, rng_random, NULL);
     compat_ssl_conf_server_crypto(&id->conf);
     mbedtls_ssl_conf_sni(&id->conf, check_sni, NULL);
-    /* No renegotiation (the default, said out loud); no session tickets set up. */
+    /* No renegotiation (the default, said out loud). */
     mbedtls_ssl_conf_renegotiation(&id->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+    mbedtls_ssl_conf_session_tickets_cb(&id->conf, ticket_write, ticket_parse, front);
     return id;
 fail:
     identity_unref(id);
@@ -169,9 +228,11 @@ fail:
 int tls_front_reload(struct tls_front *front, const char *cert_file, const char *key_file,
                      char *err, size_t errlen)
 {
-    struct tls_identity *id = identity_load(cert_file, key_file, err, errlen);
+    struct tls_identity *id = identity_load(front, cert_file, key_file, err, errlen);
     if (!id)
         return -1;
+    /* A session of the old certificate is not resumed under the new one. */
+    tickets_wipe(front);
     identity_unref(front->id);
     front->id = id;
     return 0;
@@ -211,7 +272,7 @@ struct tls_front *tls_front_create(const struct tls_front_options *opt, struct h
     }
     front->opt = *opt;
     front->http = http;
-    if (!(front->id = identity_load(opt->cert_file, opt->key_file, err, errlen)))
+    if (!(front->id = identity_load(front, opt->cert_file, opt->key_file, err, errlen)))
         goto fail;
     if (listen_on(AF_INET, opt->port, &fd, &in_use, err, errlen) != 0)
         goto fail;
@@ -515,6 +576,8 @@ int tls_front_run(struct tls_front *front, volatile int *stop, net_socket wake_f
             if (c->deadline_ms - t < wait)
                 wait = c->deadline_ms - t;
         }
+        if (front->ticket_keys && front->ticket_wipe_ms - t < wait)
+            wait = front->ticket_wipe_ms - t;
         if (wait < 0)
             wait = 0;
         /* Until the next deadline or tick: an idle agent sleeps here (a
@@ -537,6 +600,8 @@ int tls_front_run(struct tls_front *front, volatile int *stop, net_socket wake_f
         for (size_t i = 0; i < front->n_listeners; i++)
             if (pfd[i].revents & POLLIN)
                 accept_new(front, front->listeners[i]);
+        if (front->ticket_keys && t >= front->ticket_wipe_ms)
+            tickets_wipe(front);
         if (tick && t >= next_tick) {
             tick(arg);
             next_tick = t + (long long)tick_s * 1000;
@@ -555,6 +620,7 @@ void tls_front_destroy(struct tls_front *front)
     for (size_t i = 0; i < front->n_listeners; i++)
         net_close(front->listeners[i]);
     identity_unref(front->id);
+    tickets_wipe(front);
     free(front->conns);
     free(front);
 }
