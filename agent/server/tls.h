@@ -1,9 +1,9 @@
 /*
  * The TLS front: listening sockets on 127.0.0.1 and [::1], the mbedTLS
  * handshake, and a plaintext relay to libmicrohttpd through a socket pair per
- * connection. One non-blocking poll() loop in the calling thread; no thread
- * per connection, so a client that stalls its handshake only holds its own
- * slot until the handshake timeout. At max_connections a new connection
+ * connection. One non-blocking event loop (poller.h) in the calling thread;
+ * no thread per connection, so a client that stalls its handshake only holds
+ * its own slot until the handshake timeout. At max_connections a new connection
  * takes the place of the least active one (idle keep-alive connections and
  * slowloris clients cannot keep a fresh client out). The server chooses the
  * ECDHE group (X25519, then P-256); a returning client resumes its session
