@@ -11,6 +11,7 @@
 #include "server/tls.h"
 
 #include "server/peer.h"
+#include "server/poller.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mbedtls_compat.h"
@@ -21,6 +22,7 @@
 #include <limits.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ticket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,22 @@
 #define RELAY_BUF 8192
 #define MAX_LISTENERS 2
 #define ACCEPTS_PER_ROUND 64
+
+/*
+ * Session tickets (RFC 5077) let a browser's next connection skip the
+ * ECDHE and the signature: the session's state goes to the client sealed
+ * with AES-256-GCM under a key that exists only in this process's memory.
+ * A ticket is good for TICKET_LIFETIME_S after its full handshake (a
+ * resumption issues no new one, so it never extends the session); mbedTLS
+ * makes a new key every TICKET_LIFETIME_S and keeps the one before for the
+ * tickets it sealed; when no ticket has been sealed for TICKET_LIFETIME_S
+ * (all have expired) both keys are wiped, and an idle agent holds none.
+ * A key therefore lives at most 3 x TICKET_LIFETIME_S (30 min), which
+ * bounds what reading the process's memory could decrypt of past sessions:
+ * forward secrecy is kept beyond that. Ten minutes covers a page's calls
+ * and a login; a browser that comes back later pays one full handshake.
+ */
+#define TICKET_LIFETIME_S 600
 
 /* A loaded certificate + key + config; connections hold a reference. */
 struct tls_identity {
@@ -60,7 +78,8 @@ struct conn {
     socklen_t peerlen;
     long long deadline_ms;
     long long active_ms;        /* when bytes last moved, for eviction at the cap */
-    int poll_tcp, poll_pair;    /* index in the pollfd array, -1 if none */
+    short watch_tcp, watch_pair; /* what the poller watches on each socket */
+    short rev_tcp, rev_pair;    /* what it saw ready in this round */
     unsigned char up[RELAY_BUF];
     size_t up_len, up_off;
     unsigned char down[RELAY_BUF];
@@ -77,6 +96,12 @@ struct tls_front {
     size_t n_conns;
     struct tls_front_options opt;
     long long full_log_ms;
+    struct poller *poller;
+    struct poller_event *events;
+    size_t max_events;
+    mbedtls_ssl_ticket_context ticket;
+    int ticket_keys;            /* `ticket` is set up (its keys exist) */
+    long long ticket_wipe_ms;   /* when the last ticket sealed has expired */
 };
 
 /* I/O callbacks (ctx: the struct conn): non-blocking socket calls mapped
@@ -119,6 +144,44 @@ static int check_sni(void *arg, mbedtls_ssl_context *ssl, const unsigned char *n
     return -1;
 }
 
+/* Ticket callbacks (ctx: the front): keys made at the first ticket,
+ * wiped by tickets_wipe. */
+static int ticket_write(void *ctx, const mbedtls_ssl_session *session, unsigned char *start,
+                        const unsigned char *end, size_t *tlen, uint32_t *lifetime)
+{
+    struct tls_front *front = ctx;
+    if (!front->ticket_keys) {
+        mbedtls_ssl_ticket_init(&front->ticket);
+        if (mbedtls_ssl_ticket_setup(&front->ticket, rng_random, NULL, MBEDTLS_CIPHER_AES_256_GCM,
+                                     TICKET_LIFETIME_S) != 0) {
+            mbedtls_ssl_ticket_free(&front->ticket);
+            return MBEDTLS_ERR_SSL_INTERNAL_ERROR; /* the handshake goes on without a ticket */
+        }
+        front->ticket_keys = 1;
+    }
+    front->ticket_wipe_ms = clock_ms() + TICKET_LIFETIME_S * 1000LL;
+    return mbedtls_ssl_ticket_write(&front->ticket, session, start, end, tlen, lifetime);
+}
+
+/* A ticket that does not open (expired, from before a wipe or a restart,
+ * forged) makes mbedTLS ignore it: a full handshake follows. */
+static int ticket_parse(void *ctx, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
+{
+    struct tls_front *front = ctx;
+    if (!front->ticket_keys)
+        return MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED;
+    return mbedtls_ssl_ticket_parse(&front->ticket, session, buf, len);
+}
+
+/* Zeroes both ticket keys; every ticket out there stops opening. */
+static void tickets_wipe(struct tls_front *front)
+{
+    if (!front->ticket_keys)
+        return;
+    mbedtls_ssl_ticket_free(&front->ticket);
+    front->ticket_keys = 0;
+}
+
 static void identity_unref(struct tls_identity *id)
 {
     if (!id || --id->refs > 0)
@@ -129,8 +192,8 @@ static void identity_unref(struct tls_identity *id)
     free(id);
 }
 
-static struct tls_identity *identity_load(const char *cert_file, const char *key_file, char *err,
-                                          size_t errlen)
+static struct tls_identity *identity_load(struct tls_front *front, const char *cert_file,
+                                          const char *key_file, char *err, size_t errlen)
 {
     static const char *alpn[] = {"http/1.1", NULL};
     struct tls_identity *id = calloc(1, sizeof *id);
@@ -156,10 +219,11 @@ static struct tls_identity *identity_load(const char *cert_file, const char *key
         goto fail;
     }
     mbedtls_ssl_conf_rng(&id->conf, rng_random, NULL);
-    compat_ssl_conf_versions_and_suites(&id->conf);
+    compat_ssl_conf_server_crypto(&id->conf);
     mbedtls_ssl_conf_sni(&id->conf, check_sni, NULL);
-    /* No renegotiation (the default, said out loud); no session tickets set up. */
+    /* No renegotiation (the default, said out loud). */
     mbedtls_ssl_conf_renegotiation(&id->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+    mbedtls_ssl_conf_session_tickets_cb(&id->conf, ticket_write, ticket_parse, front);
     return id;
 fail:
     identity_unref(id);
@@ -169,9 +233,11 @@ fail:
 int tls_front_reload(struct tls_front *front, const char *cert_file, const char *key_file,
                      char *err, size_t errlen)
 {
-    struct tls_identity *id = identity_load(cert_file, key_file, err, errlen);
+    struct tls_identity *id = identity_load(front, cert_file, key_file, err, errlen);
     if (!id)
         return -1;
+    /* A session of the old certificate is not resumed under the new one. */
+    tickets_wipe(front);
     identity_unref(front->id);
     front->id = id;
     return 0;
@@ -211,7 +277,13 @@ struct tls_front *tls_front_create(const struct tls_front_options *opt, struct h
     }
     front->opt = *opt;
     front->http = http;
-    if (!(front->id = identity_load(opt->cert_file, opt->key_file, err, errlen)))
+    front->max_events = MAX_LISTENERS + 1 + 2 * (size_t)opt->max_connections;
+    if (!(front->events = calloc(front->max_events, sizeof *front->events)) ||
+        !(front->poller = poller_new(front->max_events))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (!(front->id = identity_load(front, opt->cert_file, opt->key_file, err, errlen)))
         goto fail;
     if (listen_on(AF_INET, opt->port, &fd, &in_use, err, errlen) != 0)
         goto fail;
@@ -238,7 +310,10 @@ static void conn_close(struct tls_front *front, size_t i)
     struct conn *c = front->conns[i];
     if (c->state == CONN_RELAY)
         mbedtls_ssl_close_notify(&c->ssl); /* best effort, non-blocking */
+    poller_watch(front->poller, c->tcp, c->watch_tcp, 0, NULL);
     net_close(c->tcp);
+    if (c->pair != NET_INVALID)
+        poller_watch(front->poller, c->pair, c->watch_pair, 0, NULL);
     net_close(c->pair);
     mbedtls_ssl_free(&c->ssl); /* zeroizes its record buffers */
     identity_unref(c->id);
@@ -354,10 +429,14 @@ static void up_done(struct conn *c)
     c->up_len = 0;
 }
 
-/* Moves as many bytes as possible in both directions. Returns 0 to keep the
- * connection, 1 when MHD has closed its side (everything it sent is passed
- * on), -1 to close it now. */
-static int relay(struct tls_front *front, struct conn *c)
+/* Moves as many bytes as possible in both directions. A socket is read
+ * only when the poller saw it ready (`tcp_ready`: any event on the client's
+ * socket; `pair_ready`: input, EOF or an error on the pair) or when
+ * mbedTLS already holds a record: the poller is level-triggered, so what one
+ * round leaves in the kernel wakes the next, and no recv() is spent just to
+ * learn EAGAIN. Returns 0 to keep the connection, 1 when MHD has closed
+ * its side (everything it sent is passed on), -1 to close it now. */
+static int relay(struct tls_front *front, struct conn *c, int tcp_ready, int pair_ready)
 {
     int progress = 1, moved = 0;
     c->ssl_wants_write = 0;
@@ -365,7 +444,7 @@ static int relay(struct tls_front *front, struct conn *c)
         int r;
         progress = 0;
         /* client -> MHD */
-        if (c->up_len == 0) {
+        if (c->up_len == 0 && (tcp_ready || mbedtls_ssl_check_pending(&c->ssl))) {
             r = mbedtls_ssl_read(&c->ssl, c->up, sizeof c->up);
             if (r > 0) {
                 c->up_len = (size_t)r;
@@ -373,7 +452,10 @@ static int relay(struct tls_front *front, struct conn *c)
                 progress = 1;
             } else if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
                 c->ssl_wants_write = 1;
-            } else if (r != MBEDTLS_ERR_SSL_WANT_READ) {
+                tcp_ready = 0;
+            } else if (r == MBEDTLS_ERR_SSL_WANT_READ) {
+                tcp_ready = 0;
+            } else {
                 return -1; /* close_notify, EOF or a TLS error: the client is gone */
             }
         }
@@ -394,17 +476,20 @@ static int relay(struct tls_front *front, struct conn *c)
             }
         }
         /* MHD -> client */
-        if (c->down_len == 0) {
+        if (c->down_len == 0 && pair_ready) {
             long n = net_recv(c->pair, c->down, sizeof c->down);
             if (n > 0) {
                 c->down_len = (size_t)n;
                 c->down_off = 0;
                 progress = 1;
+                pair_ready = (size_t)n == sizeof c->down; /* a short read emptied it */
             } else if (n == 0 || net_conn_reset()) {
                 /* MHD closed the connection after its response; ECONNRESET
                  * when it closed with request bytes still unread. */
                 return 1;
-            } else if (!net_would_block()) {
+            } else if (net_would_block()) {
+                pair_ready = 0;
+            } else {
                 return -1;
             }
         }
@@ -431,10 +516,12 @@ static int relay(struct tls_front *front, struct conn *c)
 }
 
 /* Switches to DRAIN: close_notify, FIN, and a short wait for the client's EOF. */
-static void start_drain(struct conn *c)
+static void start_drain(struct tls_front *front, struct conn *c)
 {
     mbedtls_ssl_close_notify(&c->ssl);
     net_shutdown(c->tcp, 0);
+    poller_watch(front->poller, c->pair, c->watch_pair, 0, NULL);
+    c->watch_pair = 0;
     net_close(c->pair);
     c->pair = NET_INVALID;
     c->state = CONN_DRAIN;
@@ -454,9 +541,9 @@ static int drain(struct conn *c)
     }
 }
 
-/* Advances one connection after poll() saw activity on it. Returns 0 to
- * keep it, -1 to close it. */
-static int conn_step(struct tls_front *front, struct conn *c)
+/* Advances one connection after the poller saw activity on it (see relay()
+ * for the two flags). Returns 0 to keep it, -1 to close it. */
+static int conn_step(struct tls_front *front, struct conn *c, int tcp_ready, int pair_ready)
 {
     int r;
     if (c->state == CONN_DRAIN)
@@ -475,75 +562,122 @@ static int conn_step(struct tls_front *front, struct conn *c)
         }
         if (start_relay(front, c) != 0)
             return -1;
+        /* A resuming client's request may come with its Finished. */
+        tcp_ready = 1;
+        pair_ready = 0;
     }
-    r = relay(front, c);
+    r = relay(front, c, tcp_ready, pair_ready);
     if (r == 1) {
-        start_drain(c);
+        start_drain(front, c);
         return drain(c);
     }
     return r;
 }
 
+/* The poller's tags: wake_tag for the wake-up socket, a listener's slot, a
+ * connection for its TCP socket and the next byte's address (never a
+ * connection's, they are aligned) for its pair. */
+static char wake_tag;
+static void *pair_tag(struct conn *c) { return (char *)c + 1; }
+
+/* Brings what the poller watches in line with what each connection waits
+ * for (no system call when nothing changed); clears last round's events.
+ * Returns the time left to the nearest deadline, at most `wait`. */
+static long long watch_conns(struct tls_front *front, long long t, long long wait)
+{
+    for (size_t i = front->n_conns; i-- > 0;) {
+        struct conn *c = front->conns[i];
+        short ev = (short)(c->ssl_wants_write ? POLLOUT : 0), pev = 0;
+        if (c->state != CONN_RELAY || c->up_len == 0)
+            ev |= POLLIN;
+        if (c->pair != NET_INVALID)
+            pev = (short)((c->down_len == 0 ? POLLIN : 0) | (c->up_len > 0 ? POLLOUT : 0));
+        if (poller_watch(front->poller, c->tcp, c->watch_tcp, ev, c) != 0 ||
+            (c->pair != NET_INVALID && poller_watch(front->poller, c->pair, c->watch_pair, pev, pair_tag(c)) != 0)) {
+            char why[200];
+            log_warn("cannot watch a connection: %s", net_strerror(why, sizeof why));
+            conn_close(front, i);
+            continue;
+        }
+        c->watch_tcp = ev;
+        c->watch_pair = pev;
+        c->rev_tcp = c->rev_pair = 0;
+        if (c->deadline_ms - t < wait)
+            wait = c->deadline_ms - t;
+    }
+    return wait;
+}
+
 int tls_front_run(struct tls_front *front, volatile int *stop, net_socket wake_fd, unsigned tick_s,
                   void (*tick)(void *arg), void *arg)
 {
-    size_t cap = MAX_LISTENERS + 1 + 2 * (size_t)front->opt.max_connections;
-    struct pollfd *pfd = calloc(cap, sizeof *pfd);
     long long next_tick = clock_ms() + (long long)tick_s * 1000;
+    int rc = 0;
 
-    if (!pfd)
+    for (size_t i = 0; i < front->n_listeners; i++)
+        if (poller_watch(front->poller, front->listeners[i], 0, POLLIN, &front->listeners[i]) != 0)
+            rc = -1;
+    if (rc != 0 || poller_watch(front->poller, wake_fd, 0, POLLIN, &wake_tag) != 0)
         return -1;
     while (!*stop) {
-        size_t n = 0;
-        long long t = clock_ms(), wait = next_tick - t;
-        for (size_t i = 0; i < front->n_listeners; i++)
-            pfd[n++] = (struct pollfd){front->listeners[i], POLLIN, 0};
-        pfd[n++] = (struct pollfd){wake_fd, POLLIN, 0};
-        for (size_t i = 0; i < front->n_conns; i++) {
-            struct conn *c = front->conns[i];
-            short ev = (short)(c->ssl_wants_write ? POLLOUT : 0);
-            if (c->state != CONN_RELAY || c->up_len == 0)
-                ev |= POLLIN;
-            c->poll_tcp = (int)n;
-            pfd[n++] = (struct pollfd){c->tcp, ev, 0};
-            c->poll_pair = -1;
-            if (c->pair != NET_INVALID) {
-                short pev = (short)((c->down_len == 0 ? POLLIN : 0) | (c->up_len > 0 ? POLLOUT : 0));
-                c->poll_pair = (int)n;
-                pfd[n++] = (struct pollfd){c->pair, pev, 0};
-            }
-            if (c->deadline_ms - t < wait)
-                wait = c->deadline_ms - t;
-        }
+        long long t = clock_ms(), wait;
+        int n, woken = 0, listener_ready[MAX_LISTENERS] = {0};
+        wait = watch_conns(front, t, next_tick - t);
+        if (front->ticket_keys && front->ticket_wipe_ms - t < wait)
+            wait = front->ticket_wipe_ms - t;
         if (wait < 0)
             wait = 0;
         /* Until the next deadline or tick: an idle agent sleeps here (a
          * signal writes to wake_fd). */
-        if (net_poll(pfd, n, (int)(wait > INT_MAX ? INT_MAX : wait)) < 0)
+        if ((n = poller_wait(front->poller, front->events, front->max_events,
+                             (int)(wait > INT_MAX ? INT_MAX : wait))) < 0) {
+            rc = -1;
             break;
-        if (pfd[front->n_listeners].revents)
+        }
+        /* Every event is noted on its connection before any connection
+         * closes (and is freed). */
+        for (int k = 0; k < n; k++) {
+            void *tag = front->events[k].tag;
+            short rev = front->events[k].revents;
+            size_t l = 0;
+            while (l < front->n_listeners && tag != &front->listeners[l])
+                l++;
+            if (tag == &wake_tag)
+                woken = 1;
+            else if (l < front->n_listeners)
+                listener_ready[l] = 1;
+            else if (((uintptr_t)tag & 1) != 0)
+                ((struct conn *)((char *)tag - 1))->rev_pair = rev;
+            else
+                ((struct conn *)tag)->rev_tcp = rev;
+        }
+        if (woken)
             break;
         t = clock_ms();
-        /* Existing connections first: the indices are only valid until one closes. */
         for (size_t i = front->n_conns; i-- > 0;) {
             struct conn *c = front->conns[i];
-            int active = pfd[c->poll_tcp].revents || (c->poll_pair >= 0 && pfd[c->poll_pair].revents);
-            if ((active && conn_step(front, c) != 0) || (!active && t >= c->deadline_ms)) {
+            int active = c->rev_tcp || c->rev_pair;
+            if ((active && conn_step(front, c, c->rev_tcp != 0, (c->rev_pair & (POLLIN | POLLHUP | POLLERR)) != 0) != 0) ||
+                (!active && t >= c->deadline_ms)) {
                 if (!active && c->state == CONN_HANDSHAKE)
                     log_debug("TLS handshake timed out");
                 conn_close(front, i);
             }
         }
         for (size_t i = 0; i < front->n_listeners; i++)
-            if (pfd[i].revents & POLLIN)
+            if (listener_ready[i])
                 accept_new(front, front->listeners[i]);
+        if (front->ticket_keys && t >= front->ticket_wipe_ms)
+            tickets_wipe(front);
         if (tick && t >= next_tick) {
             tick(arg);
             next_tick = t + (long long)tick_s * 1000;
         }
     }
-    free(pfd);
-    return 0;
+    poller_watch(front->poller, wake_fd, POLLIN, 0, NULL);
+    for (size_t i = 0; i < front->n_listeners; i++)
+        poller_watch(front->poller, front->listeners[i], POLLIN, 0, NULL);
+    return rc;
 }
 
 void tls_front_destroy(struct tls_front *front)
@@ -555,6 +689,9 @@ void tls_front_destroy(struct tls_front *front)
     for (size_t i = 0; i < front->n_listeners; i++)
         net_close(front->listeners[i]);
     identity_unref(front->id);
+    tickets_wipe(front);
+    poller_free(front->poller);
+    free(front->events);
     free(front->conns);
     free(front);
 }

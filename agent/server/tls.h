@@ -1,11 +1,14 @@
 /*
  * The TLS front: listening sockets on 127.0.0.1 and [::1], the mbedTLS
  * handshake, and a plaintext relay to libmicrohttpd through a socket pair per
- * connection. One non-blocking poll() loop in the calling thread; no thread
- * per connection, so a client that stalls its handshake only holds its own
- * slot until the handshake timeout. At max_connections a new connection
+ * connection. One non-blocking event loop (poller.h) in the calling thread;
+ * no thread per connection, so a client that stalls its handshake only holds
+ * its own slot until the handshake timeout. At max_connections a new connection
  * takes the place of the least active one (idle keep-alive connections and
- * slowloris clients cannot keep a fresh client out).
+ * slowloris clients cannot keep a fresh client out). The server chooses the
+ * ECDHE group (X25519, then P-256); a returning client resumes its session
+ * with a ticket sealed under keys that live only in memory for minutes
+ * (TICKET_LIFETIME_S in tls.c).
  */
 #ifndef UKEY_SERVER_TLS_H
 #define UKEY_SERVER_TLS_H
@@ -38,7 +41,8 @@ struct tls_front *tls_front_create(const struct tls_front_options *opt, struct h
 unsigned tls_front_port(const struct tls_front *front);
 
 /* Replaces the TLS identity for new connections (after renewal); existing
- * connections keep theirs. Returns 0, or -1 with `err` (old identity kept). */
+ * connections keep theirs; tickets issued before are no longer resumed.
+ * Returns 0, or -1 with `err` (old identity kept). */
 int tls_front_reload(struct tls_front *front, const char *cert_file, const char *key_file,
                      char *err, size_t errlen);
 

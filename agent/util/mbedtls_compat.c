@@ -46,7 +46,7 @@ int compat_sha256(const unsigned char *in, size_t len, unsigned char out[32])
 #endif
 }
 
-void compat_ssl_conf_versions_and_suites(struct mbedtls_ssl_config *conf)
+void compat_ssl_conf_server_crypto(struct mbedtls_ssl_config *conf)
 {
     static const int suites[] = {
 #if COMPAT_MBEDTLS3 && defined(MBEDTLS_SSL_PROTO_TLS1_3)
@@ -59,10 +59,24 @@ void compat_ssl_conf_versions_and_suites(struct mbedtls_ssl_config *conf)
         MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
         0,
     };
+    /* The server picks the first of its own list that the client offers
+     * (2.28's default list starts with secp521r1, ~10x the cost of these
+     * two); no Brainpool or Koblitz curves. */
 #if COMPAT_MBEDTLS3
+    static const uint16_t groups[] = {
+        MBEDTLS_SSL_IANA_TLS_GROUP_X25519, MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+        MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1, MBEDTLS_SSL_IANA_TLS_GROUP_SECP521R1,
+        MBEDTLS_SSL_IANA_TLS_GROUP_NONE,
+    };
     mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+    mbedtls_ssl_conf_groups(conf, groups);
 #else
+    static const mbedtls_ecp_group_id groups[] = {
+        MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_SECP384R1,
+        MBEDTLS_ECP_DP_SECP521R1, MBEDTLS_ECP_DP_NONE,
+    };
     mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_curves(conf, groups);
 #endif
     mbedtls_ssl_conf_ciphersuites(conf, suites);
 }

@@ -79,9 +79,11 @@ static inline const unsigned char *compat_pem_der(const mbedtls_pem_context *pem
 }
 
 struct mbedtls_ssl_config;
-/* TLS 1.2 as the minimum (and 1.3 as the maximum where the library has it),
- * AEAD ECDHE-ECDSA suites only. */
-void compat_ssl_conf_versions_and_suites(struct mbedtls_ssl_config *conf);
+/* A server's protocol choices: TLS 1.2 as the minimum (and 1.3 as the
+ * maximum where the library has it), AEAD ECDHE-ECDSA suites only, and the
+ * key exchange groups in the server's order of preference: X25519, P-256,
+ * then P-384 and P-521 only for a client that offers neither. */
+void compat_ssl_conf_server_crypto(struct mbedtls_ssl_config *conf);
 
 /* 1 if the certificate carries extension `type` (MBEDTLS_X509_EXT_*). */
 static inline int compat_crt_has_ext(const mbedtls_x509_crt *crt, int type)

@@ -70,7 +70,7 @@ net_socket net_accept(net_socket l, struct sockaddr_storage *peer, socklen_t *pe
 /* Two connected, non-blocking, non-inheritable stream sockets. POSIX: an
  * AF_UNIX socketpair. Windows (Wine has no AF_UNIX): a loopback TCP
  * connection whose accepted end is checked to be our own connect, so that
- * no other process can slip in between. Returns 0, or -1 with the last
+ * no other process can slip in between; Nagle is off on both ends. Returns 0, or -1 with the last
  * error set. */
 int net_pair(net_socket sv[2]);
 

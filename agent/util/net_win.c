@@ -42,6 +42,13 @@ static int set_nonblocking(net_socket s)
     return ioctlsocket(s, FIONBIO, &one) == 0 ? 0 : -1;
 }
 
+/* No Nagle: see net_accept in net.h. */
+static void set_nodelay(net_socket s)
+{
+    BOOL one = TRUE;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+}
+
 /* Closes `s` without losing the error that made us give up on it. */
 static void close_keep_error(net_socket s)
 {
@@ -99,7 +106,7 @@ net_socket net_accept(net_socket l, struct sockaddr_storage *peer, socklen_t *pe
         close_keep_error(s);
         return INVALID_SOCKET;
     }
-    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&(BOOL){TRUE}, sizeof(BOOL));
+    set_nodelay(s);
     return s;
 }
 
@@ -148,6 +155,8 @@ int net_pair(net_socket sv[2])
         close_keep_error(c);
         return -1;
     }
+    set_nodelay(a);
+    set_nodelay(c);
     sv[0] = c;
     sv[1] = a;
     return 0;

@@ -9,6 +9,7 @@ import socket
 import ssl
 import stat
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -142,6 +143,36 @@ class TlsIdentity(unittest.TestCase):
         self.assertRegex(ok.stdout, r"Cipher is ECDHE-ECDSA-(AES128-GCM-SHA256|AES256-GCM-SHA384|CHACHA20-POLY1305)")
         self.assertIn("ALPN protocol: http/1.1", ok.stdout)
 
+    def s_client(self, *args):
+        return run_tool("openssl", "s_client", "-connect", "127.0.0.1:%d" % self.agent.port,
+                        "-CAfile", self.agent.ca, "-tls1_2", *args, check=False, input="")
+
+    def test_server_chooses_the_ecdhe_group(self):
+        # The server's order (X25519, P-256), not the client's first offer
+        # nor mbedTLS 2.28's default (largest curve first): secp521r1 costs
+        # about ten times as much. Every offer names P-256, the curve of the
+        # agent's ECDSA key: a TLS 1.2 client without it cannot check the
+        # signature (RFC 8422 5.1), so the handshake fails whatever the group.
+        for groups, chosen in (("secp521r1:X25519:prime256v1", r"X25519"),
+                               ("secp521r1:secp384r1:prime256v1", r"ECDH, (prime256v1|P-256)"),
+                               ("X25519:prime256v1", r"X25519")):
+            out = self.s_client("-groups", groups).stdout
+            self.assertIn("Verify return code: 0 (ok)", out, groups)
+            self.assertRegex(out, r"Server Temp Key: " + chosen, groups)
+
+    def test_session_resumption_with_a_ticket(self):
+        sess = os.path.join(self.agent.tmp, "tls.sess")
+        first = self.s_client("-sess_out", sess).stdout
+        self.assertRegex(first, r"\bNew, TLSv1\.2")
+        self.assertIn("TLS session ticket lifetime hint: 600 (seconds)", first)
+        again = self.s_client("-sess_in", sess).stdout
+        self.assertRegex(again, r"\bReused, TLSv1\.2", again)
+        self.assertIn("Verify return code: 0 (ok)", again)
+        # Resuming does not skip the SNI check.
+        other = self.s_client("-sess_in", sess, "-servername", "attacker.example")
+        self.assertTrue(other.returncode != 0 or "Cipher is (NONE)" in other.stdout, other.stdout)
+        self.assertNotRegex(other.stdout, r"\bReused, ")
+
     def test_keep_alive(self):
         conn = self.agent.connect()
         try:
@@ -169,6 +200,41 @@ class TlsLifecycle(unittest.TestCase):
                 second.cleanup()
         finally:
             first.cleanup()
+
+    def test_tickets_die_with_the_process_and_expire(self):
+        """Ticket keys live in memory only: after a restart the old ticket
+        opens nothing and a full handshake follows. A ticket is good for 600 s
+        from its full handshake: with the agent's clock running 100x
+        (libfaketime), 7 s later it is refused."""
+        def s_client(agent, *args):
+            return run_tool("openssl", "s_client", "-connect", "127.0.0.1:%d" % agent.port, "-CAfile",
+                            agent.ca, "-tls1_2", *args, check=False, input="").stdout
+        first = harness.Agent().start()
+        try:
+            sess = os.path.join(first.tmp, "tls.sess")
+            self.assertRegex(s_client(first, "-sess_out", sess), r"\bNew, TLSv1\.2")
+            self.assertRegex(s_client(first, "-sess_in", sess), r"\bReused, TLSv1\.2")
+            self.assertEqual(first.stop(), 0)
+            second = harness.Agent(state_dir=first.state_dir).start()
+            try:
+                out = s_client(second, "-sess_in", sess)
+                self.assertRegex(out, r"\bNew, TLSv1\.2")
+                self.assertIn("Verify return code: 0 (ok)", out)
+            finally:
+                second.cleanup()
+        finally:
+            first.cleanup()
+        fast = harness.Agent(env={
+            "LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "+0 x100", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}).start()
+        try:
+            sess = os.path.join(fast.tmp, "tls.sess")
+            self.assertRegex(s_client(fast, "-sess_out", sess), r"\bNew, TLSv1\.2")
+            self.assertRegex(s_client(fast, "-sess_in", sess), r"\bReused, TLSv1\.2")
+            time.sleep(7)
+            self.assertRegex(s_client(fast, "-sess_in", sess), r"\bNew, TLSv1\.2")
+        finally:
+            fast.cleanup()
 
     def test_two_installs_differ(self):
         a, b = harness.Agent().start(), harness.Agent().start()
