@@ -745,6 +745,12 @@ struct http_server *http_create(const struct agent_ctx *agent, const struct guar
     srv->policy = policy;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->job_done, NULL);
+    /* One internal thread: a pool of libmicrohttpd workers is handed its
+     * connections by fd % workers, and a socket pair's second fd (the one
+     * MHD gets) has the same parity for every connection when handshakes
+     * finish in a row, so under load one worker had them all and the
+     * other sat idle (bench: 0.43 vs 0.00 cores at 64 connections). Slow
+     * requests run on threads of their own (job_start). */
     srv->daemon = MHD_start_daemon(
         MHD_USE_NO_LISTEN_SOCKET | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
             MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
@@ -752,7 +758,6 @@ struct http_server *http_create(const struct agent_ctx *agent, const struct guar
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, so it sees everything */
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2,
         MHD_OPTION_CONNECTION_LIMIT, agent->cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, agent->cfg->idle_timeout_s,
         /* Caps request line + headers per connection (invariant 7). */
