@@ -1,10 +1,13 @@
 """ukey-agent benchmarks (issue 2): status throughput and latency over TLS
-keep-alive with wrk, new TLS handshakes per second with openssl s_time,
-resident memory idle and under load, and time from exec to the first
-answered request. Everything runs on loopback against a private agent with a
-temporary state directory; every process started here is stopped by PID.
+keep-alive with wrk, each row beside nginx serving the same answer as a
+static file with the same certificate (issue 19), new TLS handshakes per
+second with openssl s_time, resident memory idle and under load, and time
+from exec to the first answered request. Everything runs on loopback against
+a private agent with a temporary state directory and a private nginx; every
+process started here is stopped by PID.
 """
 import argparse
+import http.client
 import os
 import platform
 import re
@@ -70,7 +73,7 @@ def stop(proc):
 
 
 def wrk(port, conns, seconds, pid):
-    """Runs wrk; returns (requests/s, p50 ms, p99 ms, peak RSS KiB during the run)."""
+    """Runs wrk; returns (requests/s, p50 ms, p99 ms, peak RSS KiB of `pid` during the run)."""
     peak = [rss_kib(pid)]
     done = threading.Event()
 
@@ -95,9 +98,92 @@ def wrk(port, conns, seconds, pid):
     return rps, ms("50%"), ms("99%"), peak[0]
 
 
+NGINX = "/usr/sbin/nginx"
+
+# The agent's TLS: 1.2 with its suites in its order (mbedTLS 2.28 picks by
+# the server's preference), so that both ends do the same record work.
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {dir}/server.crt;
+        ssl_certificate_key {dir}/server.key;
+        ssl_protocols TLSv1.2;
+        ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305;
+        ssl_prefer_server_ciphers on;
+        location = /api/v1/status {{
+            alias {dir}/status.json;
+            default_type "{content_type}";
+{headers}
+        }}
+    }}
+}}
+"""
+
+
+def agent_status(port, ca):
+    """The agent's answer to GET /api/v1/status: (body, its own headers)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ssl.create_default_context(cafile=ca), timeout=30)
+    conn.request("GET", "/api/v1/status", headers={"Host": "127.0.0.1:%d" % port})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return body, resp.getheaders()
+
+
+def start_nginx(tmp, state, body, headers):
+    """nginx with 1 worker on a loopback port, serving `body` as a static file
+    at /api/v1/status with the agent's headers and a copy of its certificate
+    and key; returns (process, port, worker PID)."""
+    d = os.path.join(tmp, "nginx")
+    os.mkdir(d)
+    # The worker (user nobody when started by root) reads the file.
+    os.chmod(tmp, 0o711)
+    os.chmod(d, 0o755)
+    for name in ("server.crt", "server.key"):
+        shutil.copy(os.path.join(state, name), os.path.join(d, name))
+    with open(os.path.join(d, "status.json"), "wb") as f:
+        f.write(body)
+    os.chmod(os.path.join(d, "status.json"), 0o644)
+    own = {"date", "content-length", "connection", "content-type", "server", "keep-alive"}
+    content_type = dict((k.lower(), v) for k, v in headers).get("content-type", "application/json")
+    port = free_port()
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF.format(dir=d, port=port, content_type=content_type, headers="\n".join(
+            '            add_header %s "%s" always;' % (k, v) for k, v in headers if k.lower() not in own)))
+    proc = subprocess.Popen([NGINX, "-p", d, "-c", os.path.join(d, "nginx.conf"), "-e", os.path.join(d, "error.log")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 30:
+        if proc.poll() is not None:
+            raise RuntimeError("nginx did not start: " + proc.stderr.read().decode(errors="replace"))
+        try:
+            with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+                workers = f.read().split()
+            if workers:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                return proc, port, int(workers[0])
+        except OSError:
+            pass
+        time.sleep(0.01)
+    stop(proc)
+    raise RuntimeError("nginx did not listen within 30 s")
+
+
 def requests(port, ca, count, clients=4):
     """`count` GET /api/v1/status over `clients` keep-alive TLS connections."""
-    import http.client
     ctx = ssl.create_default_context(cafile=ca)
 
     def one(n):
@@ -139,7 +225,9 @@ def machine():
     except OSError:
         pass
     pcscd = "pcscd running" if os.path.exists("/run/pcscd/pcscd.comm") else "no pcscd (status answers SCARD_E_NO_SERVICE)"
-    return "%s, %d cores, Linux %s, mbedTLS %s, %s" % (cpu, os.cpu_count(), platform.release(), mbed, pcscd)
+    nginx = subprocess.run([NGINX, "-v"], capture_output=True, text=True).stderr.strip().split("/")[-1]
+    return "%s, %d cores, Linux %s, mbedTLS %s, nginx %s, %s" % (cpu, os.cpu_count(), platform.release(), mbed,
+                                                                nginx, pcscd)
 
 
 def main():
@@ -166,7 +254,16 @@ def main():
             wakeups = idle_wakeups(proc.pid, args.idle_seconds)
             requests(port, os.path.join(state, "ca.crt"), 10000)
             after_10k = rss_kib(proc.pid)
-            results = {c: wrk(port, c, args.seconds, proc.pid) for c in (1, 16, 64)}
+            body, headers = agent_status(port, os.path.join(state, "ca.crt"))
+            nginx, nginx_port, nginx_worker = start_nginx(tmp, state, body, headers)
+            try:
+                # Side by side, one connection count after the other.
+                results, beside = {}, {}
+                for c in (1, 16, 64):
+                    results[c] = wrk(port, c, args.seconds, proc.pid)
+                    beside[c] = wrk(nginx_port, c, args.seconds, nginx_worker)
+            finally:
+                stop(nginx)
             hs = handshakes(port, os.path.join(state, "ca.crt"), args.seconds)
             hs_reuse = handshakes(port, os.path.join(state, "ca.crt"), args.seconds, "-reuse")
             after = rss_kib(proc.pid)
@@ -176,8 +273,13 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     for c, (rps, p50, p99, peak) in results.items():
-        rows.append("| `GET /api/v1/status`, TLS keep-alive, %d connection%s | %.0f req/s | p50 %.2f ms, p99 %.2f ms | peak RSS %.1f MiB |"
-                    % (c, "" if c == 1 else "s", rps, p50, p99, peak / 1024))
+        n_rps, n_p50, n_p99, n_peak = beside[c]
+        conns = "%d connection%s" % (c, "" if c == 1 else "s")
+        rows.append("| `GET /api/v1/status`, TLS keep-alive, %s | %.0f req/s (%.2f× nginx) | p50 %.2f ms, p99 %.2f ms "
+                    "(p99 %.2f× nginx's) | peak RSS %.1f MiB |"
+                    % (conns, rps, rps / n_rps, p50, p99, p99 / n_p99, peak / 1024))
+        rows.append("| nginx, 1 worker, the same JSON as a static file, %s | %.0f req/s | p50 %.2f ms, p99 %.2f ms "
+                    "| worker's peak RSS %.1f MiB |" % (conns, n_rps, n_p50, n_p99, n_peak / 1024))
     rows.append("| new TLS handshakes (openssl s_time -new, 1 client) | %.0f /s | | |" % hs)
     rows.append("| resumed TLS handshakes (openssl s_time -reuse, 1 client, session ticket) | %.0f /s | | |" % hs_reuse)
     rows.append("| RSS idle / after 10,000 requests / after all the load | %.1f MiB / %.1f MiB / %.1f MiB | | |"

@@ -91,16 +91,45 @@ static void add_common_headers(struct MHD_Response *resp, const struct req_ctx *
     MHD_add_response_header(resp, "Vary", "Origin");
 }
 
+#define JSON_FLAGS (JSON_COMPACT | JSON_ENSURE_ASCII)
+/* The first guess at an answer's size: most fit (the status is ~300 bytes). */
+#define JSON_GUESS 1024
+
+/* `body` as text in a buffer of its own, written in one go (json_dumps grows
+ * a buffer step by step and then copies it); NULL when out of memory. */
+static char *json_text(const json_t *body, size_t *len)
+{
+    size_t cap = JSON_GUESS;
+    char *text = malloc(cap);
+    while (text) {
+        size_t n = json_dumpb(body, text, cap, JSON_FLAGS);
+        char *bigger;
+        if (n == 0)
+            break;
+        if (n <= cap) {
+            *len = n;
+            return text;
+        }
+        cap = n;
+        if (!(bigger = realloc(text, cap)))
+            break;
+        text = bigger;
+    }
+    free(text);
+    return NULL;
+}
+
 static enum MHD_Result queue_json(struct MHD_Connection *c, const struct req_ctx *rc,
                                   unsigned status, json_t *body, const char *allow)
 {
-    char *text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+    size_t len;
+    char *text = json_text(body, &len);
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
     if (!text)
         return MHD_NO; /* out of memory: let MHD drop the connection */
-    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
         return MHD_NO;
@@ -694,6 +723,11 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
     (void)cls;
+    /* Formatted only when shown: over the socket pair libmicrohttpd 0.9.75
+     * reports on every answer (its TCP_NODELAY and TCP_CORK calls fail with
+     * EOPNOTSUPP, which it does not take for "not TCP"). */
+    if (log_get_level() < LOG_DEBUG)
+        return;
     vsnprintf(line, sizeof line, fmt, ap);
     line[strcspn(line, "\r\n")] = '\0';
     log_debug("http: %s", line);
@@ -711,6 +745,12 @@ struct http_server *http_create(const struct agent_ctx *agent, const struct guar
     srv->policy = policy;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->job_done, NULL);
+    /* One internal thread: a pool of libmicrohttpd workers is handed its
+     * connections by fd % workers, and a socket pair's second fd (the one
+     * MHD gets) has the same parity for every connection when handshakes
+     * finish in a row, so under load one worker had them all and the
+     * other sat idle (bench: 0.43 vs 0.00 cores at 64 connections). Slow
+     * requests run on threads of their own (job_start). */
     srv->daemon = MHD_start_daemon(
         MHD_USE_NO_LISTEN_SOCKET | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
             MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
@@ -718,7 +758,6 @@ struct http_server *http_create(const struct agent_ctx *agent, const struct guar
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, so it sees everything */
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2,
         MHD_OPTION_CONNECTION_LIMIT, agent->cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, agent->cfg->idle_timeout_s,
         /* Caps request line + headers per connection (invariant 7). */

@@ -32,7 +32,7 @@ const struct route *router_table(size_t *count)
 static int path_matches(const char *pattern, const char *path, char *param, size_t paramlen)
 {
     while (*pattern && *path) {
-        if (strncmp(pattern, "{id}", 4) == 0) {
+        if (*pattern == '{' && strncmp(pattern, "{id}", 4) == 0) {
             size_t n = strcspn(path, "/");
             if (n == 0 || n >= paramlen)
                 return 0;
