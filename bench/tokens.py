@@ -43,11 +43,12 @@ def p11_sign(d, key_id):
             "--id", key_id, "-i", data, "-o", os.path.join(d, "sig.bin")]
 
 
-def insert_and_wait(agent, pcscd, state):
-    """Inserts a virtual card and waits until the agent lists its token."""
+def insert_and_wait(agent, pcscd, state, kind):
+    """Inserts a virtual card and waits until the agent lists its token (of type `kind`)."""
     card = pcsc.VirtualCard(pcscd, state).insert()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not agent.get_json("/api/v1/tokens")[2].get("tokens"):
+    while time.monotonic() < deadline and not any(
+            t["type"] == kind for t in agent.get_json("/api/v1/tokens")[2].get("tokens", [])):
         time.sleep(0.05)
     return card
 
@@ -61,7 +62,7 @@ MINIMUM = [
     ("OpenPGP", "SELECT, GET DATA C4 (PW1's counter), VERIFY 82, INTERNAL AUTHENTICATE + logout (VERIFY FF 82): "
                 "4 + logout, same rule"),
     ("PKCS#11", "no APDUs of its own: C_GetTokenInfo (PIN flags), C_Login, C_FindObjects (the key), C_SignInit, "
-                "C_Sign + C_Logout; the card commands are the module's (OpenSC's, below)"),
+                "C_Sign + C_Logout; the card commands are the module's (OpenSC's: its PIV row)"),
     ("SKF", "no APDUs of its own: SKF_GetPINInfo, SKF_VerifyPIN, the signature call + SKF_ClearSecureState; the "
             "card commands are the vendor library's"),
 ]
@@ -76,7 +77,7 @@ def measure_login(agent, card, runs):
     conn = agent.connect()
     status = agent.request("POST", "/api/v1/login", headers, body=body, conn=conn)[0]
     if status != 200:
-        raise RuntimeError("login failed: %d" % status)
+        raise RuntimeError("login failed: %d %s" % (status, agent.request("POST", "/api/v1/login", headers, body=body)))
     n = len(card.apdu_log())
     t0 = time.perf_counter()
     for _ in range(runs):
@@ -103,7 +104,7 @@ def main():
     rows = []
     try:
         # Inserted while the agent runs: its hotplug monitor reads the card once.
-        card = insert_and_wait(agent, pcscd, state)
+        card = insert_and_wait(agent, pcscd, state, "PIV")
         insert_apdus = apdus(card, 0)
         conn = agent.connect()
         agent.request("GET", "/api/v1/tokens", conn=conn)
@@ -141,14 +142,13 @@ def main():
         card.remove()
         card = None
         pgp_state = os.path.join(d, "openpgp.json")
-        pcsc.write_openpgp_state(pgp_state, pki)
-        card = insert_and_wait(agent, pcscd, pgp_state)
+        pcsc.write_openpgp_state(pgp_state, pki, fingerprints={"aut": "01" * 20})  # an AUT key is there
+        card = insert_and_wait(agent, pcscd, pgp_state, "OpenPGP")
         pgp_apdus = measure_login(agent, card, args.runs)[1]
         try:
-            pgp_opensc = "%.1f" % measure(card, args.runs, p11_sign(d, "03"),
-                                          env=dict(os.environ, OPENSC_DRIVER="openpgp"))[1]
+            pgp_opensc = measure(card, args.runs, p11_sign(d, "03"), env=dict(os.environ, OPENSC_DRIVER="openpgp"))[1]
         except subprocess.CalledProcessError:
-            pgp_opensc = "n/a"
+            pgp_opensc = "pkcs11-tool failed"
         logins["OpenPGP"] = (pgp_apdus, pgp_opensc)
     finally:
         if card:
