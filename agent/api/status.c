@@ -7,7 +7,8 @@
 ukey_err api_status(const struct api_request *req, struct api_reply *reply)
 {
     struct pcsc_probe probe;
-    pcsc_probe(&probe);
+    /* From the hotplug monitor: no PC/SC round trip per request. */
+    pcsc_status(&probe);
     reply->json = json_pack("{s:s, s:s, s:s, s:s, s:{s:b, s:s*, s:s*}, s:i, s:i, s:s*}",
                             "name", "ukey-agent",
                             "version", UKEY_VERSION,

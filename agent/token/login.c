@@ -68,22 +68,43 @@ static size_t token_form(const struct sign_job *job, unsigned char out[WEBSIG_MA
     return sigenc_ecdsa_der_to_raw(job->sig, job->sig_len, n, out) == 0 ? 2 * n : 0;
 }
 
+/* Selects the driver's application and makes sure the card is token
+ * `token_id`: the same insertion the cache read it from needs no second
+ * look at its identity (tokens_same_insertion); otherwise it is read. */
+static ukey_err select_token(struct card *card, const struct token_driver *d, const char *token_id)
+{
+    char id[TOKEN_ID_LEN];
+    ukey_err e;
+    if ((e = d->match(card)) != UKEY_OK || tokens_same_insertion(token_id, card))
+        return e;
+    if ((e = d->identify(card, id)) != UKEY_OK)
+        return e;
+    return strcmp(id, token_id) == 0 ? UKEY_OK : UKEY_ERR_TOKEN_NOT_FOUND;
+}
+
+/*
+ * The card commands of a signature with a PIN, on a card the cache knows:
+ * SELECT, the PIN's counter (fresh: another program may have spent tries,
+ * and the last-attempt guard rests on it), VERIFY, the signature, logout.
+ * After a right PIN the counter is back at its maximum: read once per
+ * insertion (tokens_pin_max), then known. A wrong PIN's answer tells the
+ * count itself.
+ */
 static ukey_err pin_sign_on_card(struct card *card, void *arg)
 {
     struct sign_job *job = arg;
     const struct token_driver *d = job->driver;
-    char id[TOKEN_ID_LEN];
-    ukey_err e;
+    ukey_err (*pin_tries)(struct card *, struct token_pin *) = d->pin_tries ? d->pin_tries : d->pin_status;
+    ukey_err e, v;
+    int max;
 
     /* Pacing after a wrong PIN on this token, judged inside the card's
      * transaction like every PIN operation (tokens.h). */
     if ((job->pin->retry_after_ms = tokens_pin_wait(job->token_id)) > 0)
         return UKEY_ERR_PIN_TOO_SOON;
-    if ((e = d->match(card)) != UKEY_OK || (e = d->identify(card, id)) != UKEY_OK)
+    if ((e = select_token(card, d, job->token_id)) != UKEY_OK)
         return e;
-    if (strcmp(id, job->token_id) != 0)
-        return UKEY_ERR_TOKEN_NOT_FOUND;
-    if ((e = d->pin_status(card, job->pin)) != UKEY_OK)
+    if ((e = pin_tries(card, job->pin)) != UKEY_OK)
         return e;
     if (job->pin->blocked)
         return UKEY_ERR_PIN_BLOCKED;
@@ -91,18 +112,27 @@ static ukey_err pin_sign_on_card(struct card *card, void *arg)
         return UKEY_ERR_PIN_LAST_ATTEMPT;
     /* The PIN of this very request, every time: whatever state the card is
      * in, the signature follows our own VERIFY (invariant 5). */
-    e = d->pin_op(card, TOKEN_PIN_VERIFY, job->who->pin, NULL, job->pin);
+    e = v = d->pin_op(card, TOKEN_PIN_VERIFY, job->who->pin, NULL, job->pin);
     job->pin->retry_after_ms = tokens_pin_outcome(job->token_id, e);
     if (e == UKEY_OK) {
         job->sig_len = sizeof job->sig;
         e = d->sign(card, job->cert_id, job->kind, job->pss, job->digest, job->digest_len, job->sig, &job->sig_len);
     }
     d->logout(card);
-    {
+    if (v == UKEY_ERR_PIN_BLOCKED || (v == UKEY_ERR_PIN_INCORRECT && job->pin->retries_left == 0))
+        job->pin->blocked = 1;
+    if (v != UKEY_OK)
+        return e;
+    if ((max = tokens_pin_max(job->token_id, -1)) >= 0) {
+        job->pin->retries_left = max;
+    } else {
         struct token_pin now = *job->pin;
-        if (d->pin_status(card, &now) == UKEY_OK)
+        if (pin_tries(card, &now) == UKEY_OK) {
             *job->pin = now;
+            tokens_pin_max(job->token_id, now.retries_left);
+        }
     }
+    job->pin->blocked = 0;
     return e;
 }
 
@@ -110,12 +140,9 @@ static ukey_err pin_sign_on_card(struct card *card, void *arg)
 static ukey_err sign_on_card(struct card *card, void *arg)
 {
     struct sign_job *job = arg;
-    char id[TOKEN_ID_LEN];
     ukey_err e;
-    if ((e = job->driver->match(card)) != UKEY_OK || (e = job->driver->identify(card, id)) != UKEY_OK)
+    if ((e = select_token(card, job->driver, job->token_id)) != UKEY_OK)
         return e;
-    if (strcmp(id, job->token_id) != 0)
-        return UKEY_ERR_TOKEN_NOT_FOUND;
     job->sig_len = sizeof job->sig;
     return job->driver->sign(card, job->cert_id, job->kind, 0, job->digest, job->digest_len, job->sig,
                             &job->sig_len);

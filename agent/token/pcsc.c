@@ -29,6 +29,7 @@
 #include <time.h>
 
 struct pcsc_card {
+    SCARDCONTEXT ctx;
     SCARDHANDLE handle;
     DWORD protocol;
     int secret_sent;        /* a PIN, PUK or new PIN went to the card: never run twice */
@@ -279,6 +280,7 @@ static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(
         rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &ctx);
         if (rv != SCARD_S_SUCCESS)
             return scard_fail("SCardEstablishContext", rv);
+        pc.ctx = ctx;
         rv = connect_shared(ctx, reader, &pc);
         if (!service_went_away(rv) || fresh)
             break;
@@ -387,6 +389,25 @@ ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_l
     return UKEY_OK;
 }
 
+ukey_err card_insertion(struct card *card, const char **reader, unsigned *events, unsigned char atr[PCSC_MAX_ATR],
+                        size_t *atr_len)
+{
+    SCARD_READERSTATE rs;
+    LONG rv;
+    if (!card->pcsc)
+        return UKEY_ERR_TOKEN_NOT_SUPPORTED;
+    memset(&rs, 0, sizeof rs);
+    rs.szReader = card->pcsc->reader;
+    rs.dwCurrentState = SCARD_STATE_UNAWARE;
+    if ((rv = SCardGetStatusChange(card->pcsc->ctx, 0, &rs, 1)) != SCARD_S_SUCCESS)
+        return scard_fail("SCardGetStatusChange", rv);
+    *reader = card->pcsc->reader;
+    *events = (unsigned)(rs.dwEventState >> 16);
+    *atr_len = rs.cbAtr <= PCSC_MAX_ATR ? rs.cbAtr : 0;
+    memcpy(atr, rs.rgbAtr, *atr_len);
+    return UKEY_OK;
+}
+
 /* Pin-pad readers (PC/SC Part 10) ------------------------------------------ */
 
 /* The readers' Part 10 features, asked once per reader, not once per
@@ -485,6 +506,17 @@ static SCARDCONTEXT monitor_ctx;
 static int monitor_has_ctx;
 static void (*monitor_cb)(enum pcsc_event, const char *, void *);
 static void *monitor_arg;
+/* A request found pcscd back while the monitor waited to look for it again. */
+static int monitor_kicked;
+
+/* What the monitor knows of the readers, for pcsc_status (under
+ * monitor_lock): valid only while it holds a live context and waits for the
+ * next change with the state it last got, so that a pcscd gone or not yet
+ * seen makes pcsc_status ask PC/SC itself. */
+static struct {
+    int valid;
+    int readers, cards;
+} monitor_view;
 
 /* What the monitor last saw, to report differences only. */
 struct seen {
@@ -500,8 +532,9 @@ static int monitor_wait(long ms)
     int stopping;
     clock_realtime_in(ms, &until);
     pthread_mutex_lock(&monitor_lock);
-    while (!monitor_stopping && pthread_cond_timedwait(&monitor_cond, &monitor_lock, &until) == 0)
+    while (!monitor_stopping && !monitor_kicked && pthread_cond_timedwait(&monitor_cond, &monitor_lock, &until) == 0)
         ;
+    monitor_kicked = 0;
     stopping = monitor_stopping;
     pthread_mutex_unlock(&monitor_lock);
     return stopping;
@@ -547,6 +580,41 @@ static void report_changes(const SCARD_READERSTATE *states, size_t n, struct see
     *n_seen = n_now;
 }
 
+/* Publishes the readers the monitor now knows (`n` < 0: it knows nothing). */
+static void publish_view(const SCARD_READERSTATE *states, long n)
+{
+    pthread_mutex_lock(&monitor_lock);
+    monitor_view.valid = n >= 0;
+    monitor_view.readers = n > 0 ? (int)n : 0;
+    monitor_view.cards = 0;
+    for (long i = 0; i < n; i++)
+        monitor_view.cards += (states[i].dwEventState & SCARD_STATE_PRESENT) != 0;
+    pthread_mutex_unlock(&monitor_lock);
+}
+
+void pcsc_status(struct pcsc_probe *out)
+{
+    int known;
+    pthread_mutex_lock(&monitor_lock);
+    memset(out, 0, sizeof *out);
+    if ((known = monitor_view.valid)) {
+        out->available = 1;
+        out->readers = monitor_view.readers;
+        out->cards = monitor_view.cards;
+    }
+    pthread_mutex_unlock(&monitor_lock);
+    if (known)
+        return;
+    pcsc_probe(out);
+    if (out->available) {
+        /* pcscd is back before the monitor looked again: it looks now. */
+        pthread_mutex_lock(&monitor_lock);
+        monitor_kicked = 1;
+        pthread_cond_broadcast(&monitor_cond);
+        pthread_mutex_unlock(&monitor_lock);
+    }
+}
+
 /* One life of the monitor on one PC/SC context; returns when pcscd goes
  * away (to reconnect) or when stopping. */
 static void monitor_session(SCARDCONTEXT ctx, struct seen *seen, size_t *n_seen)
@@ -561,7 +629,7 @@ static void monitor_session(SCARDCONTEXT ctx, struct seen *seen, size_t *n_seen)
         if (rebuild) {
             free(names);
             if (list_names(ctx, &names) != SCARD_S_SUCCESS)
-                return;
+                break;
             n = 0;
             for (char *r = names; r && *r && n < PCSC_MAX_READERS; r += strlen(r) + 1) {
                 memset(&states[n], 0, sizeof states[n]);
@@ -577,6 +645,7 @@ static void monitor_session(SCARDCONTEXT ctx, struct seen *seen, size_t *n_seen)
             if (rv != SCARD_S_SUCCESS && rv != (LONG)SCARD_E_TIMEOUT)
                 break;
             report_changes(states, n, seen, n_seen);
+            publish_view(states, (long)n);
             for (size_t i = 0; i <= n; i++)
                 states[i].dwCurrentState = states[i].dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
             rebuild = 0;
@@ -584,6 +653,8 @@ static void monitor_session(SCARDCONTEXT ctx, struct seen *seen, size_t *n_seen)
         if (monitor_wait(0)) /* stopping: SCardCancel only ends a wait already begun */
             break;
         rv = SCardGetStatusChange(ctx, INFINITE, states, (DWORD)(n + 1));
+        if (rv != SCARD_S_SUCCESS || (states[n].dwEventState & SCARD_STATE_CHANGED))
+            publish_view(NULL, -1); /* until it has looked again */
         if (rv == (LONG)SCARD_E_CANCELLED || rv == (LONG)SCARD_E_NO_SERVICE ||
             rv == (LONG)SCARD_E_SERVICE_STOPPED || rv == (LONG)SCARD_E_INVALID_HANDLE)
             break;
@@ -598,9 +669,11 @@ static void monitor_session(SCARDCONTEXT ctx, struct seen *seen, size_t *n_seen)
             continue;
         }
         report_changes(states, n, seen, n_seen);
+        publish_view(states, (long)n);
         for (size_t i = 0; i <= n; i++)
             states[i].dwCurrentState = states[i].dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
     }
+    publish_view(NULL, -1);
     free(names);
 }
 

@@ -45,6 +45,15 @@ struct pcsc_probe {
 void pcsc_probe(struct pcsc_probe *out);
 
 /*
+ * The same from what the hotplug monitor knows, without asking PC/SC: it
+ * learns every reader and card change as it happens (SCardGetStatusChange).
+ * While it has no live context (pcscd not running, gone, or just back and
+ * not yet looked at, or the monitor not started) this asks PC/SC like
+ * pcsc_probe, and a service found back makes the monitor look at once.
+ */
+void pcsc_status(struct pcsc_probe *out);
+
+/*
  * Lists up to PCSC_MAX_READERS readers with their state. Returns UKEY_OK
  * (with *n possibly 0) or UKEY_ERR_PCSC_UNAVAILABLE; `why` (may be NULL)
  * receives the SCARD_* name of the failure.
@@ -74,6 +83,15 @@ ukey_err pcsc_with_card(const char *reader, enum card_end end,
  */
 ukey_err card_transmit(struct card *card, const unsigned char *cmd, size_t cmd_len,
                        unsigned char *resp, size_t *resp_len);
+
+/*
+ * The card's reader (its name) as PC/SC sees it now: its event counter (pcsc-lite and
+ * WinSCard count every insertion and removal there) and ATR. UKEY_OK, or
+ * TOKEN_NOT_SUPPORTED for a card with no PC/SC side, or a PC/SC error.
+ * No card command.
+ */
+ukey_err card_insertion(struct card *card, const char **reader, unsigned *events, unsigned char atr[PCSC_MAX_ATR],
+                        size_t *atr_len);
 
 struct pinpad_params;
 

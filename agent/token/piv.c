@@ -188,9 +188,9 @@ static ukey_err read_puk_counter(struct card *card, struct token_pin *pin)
     return UKEY_OK;
 }
 
-/* Reads the retry counter of `ref` with an empty VERIFY (SP 800-73-4 Part 2,
- * 3.2.1: no data field = status only, no try spent), then the PUK's. */
-static ukey_err piv_pin_status(struct card *card, struct token_pin *pin)
+/* Reads the PIN's retry counter with an empty VERIFY (SP 800-73-4 Part 2,
+ * 3.2.1: no data field = status only, no try spent). */
+static ukey_err piv_pin_tries(struct card *card, struct token_pin *pin)
 {
     struct apdu cmd = {0x00, 0x20, 0x00, PIV_PIN_REF, NULL, 0, -1};
     unsigned char resp[64];
@@ -212,7 +212,14 @@ static ukey_err piv_pin_status(struct card *card, struct token_pin *pin)
     else if (sw == 0x6983)
         pin->blocked = 1, pin->retries_left = 0;
     /* 9000: already verified by someone, count unknown; others: unknown */
-    return read_puk_counter(card, pin);
+    return UKEY_OK;
+}
+
+/* The PIN's counter, then the PUK's. */
+static ukey_err piv_pin_status(struct card *card, struct token_pin *pin)
+{
+    ukey_err e = piv_pin_tries(card, pin);
+    return e == UKEY_OK ? read_puk_counter(card, pin) : e;
 }
 
 /* PIV reference data: the value padded with FF to 8 bytes (SP 800-73-4 Part 2, 2.4.3). */
@@ -357,6 +364,7 @@ const struct token_driver piv_driver = {
     .identify = piv_identify,
     .read = piv_read,
     .pin_status = piv_pin_status,
+    .pin_tries = piv_pin_tries,
     .pin_op = piv_pin_op,
     .sign = piv_sign,
     .logout = piv_logout,

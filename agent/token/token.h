@@ -4,9 +4,12 @@
  * and SKF follow the same table.
  *
  * Every operation runs inside one PC/SC transaction (pcsc_with_card) and
- * starts with match(), which selects the driver's application again (another
- * program may have selected something else since); the other calls assume
- * that and send no SELECT of their own.
+ * starts with match(), which selects the driver's application again: PC/SC
+ * tells nobody when another program selects something else between two
+ * transactions (the event counter counts insertions and removals, a reset
+ * is reported only to handles connected through it), so a selection is
+ * never assumed to have lasted. The other calls assume it and send no
+ * SELECT of their own.
  */
 #ifndef UKEY_TOKEN_TOKEN_H
 #define UKEY_TOKEN_TOKEN_H
@@ -80,6 +83,11 @@ struct token_driver {
      * the PUK's counter where the token tells it (puk_retries_left -1 and
      * puk_untold when it cannot). Required. */
     ukey_err (*pin_status)(struct card *card, struct token_pin *pin);
+    /* The same for the PIN alone (its counter, length rules, pin_pad),
+     * leaving the PUK's fields as they are: what a signature needs before
+     * its VERIFY, where pin_status would spend more card commands.
+     * Optional: NULL when pin_status costs no more. */
+    ukey_err (*pin_tries)(struct card *card, struct token_pin *pin);
     /* VERIFY / CHANGE / RESET RETRY COUNTER. `a` is the PIN (verify), the
      * old PIN (change) or the PUK (unblock); `b` the new PIN or NULL. The
      * format has been checked. On a wrong PIN returns PIN_INCORRECT with

@@ -28,6 +28,7 @@ struct cache_entry {
     size_t atr_len;
     ukey_err err;
     int shadowed;               /* a PKCS#11 view of a card a PC/SC driver shows */
+    int pin_max;                /* the PIN's count after a right PIN, once seen; -1 until then */
     struct token t;
 };
 
@@ -156,6 +157,7 @@ static size_t cache_fill(const struct reader_info *r)
     cache[slot].err = e;
     cache[slot].t = t; /* takes the certificates */
     cache[slot].shadowed = 0;
+    cache[slot].pin_max = -1;
     mark_twins(slot);
     pthread_mutex_unlock(&cache_lock);
     return slot;
@@ -399,6 +401,41 @@ ukey_err tokens_find(const char *id, const char *cert_id, const struct token_dri
     if ((e = tokens_list(NULL)) != UKEY_OK)
         return e;
     return find_cached(id, cert_id, driver, token_id, reader, pin, cert);
+}
+
+int tokens_same_insertion(const char *id, struct card *card)
+{
+    unsigned char atr[PCSC_MAX_ATR];
+    const char *reader;
+    size_t atr_len;
+    unsigned events;
+    int same = 0;
+    if (card_insertion(card, &reader, &events, atr, &atr_len) != UKEY_OK)
+        return 0;
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i < TOKENS_MAX_SLOTS; i++) {
+        const struct cache_entry *c = &cache[i];
+        if (c->used && c->err == UKEY_OK && strcmp(c->t.id, id) == 0 && pcsc_reader(c->reader) &&
+            strcmp(c->reader, reader) == 0)
+            same |= c->events == events && c->atr_len == atr_len && memcmp(c->atr, atr, atr_len) == 0;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return same;
+}
+
+int tokens_pin_max(const char *id, int seen)
+{
+    int max = -1;
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i < TOKENS_MAX_SLOTS; i++) {
+        if (!cache[i].used || strcmp(cache[i].t.id, id) != 0)
+            continue;
+        if (seen >= 0)
+            cache[i].pin_max = seen;
+        max = cache[i].pin_max;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return max;
 }
 
 void tokens_update_pin(const char *id, const struct token_pin *pin)

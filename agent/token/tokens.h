@@ -64,6 +64,22 @@ ukey_err tokens_find(const char *id, const char *cert_id, const struct token_dri
 void tokens_update_pin(const char *id, const struct token_pin *pin);
 
 /*
+ * Inside a card operation: 1 if the card is still the very insertion the
+ * cache read token `id` from (its PC/SC reader's event counter and ATR as
+ * then: a removal or a new card changes the counter), so the card is that
+ * token without reading its identity again; 0 otherwise, and for cards
+ * with no PC/SC side (PKCS#11, SKF), which identify themselves cheaply.
+ */
+int tokens_same_insertion(const char *id, struct card *card);
+
+/*
+ * The PIN's retry count a right PIN leaves on token `id` (its maximum), as
+ * known this insertion, or -1; `seen` >= 0 records it (read after a right
+ * PIN).
+ */
+int tokens_pin_max(const char *id, int seen);
+
+/*
  * Pacing (issue 17): after a wrong PIN or PUK the next PIN operation on the
  * same token waits base, 2 x base, 4 x base ... (at most 32 x base) after
  * it; a right one ends the pause, and so does pulling the card. The base is

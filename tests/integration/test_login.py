@@ -93,7 +93,39 @@ class LoginBase(pcsc.CardCase):
 
 
 
+def card_commands(card, since):
+    """The commands in a card's log since line `since`, without their data."""
+    return [l for l in card.apdu_log()[since:] if l.startswith("APDU")]
+
+
 class Login(LoginBase):
+    def test_card_commands_of_a_login(self):
+        """Issue 19: a login on a card the agent has read spends SELECT, the
+        PIN's counter (fresh, for the last-attempt guard), VERIFY, GENERAL
+        AUTHENTICATE and the logout; no CHUID (the reader's event counter
+        says it is the same insertion), no PUK counter. The first right PIN
+        of an insertion also reads the count it leaves, once."""
+        self.tokens()
+        body = {"challenge": CHALLENGE, "pin": "123456"}
+        warm = ["APDU 00 A4 04 00 lc=11", "APDU 00 20 00 80 lc=0", "APDU 00 20 00 80 lc=8",
+                "APDU 00 87 11 9A lc=38", "APDU 00 20 FF 80 lc=0"]
+        since = len(self.card.apdu_log())
+        self.assertEqual(self.login(body)[0], 200)
+        self.assertEqual(card_commands(self.card, since), warm + ["APDU 00 20 00 80 lc=0"])
+        for _ in range(2):
+            since = len(self.card.apdu_log())
+            self.assertEqual(self.login(body)[0], 200)
+            self.assertEqual(card_commands(self.card, since), warm)
+        # A wrong PIN's answer tells the count; the right one restores it.
+        status, err = self.login({"challenge": CHALLENGE, "pin": "000000"})
+        self.assertEqual((status, err["error"]["retries_left"]), (403, 2))
+        self.assertEqual(self.tokens()["tokens"][0]["pin"]["retries_left"], 2)
+        since = len(self.card.apdu_log())
+        self.assertEqual(self.login(body)[0], 200)
+        self.assertEqual(card_commands(self.card, since), warm)
+        self.assertEqual(self.tokens()["tokens"][0]["pin"]["retries_left"], 3)
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 3)
+
     def test_es256_with_the_authentication_certificate(self):
         status, token = self.login({"challenge": CHALLENGE, "pin": "123456"})
         self.assertEqual(status, 200, token)

@@ -477,16 +477,39 @@ class Pacing(CardTest):
 
 
 class PcscdRestart(CardTest):
+    def status_pcsc(self, want):
+        """/api/v1/status's pcsc, readers and cards once they are `want`
+        (the hotplug monitor learns a change a moment after PC/SC)."""
+        deadline = time.monotonic() + 10
+        while True:
+            status, _, body = self.agent.get_json("/api/v1/status")
+            self.assertEqual(status, 200, body)
+            got = (body["pcsc"]["available"], body["readers"], body["cards"])
+            if got == want or time.monotonic() > deadline:
+                return got
+
     def test_tokens_and_events_come_back_after_pcscd_restart(self):
         self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
+        readers = len(self.tokens()["readers"])  # vpcd's
+        self.assertEqual(self.status_pcsc((True, readers, 1)), (True, readers, 1))
         tab = EventStream(self.agent)
         try:
             self.card.remove()
+            self.assertEqual(self.status_pcsc((True, readers, 0)), (True, readers, 0))
             self.pcscd.kill()
+            # Issue 19: status answers from the hotplug monitor, which sees pcscd go.
+            self.assertEqual(self.status_pcsc((False, 0, 0)), (False, 0, 0))
+            status, _, body = self.agent.get_json("/api/v1/status")
+            self.assertEqual(body["pcsc"]["error"], "SCARD_E_NO_SERVICE")
             status, _, raw = self.agent.request("GET", "/api/v1/tokens")
             self.assertEqual((status, json.loads(raw)["error"]["code"]), (503, "PCSC_UNAVAILABLE"))
             self.pcscd.start()
+            # Back at once, before the monitor's next look (it is told to look now).
+            status, _, body = self.agent.get_json("/api/v1/status")
+            self.assertTrue(body["pcsc"]["available"], body)
+            self.assertEqual(self.status_pcsc((True, readers, 0)), (True, readers, 0))
             self.card = pcsc.VirtualCard(self.pcscd, self.state).insert()
+            self.assertEqual(self.status_pcsc((True, readers, 1)), (True, readers, 1))
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
                 status, _, body = self.agent.get_json("/api/v1/tokens")
