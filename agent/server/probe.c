@@ -56,6 +56,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
             if (p->conns[i].fd == NET_INVALID) {
                 p->conns[i] = (struct probe_conn){info->connect_fd, 0, clock_ms()};
                 *socket_context = &p->conns[i];
+                pthread_cond_signal(&p->wake); /* the sweeper sleeps while none is open */
                 break;
             }
     } else if (*socket_context) {
@@ -67,25 +68,36 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     pthread_mutex_unlock(&p->lock);
 }
 
-/* Once a second, shuts down the connections open for PROBE_DEADLINE_S;
- * libmicrohttpd then sees them end and closes them. */
+/* Shuts down each connection once it has been open for PROBE_DEADLINE_S
+ * (at most a second late); libmicrohttpd then sees it end and closes it.
+ * With no connection open the sweeper sleeps until one comes: an idle
+ * agent has no timer waking it. */
 static void *sweep(void *arg)
 {
     struct probe_server *p = arg;
     pthread_mutex_lock(&p->lock);
     while (!p->stopping) {
-        struct timespec until;
+        int open = 0;
         long long now = clock_ms();
         for (size_t i = 0; i < PROBE_MAX_CONNECTIONS; i++) {
             struct probe_conn *pc = &p->conns[i];
-            if (pc->fd != NET_INVALID && !pc->cut && now - pc->since_ms >= PROBE_DEADLINE_S * 1000LL) {
+            if (pc->fd == NET_INVALID || pc->cut)
+                continue;
+            if (now - pc->since_ms >= PROBE_DEADLINE_S * 1000LL) {
                 net_shutdown(pc->fd, 1);
                 pc->cut = 1;
+            } else {
+                open = 1;
             }
         }
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
-        pthread_cond_timedwait(&p->wake, &p->lock, &until);
+        if (open) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&p->wake, &p->lock, &until);
+        } else {
+            pthread_cond_wait(&p->wake, &p->lock);
+        }
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
