@@ -41,7 +41,21 @@ struct http_server {
     unsigned n_jobs;            /* running jobs, both kinds */
     unsigned n_card_jobs;       /* of which ROUTE_CARD */
     int stopping;
+    /* Job threads whose job is over, to be joined: until a thread has
+     * ended, its thread-local state (libcrypto's per-thread DRBGs, error
+     * queue) is not freed, and a process ending first leaks it. Joined at
+     * the next job's start and at shutdown; never more than the jobs that
+     * may run at once (one start reaps them all). */
+    pthread_t ended[MAX_JOBS + MAX_CARD_JOBS];
+    unsigned n_ended;
 };
+
+/* Joins the threads in srv->ended (srv->lock held; they no longer take it). */
+static void reap_ended(struct http_server *srv)
+{
+    while (srv->n_ended)
+        pthread_join(srv->ended[--srv->n_ended], NULL);
+}
 
 /* A slow request (network or card): the connection is suspended while a thread of its own
  * runs the handler on copies of what it may read; the thread then resumes
@@ -440,6 +454,7 @@ static void *job_run(void *arg)
         }
     srv->n_jobs--;
     srv->n_card_jobs -= (unsigned)j->card;
+    srv->ended[srv->n_ended++] = pthread_self();
     if (j->orphaned)
         job_free(j);
     else if (!j->resumed)
@@ -464,7 +479,6 @@ static ukey_err job_start(struct http_server *srv, struct MHD_Connection *c, str
                           const char *url, const char *method, json_t *body)
 {
     struct job *j = calloc(1, sizeof *j);
-    pthread_attr_t attr;
     pthread_t tid;
     int started;
 
@@ -503,12 +517,10 @@ static ukey_err job_start(struct http_server *srv, struct MHD_Connection *c, str
         job_free(j);
         return UKEY_ERR_ORIGIN_BUSY;
     }
+    reap_ended(srv);
     /* Suspended before the thread exists, so its resume cannot come first. */
     MHD_suspend_connection(c);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    started = pthread_create(&tid, &attr, job_run, j) == 0;
-    pthread_attr_destroy(&attr);
+    started = pthread_create(&tid, NULL, job_run, j) == 0;
     if (!started) {
         MHD_resume_connection(c);
         pthread_mutex_unlock(&srv->lock);
@@ -796,6 +808,7 @@ void http_destroy(struct http_server *srv)
     srv->stopping = 1;
     while (srv->n_jobs && pthread_cond_timedwait(&srv->job_done, &srv->lock, &until) == 0)
         ;
+    reap_ended(srv);
     for (struct job *j = srv->jobs; j; j = j->next) {
         j->resumed = 1;
         MHD_resume_connection(j->conn);
