@@ -36,6 +36,9 @@ struct p11_module {
      * with concurrent callers (OpenSC 0.23 deadlocks between
      * C_GetTokenInfo and C_GetSlotList from two threads). */
     struct vlib v;
+    /* Its watcher is inside C_WaitForSlotEvent (watch.lock), and so, from
+     * the watch's stop on, the module is never finalised (left_waiting). */
+    int in_wait, left_waiting;
 };
 
 /* The open session an operation runs in (card->p11). */
@@ -216,7 +219,8 @@ static void finalize(void *ctx) { ((struct p11_module *)ctx)->f->C_Finalize(NULL
 static void finalize_all(void)
 {
     for (size_t i = 0; i < n_modules; i++)
-        vlib_retire(&modules[i].v, finalize);
+        if (!modules[i].left_waiting)
+            vlib_retire(&modules[i].v, finalize);
 }
 
 void p11_unload(void)
@@ -683,10 +687,22 @@ static void *monitor_main(void *arg)
     int blocking = m->f->C_WaitForSlotEvent != NULL;
 
     vlib_compare(&m->v, &watch, &seen, 0); /* what is there at start is not news */
-    while (blocking && !vlib_watch_stopping(&watch)) {
+    while (blocking) {
         CK_SLOT_ID slot;
-        CK_RV rv = m->f->C_WaitForSlotEvent(0, &slot, NULL);
-        if (vlib_watch_stopping(&watch))
+        CK_RV rv;
+        int stop;
+        /* In the wait or not, as p11_monitor_stop sees it: never both. */
+        pthread_mutex_lock(&watch.lock);
+        m->in_wait = !(stop = watch.stopping);
+        pthread_mutex_unlock(&watch.lock);
+        if (stop)
+            return NULL;
+        rv = m->f->C_WaitForSlotEvent(0, &slot, NULL);
+        pthread_mutex_lock(&watch.lock);
+        m->in_wait = 0;
+        stop = watch.stopping;
+        pthread_mutex_unlock(&watch.lock);
+        if (stop)
             return NULL;
         if (rv == CKR_OK) {
             vlib_compare(&m->v, &watch, &seen, 1);
@@ -714,9 +730,18 @@ void p11_monitor_stop(void)
     if (n_modules == 0)
         return;
     vlib_watch_stop(&watch);
-    /* A watcher in C_WaitForSlotEvent returns when its module is finalised
-     * (PKCS#11 2.40, 5.4); one that does not is left behind. */
+    /* A watcher in C_WaitForSlotEvent would return when its module is
+     * finalised (PKCS#11 2.40, 5.4), but OpenSC 0.23's C_Finalize frees its
+     * reader list while the wait it wakes still reads it (a use after free
+     * that ASan caught at shutdown). So a module whose watcher waits is not
+     * finalised: the agent is ending, the wait stays blocked until the
+     * process is gone, and pcscd frees what it held then. */
+    pthread_mutex_lock(&watch.lock);
+    for (size_t i = 0; i < n_modules; i++)
+        modules[i].left_waiting = modules[i].in_wait;
+    pthread_mutex_unlock(&watch.lock);
     finalize_all();
     for (size_t i = 0; i < n_modules; i++)
-        vlib_watcher_join(&modules[i].v);
+        if (!modules[i].left_waiting)
+            vlib_watcher_join(&modules[i].v);
 }

@@ -120,8 +120,17 @@ static void mark_twins(size_t slot)
     }
 }
 
+/* Whether a reading's outcome holds for the whole insertion: the token
+ * read, or a card no driver knows. Any other failure (the card busy with
+ * another program, pulled or reset mid-read, a PKCS#11 module's view of
+ * it lagging behind its reader, a garbled answer) is kept for this look
+ * only: the next one reads the card again, as nothing about the reader
+ * changes to say that it would now work. */
+static int lasting(ukey_err e) { return e == UKEY_OK || e == UKEY_ERR_TOKEN_NOT_SUPPORTED; }
+
 /* Makes sure the cache holds the card in reader `r`, reading it if it is
- * new. Returns the index of its entry (the entry's err says how it went). */
+ * new or its last reading failed for a passing reason. Returns the index
+ * of its entry (the entry's err says how it went). */
 static size_t cache_fill(const struct reader_info *r)
 {
     struct token t;
@@ -130,7 +139,7 @@ static size_t cache_fill(const struct reader_info *r)
 
     pthread_mutex_lock(&cache_lock);
     for (size_t i = 0; i < TOKENS_MAX_SLOTS; i++) {
-        if (same_card(&cache[i], r)) {
+        if (same_card(&cache[i], r) && lasting(cache[i].err)) {
             pthread_mutex_unlock(&cache_lock);
             return i;
         }

@@ -160,6 +160,8 @@ int x509_fetch(const struct x509_fetch_req *req, struct x509_fetch_res *res, cha
     lib.easy_setopt(curl, CURLOPT_TIMEOUT, timeout);
     lib.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, timeout < 5 ? timeout : 5L);
     lib.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    /* An answer that says it is too large is refused before its body. */
+    lib.easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)X509_FETCH_MAX);
     lib.easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_date);
     lib.easy_setopt(curl, CURLOPT_HEADERDATA, &res->date);
     set_no_proxy(curl, no_proxy, sizeof no_proxy);
@@ -176,7 +178,7 @@ int x509_fetch(const struct x509_fetch_req *req, struct x509_fetch_res *res, cha
     if (res->date < 0)
         res->date = 0;
     if (rc != CURLE_OK) {
-        if (g.too_big)
+        if (g.too_big || rc == CURLE_FILESIZE_EXCEEDED)
             snprintf(err, errlen, "%.160s: the answer is larger than %u MiB", req->url, X509_FETCH_MAX >> 20);
         else
             snprintf(err, errlen, "%.160s: %s", req->url, lib.easy_strerror(rc));

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 #include <windows.h>
 #include <winhttp.h>
 
@@ -150,9 +151,18 @@ static time_t response_date(HINTERNET request)
 /* Reads the body into res (at most X509_FETCH_MAX bytes). 0, or -1 with err. */
 static int read_body(struct fetch *f, const char *url, struct x509_fetch_res *res, char *err, size_t errlen)
 {
-    unsigned char *data = calloc(1, 1);
+    unsigned char *data;
     size_t len = 0;
-    if (!data) {
+    wchar_t declared[32];
+    DWORD size = sizeof declared;
+    /* An answer that says it is too large is refused before its body. */
+    if (WinHttpQueryHeaders(f->request, WINHTTP_QUERY_CONTENT_LENGTH, WINHTTP_HEADER_NAME_BY_INDEX, declared, &size,
+                            WINHTTP_NO_HEADER_INDEX) &&
+        wcstoull(declared, NULL, 10) > X509_FETCH_MAX) {
+        snprintf(err, errlen, "%.160s: the answer is larger than %u MiB", url, X509_FETCH_MAX >> 20);
+        return -1;
+    }
+    if (!(data = calloc(1, 1))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }

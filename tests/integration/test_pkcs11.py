@@ -234,7 +234,7 @@ class OpenScOverPiv(Base, pcsc.CardCase):
         self.assertEqual(len(body["tokens"]), 1, body)  # shown once
         t = body["tokens"][0]
         self.assertEqual(t["backend"], "pcsc")
-        self.assertEqual(len(t["also_via"]), 1, t)
+        self.assertEqual(len(t.get("also_via", ())), 1, (body, self.agent.log_text()[-3000:]))
         self.assertEqual(t["also_via"][0]["module"], OPENSC)
         self.assertTrue(t["also_via"][0]["id"].startswith("p11-"))
         readers = {r["name"]: r for r in body["readers"]}
