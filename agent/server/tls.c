@@ -31,6 +31,10 @@
 #include <time.h>
 
 #define RELAY_BUF 8192
+/* What one recv() from a client may bring in: a request's TLS record
+ * whole (mbedTLS asks for its 5-byte header, then the rest: two system
+ * calls per record without this), or several records at once. */
+#define TLS_IN_BUF 4096
 #define MAX_LISTENERS 2
 #define ACCEPTS_PER_ROUND 64
 
@@ -84,6 +88,9 @@ struct conn {
     size_t up_len, up_off;
     unsigned char down[RELAY_BUF];
     size_t down_len, down_off;
+    unsigned char in[TLS_IN_BUF]; /* bytes from the client mbedTLS has not asked for yet */
+    size_t in_len, in_off;
+    int in_drained;             /* the last recv() emptied the socket: do not ask it again this round */
 };
 
 struct tls_front {
@@ -119,14 +126,29 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
     struct conn *c = ctx;
-    long n = net_recv(c->tcp, buf, len);
-    if (n >= 0) {
-        c->heard |= n > 0;
-        return (int)n;
+    size_t n;
+    if (c->in_off == c->in_len) {
+        long got = net_recv(c->tcp, c->in, sizeof c->in);
+        if (got == 0)
+            return 0; /* EOF */
+        if (got < 0)
+            return net_would_block() ? MBEDTLS_ERR_SSL_WANT_READ : MBEDTLS_ERR_NET_RECV_FAILED;
+        c->heard = 1;
+        c->in_len = (size_t)got;
+        c->in_off = 0;
+        c->in_drained = (size_t)got < sizeof c->in;
     }
-    if (net_would_block())
-        return MBEDTLS_ERR_SSL_WANT_READ;
-    return MBEDTLS_ERR_NET_RECV_FAILED;
+    n = c->in_len - c->in_off < len ? c->in_len - c->in_off : len;
+    memcpy(buf, c->in + c->in_off, n);
+    c->in_off += n;
+    return (int)n;
+}
+
+/* Whether reading the client's side may give something without the
+ * poller's word: mbedTLS holds a record, or bytes wait in c->in. */
+static int tls_pending(struct conn *c)
+{
+    return c->in_off < c->in_len || mbedtls_ssl_check_pending(&c->ssl);
 }
 
 /* SNI: browsers send none for IP literals. A name other than our own is a
@@ -444,12 +466,18 @@ static int relay(struct tls_front *front, struct conn *c, int tcp_ready, int pai
         int r;
         progress = 0;
         /* client -> MHD */
-        if (c->up_len == 0 && (tcp_ready || mbedtls_ssl_check_pending(&c->ssl))) {
+        if (c->up_len == 0 && (tcp_ready || tls_pending(c))) {
+            c->in_drained = 0;
             r = mbedtls_ssl_read(&c->ssl, c->up, sizeof c->up);
             if (r > 0) {
                 c->up_len = (size_t)r;
                 c->up_off = 0;
                 progress = 1;
+                /* A short recv() emptied the socket: the next record, if
+                 * any, is the poller's to announce (it is level-triggered),
+                 * not a recv() that says EAGAIN. */
+                if (c->in_drained)
+                    tcp_ready = 0;
             } else if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
                 c->ssl_wants_write = 1;
                 tcp_ready = 0;
