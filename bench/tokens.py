@@ -5,6 +5,7 @@ run: token listing (issue 3: `ukey-agent tokens` vs `pkcs15-tool
 wall time and APDUs. Runs in its own mount namespace with a private pcscd (the test
 fixtures in tests/integration/pcsc.py); every process is stopped by PID."""
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -92,6 +93,8 @@ def main():
     ap.add_argument("--agent", required=True)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--idle-seconds", type=int, default=60)
+    ap.add_argument("--facts", help="also write the figures bench/run.py checks against issue 19's goals "
+                                    "to this file (JSON)")
     args = ap.parse_args()
     harness.AGENT = os.path.abspath(args.agent)
     pcscd = pcsc.Pcscd().start()
@@ -135,6 +138,7 @@ def main():
         time.sleep(2)
         before = len(card.apdu_log())
         wakeups = idle_wakeups(agent.proc.pid, args.idle_seconds)
+        facts = {"listing_apdus": warm_apdus, "login_apdus_piv": login_apdus, "idle_wakeups_pcscd": wakeups}
         rows.append("| wake-ups of the idle agent with pcscd and the card in (context switches of all its threads, "
                     "%d s) | %.1f per minute | %d APDUs |" % (args.idle_seconds, wakeups, apdus(card, before)))
         # The same login on the virtual OpenPGP card (its AUT key), against
@@ -156,6 +160,9 @@ def main():
         agent.cleanup()
         pcscd.cleanup()
         shutil.rmtree(d, ignore_errors=True)
+    if args.facts:
+        with open(args.facts, "w") as f:
+            json.dump(facts, f)
     print("Virtual PIV card with 2 certificates, through pcscd and vpcd; mean of %d runs.\n" % args.runs)
     print("| what | time | card traffic |")
     print("|---|---|---|")
