@@ -60,11 +60,13 @@ class Base(unittest.TestCase):
         # A fresh device per test: PIN counters do not leak between tests.
         self.state = os.path.join(self.dir, "state.json")
         sm2pki.write_skf_state(self.state, self.pki, **self.device_args())
+        self.agent = self.start_agent()
+
+    def start_agent(self):
         args = ["--allow-origin", PORTAL]
         for lib in self.libs + self.extra_args:
             args += ["--skf-module", lib]
-        self.agent = harness.Agent(args=args, config=self.agent_config,
-                                   env={"SOFTSKF_STATE": self.state}).start()
+        return harness.Agent(args=args, config=self.agent_config, env={"SOFTSKF_STATE": self.state}).start()
 
     def tearDown(self):
         self.agent.cleanup()
@@ -422,6 +424,15 @@ class BadOutputs(Base):
     def faults(self, **faults):
         sm2pki.set_faults(self.state, **faults)
 
+    def faults_from_start(self, **faults):
+        """The faults in place before the agent's first reading of the
+        device: the reading at its start (the reminders' check) would
+        otherwise come first, and a good reading is kept until the device
+        is re-plugged."""
+        self.agent.cleanup()
+        self.faults(**faults)
+        self.agent = self.start_agent()
+
     def reader(self):
         return [r for r in self.tokens()["readers"] if r.get("module") == SOFTSKF]
 
@@ -443,20 +454,20 @@ class BadOutputs(Base):
         self.assertEqual(self.token()["serial"], "SKF0001")
 
     def test_a_devinfo_that_is_no_devinfo(self):
-        self.faults(bad_devinfo=True)
+        self.faults_from_start(bad_devinfo=True)
         r = self.reader()
         self.assertEqual((r[0]["state"], r[0]["error"]["code"]), ("unresponsive", "CARD_ERROR"), r)
         self.assertEqual([t for t in self.tokens()["tokens"] if t["backend"] == "skf"], [])
 
     def test_certificates_that_are_no_certificates(self):
-        self.faults(bad_cert=True)
+        self.faults_from_start(bad_cert=True)
         t = self.token()
         self.assertEqual(t["certificates"], [])
         status, body = self.login({"token": t["id"], "pin": PIN})
         self.assertEqual((status, body["error"]["code"]), (404, "CERT_NOT_FOUND"), body)
 
     def test_a_public_key_that_is_not_the_certificates(self):
-        self.faults(pubkey_mismatch=True)
+        self.faults_from_start(pubkey_mismatch=True)
         t = self.token()
         # The signing certificates are left out; the encryption one never signs.
         self.assertEqual([c["id"] for c in t["certificates"]], ["c0e"])
