@@ -7,6 +7,7 @@
 #include "util/clock.h"
 #include "util/join.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 #ifdef _WIN32
 #include <winscard.h>
@@ -239,10 +240,8 @@ static ukey_err with_card(const char *reader, enum card_end end, ukey_err (*fn)(
 ukey_err pcsc_with_card(const char *reader, enum card_end end,
                         ukey_err (*fn)(struct card *card, void *arg), void *arg)
 {
-    struct timespec until;
     ukey_err e;
-    clock_realtime_in(PCSC_WAIT_S * 1000L, &until);
-    if (pthread_mutex_timedlock(&card_turn, &until) != 0) {
+    if (thread_mutex_lock_for(&card_turn, PCSC_WAIT_S * 1000LL) != 0) {
         log_debug("pcsc: the card stayed busy for %d s", PCSC_WAIT_S);
         return UKEY_ERR_TOKEN_BUSY;
     }

@@ -17,3 +17,10 @@ int thread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct ti
 {
     return pthread_cond_timedwait(c, m, deadline);
 }
+
+int thread_mutex_lock_for(pthread_mutex_t *m, long long ms)
+{
+    struct timespec deadline;
+    thread_deadline(&deadline, ms);
+    return pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &deadline);
+}

@@ -34,4 +34,11 @@ static inline void thread_deadline(struct timespec *t, long long ms)
  * the monotonic `deadline`: 0 when woken (perhaps spuriously), ETIMEDOUT. */
 int thread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *deadline);
 
+/* Locks `m`, waiting at most `ms`: 0, or an error number (ETIMEDOUT).
+ * POSIX measures the wait on the monotonic clock (pthread_mutex_timedlock
+ * takes a wall-clock deadline: a clock set back two days, or libfaketime's,
+ * made every contended wait end at once); winpthreads has no such lock and
+ * waits on the wall clock. */
+int thread_mutex_lock_for(pthread_mutex_t *m, long long ms);
+
 #endif

@@ -1,6 +1,8 @@
 /* Monotonic timed condition waits on winpthreads; see thread.h. */
 #include "util/thread.h"
 
+#include "util/clock.h"
+
 #include <errno.h>
 
 int thread_cond_init_monotonic(pthread_cond_t *c) { return pthread_cond_init(c, NULL); }
@@ -19,4 +21,11 @@ int thread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct ti
         return ETIMEDOUT;
     /* A relative wait: the wall clock plays no part. */
     return pthread_cond_timedwait_relative_np(c, m, &left);
+}
+
+int thread_mutex_lock_for(pthread_mutex_t *m, long long ms)
+{
+    struct timespec deadline;
+    clock_realtime_in((long)ms, &deadline);
+    return pthread_mutex_timedlock(m, &deadline);
 }
