@@ -148,6 +148,12 @@ static time_t response_date(HINTERNET request)
     return (time_t)(u.QuadPart / 10000000ULL - (ULONGLONG)FILETIME_UNIX_EPOCH_S);
 }
 
+/* The error for an answer over X509_FETCH_MAX, said or found. */
+static void say_too_large(const char *url, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%.160s: the answer is larger than %u MiB", url, X509_FETCH_MAX >> 20);
+}
+
 /* Reads the body into res (at most X509_FETCH_MAX bytes). 0, or -1 with err. */
 static int read_body(struct fetch *f, const char *url, struct x509_fetch_res *res, char *err, size_t errlen)
 {
@@ -159,7 +165,7 @@ static int read_body(struct fetch *f, const char *url, struct x509_fetch_res *re
     if (WinHttpQueryHeaders(f->request, WINHTTP_QUERY_CONTENT_LENGTH, WINHTTP_HEADER_NAME_BY_INDEX, declared, &size,
                             WINHTTP_NO_HEADER_INDEX) &&
         wcstoull(declared, NULL, 10) > X509_FETCH_MAX) {
-        snprintf(err, errlen, "%.160s: the answer is larger than %u MiB", url, X509_FETCH_MAX >> 20);
+        say_too_large(url, err, errlen);
         return -1;
     }
     if (!(data = calloc(1, 1))) {
@@ -184,7 +190,7 @@ static int read_body(struct fetch *f, const char *url, struct x509_fetch_res *re
         len += got;
         data[len] = '\0';
         if (len > X509_FETCH_MAX) {
-            snprintf(err, errlen, "%.160s: the answer is larger than %u MiB", url, X509_FETCH_MAX >> 20);
+            say_too_large(url, err, errlen);
             goto fail;
         }
         if (clock_ms() >= f->until_ms) {
