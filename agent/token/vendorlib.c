@@ -52,10 +52,12 @@ static void mark_stuck(struct vlib *v)
 }
 
 /*
- * A library whose call never returns (OpenSC 0.23 can deadlock itself when
- * the card is pulled mid-command) is marked stuck: then nobody waits for
- * it again, its tokens are left out and it is reported, while the other
- * libraries and PC/SC go on.
+ * A library whose call never returns is marked stuck: then nobody waits
+ * for it again, its tokens are left out and it is reported, while the
+ * other libraries and PC/SC go on. OpenSC 0.23 does this when the card is
+ * pulled in C_GetTokenInfo: gdb shows the caller holding the card's mutex
+ * and waiting for it again in sc_unlock, with the module's global lock
+ * held, so every later call waits too, until the process ends.
  */
 int vlib_take(struct vlib *v)
 {
