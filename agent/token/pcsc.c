@@ -614,6 +614,13 @@ void pcsc_status(struct pcsc_probe *out)
     }
 }
 
+/* The monitor's wait for a change. Not INFINITE: pcsc-lite's client makes
+ * that wait 60 s long, then drops and renews its registration with pcscd
+ * (winscard_clnt.c), three wake-ups a minute of an idle agent. A wait of
+ * an hour sleeps through; pcscd's end still ends it (its socket closes),
+ * and SCardCancel any wait. */
+#define MONITOR_WAIT_MS ((DWORD)60 * 60 * 1000)
+
 /* One life of the monitor on one PC/SC context; returns when pcscd goes
  * away (to reconnect) or when stopping. */
 static void monitor_session(SCARDCONTEXT ctx, struct seen *seen, size_t *n_seen)
@@ -651,7 +658,9 @@ static void monitor_session(SCARDCONTEXT ctx, struct seen *seen, size_t *n_seen)
         }
         if (monitor_wait(0)) /* stopping: SCardCancel only ends a wait already begun */
             break;
-        rv = SCardGetStatusChange(ctx, INFINITE, states, (DWORD)(n + 1));
+        rv = SCardGetStatusChange(ctx, MONITOR_WAIT_MS, states, (DWORD)(n + 1));
+        if (rv == (LONG)SCARD_E_TIMEOUT)
+            continue; /* nothing changed */
         if (rv != SCARD_S_SUCCESS || (states[n].dwEventState & SCARD_STATE_CHANGED))
             publish_view(NULL, -1); /* until it has looked again */
         if (rv == (LONG)SCARD_E_CANCELLED || rv == (LONG)SCARD_E_NO_SERVICE ||
