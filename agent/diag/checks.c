@@ -240,6 +240,7 @@ static void check_modules(struct run *r, json_t *modules, const struct module_ki
     size_t i, failed = 0;
     json_t *m, *first = NULL;
     struct text d;
+    const char *fix_zh = k->fix_zh, *fix_en = k->fix_en;
     if (json_array_size(modules) == 0)
         return;
     json_array_foreach(modules, i, m) {
@@ -260,7 +261,15 @@ static void check_modules(struct run *r, json_t *modules, const struct module_ki
         if (k == &skf_kind)
             module_line(&d, m);
     }
-    add(r, k->id, failed ? DIAG_FAIL : DIAG_PASS, k->title_zh, k->title_en, &d, k->fix_zh, k->fix_en,
+    /* A library that stopped answering is not mended by reinstalling it. */
+    if (json_is_true(json_object_get(first, "stuck"))) {
+        fix_zh = "驱动停止了响应（常见于读取时拔出 UKey）。它恢复响应后助手会自动重新使用；否则请重新启动助手"
+                 "（注销后重新登录即可）。反复出现时请联系 UKey 厂商。";
+        fix_en = "The driver stopped answering (often after the token was pulled out while it was being read). "
+                 "The agent uses it again once it answers; otherwise restart the agent (signing out and in again "
+                 "does it). If it keeps happening, tell the token's vendor.";
+    }
+    add(r, k->id, failed ? DIAG_FAIL : DIAG_PASS, k->title_zh, k->title_en, &d, fix_zh, fix_en,
         json_pack("{s:O}", "modules", modules));
 }
 

@@ -185,12 +185,15 @@ void vlib_retire(struct vlib *v, void (*fin)(void *ctx))
 
 json_t *vlib_json(struct vlib *v, const char *path, const char *why)
 {
+    int stuck = !why && vlib_is_stuck(v);
     json_t *o = json_pack("{s:s, s:b}", "path", path, "loaded", why == NULL);
-    if (o && (why || vlib_is_stuck(v)))
+    if (o && (why || stuck))
         json_object_set_new(o, "error", json_pack("{s:s, s:s, s:s, s:s}", "code", err_code(UKEY_ERR_MODULE_FAILED),
                                                   "zh-CN", err_message_zh(UKEY_ERR_MODULE_FAILED), "en",
                                                   err_message_en(UKEY_ERR_MODULE_FAILED), "detail",
                                                   why ? why : "stopped answering: a call has not returned"));
+    if (o && stuck)
+        json_object_set_new(o, "stuck", json_true());
     return o;
 }
 

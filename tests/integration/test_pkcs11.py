@@ -460,19 +460,27 @@ class MockModule(Base):
                 break
         self.assertEqual(mock["error"]["code"], "MODULE_FAILED")
         self.assertIn("stopped answering", mock["error"]["detail"])
+        self.assertIs(mock.get("stuck"), True)
         started = time.monotonic()
         self.assertEqual(self.labels(), ["Beside"])  # the other module goes on
         self.assertLess(time.monotonic() - started, 5)  # not waiting out the stuck module's 5 s turn
         self.assertEqual(self.agent.get_json("/api/v1/status")[0], 200)
         r = run_tool(harness.AGENT, "doctor", "--json", "--pkcs11-module", P11MOCK, env=dict(self.agent.env),
                      check=False, timeout=60)
-        self.assertEqual({c["id"]: c["status"] for c in json.loads(r.stdout)["checks"]}["pkcs11.modules"], "fail")
+        check = {c["id"]: c for c in json.loads(r.stdout)["checks"]}["pkcs11.modules"]
+        self.assertEqual(check["status"], "fail")
+        # Reinstalling would not mend it: the fix says to restart the agent.
+        self.assertIn("restart the agent", check["fix"])
+        self.assertNotIn("Reinstall", check["fix"])
         # Back once the call returns.
         self.touch("hang", False)
         deadline = time.monotonic() + 20
         while self.labels() != ["Beside", "Mock UKey"] and time.monotonic() < deadline:
             time.sleep(0.5)
         self.assertEqual(self.labels(), ["Beside", "Mock UKey"])
+        mock = [m for m in self.tokens()["pkcs11"] if m["path"] == P11MOCK][0]
+        self.assertNotIn("error", mock)
+        self.assertNotIn("stuck", mock)
         # Stuck again at the end: the agent still stops, cleanly and in time.
         self.touch("hang")
         self.in_background(self.tokens)

@@ -512,19 +512,23 @@ class Stuck(Base):
                 break
         self.assertEqual(lib["error"]["code"], "MODULE_FAILED")
         self.assertIn("stopped answering", lib["error"]["detail"])
+        self.assertIs(lib.get("stuck"), True)
         started = time.monotonic()
         self.assertEqual([t for t in self.tokens()["tokens"] if t["backend"] == "skf"], [])
         self.assertLess(time.monotonic() - started, 5)  # not waiting out the stuck library's turn
         self.assertEqual(self.agent.get_json("/api/v1/status")[0], 200)
         r = run_tool(harness.AGENT, "doctor", "--json", "--skf-module", SOFTSKF, env=dict(self.agent.env),
                      check=False, timeout=60)
-        self.assertEqual({c["id"]: c["status"] for c in json.loads(r.stdout)["checks"]}["skf.modules"], "fail")
+        check = {c["id"]: c for c in json.loads(r.stdout)["checks"]}["skf.modules"]
+        self.assertEqual(check["status"], "fail")
+        self.assertIn("restart the agent", check["fix"])  # not "reinstall": that would not mend it
         # Back once the call returns.
         sm2pki.set_faults(self.state)
         deadline = time.monotonic() + 20
         while not [t for t in self.tokens()["tokens"] if t["backend"] == "skf"] and time.monotonic() < deadline:
             time.sleep(0.5)
         self.assertEqual(self.token()["serial"], "SKF0001")
+        self.assertNotIn("stuck", self.tokens()["skf"][0])
         # Stuck again at the end: the agent still stops, cleanly and in time.
         sm2pki.set_faults(self.state, hang=["SKF_EnumDev"])
         in_background(self.tokens)
