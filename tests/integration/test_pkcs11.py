@@ -389,8 +389,13 @@ class MockModule(Base):
         self.touch("so-final-try")
         t = [t for t in self.tokens()["tokens"] if t["label"] == "Mock UKey"][0]
         self.assertEqual(t["puk"], {"retries_left": 1, "retries_low": False, "blocked": False})
-        logins = lambda: open(os.path.join(self.dir, "logins")).read().count("C_Login 0") \
-            if os.path.exists(os.path.join(self.dir, "logins")) else 0
+        def logins():
+            """The mock's count of SO logins (C_Login with CKU_SO)."""
+            try:
+                with open(os.path.join(self.dir, "logins")) as f:
+                    return f.read().count("C_Login 0")
+            except FileNotFoundError:
+                return 0
         status, body = self.pin(t["id"], "unblock", {"puk": "00000000", "new_pin": "reset-pin"})
         self.assertEqual((status, body["error"]["code"], body["error"]["retries_left"]), (409, "PUK_LAST_ATTEMPT", 1))
         self.assertEqual(logins(), 0, "no C_Login as SO may reach the module")
