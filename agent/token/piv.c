@@ -87,8 +87,8 @@ static ukey_err get_data(struct card *card, unsigned tag, unsigned char *buf, si
 static ukey_err read_identity(struct card *card, struct token *t)
 {
     unsigned char buf[1024];
-    const unsigned char *chuid;
-    size_t len;
+    const unsigned char *chuid = NULL; /* set with UKEY_OK (gcc -O3 cannot tell) */
+    size_t len = 0;
     struct tlv guid;
     ukey_err e = get_data(card, 0x5fc102, buf, sizeof buf, &chuid, &len);
     if (e != UKEY_OK)
@@ -120,8 +120,8 @@ static ukey_err piv_read(struct card *card, struct token *t)
     snprintf(t->label, sizeof t->label, "PIV");
     for (size_t i = 0; i < sizeof piv_slots / sizeof piv_slots[0]; i++) {
         unsigned char *buf = malloc(APDU_MAX_RESPONSE);
-        const unsigned char *obj;
-        size_t len;
+        const unsigned char *obj = NULL; /* set with UKEY_OK (gcc -O3 cannot tell) */
+        size_t len = 0;
         struct tlv cert, info;
         if (!buf)
             return UKEY_ERR_OUT_OF_MEMORY;

@@ -113,7 +113,7 @@ static int cert_key_is(const unsigned char *der, size_t len, const struct skfw_p
 static void add_cert(struct token *t, size_t index, int sign, const char *container, unsigned char *der, size_t len)
 {
     struct token_cert *c = &t->certs[t->n_certs++];
-    snprintf(c->id, sizeof c->id, "c%zu%c", index, sign ? 's' : 'e');
+    snprintf(c->id, sizeof c->id, "c%u%c", (unsigned)index, sign ? 's' : 'e');
     c->slot = sign ? "SKF signing" : "SKF encryption";
     snprintf(c->container, sizeof c->container, "%s", container);
     c->der = der;

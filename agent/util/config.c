@@ -193,7 +193,7 @@ static int load_limits(const struct config_json *ld, struct agent_config *cfg, j
 {
     const char *key;
     json_t *v;
-    unsigned long n;
+    unsigned long n = 0; /* set by get_uint() when it returns 0 (gcc -O3 cannot tell) */
     if (!json_is_object(limits))
         return config_json_fail(ld, "limits", "must be an object");
     json_object_foreach(limits, key, v) {
@@ -294,7 +294,7 @@ static int load_object(const struct config_json *ld, struct agent_config *cfg, j
 {
     const char *key;
     json_t *v;
-    unsigned long n;
+    unsigned long n = 0; /* set by get_uint() when it returns 0 (gcc -O3 cannot tell) */
     json_object_foreach(root, key, v) {
         if (strcmp(key, "port") == 0) {
             if (get_uint(ld, key, v, 1, 65535, &n))
