@@ -76,11 +76,11 @@ def goals(results, beside, warm_s, idle_kib, by_lib, wakeups_no_pcscd, hs, facts
     lib_kib = sum(v for _, v in libs)
     rows = [
         row("`status` ≥ 1.0× nginx's requests/s at 16 and 64 connections", "%.2f× / %.2f×" % (ratio[16], ratio[64]),
-            min(ratio.values()) >= 1.0, "the socket pair and libmicrohttpd's system calls"),
+            min(ratio.values()) >= 1.0, "the hop to libmicrohttpd and its thread's work"),
         row("`status` p99 ≤ 1.5× nginx's", "%.2f× / %.2f×" % (p99[16], p99[64]), max(p99.values()) <= 1.5,
-            "queueing behind the same system calls"),
+            "queueing behind the same hop"),
         row("exec → first answer ≤ 20 ms", "%.0f ms" % (warm_s * 1000), warm_s <= 0.020,
-            "the machine's exec and page faults; GnuTLS's tree"),
+            "the machine's exec and page faults"),
         row("idle RSS ≤ 5 MiB", "%.1f MiB: %.1f MiB in mapped libraries (%s), %.1f MiB anonymous; "
             "%.1f MiB of it private (not shared with other processes)"
             % (idle_kib / 1024, lib_kib / 1024, ", ".join("%s %.1f" % (k, v / 1024) for k, v in libs[:5]),

@@ -26,7 +26,24 @@ if(WIN32)
 endif()
 
 find_package(PkgConfig REQUIRED)
-pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd>=0.9.75)
+# libmicrohttpd: with UKEY_DEPS (scripts/test and scripts/demo pass it), the
+# static one scripts/build-deps built from Debian's source without HTTPS;
+# Debian's shared one links GnuTLS and eight more libraries for a TLS the
+# agent does not use (2.5 MiB of its idle memory, half its start-up's
+# libraries: bench/README.md). Without it, Debian's, as a distribution's
+# own package must link it.
+set(UKEY_DEPS "" CACHE PATH "prefix of scripts/build-deps linux (a static libmicrohttpd without HTTPS)")
+if(UKEY_DEPS)
+  if(NOT EXISTS ${UKEY_DEPS}/lib/libmicrohttpd.a OR NOT EXISTS ${UKEY_DEPS}/include/microhttpd.h)
+    message(FATAL_ERROR "UKEY_DEPS=${UKEY_DEPS} holds no static libmicrohttpd: run scripts/build-deps linux")
+  endif()
+  add_library(ukey_mhd STATIC IMPORTED)
+  set_target_properties(ukey_mhd PROPERTIES IMPORTED_LOCATION ${UKEY_DEPS}/lib/libmicrohttpd.a
+                        INTERFACE_INCLUDE_DIRECTORIES ${UKEY_DEPS}/include)
+else()
+  pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd>=0.9.75)
+  add_library(ukey_mhd ALIAS PkgConfig::MHD)
+endif()
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson>=2.13)
 pkg_check_modules(PCSC REQUIRED IMPORTED_TARGET libpcsclite)
 # libcurl: its header only; agent/x509/fetch.c loads libcurl.so.4 at the
@@ -45,7 +62,7 @@ pkg_check_modules(MBEDTLS QUIET IMPORTED_TARGET mbedtls mbedx509 mbedcrypto)
 
 add_library(ukey_deps INTERFACE)
 add_library(ukey::deps ALIAS ukey_deps)
-target_link_libraries(ukey_deps INTERFACE PkgConfig::MHD PkgConfig::JANSSON
+target_link_libraries(ukey_deps INTERFACE ukey_mhd PkgConfig::JANSSON
                       PkgConfig::PCSC PkgConfig::LIBCRYPTO)
 if(MBEDTLS_FOUND)
   target_link_libraries(ukey_deps INTERFACE PkgConfig::MBEDTLS)

@@ -3,6 +3,7 @@ into a temporary prefix, then a C program finds it with pkg-config, links
 (static and shared) and verifies docs/PROTOCOL.md's ES256 token."""
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -41,14 +42,27 @@ class Install(unittest.TestCase):
             deb = [os.path.join(out, f) for f in os.listdir(out) if f.endswith(".deb")][0]
             files = run_tool("dpkg-deb", "-c", deb).stdout
             with open(os.path.join(build, "CMakeCache.txt")) as f:
-                prefix = [l.split("=", 1)[1].strip() for l in f if l.startswith("CMAKE_INSTALL_PREFIX:")][0]
+                cache = dict(re.findall(r"^(\w+):\w+=(.*)$", f.read(), re.M))
+            prefix = cache["CMAKE_INSTALL_PREFIX"]
             for path in ("bin/ukey-agent", "bin/ukey-verify", "lib/systemd/user/ukey-agent.service",
                          "share/ukey-agent/certs/README.md", "share/doc/ukey-agent/INTEGRATION.md",
                          "share/doc/ukey-agent/examples/profiles/demo.json", "share/doc/ukey-agent/PROFILES.md"):
                 self.assertIn("." + prefix + "/" + path, files, path)
             info = run_tool("dpkg-deb", "-I", deb).stdout
-            for dep in ("libmicrohttpd12", "libpcsclite1", "libmbedtls14", "libjansson4", "libcurl4", "libsystemd0"):
-                self.assertIn(dep, info)
+            depends = re.search(r"^ Depends: (.*)$", info, re.M).group(1)
+            for dep in ("libpcsclite1", "libmbedtls14", "libjansson4", "libcurl4", "libsystemd0"):
+                self.assertIn(dep, depends)
+            # scripts/test builds with the static libmicrohttpd of scripts/build-deps
+            # (no HTTPS): no dependency on Debian's, no GnuTLS loaded, and the
+            # package names the source version it embeds.
+            if cache.get("UKEY_DEPS"):
+                self.assertNotIn("libmicrohttpd", depends)
+                self.assertNotIn("gnutls", run_tool("ldd", harness.AGENT).stdout)
+                self.assertIn("." + prefix + "/share/doc/ukey-agent/built-using.txt", files)
+                with open(os.path.join(cache["UKEY_DEPS"], "VERSIONS")) as f:
+                    self.assertRegex(f.read(), r"^libmicrohttpd 0\.9\.\d+-\S+$")
+            else:
+                self.assertIn("libmicrohttpd12", depends)
             # The maintainer scripts need no network: they only enable the user unit.
             control = os.path.join(out, "control")
             run_tool("dpkg-deb", "-e", deb, control)
