@@ -13,9 +13,13 @@ if(WIN32)
   add_library(ukey::deps ALIAS ukey_deps)
   # pkcs11.h is platform-neutral (it packs the structures for _WIN32 itself).
   target_include_directories(ukey_deps INTERFACE ${UKEY_WIN_DEPS}/include /usr/include/p11-kit-1)
+  # By path, not find_library: its cached answer would keep naming the
+  # previous UKEY_WIN_DEPS when the script's cache key changes.
   foreach(lib microhttpd mbedtls mbedx509 mbedcrypto jansson crypto)
-    find_library(UKEY_WIN_${lib} NAMES lib${lib}.a PATHS ${UKEY_WIN_DEPS}/lib NO_DEFAULT_PATH REQUIRED)
-    target_link_libraries(ukey_deps INTERFACE ${UKEY_WIN_${lib}})
+    if(NOT EXISTS ${UKEY_WIN_DEPS}/lib/lib${lib}.a)
+      message(FATAL_ERROR "${UKEY_WIN_DEPS}/lib/lib${lib}.a is missing: build with scripts/build-windows")
+    endif()
+    target_link_libraries(ukey_deps INTERFACE ${UKEY_WIN_DEPS}/lib/lib${lib}.a)
   endforeach()
   target_link_libraries(ukey_deps INTERFACE winscard winhttp ws2_32 iphlpapi crypt32 bcrypt
                         shell32 ole32 user32 advapi32 -static)
