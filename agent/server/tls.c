@@ -102,7 +102,7 @@ struct tls_front {
     struct conn **conns;
     size_t n_conns;
     struct tls_front_options opt;
-    long long full_log_ms;
+    struct log_limit full_log;  /* the "connection limit reached" line, once per 10 s */
     struct poller *poller;
     struct poller_event *events;
     size_t max_events;
@@ -298,6 +298,7 @@ struct tls_front *tls_front_create(const struct tls_front_options *opt, struct h
         return NULL;
     }
     front->opt = *opt;
+    front->full_log = (struct log_limit)LOG_LIMIT_INIT(10000);
     front->http = http;
     front->max_events = MAX_LISTENERS + 1 + 2 * (size_t)opt->max_connections;
     if (!(front->events = calloc(front->max_events, sizeof *front->events)) ||
@@ -393,11 +394,13 @@ static void accept_new(struct tls_front *front, net_socket lfd)
             continue;
         }
         if (front->n_conns >= front->opt.max_connections) {
-            long long t = clock_ms();
-            if (t - front->full_log_ms > 10000) {
-                log_warn("connection limit (%u) reached; the least active (in a flood, the oldest silent) connections make room",
-                         front->opt.max_connections);
-                front->full_log_ms = t;
+            unsigned long held;
+            if (log_limit_pass(&front->full_log, &held)) {
+                char more[80] = "";
+                if (held)
+                    snprintf(more, sizeof more, " (reached %lu more times since the last such line)", held);
+                log_warn("connection limit (%u) reached; the least active (in a flood, the oldest silent) connections "
+                         "make room%s", front->opt.max_connections, more);
             }
             make_room(front);
         }

@@ -1,6 +1,9 @@
 /* Levelled stderr logger and redaction helpers; see log.h. */
 #include "util/log.h"
 
+#include "util/clock.h"
+
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +16,26 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 void log_set_level(enum log_level level) { current_level = level; }
 
 enum log_level log_get_level(void) { return current_level; }
+
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int log_limit_pass(struct log_limit *limit, unsigned long *held)
+{
+    long long now = clock_ms();
+    int pass;
+    pthread_mutex_lock(&limit_lock);
+    pass = !limit->started || now - limit->last_ms >= limit->interval_ms;
+    if (pass) {
+        *held = limit->held;
+        limit->held = 0;
+        limit->last_ms = now;
+        limit->started = 1;
+    } else {
+        limit->held++;
+    }
+    pthread_mutex_unlock(&limit_lock);
+    return pass;
+}
 
 int log_level_parse(const char *name)
 {

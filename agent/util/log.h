@@ -30,6 +30,22 @@ void log_msg(enum log_level level, const char *fmt, ...)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
+/*
+ * A line that can come in floods (refused connections, a full connection
+ * table): at most one per `interval_ms`. log_limit_pass() returns 1 when a
+ * line may be written now, with *held set to how many were held back since
+ * the last one (the line should say so), else 0 and counts this one.
+ * Thread-safe.
+ */
+struct log_limit {
+    long long interval_ms;
+    long long last_ms;
+    int started;
+    unsigned long held;
+};
+#define LOG_LIMIT_INIT(ms) {(ms), 0, 0, 0}
+int log_limit_pass(struct log_limit *limit, unsigned long *held);
+
 /* True for member names whose values are secrets (pin, puk, new_pin, ...). */
 int log_is_secret_key(const char *key);
 

@@ -1,4 +1,5 @@
-/* Redaction helpers: secrets never reach a log line (security.md LOG-01). */
+/* Redaction helpers: secrets never reach a log line (security.md LOG-01);
+ * the limiter of lines that come in floods. */
 #include "check.h"
 
 #include "util/log.h"
@@ -26,5 +27,16 @@ int main(void)
     log_sanitize("0123456789012345678901234567890123456789", out, 16);
     CHECK(strlen(out) == 15 && strstr(out, "..."));
     CHECK(log_level_parse("debug") == LOG_DEBUG && log_level_parse("loud") == -1);
+
+    /* A flood: the first line passes, the next ones within the interval are
+     * held and counted, and the first after it says how many. */
+    struct log_limit limit = LOG_LIMIT_INIT(60000);
+    unsigned long held = 99;
+    CHECK(log_limit_pass(&limit, &held) && held == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(!log_limit_pass(&limit, &held));
+    limit.last_ms -= 60000; /* the interval is over */
+    CHECK(log_limit_pass(&limit, &held) && held == 3);
+    CHECK(!log_limit_pass(&limit, &held));
     return check_done();
 }
