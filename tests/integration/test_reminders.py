@@ -25,6 +25,20 @@ RENEW_URL = "https://renew.example.gov.cn/renew?from=ukey&x=1"
 WARNING = r"reminders: .*no desktop notifications"
 
 
+def expiry_date(pki, slot="9a"):
+    """The local calendar day of the certificate's notAfter: the agent counts
+    "expires in N days" in the user's time zone."""
+    out = harness.run_tool("openssl", "x509", "-noout", "-enddate", "-dateopt", "iso_8601", input=pki[slot][0])
+    stamp = datetime.datetime.strptime(out.stdout.strip(), "notAfter=%Y-%m-%d %H:%M:%SZ")
+    return datetime.datetime.fromtimestamp(stamp.replace(tzinfo=datetime.timezone.utc).timestamp()).date()
+
+
+def days_since(first):
+    """The local days a step that began on `first` ran on: it may have
+    crossed midnight, and the agent counts calendar days."""
+    return sorted({first, datetime.date.today()})
+
+
 class Reminders(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -131,23 +145,26 @@ class Reminders(unittest.TestCase):
 
     def test_once_per_certificate_per_day_and_the_renew_action(self):
         before = len(self.server.calls())
+        first = datetime.date.today()
         agent = self.start_agent()
         card = self.insert(agent, self.soon)
         (call,) = self.new_calls(before, 1)
+        days = days_since(first)
         self.assertEqual(call["app_name"], "ukey-agent")
         self.assertEqual(call["summary"], "证书即将到期 / Certificate expires soon")
         zh, en, issuer = call["body"].split("\n")
         self.assertIn("张三", zh)
-        self.assertIn("还有 10 天到期", zh)
         self.assertIn("张三", en)
-        self.assertIn("expires in 10 days", en)
+        # 10 days from when the certificate was made, in calendar days.
+        left = [(expiry_date(self.soon) - day).days for day in days]
+        self.assertTrue(any("还有 %d 天到期" % n in zh for n in left), (zh, left))
+        self.assertTrue(any("expires in %d days" % n in en for n in left), (en, left))
         self.assertEqual(issuer, "颁发者 / Issuer: ukey test CA")
         self.assertEqual(call["actions"], ["renew", "去续期 / Renew"])
         self.assertEqual(call["hints"], {"urgency": 1})
         self.assertEqual(call["expire_timeout"], -1)
-        today = datetime.date.today().isoformat()
         shown = self.shown(agent)
-        self.assertEqual(list(shown.values()), [today])
+        self.assertIn(list(shown.values()), [[day.isoformat()] for day in days])
 
         # The desktop's "renew" button: xdg-open gets the URL, as one argument.
         self.server.emit("ActionInvoked", call["id"], "renew")
@@ -172,12 +189,12 @@ class Reminders(unittest.TestCase):
 
         # The next day (the record says it was shown yesterday): once more.
         key = list(shown)[0]
-        yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
+        first = datetime.date.today()
         with open(os.path.join(agent.state_dir, "reminders.json"), "w") as f:
-            json.dump({"version": 1, "shown": {key: yesterday}}, f)
+            json.dump({"version": 1, "shown": {key: (first - datetime.timedelta(days=1)).isoformat()}}, f)
         self.reinsert(agent, card)
         self.new_calls(before + 1, 1)
-        self.assertEqual(self.shown(agent), {key: today})
+        self.assertIn(self.shown(agent), [{key: day.isoformat()} for day in days_since(first)])
         self.assertEqual(agent.log_count(WARNING), 0, agent.log_text())
 
     def test_far_expiry_raises_nothing(self):
@@ -219,13 +236,16 @@ class Reminders(unittest.TestCase):
 
     def test_expired(self):
         before = len(self.server.calls())
+        first = datetime.date.today()
         agent = self.start_agent()
         self.insert(agent, self.expired)
         (call,) = self.new_calls(before, 1)
         self.assertEqual(call["summary"], "证书已过期 / Certificate expired")
         zh, en, _ = call["body"].split("\n")
-        self.assertIn("过期（3 天前）", zh)
-        self.assertIn("(3 days ago)", en)
+        # 3 days ago when the certificate was made, in calendar days.
+        ago = [(day - expiry_date(self.expired)).days for day in days_since(first)]
+        self.assertTrue(any("过期（%d 天前）" % n in zh for n in ago), (zh, ago))
+        self.assertTrue(any("(%d days ago)" % n in en for n in ago), (en, ago))
 
     def test_no_url_no_action(self):
         before = len(self.server.calls())
@@ -260,10 +280,11 @@ class Reminders(unittest.TestCase):
         with open(path, "w") as f:
             json.dump({"version": 1, "shown": {key: old, "0" * 64: recent, "1" * 64: old}}, f)
         before = len(self.server.calls())
+        first = datetime.date.today()
         agent = self.start_agent(state_dir=state)
         self.insert(agent, self.soon, name="old")
         self.new_calls(before, 1)
-        self.assertEqual(self.shown(agent), {key: datetime.date.today().isoformat(), "0" * 64: recent})
+        self.assertIn(self.shown(agent), [{key: day.isoformat(), "0" * 64: recent} for day in days_since(first)])
 
     def test_no_bus_one_line_and_the_agent_serves(self):
         before = len(self.server.calls())
