@@ -54,6 +54,8 @@ static const struct scard_err scard_errors[] = {
      "running"},
     {(LONG)SCARD_E_SERVICE_STOPPED, "SCARD_E_SERVICE_STOPPED", UKEY_ERR_PCSC_UNAVAILABLE,
      "the smart-card service stopped"},
+    {(LONG)SCARD_F_COMM_ERROR, "SCARD_F_COMM_ERROR", UKEY_ERR_PCSC_UNAVAILABLE,
+     "the connection to the smart-card service broke (pcscd ended in the middle of an answer)"},
     {(LONG)SCARD_E_NO_READERS_AVAILABLE, "SCARD_E_NO_READERS_AVAILABLE", UKEY_ERR_TOKEN_NOT_FOUND,
      "no card reader is connected"},
     {(LONG)SCARD_E_UNKNOWN_READER, "SCARD_E_UNKNOWN_READER", UKEY_ERR_TOKEN_NOT_FOUND,
@@ -100,13 +102,14 @@ static ukey_err scard_fail(const char *call, LONG rv)
 }
 
 /* Windows 8 and later stop the smart-card service when the last reader
- * goes and start it again for the next one; pcscd may be restarted. A
- * context made just before that answers its first call with one of these:
- * the call is made once more on a new context. (The monitor makes a new
- * context whenever its own fails.) */
+ * goes and start it again for the next one; pcscd may be restarted, or
+ * crash. A context made just before that answers its first call with one
+ * of these (pcsc-lite: SCARD_F_COMM_ERROR when pcscd's socket closes in the
+ * middle of its answer): the call is made once more on a new context. (The
+ * monitor makes a new context whenever its own fails.) */
 static int service_went_away(LONG rv)
 {
-    return rv == (LONG)SCARD_E_SERVICE_STOPPED || rv == (LONG)SCARD_E_NO_SERVICE;
+    return rv == (LONG)SCARD_E_SERVICE_STOPPED || rv == (LONG)SCARD_E_NO_SERVICE || rv == (LONG)SCARD_F_COMM_ERROR;
 }
 
 /* Fills `names` (a multi-string) for the readers of ctx; 0 readers is fine. */
@@ -437,8 +440,7 @@ ukey_err card_pin_pad(struct card *card, int *has_pad)
     if (!pc->features_read) {
         rv = SCardControl(pc->handle, CM_IOCTL_GET_FEATURE_REQUEST, NULL, 0, buf, sizeof buf, &len);
         if (rv == (LONG)SCARD_W_RESET_CARD || rv == (LONG)SCARD_E_PROTO_MISMATCH ||
-            rv == (LONG)SCARD_W_REMOVED_CARD || rv == (LONG)SCARD_E_NO_SMARTCARD ||
-            rv == (LONG)SCARD_E_NO_SERVICE || rv == (LONG)SCARD_E_SERVICE_STOPPED ||
+            rv == (LONG)SCARD_W_REMOVED_CARD || rv == (LONG)SCARD_E_NO_SMARTCARD || service_went_away(rv) ||
             rv == (LONG)SCARD_E_READER_UNAVAILABLE)
             return exchange_error(card, "SCardControl(GET_FEATURE_REQUEST)", rv);
         if (rv != SCARD_S_SUCCESS) {
@@ -663,8 +665,7 @@ static void monitor_session(SCARDCONTEXT ctx, struct seen *seen, size_t *n_seen)
             continue; /* nothing changed */
         if (rv != SCARD_S_SUCCESS || (states[n].dwEventState & SCARD_STATE_CHANGED))
             publish_view(NULL, -1); /* until it has looked again */
-        if (rv == (LONG)SCARD_E_CANCELLED || rv == (LONG)SCARD_E_NO_SERVICE ||
-            rv == (LONG)SCARD_E_SERVICE_STOPPED || rv == (LONG)SCARD_E_INVALID_HANDLE)
+        if (rv == (LONG)SCARD_E_CANCELLED || service_went_away(rv) || rv == (LONG)SCARD_E_INVALID_HANDLE)
             break;
         if (rv != SCARD_S_SUCCESS) {
             if (monitor_wait(500))

@@ -119,6 +119,61 @@ class Pcscd:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+class PcscdEndingMidAnswer:
+    """In place of a Pcscd (stopped or killed): a pcscd that opens PC/SC
+    contexts (pcsc-lite's protocol 4.4: CMD_VERSION, then
+    SCARD_ESTABLISH_CONTEXT) and closes the connection on any other call
+    without answering, as a pcscd crashing at that moment would. Clients get
+    SCARD_F_COMM_ERROR."""
+
+    SOCKET = "/run/pcscd/pcscd.comm"
+
+    def __init__(self):
+        import struct
+        import threading
+        self.struct = struct
+        self.contexts = 0  # the hContext numbers it gives
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.SOCKET)
+        self.sock.listen(64)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                self.session(conn)
+
+    def session(self, conn):
+        conn.settimeout(5)
+        try:
+            while True:
+                header = conn.recv(8, socket.MSG_WAITALL)
+                if len(header) < 8:
+                    return
+                size, command = self.struct.unpack("<II", header)
+                body = conn.recv(size, socket.MSG_WAITALL) if size else b""
+                if command == 0x11:  # CMD_VERSION: int32 major, minor; uint32 rv
+                    conn.sendall(self.struct.pack("<iiI", 4, 4, 0))
+                elif command == 0x01:  # SCARD_ESTABLISH_CONTEXT: scope, hContext, rv
+                    self.contexts += 1
+                    conn.sendall(self.struct.pack("<III", self.struct.unpack("<I", body[:4])[0], self.contexts, 0))
+                else:
+                    return  # gone in the middle of the answer
+        except OSError:
+            return
+
+    def close(self):
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.thread.join(5)
+        os.unlink(self.SOCKET)
+
+
 TEST_ID_NUMBER = "310101199001010000"
 
 

@@ -488,6 +488,23 @@ class PcscdRestart(CardTest):
             if got == want or time.monotonic() > deadline:
                 return got
 
+    def test_pcscd_ending_mid_answer_is_unavailable_not_a_card_error(self):
+        """pcscd crashing in the middle of an answer (pcsc-lite's client:
+        SCARD_F_COMM_ERROR) is the service gone, asked once more on a new
+        context; seen in test_load as a listing's CARD_ERROR."""
+        self.card.remove()
+        self.pcscd.kill()
+        dying = pcsc.PcscdEndingMidAnswer()
+        try:
+            status, _, raw = self.agent.request("GET", "/api/v1/tokens")
+            self.assertEqual((status, json.loads(raw)["error"]["code"]), (503, "PCSC_UNAVAILABLE"), raw)
+            self.assertTrue(self.agent.alive())
+        finally:
+            dying.close()
+            self.pcscd.start()
+        self.card = self.insert()
+        self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
+
     def test_tokens_and_events_come_back_after_pcscd_restart(self):
         self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
         readers = len(self.tokens()["readers"])  # vpcd's
