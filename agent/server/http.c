@@ -782,7 +782,15 @@ struct http_server *http_create(const struct agent_ctx *agent, const struct guar
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, so it sees everything */
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-        MHD_OPTION_CONNECTION_LIMIT, agent->cfg->max_connections,
+        /* The TLS front holds the cap (max_connections, making room when
+         * full); libmicrohttpd only learns that a connection the front
+         * closed is gone when its thread next reads that pair, and until
+         * then counts it. Under load it lagged behind, refused the fresh
+         * connections ("Server reached connection limit") and their
+         * clients saw the connection closed (test_robustness, CI). Twice
+         * the cap leaves room for that lag; the front's cap still bounds
+         * what clients can hold. */
+        MHD_OPTION_CONNECTION_LIMIT, 2 * agent->cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, agent->cfg->idle_timeout_s,
         /* Caps request line + headers per connection (invariant 7). */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
