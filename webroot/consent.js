@@ -136,7 +136,8 @@
         else if (e.code === "PIN_TOO_SOON") say(errText(e) + wait);
         else if (e.code === "PIN_LAST_ATTEMPT") { $("last-attempt").hidden = false; say(t("last")); }
         else if (e.code === "PIN_BLOCKED") say(t("blocked"));
-        else if (e.code === "CONSENT_TIMEOUT" || e.code === "CONSENT_NOT_FOUND" || e.code === "USER_CANCELLED") finish(errText(e));
+        else if (e.code === "CONSENT_TIMEOUT" || e.code === "CONSENT_NOT_FOUND" || e.code === "USER_CANCELLED" ||
+                 e.code === "CONSENT_REPLACED") finish(errText(e));
         else say(errText(e));
         if (e.help) say($("message").textContent + " " + helpText(e.help));
         if (e.code) $("message").dataset.code = e.code;

@@ -56,6 +56,8 @@ ukey_err api_sign(const struct api_request *req, struct api_reply *reply);
  * (consent.c; consent_create in api/signing.h). */
 ukey_err api_login_result(const struct api_request *req, struct api_reply *reply);
 ukey_err api_sign_result(const struct api_request *req, struct api_reply *reply);
+ukey_err api_login_withdraw(const struct api_request *req, struct api_reply *reply);
+ukey_err api_sign_withdraw(const struct api_request *req, struct api_reply *reply);
 ukey_err api_consent_info(const struct api_request *req, struct api_reply *reply);
 ukey_err api_consent_submit(const struct api_request *req, struct api_reply *reply);
 ukey_err api_consent_cancel(const struct api_request *req, struct api_reply *reply);

@@ -5,7 +5,8 @@
  * consent URL on the agent's origin; the user sees there which site asks,
  * with which certificate, and for a signature what is signed, and types the
  * PIN into the agent's page, which no portal script can read. The portal
- * then collects the answer with GET /api/v1/login/{id} or /api/v1/sign/{id}.
+ * then collects the answer with GET /api/v1/login/{id} or /api/v1/sign/{id},
+ * or gives the request up with DELETE on the same path.
  *
  * A request is bound to the origin and what it was made with, its id
  * is 32 random bytes, it is answered once, and it ends after
@@ -255,6 +256,41 @@ ukey_err api_login_result(const struct api_request *req, struct api_reply *reply
 ukey_err api_sign_result(const struct api_request *req, struct api_reply *reply)
 {
     return result(req, reply, SIGNING_SIGN);
+}
+
+/* DELETE /api/v1/login/{id} and /api/v1/sign/{id}: the origin that asked
+ * gives its request up (the SDK, when the same page asks again: a double
+ * click). A pending one is replaced, so its window says so on its next
+ * call and signs nothing; an ended one is dropped with its answer; one
+ * being signed at the card is left to finish (TOKEN_BUSY). */
+static ukey_err withdraw(const struct api_request *req, struct api_reply *reply, enum signing_kind kind)
+{
+    struct pending *p;
+    ukey_err e = UKEY_OK;
+    pthread_mutex_lock(&lock);
+    p = find(req->param);
+    if (!p || p->kind != kind || !req->origin || strcmp(p->origin, req->origin) != 0)
+        e = UKEY_ERR_CONSENT_NOT_FOUND;
+    else if (p->state == P_SIGNING)
+        e = UKEY_ERR_TOKEN_BUSY;
+    else if (p->state == P_PENDING && clock_ms() < p->expires_ms)
+        p->state = P_REPLACED;
+    else
+        release(p);
+    pthread_mutex_unlock(&lock);
+    if (e == UKEY_OK && !(reply->json = json_pack("{s:b}", "withdrawn", 1)))
+        e = UKEY_ERR_OUT_OF_MEMORY;
+    return e;
+}
+
+ukey_err api_login_withdraw(const struct api_request *req, struct api_reply *reply)
+{
+    return withdraw(req, reply, SIGNING_LOGIN);
+}
+
+ukey_err api_sign_withdraw(const struct api_request *req, struct api_reply *reply)
+{
+    return withdraw(req, reply, SIGNING_SIGN);
 }
 
 /* A pending, unexpired entry for the window, copied out (lock taken and

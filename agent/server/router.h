@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#define ROUTE_JSON_BODY 0x1u /* POST with a JSON object body (Content-Type enforced) */
+#define ROUTE_JSON_BODY 0x1u /* POST or DELETE with a JSON object body (Content-Type enforced) */
 #define ROUTE_EVENTS 0x2u    /* the Server-Sent Events stream (no handler: http.c streams it) */
 #define ROUTE_SLOW 0x4u      /* may wait on the network: runs on a thread of its own */
 #define ROUTE_SELF_ONLY 0x8u /* the agent's own pages only: no CORS, no other origin */

@@ -58,6 +58,19 @@ async function waitFor({ selector, text, timeout = 15000, gone = false }) {
                   `it says ${JSON.stringify(last && last.slice(0, 400))}`);
 }
 
+const popups = [];     // the windows popup() acted on, in order
+
+// The open pages whose URL contains `url`.
+async function windows(url) {
+  const found = [];
+  for (const t of browser.targets()) {
+    if (t.type() !== "page" || !t.url().includes(url)) continue;
+    const p = await t.page().catch(() => null);
+    if (p && !p.isClosed()) found.push(p);
+  }
+  return found;
+}
+
 const commands = {
   launch,
   async goto({ url }) {
@@ -99,13 +112,27 @@ const commands = {
   async console() { return consoleLog.splice(0); },
   // The dialogs (alert etc.) the main page has shown since the last call.
   async dialogs() { return dialogs.splice(0); },
-  // Waits for a window whose URL contains `url` (a popup) and acts on it from now on.
+  // Waits for a new window whose URL contains `url` (a popup: not one an
+  // earlier popup() acted on, which may be closing still) and acts on it
+  // from now on.
   async popup({ url, timeout = 15000 }) {
-    const target = await browser.waitForTarget((t) => t.url().includes(url), { timeout });
-    page = await target.page();
-    await page.setViewport({ width: 520, height: 680 });
-    return page.url();
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      for (const p of await windows(url)) {
+        if (popups.includes(p)) continue;
+        page = p;
+        popups.push(p);
+        await page.setViewport({ width: 520, height: 680 });
+        return page.url();
+      }
+      if (Date.now() > deadline) throw new Error(`no new window at ${url} within ${timeout} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   },
+  // Acts again on a window popup() acted on: the last (ago 0), the one before (1) ...
+  async usePopup({ ago }) { page = popups[popups.length - 1 - ago]; return page.url(); },
+  // How many open windows show a URL containing `url`.
+  async windowCount({ url }) { return (await windows(url)).length; },
   async mainPage() { page = mainPage; return page.url(); },
   // Whether the popup (current page) has been closed.
   async closed() { return page.isClosed(); },

@@ -460,6 +460,105 @@ class Flow:
         self.b.send("waitFor", selector="#message", text="取消")
         self.shot("consent-cancelled")
 
+    def consent_calls(self, n):
+        """The outcomes of the first `n` consent calls the double-click
+        button made, once they are all in (the SDK polls every 0.6 s)."""
+        deadline = time.monotonic() + 20
+        while True:
+            calls = self.b.send("eval", body="return window.__calls;")
+            if (len(calls) >= n and all(calls[:n])) or time.monotonic() > deadline:
+                return calls[:n]
+            time.sleep(0.2)
+
+    def queue_challenge(self):
+        """A fresh challenge from the portal's back end for the button's next
+        call; the back end keeps one per session, so the newest counts."""
+        self.b.send("eval", body="""
+            const r = await fetch("/api/challenge", {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"});
+            window.__challenges.push((await r.json()).challenge);
+            return true;""")
+
+    def back_end_accepts(self, token):
+        return self.b.send("eval", body="""
+            const r = await fetch("/api/login", {method: "POST", headers: {"Content-Type": "application/json"},
+                                                 body: JSON.stringify({token: %s})});
+            const j = await r.json();
+            await fetch("/api/logout", {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"});
+            return j.logged_in === true;""" % json.dumps(token))
+
+    def test_9d_consent_double_click(self):
+        """A portal whose login button stays enabled, clicked twice. Before
+        the agent's page has loaded, both calls share the one window; after,
+        its Cross-Origin-Opener-Policy has cut the portal off and a second
+        window opens. Either way the newer call gets the login (the newest
+        challenge, which the back end holds), the older rejects with
+        CONSENT_REPLACED, and the older window, if any, signs nothing."""
+        # Earlier tests' windows close a moment after they end.
+        deadline = time.monotonic() + 10
+        while self.b.send("windowCount", url="/consent.html") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.open_consent_portal()
+        self.b.send("eval", body="""
+            window.__calls = [];
+            window.__challenges = [];
+            const b = document.createElement("button");
+            b.id = "again";
+            b.type = "button";
+            b.textContent = "log in (stays enabled)";
+            // One call per queued challenge, in this click.
+            b.onclick = () => {
+              while (window.__challenges.length) {
+                const i = window.__calls.push(null) - 1;
+                UKeyAgent.authenticate(window.__challenges.shift(), {mode: "consent"}).then(
+                  (token) => { window.__calls[i] = {token: token}; }, (e) => { window.__calls[i] = {code: e.code}; });
+              }
+            };
+            document.body.appendChild(b);
+            return true;""")
+        # The second call before the agent's page has loaded (as a double
+        # click's): one window, the first call replaced.
+        self.queue_challenge()
+        self.queue_challenge()
+        self.b.send("click", selector="#again")
+        self.b.send("popup", url="/consent.html")
+        self.b.send("waitFor", selector="#cert", text="张三")
+        self.assertEqual(self.b.send("windowCount", url="/consent.html"), 1)
+        self.b.send("type", selector="#pin", text=PIN)
+        self.b.send("click", selector="#submit")
+        self.consent_window_closed()
+        first, second = self.consent_calls(2)
+        self.assertEqual(first, {"code": "CONSENT_REPLACED"})
+        self.assertIn("token", second, second)
+        self.assertTrue(self.back_end_accepts(second["token"]))
+        # A second click once the window has loaded: a second window; the
+        # first is withdrawn and says so when used.
+        self.queue_challenge()
+        self.b.send("click", selector="#again")
+        self.b.send("popup", url="/consent.html")
+        self.b.send("waitFor", selector="#cert", text="张三")
+        self.b.send("mainPage")
+        self.queue_challenge()
+        self.b.send("click", selector="#again")
+        self.b.send("popup", url="/consent.html")
+        self.b.send("waitFor", selector="#cert", text="张三")
+        self.assertEqual(self.b.send("windowCount", url="/consent.html"), 2)
+        self.b.send("usePopup", ago=1)
+        self.b.send("type", selector="#pin", text=PIN)
+        self.b.send("click", selector="#submit")
+        self.b.send("waitFor", selector="#message", text="取代")
+        self.shot("consent-window-replaced")
+        self.consent_window_closed()
+        # The older window reached no card: no PIN try was spent.
+        self.assertEqual(self.b.send("eval", body="return (await UKeyAgent.listTokens()).tokens[0].pin.retries_left;"), 3)
+        self.b.send("usePopup", ago=0)
+        self.b.send("type", selector="#pin", text=PIN)
+        self.b.send("click", selector="#submit")
+        self.consent_window_closed()
+        _, _, third, fourth = self.consent_calls(4)
+        self.assertEqual(third, {"code": "CONSENT_REPLACED"})
+        self.assertIn("token", fourth, fourth)
+        self.assertTrue(self.back_end_accepts(fourth["token"]))
+
     def test_9c_consent_window_cannot_be_framed(self):
         import http.server
         import threading

@@ -161,6 +161,37 @@ class Consent(ConsentBase):
             self.assertEqual((status, late["error"]["code"]), (408, "CONSENT_TIMEOUT"))
         self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 3)
 
+    def test_the_page_withdraws_its_request(self):
+        """DELETE /api/v1/login/{id} (the SDK, when the same page asks again):
+        the window hears CONSENT_REPLACED and signs nothing; no other origin
+        can withdraw it; an ended request is dropped with its answer."""
+        rid = self.pending()
+        # Only the origin that asked; a preflight names DELETE for it.
+        status, hdrs, _ = self.call("OPTIONS", "/api/v1/login/" + rid)
+        self.assertEqual(status, 204)
+        self.assertIn("DELETE", hdrs["Access-Control-Allow-Methods"])
+        for origin in (LEGACY, None):
+            status, _, r = self.call("DELETE", "/api/v1/login/" + rid, {}, origin=origin)
+            self.assertEqual(r["error"]["code"], "CONSENT_NOT_FOUND", origin)
+        self.assertEqual(self.call("DELETE", "/api/v1/sign/" + rid, {})[2]["error"]["code"], "CONSENT_NOT_FOUND")
+        # A state-changing request carries JSON (invariant 4).
+        self.assertEqual(self.call("DELETE", "/api/v1/login/" + rid)[0], 415)
+        self.assertEqual(self.call("GET", "/api/v1/login/" + rid)[0], 202)
+        self.assertEqual(self.call("DELETE", "/api/v1/login/" + rid, {})[:3:2], (200, {"withdrawn": True}))
+        # The window: replaced, before any card work.
+        status, _, r = self.window("POST", "/api/v1/consent/" + rid, {"pin": "123456"})
+        self.assertEqual((status, r["error"]["code"]), (409, "CONSENT_REPLACED"))
+        self.assertEqual(self.window("GET", "/api/v1/consent/" + rid)[2]["error"]["code"], "CONSENT_REPLACED")
+        self.assertEqual(self.call("DELETE", "/api/v1/login/" + rid, {})[0], 200)  # ended: dropped
+        self.assertEqual(self.call("GET", "/api/v1/login/" + rid)[2]["error"]["code"], "CONSENT_NOT_FOUND")
+        self.assertEqual(self.call("DELETE", "/api/v1/login/" + rid, {})[2]["error"]["code"], "CONSENT_NOT_FOUND")
+        # Signed but not yet collected: the token is dropped unread.
+        rid = self.pending()
+        self.assertEqual(self.window("POST", "/api/v1/consent/" + rid, {"pin": "123456"})[0], 200)
+        self.assertEqual(self.call("DELETE", "/api/v1/login/" + rid, {})[0], 200)
+        self.assertEqual(self.call("GET", "/api/v1/login/" + rid)[2]["error"]["code"], "CONSENT_NOT_FOUND")
+        self.assertEqual(pcsc.read_card_state(self.state)["pin_tries"], 3)
+
     def test_pin_entry_policy(self):
         # A consent site may not send PINs from its page, to any PIN endpoint.
         status, _, r = self.call("POST", "/api/v1/login", {"challenge": CHALLENGE, "pin": "123456"})

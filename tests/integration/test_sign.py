@@ -247,6 +247,17 @@ class ConsentMode(PivBase):
         self.assertEqual(status, 200, r)
         self.assertTrue(self.cms_verified(r, BINARY, False))
 
+    def test_withdrawn_by_the_page(self):
+        """DELETE /api/v1/sign/{id} (the SDK's facades, asked again): the
+        window hears CONSENT_REPLACED and the card signs nothing."""
+        rid = self.pending({"data": TEXT, "certificate": "9c"})
+        self.assertEqual(self.agent.request("DELETE", "/api/v1/login/" + rid, dict(JSON, Origin=WINDOW), "{}")[0], 404)
+        status, _, raw = self.agent.request("DELETE", "/api/v1/sign/" + rid, dict(JSON, Origin=WINDOW), "{}")
+        self.assertEqual((status, json.loads(raw)), (200, {"withdrawn": True}))
+        status, r = self.window("POST", "/api/v1/consent/" + rid, {"pin": "123456"})
+        self.assertEqual((status, r["error"]["code"]), (409, "CONSENT_REPLACED"))
+        self.assertEqual(self.result(rid)[1]["error"]["code"], "CONSENT_REPLACED")
+
     def test_login_consent_still_a_login(self):
         status, _, raw = self.agent.request("POST", "/api/v1/login", dict(JSON, Origin=WINDOW),
                                             json.dumps({"challenge": base64.b64encode(bytes(32)).decode(),

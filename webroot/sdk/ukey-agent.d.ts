@@ -108,7 +108,8 @@ export declare function verifyPin(token: string, pin: string,
   Promise<{ verified: true; pin: { retries_left: number | null; blocked: boolean };
             puk: { retries_left: number | null; blocked: boolean } }>;
 export declare function authenticate(challenge: string, options: {
-  /** "consent": the PIN is typed in the agent's own window (call from a click); "page": send options.pin. */
+  /** "consent": the PIN is typed in the agent's own window (call from a click; a newer consent call of the page
+   *  replaces one in progress, which rejects with CONSENT_REPLACED); "page": send options.pin. */
   mode?: "consent" | "page";
   pin?: string; token?: string; certificate?: string; algorithm?: "PS256";
   confirmLastAttempt?: boolean; timeout?: number;

@@ -9,8 +9,8 @@
  *   const signed = await UKeyAgent.sign(text, {mode: "consent"});   // legacy pages: data signatures (issue 15)
  *
  * Every failure is a UKeyAgentError with a stable `code` (docs/API.md, and
- * AGENT_UNREACHABLE / TIMEOUT / BLOCKED_BY_BROWSER / POPUP_BLOCKED from the
- * SDK itself) and
+ * AGENT_UNREACHABLE / TIMEOUT / BLOCKED_BY_BROWSER / POPUP_BLOCKED /
+ * CONSENT_REPLACED from the SDK itself) and
  * a message in zh-CN and en. Types: ukey-agent.d.ts. Guide: docs/INTEGRATION.md.
  */
 (function (global) {
@@ -43,6 +43,10 @@
     POPUP_BLOCKED: {
       "zh-CN": "浏览器阻止了证书助手的确认窗口。请允许本网站弹出窗口，然后再点一次登录。",
       en: "The browser blocked the agent's confirmation window. Allow pop-ups for this site, then click log in again."
+    },
+    CONSENT_REPLACED: {
+      "zh-CN": "本页面又发起了新的请求，这个较早的请求已被取代：请在证书助手最新打开的窗口中确认。",
+      en: "This page started a newer request, which replaced this one: confirm it in the agent's newest window."
     },
     USER_CANCELLED: {
       "zh-CN": "您关闭了证书助手的确认窗口，登录已取消。",
@@ -278,33 +282,65 @@
     return call("POST", path, body, options.timeout || 60000);
   }
 
+  /* The consent flow in progress on this page, if any: {replace()}. */
+  var consentFlow = null;
+
+  /* Gives up request `id` at `path` (DELETE): its window, if still open,
+   * then says it was replaced and signs nothing. */
+  function withdraw(path, id) {
+    call("DELETE", path + "/" + encodeURIComponent(id), {}).catch(function () { /* gone already */ });
+  }
+
   /* The consent flow: open the window now (still inside the click), ask
    * the agent for a pending request, show its page, and wait for the
-   * answer at `path`/{id}. */
+   * answer at `path`/{id}. One flow per page: a newer call (a double
+   * click, a second button) replaces the one in progress, which rejects
+   * with CONSENT_REPLACED and withdraws its request at the agent; the
+   * newer one takes the window over while it can still be reached. */
   function signInWindow(path, body, options) {
+    if (consentFlow) consentFlow.replace();
     var popup = global.open ? global.open("", "ukey-agent-consent", "popup,width=520,height=680") : null;
+    var flow = { replaced: false, request: null };
+    consentFlow = flow;
     body.consent = true;
-    return call("POST", path, body).then(function (pending) {
-      if (!popup) throw sdkError("POPUP_BLOCKED");
-      popup.location.href = pending.consent_url;
-      var deadline = Date.now() + (pending.expires_in + 5) * 1000;
-      /* The answer comes from the agent only. The window's page sends
-       * Cross-Origin-Opener-Policy: same-origin, so this page loses its
-       * handle as soon as it loads (popup.closed reads true at once) and
-       * cannot talk to it; a window the user closes cancels the request at
-       * the agent (pagehide), which the poll then reports. */
-      return new Promise(function (resolve, reject) {
+    return new Promise(function (resolve, reject) {
+      function fail(e) {
+        if (flow.replaced) return;
+        if (popup && !popup.closed) popup.close();
+        reject(e);
+      }
+      flow.replace = function () {
+        flow.replaced = true;
+        if (flow.request) withdraw(path, flow.request);
+        reject(sdkError("CONSENT_REPLACED"));
+      };
+      call("POST", path, body).then(function (pending) {
+        if (flow.replaced) return withdraw(path, pending.request);
+        flow.request = pending.request;
+        if (!popup) throw sdkError("POPUP_BLOCKED");
+        popup.location.href = pending.consent_url;
+        var deadline = Date.now() + (pending.expires_in + 5) * 1000;
+        /* The answer comes from the agent only. The window's page sends
+         * Cross-Origin-Opener-Policy: same-origin, so this page loses its
+         * handle as soon as it loads (popup.closed reads true at once) and
+         * cannot talk to it; a window the user closes cancels the request at
+         * the agent (pagehide), which the poll then reports. */
         function poll() {
+          if (flow.replaced) return;
           call("GET", path + "/" + encodeURIComponent(pending.request), undefined, options.timeout).then(function (r) {
+            if (flow.replaced) return;
             if (r.state !== "pending") return resolve(r);
-            if (Date.now() > deadline) return reject(sdkError("TIMEOUT"));
+            if (Date.now() > deadline) return fail(sdkError("TIMEOUT"));
             setTimeout(poll, 600);
-          }, reject);
+          }, fail);
         }
         setTimeout(poll, 600);
-      });
-    }).catch(function (e) {
-      if (popup && !popup.closed) popup.close();
+      }).catch(fail);
+    }).then(function (r) {
+      if (consentFlow === flow) consentFlow = null;
+      return r;
+    }, function (e) {
+      if (consentFlow === flow) consentFlow = null;
       throw e;
     });
   }

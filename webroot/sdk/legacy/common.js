@@ -99,29 +99,13 @@
     });
   }
 
-  function wait(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
-
-  /* Consent mode (async only): the agent's window asks the PIN and shows
-   * what is signed; polls GET /api/v1/sign/{id} until it is answered. */
+  /* Consent mode (async only): the SDK's flow (ukey-agent.js, loaded with
+   * the facades) opens the agent's window, which asks the PIN and shows
+   * what is signed, and waits for the answer; its errors become AgentErrors. */
   function consentSign(body) {
-    body.consent = true;
-    delete body.pin;
-    var popup = global.open ? global.open("about:blank", "ukey-agent-consent", "width=520,height=680") : null;
-    return request("POST", "/api/v1/sign", body, false).then(function (r) {
-      if (popup) popup.location.href = r.consent_url;
-      else throw new AgentError("POPUP_BLOCKED");
-      function poll() {
-        return wait(600).then(function () {
-          return request("GET", "/api/v1/sign/" + encodeURIComponent(r.request), undefined, false);
-        }).then(function (a) { return a.state === "pending" ? poll() : a; });
-      }
-      return poll();
-    }).then(function (a) {
-      if (popup && !popup.closed) popup.close();
-      return a;
-    }, function (e) {
-      if (popup && !popup.closed) popup.close();
-      throw e;
+    return global.UKeyAgent.sign(body.data, { mode: "consent", format: body.format, token: body.token,
+                                              certificate: body.certificate }).catch(function (e) {
+      throw new AgentError(e.code || "INTERNAL_ERROR", e.details);
     });
   }
 

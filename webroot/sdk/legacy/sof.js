@@ -37,7 +37,8 @@
     NOT_LOGGED_IN: "SOR_NotLoginErr", SIGN_NOT_ALLOWED: "SOR_SignNotAllowedErr",
     AGENT_UNREACHABLE: "SOR_AgentUnreachableErr", NOT_SUPPORTED: "SOR_NotSupportYetErr",
     DATA_INVALID: "SOR_IndataErr", BAD_ARGUMENT: "SOR_IndataErr",
-    USER_CANCELLED: "SOR_CancelledErr", POPUP_BLOCKED: "SOR_CancelledErr", CONSENT_TIMEOUT: "SOR_CancelledErr"
+    USER_CANCELLED: "SOR_CancelledErr", POPUP_BLOCKED: "SOR_CancelledErr", CONSENT_TIMEOUT: "SOR_CancelledErr",
+    CONSENT_REPLACED: "SOR_CancelledErr"
   };
 
   /* "name||CertID&&&..." from the agent's certificate list. */
