@@ -112,22 +112,32 @@ static int service_went_away(LONG rv)
     return rv == (LONG)SCARD_E_SERVICE_STOPPED || rv == (LONG)SCARD_E_NO_SERVICE || rv == (LONG)SCARD_F_COMM_ERROR;
 }
 
-/* Fills `names` (a multi-string) for the readers of ctx; 0 readers is fine. */
+/* Fills `names` (a multi-string) for the readers of ctx; 0 readers is fine.
+ * The list is asked for its length, then for itself: a reader that comes
+ * in between (pcscd loading its drivers one by one after a start) makes
+ * the second call SCARD_E_INSUFFICIENT_BUFFER, and the two are made again. */
 static LONG list_names(SCARDCONTEXT ctx, char **names)
 {
-    DWORD len = 0;
-    LONG rv = SCardListReaders(ctx, NULL, NULL, &len);
+    LONG rv = SCARD_S_SUCCESS;
     *names = NULL;
-    if (rv == (LONG)SCARD_E_NO_READERS_AVAILABLE)
-        return SCARD_S_SUCCESS;
-    if (rv != SCARD_S_SUCCESS)
-        return rv;
-    if (!(*names = calloc(1, len + 1)))
-        return (LONG)SCARD_E_NO_MEMORY;
-    rv = SCardListReaders(ctx, NULL, *names, &len);
-    if (rv == (LONG)SCARD_E_NO_READERS_AVAILABLE) {
-        (*names)[0] = '\0';
-        return SCARD_S_SUCCESS;
+    for (int tries = 0; tries < 4; tries++) {
+        DWORD len = 0;
+        free(*names);
+        *names = NULL;
+        rv = SCardListReaders(ctx, NULL, NULL, &len);
+        if (rv == (LONG)SCARD_E_NO_READERS_AVAILABLE)
+            return SCARD_S_SUCCESS;
+        if (rv != SCARD_S_SUCCESS)
+            return rv;
+        if (!(*names = calloc(1, len + 1)))
+            return (LONG)SCARD_E_NO_MEMORY;
+        rv = SCardListReaders(ctx, NULL, *names, &len);
+        if (rv == (LONG)SCARD_E_NO_READERS_AVAILABLE) {
+            (*names)[0] = '\0';
+            return SCARD_S_SUCCESS;
+        }
+        if (rv != (LONG)SCARD_E_INSUFFICIENT_BUFFER)
+            return rv;
     }
     return rv;
 }

@@ -125,19 +125,26 @@ class Pcscd:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-class PcscdEndingMidAnswer:
-    """In place of a Pcscd (stopped or killed): a pcscd that opens PC/SC
-    contexts (pcsc-lite's protocol 4.4: CMD_VERSION, then
-    SCARD_ESTABLISH_CONTEXT) and closes the connection on any other call
-    without answering, as a pcscd crashing at that moment would. Clients get
-    SCARD_F_COMM_ERROR."""
+class FakePcscd:
+    """In place of a Pcscd (stopped or killed): a pcscd speaking enough of
+    pcsc-lite's protocol 4.4 for contexts, reader lists and status changes.
+    `readers(n)` gives the reader names for the n-th reader-state request on
+    a connection (0, 1, ...; each context is a connection), all of them
+    empty; None closes the connection instead of answering, as a pcscd
+    crashing at that moment would (the client gets SCARD_F_COMM_ERROR).
+    Anything else closes it too."""
 
     SOCKET = "/run/pcscd/pcscd.comm"
+    # READER_STATE: name[128], eventCounter, readerState, readerSharing,
+    # cardAtr[33] (+3), cardAtrLength, cardProtocol; 16 of them.
+    STATE = "<128sIIi33s3xII"
+    SCARD_ABSENT = 0x0002
 
-    def __init__(self):
+    def __init__(self, readers):
         import struct
         import threading
         self.struct = struct
+        self.readers = readers
         self.contexts = 0  # the hContext numbers it gives
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(self.SOCKET)
@@ -146,32 +153,49 @@ class PcscdEndingMidAnswer:
         self.thread.start()
 
     def serve(self):
+        import threading
         while True:
             try:
                 conn, _ = self.sock.accept()
             except OSError:
                 return  # closed
-            with conn:
-                self.session(conn)
+            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+
+    def states(self, names):
+        table = b"".join(self.struct.pack(self.STATE, name.encode(), 1, self.SCARD_ABSENT, 0, b"", 0, 0)
+                         for name in names)
+        return table + bytes(self.struct.calcsize(self.STATE) * (16 - len(names)))
 
     def session(self, conn):
-        conn.settimeout(5)
-        try:
-            while True:
-                header = conn.recv(8, socket.MSG_WAITALL)
-                if len(header) < 8:
-                    return
-                size, command = self.struct.unpack("<II", header)
-                body = conn.recv(size, socket.MSG_WAITALL) if size else b""
-                if command == 0x11:  # CMD_VERSION: int32 major, minor; uint32 rv
-                    conn.sendall(self.struct.pack("<iiI", 4, 4, 0))
-                elif command == 0x01:  # SCARD_ESTABLISH_CONTEXT: scope, hContext, rv
-                    self.contexts += 1
-                    conn.sendall(self.struct.pack("<III", self.struct.unpack("<I", body[:4])[0], self.contexts, 0))
-                else:
-                    return  # gone in the middle of the answer
-        except OSError:
-            return
+        pack, asked = self.struct.pack, 0
+        conn.settimeout(30)
+        with conn:
+            try:
+                while True:
+                    header = conn.recv(8, socket.MSG_WAITALL)
+                    if len(header) < 8:
+                        return
+                    size, command = self.struct.unpack("<II", header)
+                    body = conn.recv(size, socket.MSG_WAITALL) if size else b""
+                    if command == 0x11:  # CMD_VERSION: int32 major, minor; uint32 rv
+                        conn.sendall(pack("<iiI", 4, 4, 0))
+                    elif command == 0x01:  # SCARD_ESTABLISH_CONTEXT: scope, hContext, rv
+                        self.contexts += 1
+                        conn.sendall(pack("<III", self.struct.unpack("<I", body[:4])[0], self.contexts, 0))
+                    elif command == 0x02:  # SCARD_RELEASE_CONTEXT: hContext, rv
+                        conn.sendall(pack("<II", self.struct.unpack("<I", body[:4])[0], 0))
+                    elif command in (0x12, 0x13):  # CMD_GET_READERS_STATE, CMD_WAIT_READER_STATE_CHANGE
+                        names = self.readers(asked)
+                        asked += 1
+                        if names is None:
+                            return  # gone in the middle of the answer
+                        conn.sendall(self.states(names))
+                    elif command == 0x14:  # CMD_STOP_WAITING_READER_STATE_CHANGE: timeOut, rv
+                        conn.sendall(pack("<II", 0, 0))
+                    else:
+                        return
+            except OSError:
+                return
 
     def close(self):
         self.sock.shutdown(socket.SHUT_RDWR)

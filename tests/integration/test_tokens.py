@@ -494,13 +494,32 @@ class PcscdRestart(CardTest):
         context; seen in test_load as a listing's CARD_ERROR."""
         self.card.remove()
         self.pcscd.kill()
-        dying = pcsc.PcscdEndingMidAnswer()
+        dying = pcsc.FakePcscd(readers=lambda n: None)
         try:
             status, _, raw = self.agent.request("GET", "/api/v1/tokens")
             self.assertEqual((status, json.loads(raw)["error"]["code"]), (503, "PCSC_UNAVAILABLE"), raw)
             self.assertTrue(self.agent.alive())
         finally:
             dying.close()
+            self.pcscd.start()
+        self.card = self.insert()
+        self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
+
+    def test_a_reader_coming_between_the_two_list_calls(self):
+        """A reader that comes between SCardListReaders' length and its list
+        (pcscd loading its drivers one by one after a start) made the
+        second call SCARD_E_INSUFFICIENT_BUFFER, a listing's CARD_ERROR in
+        test_load: the two are made again."""
+        self.card.remove()
+        self.pcscd.kill()
+        names = ["Fake PCD 00 00", "Fake PCD 00 01"]
+        growing = pcsc.FakePcscd(readers=lambda n: names[:1] if n == 0 else names)
+        try:
+            status, _, body = self.agent.get_json("/api/v1/tokens")
+            self.assertEqual(status, 200, body)
+            self.assertEqual([(r["name"], r["state"]) for r in body["readers"]], [(n, "empty") for n in names])
+        finally:
+            growing.close()
             self.pcscd.start()
         self.card = self.insert()
         self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
