@@ -132,10 +132,17 @@
     }, function () { $("state").textContent = t("stopped"); });
   }
 
-  // Whole days left, counted as the agent counts a reminder's days_left.
+  // The date of an ISO time on this computer's calendar, "YYYY-MM-DD".
+  function day(iso) {
+    var d = new Date(Date.parse(iso));
+    return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
+  }
+
+  // Calendar days from today to `until`'s date: how the agent counts a
+  // reminder's days_left and the desktop reminder its "N days".
   function days(until) {
-    var ms = Date.parse(until) - Date.now();
-    return ms < 0 ? Math.floor(ms / 86400000) : Math.ceil(ms / 86400000);
+    return Math.round((Date.parse(day(until) + "T00:00:00Z") - Date.parse(day(new Date().toISOString()) + "T00:00:00Z")) /
+                      86400000);
   }
 
   // A link to a CA's page: https://, or http:// on loopback (the demo); else nothing.
@@ -170,7 +177,7 @@
     (c.cn_extensions || []).forEach(function (x) { row(label("x_", x.oid), x.value); });
     row(t("serial"), c.serial);
     row(t("issuer"), c.issuer);
-    row(t("validity"), c.not_before.slice(0, 10) + " — " + c.not_after.slice(0, 10));
+    row(t("validity"), day(c.not_before) + " — " + day(c.not_after));
     row(t("keyUsage"), (c.key_usage || []).map(function (k) { return label("ku_", k); }).join("、") || "—");
     if (c.ext_key_usage && c.ext_key_usage.length)
       row(t("extKeyUsage"), c.ext_key_usage.map(function (k) { return label("eku_", k); }).join("、"));
@@ -182,8 +189,8 @@
   // "Expires in N days" with the renewal link, for a certificate the agent reminds of.
   function reminderLine(c) {
     var r = c.reminder, box = el("div", null, "reminder error");
-    box.appendChild(el("span", r.days_left < 0 ? t("remindExpired", { cn: c.subject_cn || c.subject, d: c.not_after.slice(0, 10) })
-      : t("remind", { cn: c.subject_cn || c.subject, n: r.days_left, d: c.not_after.slice(0, 10) })));
+    box.appendChild(el("span", r.days_left < 0 ? t("remindExpired", { cn: c.subject_cn || c.subject, d: day(c.not_after) })
+      : t("remind", { cn: c.subject_cn || c.subject, n: r.days_left, d: day(c.not_after) })));
     var a = link(r.renew_url, t("renew"));
     if (a) { box.appendChild(document.createTextNode(" ")); box.appendChild(a); }
     return box;
@@ -196,9 +203,9 @@
     box.appendChild(el("div", t("holder") + ": " + c.subject, "detail"));
     box.appendChild(el("div", t("issuer") + ": " + c.issuer, "detail"));
     box.appendChild(el("div", t("serial") + ": " + c.serial, "detail"));
-    box.appendChild(el("div", Date.parse(c.not_before) > now ? t("notYet", { d: c.not_before.slice(0, 10) })
-      : left < 0 ? t("expired", { d: c.not_after.slice(0, 10) })
-      : t("validUntil", { d: c.not_after.slice(0, 10), n: left }), left < 30 ? "detail error" : "detail"));
+    box.appendChild(el("div", Date.parse(c.not_before) > now ? t("notYet", { d: day(c.not_before) })
+      : left < 0 ? t("expired", { d: day(c.not_after) })
+      : t("validUntil", { d: day(c.not_after), n: left }), left < 30 ? "detail error" : "detail"));
     var rv = el("div", null, "detail");
     rv.appendChild(el("span", v || "skip", "badge " + (v || "skip")));
     rv.appendChild(el("span", t("revocation") + ": " + t("rv_" + (v || "skip"))));

@@ -2,6 +2,7 @@
 #include "diag/certs.h"
 
 #include "profile/profile.h"
+#include "util/clock.h"
 #include "util/file.h"
 #include "util/hex.h"
 #include "util/mbedtls_compat.h"
@@ -458,10 +459,12 @@ void cert_look(struct cert_env *env, const unsigned char *der, size_t len, STACK
     x509_cert_facts(crt, ev);
     from = x509_time_utc(X509_get0_notBefore(crt));
     to = x509_time_utc(X509_get0_notAfter(crt));
-    /* Expiring: within the reminder window of the certificate's deployment profile (EXPIRY_WARN_DAYS unless set). */
-    out->validity = now < from || now > to                                        ? DIAG_FAIL
-                    : to - now < (time_t)profiles_reminder_days(crt) * 86400 ? DIAG_WARN
-                                                                              : DIAG_PASS;
+    /* Expiring: within the reminder window of the certificate's deployment
+     * profile (EXPIRY_WARN_DAYS unless set), in calendar days as the
+     * reminders count them (util/clock.h). */
+    out->validity = now < from || now > to ? DIAG_FAIL
+                    : clock_local_day(to) - clock_local_day(now) <= (long)profiles_reminder_days(crt) ? DIAG_WARN
+                                                                                                       : DIAG_PASS;
     json_object_set_new(ev, "validity", json_string(now < from ? "not_yet_valid" : now > to ? "expired"
                                                     : out->validity == DIAG_WARN ? "expiring_soon" : "valid"));
 

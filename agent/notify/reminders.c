@@ -6,6 +6,7 @@
 #include "profile/profile.h"
 #include "token/tokens.h"
 #include "util/b64.h"
+#include "util/clock.h"
 #include "util/file.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -31,20 +32,6 @@ static struct {
     char *path;                 /* <state_dir>/reminders.json */
 } rem;
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil). */
-static long days_from_civil(long y, unsigned m, unsigned d)
-{
-    long era;
-    unsigned yoe, doy, doe;
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long)doe - 719468;
-}
-
 long reminders_day(time_t t, char text[11])
 {
     struct tm tm;
@@ -52,7 +39,7 @@ long reminders_day(time_t t, char text[11])
     if (text)
         snprintf(text, 11, "%04u-%02u-%02u", (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
                  (unsigned)tm.tm_mday % 100u);
-    return days_from_civil(tm.tm_year + 1900L, (unsigned)tm.tm_mon + 1, (unsigned)tm.tm_mday);
+    return clock_local_day(t);
 }
 
 /* "YYYY-MM-DD" as a day number; -1 when it is not a date. */
@@ -63,7 +50,7 @@ static long parse_day(const char *s)
     if (strlen(s) != 10 || sscanf(s, "%4u-%2u-%2u%n", &y, &m, &d, &end) != 3 || end != 10 || m < 1 || m > 12 ||
         d < 1 || d > 31)
         return -1;
-    return days_from_civil(y, m, d);
+    return (long)(clock_timegm(&(struct tm){.tm_year = (int)y - 1900, .tm_mon = (int)m - 1, .tm_mday = (int)d}) / 86400);
 }
 
 json_t *reminders_load(const char *path, long today)

@@ -1,6 +1,7 @@
 /* Deployment profiles: parsing, loading and the questions asked of them; see profile.h. */
 #include "profile/profile.h"
 
+#include "util/clock.h"
 #include "util/dirs.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -556,8 +557,8 @@ void profiles_annotate_cert(json_t *c, const unsigned char *der, size_t len, tim
     X509 *x = n_loaded ? x509_from_der(der, len) : NULL;
     const struct profile *p = profiles_for_cert(x);
     if (p) {
-        time_t not_after = x509_time_utc(X509_get0_notAfter(x));
-        long days_left = not_after > now ? (long)((not_after - now + 86399) / 86400) : -(long)((now - not_after) / 86400);
+        /* Calendar days, as the desktop reminder counts them (util/clock.h). */
+        long days_left = clock_local_day(x509_time_utc(X509_get0_notAfter(x))) - clock_local_day(now);
         json_object_set_new(c, "profile", json_string(p->id));
         if (days_left <= (long)p->reminder_days)
             json_object_set_new(c, "reminder",

@@ -1,6 +1,6 @@
 /* Clocks and calendar arithmetic: the monotonic clock, for deadlines that a
  * change of the wall clock (a user or NTP setting the time) must not move;
- * and timegm() the same on every platform. */
+ * timegm() the same on every platform; and the user's calendar day. */
 #ifndef UKEY_UTIL_CLOCK_H
 #define UKEY_UTIL_CLOCK_H
 
@@ -52,6 +52,20 @@ static inline time_t clock_timegm(const struct tm *tm)
     doy = (153 * ((m + 10) % 12) + 2) / 5 + tm->tm_mday - 1;
     doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return (time_t)((era * 146097 + doe - 719468) * 86400 + tm->tm_hour * 3600LL + tm->tm_min * 60LL + tm->tm_sec);
+}
+
+/* The user's calendar day of `t` (the local time zone) as a day number,
+ * days since 1970-01-01. "Expires in N days" is the difference of two, the
+ * way a person counts it from the dates; every such count in the agent (the
+ * desktop reminder, the listing's reminder, the certificate check's window)
+ * is made this one way. */
+static inline long clock_local_day(time_t t)
+{
+    struct tm tm;
+    if (!localtime_r(&t, &tm))
+        return (long)(t / 86400);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    return (long)(clock_timegm(&tm) / 86400);
 }
 
 #endif

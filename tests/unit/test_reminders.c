@@ -7,6 +7,7 @@
 
 #include "notify/notify.h"
 #include "notify/reminders.h"
+#include "util/clock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -116,6 +117,11 @@ int main(void)
     tzset();
     CHECK(reminders_day(951782400 + 20 * 3600, text) == 11017);
     CHECK(strcmp(text, "2000-03-01") == 0);
+    /* The one count of days left (util/clock.h): from 00:30 to 23:30 nine
+     * days later is 9 calendar days there, though 9 days and 23 hours. */
+    CHECK(clock_local_day(951782400 + 15 * 3600) == 11016);
+    CHECK(clock_local_day(951782400 + 16 * 3600 + 30 * 60 + 9 * 86400 + 23 * 3600) -
+              clock_local_day(951782400 + 16 * 3600 + 30 * 60) == 9);
 
     if (tmp_dir(dir, sizeof dir, "ukey-test-reminders") != 0)
         return 1;
