@@ -58,6 +58,11 @@
     return t("help", { name: h.name || "", how: [h.phone, h.url].filter(Boolean).join(" · ") });
   }
   function errText(e) { return (e.i18n && e.i18n[lang]) || e.code || String(e); }
+  // The date of an ISO time on this computer's calendar, as the agent's other pages show it.
+  function day(iso) {
+    var d = new Date(Date.parse(iso));
+    return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
+  }
   function finish(text, ok) {
     ended = true;
     $("form").hidden = true;
@@ -84,7 +89,7 @@
     if (d) $("signed").textContent = d.encoding === "text" ? d.text : t("binary", { n: d.bytes, hex: d.sha256 });
     box.textContent = "";
     if (!c) { box.textContent = t("noToken"); $("retries").textContent = ""; return; }
-    [["holder", c.subject], ["issuer", c.issuer], ["valid", c.not_before.slice(0, 10) + " — " + c.not_after.slice(0, 10)]]
+    [["holder", c.subject], ["issuer", c.issuer], ["valid", day(c.not_before) + " — " + day(c.not_after)]]
       .forEach(function (row) {
         var d = document.createElement("div");
         d.textContent = t(row[0]) + ": " + row[1];
