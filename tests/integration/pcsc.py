@@ -11,9 +11,11 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -141,9 +143,6 @@ class FakePcscd:
     SCARD_ABSENT = 0x0002
 
     def __init__(self, readers):
-        import struct
-        import threading
-        self.struct = struct
         self.readers = readers
         self.contexts = 0  # the hContext numbers it gives
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -153,7 +152,6 @@ class FakePcscd:
         self.thread.start()
 
     def serve(self):
-        import threading
         while True:
             try:
                 conn, _ = self.sock.accept()
@@ -162,12 +160,12 @@ class FakePcscd:
             threading.Thread(target=self.session, args=(conn,), daemon=True).start()
 
     def states(self, names):
-        table = b"".join(self.struct.pack(self.STATE, name.encode(), 1, self.SCARD_ABSENT, 0, b"", 0, 0)
+        table = b"".join(struct.pack(self.STATE, name.encode(), 1, self.SCARD_ABSENT, 0, b"", 0, 0)
                          for name in names)
-        return table + bytes(self.struct.calcsize(self.STATE) * (16 - len(names)))
+        return table + bytes(struct.calcsize(self.STATE) * (16 - len(names)))
 
     def session(self, conn):
-        pack, asked = self.struct.pack, 0
+        pack, asked = struct.pack, 0
         conn.settimeout(30)
         with conn:
             try:
@@ -175,15 +173,15 @@ class FakePcscd:
                     header = conn.recv(8, socket.MSG_WAITALL)
                     if len(header) < 8:
                         return
-                    size, command = self.struct.unpack("<II", header)
+                    size, command = struct.unpack("<II", header)
                     body = conn.recv(size, socket.MSG_WAITALL) if size else b""
                     if command == 0x11:  # CMD_VERSION: int32 major, minor; uint32 rv
                         conn.sendall(pack("<iiI", 4, 4, 0))
                     elif command == 0x01:  # SCARD_ESTABLISH_CONTEXT: scope, hContext, rv
                         self.contexts += 1
-                        conn.sendall(pack("<III", self.struct.unpack("<I", body[:4])[0], self.contexts, 0))
+                        conn.sendall(pack("<III", struct.unpack("<I", body[:4])[0], self.contexts, 0))
                     elif command == 0x02:  # SCARD_RELEASE_CONTEXT: hContext, rv
-                        conn.sendall(pack("<II", self.struct.unpack("<I", body[:4])[0], 0))
+                        conn.sendall(pack("<II", struct.unpack("<I", body[:4])[0], 0))
                     elif command in (0x12, 0x13):  # CMD_GET_READERS_STATE, CMD_WAIT_READER_STATE_CHANGE
                         names = self.readers(asked)
                         asked += 1
@@ -283,7 +281,6 @@ class CrlServer:
     def __init__(self, directory):
         import functools
         import http.server
-        import threading
         class Quiet(http.server.SimpleHTTPRequestHandler):
             def log_message(self, *args):
                 pass

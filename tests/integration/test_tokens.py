@@ -2,6 +2,7 @@
 rules, the verified state, parallel requests, removal, pcscd restarts and
 faulty cards (issue 3; security.md CARD-01..06)."""
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import os
@@ -488,41 +489,41 @@ class PcscdRestart(CardTest):
             if got == want or time.monotonic() > deadline:
                 return got
 
+    @contextlib.contextmanager
+    def fake_pcscd(self, readers):
+        """pcsc.FakePcscd(readers) in place of the test's pcscd (card out,
+        pcscd killed); afterwards the real one and the card are back and
+        the token is listed again."""
+        self.card.remove()
+        self.pcscd.kill()
+        fake = pcsc.FakePcscd(readers=readers)
+        try:
+            yield fake
+        finally:
+            fake.close()
+            self.pcscd.start()
+        self.card = self.insert()
+        self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
+
     def test_pcscd_ending_mid_answer_is_unavailable_not_a_card_error(self):
         """pcscd crashing in the middle of an answer (pcsc-lite's client:
         SCARD_F_COMM_ERROR) is the service gone, asked once more on a new
         context; seen in test_load as a listing's CARD_ERROR."""
-        self.card.remove()
-        self.pcscd.kill()
-        dying = pcsc.FakePcscd(readers=lambda n: None)
-        try:
+        with self.fake_pcscd(readers=lambda n: None):
             status, _, raw = self.agent.request("GET", "/api/v1/tokens")
             self.assertEqual((status, json.loads(raw)["error"]["code"]), (503, "PCSC_UNAVAILABLE"), raw)
             self.assertTrue(self.agent.alive())
-        finally:
-            dying.close()
-            self.pcscd.start()
-        self.card = self.insert()
-        self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
 
     def test_a_reader_coming_between_the_two_list_calls(self):
         """A reader that comes between SCardListReaders' length and its list
         (pcscd loading its drivers one by one after a start) made the
         second call SCARD_E_INSUFFICIENT_BUFFER, a listing's CARD_ERROR in
         test_load: the two are made again."""
-        self.card.remove()
-        self.pcscd.kill()
         names = ["Fake PCD 00 00", "Fake PCD 00 01"]
-        growing = pcsc.FakePcscd(readers=lambda n: names[:1] if n == 0 else names)
-        try:
+        with self.fake_pcscd(readers=lambda n: names[:1] if n == 0 else names):
             status, _, body = self.agent.get_json("/api/v1/tokens")
             self.assertEqual(status, 200, body)
             self.assertEqual([(r["name"], r["state"]) for r in body["readers"]], [(n, "empty") for n in names])
-        finally:
-            growing.close()
-            self.pcscd.start()
-        self.card = self.insert()
-        self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)
 
     def test_tokens_and_events_come_back_after_pcscd_restart(self):
         self.assertEqual(self.tokens()["tokens"][0]["id"], TOKEN)

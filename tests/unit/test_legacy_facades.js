@@ -3,7 +3,7 @@
  * GetCertInfo / GetCertDetail type numbers on the repository's RSA, P-256
  * and SM2 test certificates (checked against openssl's view of the same
  * files), the SOF user list, and both facades' sync and Async calls over a
- * fake agent (XMLHttpRequest and fetch stubs): PIN kept until logout, wrong PIN ->
+ * fake agent (fake XMLHttpRequest and fetch): PIN kept until logout, wrong PIN ->
  * ErrorCode / SOF_GetLastError, sign requests as the contract says.
  * Run: node tests/unit/test_legacy_facades.js (ctest unit.test_legacy_facades).
  */

@@ -8,7 +8,7 @@
  *      get the same named window from window.open;
  *   B. it comes after: the page's Cross-Origin-Opener-Policy has cut the
  *      window off, and window.open opens a second one.
- * Over a fake agent (fetch stub); the real browsers: tests/browser.
+ * Over a fake agent (a fake fetch); the real browsers: tests/browser.
  * Run: node tests/unit/test_sdk_consent.js (ctest unit.test_sdk_consent).
  */
 "use strict";
